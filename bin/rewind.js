@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+'use strict';
+// The `rewind` command. The TypeScript sources are bundled into dist/ by `npm run build`.
+const path = require('node:path');
+const fs = require('node:fs');
+const entry = path.join(__dirname, '..', 'dist', 'rewind.js');
+if (!fs.existsSync(entry)) {
+  process.stderr.write('rewind: not built yet; run `npm run setup` (or `npm install && npm run build`) in ' + path.join(__dirname, '..') + '\n');
+  process.exit(1);
+}
+require(entry).main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => { process.stderr.write('rewind: internal error: ' + (err && err.stack || err) + '\n'); process.exitCode = 70; },
+);

@@ -1,0 +1,43 @@
+// One build script for every entry point: transpiles all TypeScript to out/ (tests and benches
+// run from there) and bundles the shipped entry points into dist/.
+import { build } from 'esbuild';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const roots = ['recorder-bridge', 'debug-adapter', 'extension', 'test', 'bench'];
+
+function tsFiles(dir) {
+  let files = [];
+  let entries;
+  try { entries = readdirSync(dir); } catch { return files; }
+  for (const name of entries) {
+    if (name === 'node_modules') continue;
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) files = files.concat(tsFiles(p));
+    else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) files.push(p);
+  }
+  return files;
+}
+
+const entryPoints = roots.flatMap(tsFiles);
+await build({
+  entryPoints,
+  outdir: 'out',
+  outbase: '.',
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'inline',
+  logLevel: 'warning',
+});
+
+await build({
+  entryPoints: { rewind: 'recorder-bridge/src/cli.ts' },
+  outdir: 'dist',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  sourcemap: true,
+  logLevel: 'warning',
+});
