@@ -1,0 +1,103 @@
+import { promises as fs } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCb } from 'node:zlib';
+import { UserError } from '../errors';
+import { parseReplayLog, ReplayLogError, type ReplayLogIndex } from '../replay-log';
+import { sha256OfBuffer, sha256OfFile } from '../util/hash';
+import { MANIFEST } from './layout';
+import { validateManifest, type Manifest } from './manifest';
+
+const gunzip = promisify(gunzipCb);
+
+/** A finished recording bundle, opened read-only. Nothing here writes into the bundle. */
+export class Bundle {
+  private constructor(
+    readonly dir: string,
+    readonly manifest: Manifest,
+  ) {}
+
+  static async open(path: string): Promise<Bundle> {
+    const dir = resolve(path);
+    let st;
+    try {
+      st = await fs.stat(dir);
+    } catch {
+      throw new UserError(`no recording at ${path}; pass a bundle directory made by \`rewind record\``, 'bundle-missing');
+    }
+    if (!st.isDirectory()) throw new UserError(`${path} is not a recording bundle (a bundle is a directory made by \`rewind record\`)`, 'bundle-invalid');
+    const manifestPath = join(dir, MANIFEST);
+    let text: string;
+    try {
+      text = await fs.readFile(manifestPath, 'utf8');
+    } catch {
+      throw new UserError(`${path} has no ${MANIFEST}; it is not a finished recording (an interrupted one ends in .partial) or it is damaged`, 'manifest-missing');
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (e) {
+      throw new UserError(`${manifestPath} is not valid JSON (${(e as Error).message}); the bundle is damaged: restore it from a copy or record again`, 'manifest-invalid');
+    }
+    return new Bundle(dir, validateManifest(json, manifestPath));
+  }
+
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  /**
+   * Checks that every listed file exists with its recorded size; with `full`, also its sha256.
+   * Throws a UserError naming the first damaged file.
+   */
+  async verify(full = false): Promise<void> {
+    for (const [name, entry] of Object.entries(this.manifest.files)) {
+      const p = this.path(name);
+      let size: number;
+      try {
+        size = (await fs.stat(p)).size;
+      } catch {
+        throw new UserError(`${this.dir}: ${name} is missing; the bundle is incomplete (restore it from a copy or record again)`, 'bundle-damaged');
+      }
+      if (size !== entry.size) {
+        throw new UserError(`${this.dir}: ${name} has ${size} bytes, the manifest says ${entry.size}; the file is truncated or changed (restore the bundle from a copy)`, 'bundle-damaged');
+      }
+      if (full && (await sha256OfFile(p)) !== entry.sha256) {
+        throw new UserError(`${this.dir}: ${name} does not match its sha256 in the manifest; the file is corrupted (restore the bundle from a copy)`, 'bundle-damaged');
+      }
+    }
+  }
+
+  /** The raw (decompressed) replay log, checked against the manifest. */
+  async readReplayLog(): Promise<Buffer> {
+    const log = this.manifest.recording.replayLog;
+    const p = this.path(log.file);
+    let packed: Buffer;
+    try {
+      packed = await fs.readFile(p);
+    } catch {
+      throw new UserError(`${this.dir}: the replay log ${log.file} is missing; the bundle is incomplete (restore it from a copy)`, 'log-missing');
+    }
+    let raw: Buffer;
+    try {
+      raw = await gunzip(packed);
+    } catch (e) {
+      throw new UserError(`${this.dir}: the replay log ${log.file} is truncated or corrupted (${(e as Error).message}); restore the bundle from a copy`, 'log-corrupt');
+    }
+    if (raw.length !== log.rawBytes || sha256OfBuffer(raw) !== log.rawSha256) {
+      throw new UserError(`${this.dir}: the replay log does not match the manifest (size or sha256); restore the bundle from a copy`, 'log-corrupt');
+    }
+    return raw;
+  }
+
+  /** Parses the replay log into the event index. */
+  async readIndex(): Promise<ReplayLogIndex> {
+    const raw = await this.readReplayLog();
+    try {
+      return parseReplayLog(raw);
+    } catch (e) {
+      if (e instanceof ReplayLogError) throw new UserError(`${this.dir}: ${e.message}`, `log-${e.code}`);
+      throw e;
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import type { Manifest } from './bundle/manifest';
+import type { ReplayEvent } from './replay-log';
+import { formatIcount } from './timepoint';
+
+export function formatBytes(n: number): string {
+  if (n >= 1 << 30) return `${(n / (1 << 30)).toFixed(2)} GiB`;
+  if (n >= 1 << 20) return `${(n / (1 << 20)).toFixed(1)} MiB`;
+  if (n >= 1 << 10) return `${(n / (1 << 10)).toFixed(1)} KiB`;
+  return `${n} B`;
+}
+
+/** The human-readable summary printed by `rewind info` and at the end of `rewind record`. */
+export function formatInfo(dir: string, m: Manifest): string {
+  const r = m.recording;
+  const k = m.guest.kernel;
+  const ratio = m.stats.logBytesCompressed > 0 ? ` (${Math.round(m.stats.logBytesRaw / m.stats.logBytesCompressed)}x)` : '';
+  const rows: Array<[string, string]> = [
+    ['recording', dir],
+    ['kernel', `${k.originalPath} (${k.format}${k.linuxVersion ? `, Linux ${k.linuxVersion.split(' ')[0]}` : ''}${k.buildId ? `, build-id ${k.buildId.slice(0, 16)}` : ''})`],
+  ];
+  if (m.guest.initrd) rows.push(['initrd', m.guest.initrd.originalPath]);
+  if (m.guest.append) rows.push(['command line', m.guest.append + (m.guest.appendDefaults.length ? `   (added: ${m.guest.appendDefaults.join(' ')})` : '')]);
+  rows.push(
+    ['memory', `${m.guest.memoryMiB} MiB`],
+    ['qemu', `${m.qemu.binary} ${m.qemu.version}`],
+    ['recorded', `${r.startedAt}, ${r.wallSeconds.toFixed(1)} s wall${r.guestSeconds !== undefined ? `, ~${r.guestSeconds.toFixed(1)} s guest` : ''}`],
+    ['stopped by', r.stopReason + (r.stopDetail ? ` (${r.stopDetail})` : '')],
+    ['instructions', `${r.totalIcount} (${formatIcount(r.totalIcount)})`],
+    ['replay log', `${formatBytes(m.stats.logBytesRaw)} raw, ${formatBytes(m.stats.logBytesCompressed)} compressed${ratio}, format ${r.replayLog.logFormatName}`],
+    ['events', `${m.stats.eventTotal}: ` + Object.entries(m.stats.eventCounts).sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${kind} ${n}`).join(', ')],
+    ['snapshots', m.snapshots.list.map((s) => `${s.name}@${formatIcount(s.icount)}`).join(', ') || 'none'],
+    ['console', `${m.console.lineCount} lines`],
+  );
+  for (const w of r.warnings) rows.push(['warning', w]);
+  const width = Math.max(...rows.map(([key]) => key.length));
+  return rows.map(([key, v]) => `${key.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** One line of `rewind events`. */
+export function formatEvent(e: ReplayEvent): string {
+  let what = e.detail ?? '';
+  if (e.bytes !== undefined) what = JSON.stringify(e.bytes);
+  else if (e.value !== undefined) what = what ? `${what} ${e.value}` : e.value;
+  return `#${String(e.index).padEnd(7)} ${String(e.icount).padStart(13)}  ${e.kind.padEnd(13)} ${what}`.trimEnd();
+}

@@ -1,0 +1,256 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { Bundle } from './bundle/reader';
+import { CancelledError, isUserError, UserError } from './errors';
+import { infoJson, type EventsJson } from './protocol';
+import { record, DEFAULT_SNAPSHOT_EVERY, type RecordProgress } from './record/recorder';
+import { formatIcount, parseIcount } from './timepoint';
+import { REWIND_VERSION } from './version';
+import { EVENT_KINDS, type ReplayEvent } from './replay-log';
+import { formatBytes, formatInfo, formatEvent } from './cli-format';
+
+const USAGE = `rewind ${REWIND_VERSION}: record guest kernels and debug the recordings backward and forward
+
+Usage:
+  rewind record --kernel FILE [options]     record a guest into a bundle directory
+  rewind info BUNDLE [--json] [--verify]    what a recording holds
+  rewind events BUNDLE [--json] [--kind K[,K...]] [--from N] [--to N] [--limit N]
+                                            the recorded non-deterministic events, with time points
+
+record options:
+  --kernel FILE          ELF multiboot kernel (i386 or x86_64) or Linux bzImage
+  --initrd FILE          initial ramdisk
+  --append TEXT          kernel command line (Linux gets console=ttyS0 nohz=off nokaslr added)
+  --no-linux-defaults    do not add those
+  --memory MIB           guest memory (default 64, 256 for Linux)
+  --input FILE           serial console script: lines "expect TEXT", "send TEXT", "sleep SECONDS"
+  --out DIR              bundle to write (default ./NAME-YYYYMMDD-HHMMSS.rewind); never overwritten
+  --timeout SECONDS      stop after this long (wall clock)
+  --stop-on TEXT         stop when the console prints TEXT
+  --snapshot-every N     snapshot every N instructions, e.g. 200M (default ${formatIcount(DEFAULT_SNAPSHOT_EVERY)}; 0: initial only)
+  --expect-timeout S     how long an "expect" waits (default 120)
+  --quiet                no progress output
+  --json                 print the result as JSON
+
+Numbers of instructions take k, M and G suffixes. Docs: README.md, docs/.`;
+
+type Handler = (args: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Handler> = {
+  record: cmdRecord,
+  info: cmdInfo,
+  events: cmdEvents,
+};
+
+/** Entry point of the `rewind` command: returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    process.stdout.write(USAGE + '\n');
+    return cmd ? 0 : 2;
+  }
+  if (cmd === '--version' || cmd === 'version') {
+    process.stdout.write(REWIND_VERSION + '\n');
+    return 0;
+  }
+  const handler = COMMANDS[cmd];
+  if (!handler) {
+    process.stderr.write(`rewind: unknown command "${cmd}"; run \`rewind help\` for the list\n`);
+    return 2;
+  }
+  try {
+    return await handler(rest);
+  } catch (e) {
+    if (isUserError(e)) {
+      process.stderr.write(`rewind: ${e.message}\n`);
+      return e.exitCode;
+    }
+    if (e instanceof CancelledError) {
+      process.stderr.write(`rewind: ${e.message}\n`);
+      return 130;
+    }
+    throw e;
+  }
+}
+
+function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals: boolean) {
+  try {
+    return parseArgs({ args, options, allowPositionals, strict: true });
+  } catch (e) {
+    throw new UserError(`${(e as Error).message.split('\n')[0]}; run \`rewind help\``, 'bad-option');
+  }
+}
+
+function numberOption(value: string | undefined, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new UserError(`--${name} needs a non-negative number, got "${value}"`, 'bad-option');
+  return n;
+}
+
+async function cmdRecord(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      kernel: { type: 'string' },
+      initrd: { type: 'string' },
+      append: { type: 'string' },
+      'no-linux-defaults': { type: 'boolean' },
+      memory: { type: 'string' },
+      input: { type: 'string' },
+      out: { type: 'string' },
+      timeout: { type: 'string' },
+      'stop-on': { type: 'string' },
+      'snapshot-every': { type: 'string' },
+      'expect-timeout': { type: 'string' },
+      quiet: { type: 'boolean' },
+      json: { type: 'boolean' },
+    },
+    true,
+  );
+  const kernel = values.kernel ?? positionals[0];
+  if (!kernel) throw new UserError('record needs a kernel: rewind record --kernel FILE', 'bad-option');
+  if (positionals.length > (values.kernel ? 0 : 1)) throw new UserError(`unexpected argument "${positionals[values.kernel ? 0 : 1]}"; run \`rewind help\``, 'bad-option');
+  let snapshotEvery: number | undefined;
+  if (values['snapshot-every'] !== undefined) {
+    snapshotEvery = parseIcount(values['snapshot-every']);
+    if (snapshotEvery === undefined) throw new UserError(`--snapshot-every needs an instruction count such as 200M, got "${values['snapshot-every']}"`, 'bad-option');
+  }
+  const out = values.out ?? defaultBundleName(kernel);
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) process.stderr.write('\nrewind: stopping the recording (the bundle will be complete)...\n');
+    else process.stderr.write('rewind: still finishing the bundle; please wait\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  const progress = values.quiet ? undefined : progressPrinter();
+  try {
+    const result = await record({
+      kernel,
+      ...(values.initrd ? { initrd: values.initrd } : {}),
+      ...(values.append !== undefined ? { append: values.append } : {}),
+      linuxDefaults: !values['no-linux-defaults'],
+      ...(values.memory !== undefined ? { memoryMiB: numberOption(values.memory, 'memory')! } : {}),
+      ...(values.input ? { input: values.input } : {}),
+      out,
+      ...(values.timeout !== undefined ? { timeoutSeconds: numberOption(values.timeout, 'timeout')! } : {}),
+      ...(values['stop-on'] ? { stopOn: values['stop-on'] } : {}),
+      ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+      ...(values['expect-timeout'] !== undefined ? { expectTimeoutSeconds: numberOption(values['expect-timeout'], 'expect-timeout')! } : {}),
+      signal: controller.signal,
+      ...(progress ? { onProgress: progress.update } : {}),
+    });
+    progress?.done();
+    const bundle = await Bundle.open(result.bundle);
+    if (values.json) {
+      process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest), null, 2) + '\n');
+    } else {
+      process.stdout.write(formatInfo(bundle.dir, bundle.manifest) + '\n');
+    }
+    for (const w of result.warnings) process.stderr.write(`rewind: warning: ${w}\n`);
+    if (result.stopReason === 'input-failed') {
+      process.stderr.write(`rewind: the input script did not complete (${result.stopDetail}); the recording up to that point is in ${result.bundle}\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    progress?.done();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function defaultBundleName(kernel: string): string {
+  const base = kernel.split('/').pop()!.replace(/\.[^.]*$/, '') || 'guest';
+  const d = new Date();
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${base}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}.rewind`;
+}
+
+/** Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise. */
+function progressPrinter(): { update: (p: RecordProgress) => void; done: () => void } {
+  const tty = process.stderr.isTTY === true;
+  let lastPrint = 0;
+  let shown = false;
+  return {
+    update(p) {
+      const now = Date.now();
+      if (!tty && now - lastPrint < 2000 && p.phase === 'recording') return;
+      lastPrint = now;
+      const tail = (p.consoleTail[p.consoleTail.length - 1] ?? '').replace(/[\x00-\x1f\x7f]/g, '');
+      const line = `${p.phase} ${(p.elapsedMs / 1000).toFixed(1)} s | ${formatIcount(p.icount)} instructions | log ${formatBytes(p.logBytes)} | ${p.snapshots} snapshots | ${tail}`;
+      if (tty) {
+        const width = process.stderr.columns ?? 100;
+        process.stderr.write('\r\x1b[K' + line.slice(0, width - 1));
+        shown = true;
+      } else {
+        process.stderr.write(line + '\n');
+      }
+    },
+    done() {
+      if (shown) process.stderr.write('\r\x1b[K');
+      shown = false;
+    },
+  };
+}
+
+async function cmdInfo(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, verify: { type: 'boolean' } }, true);
+  if (positionals.length !== 1) throw new UserError('info needs one bundle: rewind info BUNDLE [--json] [--verify]', 'bad-option');
+  const bundle = await Bundle.open(positionals[0]!);
+  await bundle.verify(values.verify === true);
+  // The log is small and the most important file: always check it fully.
+  await bundle.readReplayLog();
+  if (values.json) process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest), null, 2) + '\n');
+  else process.stdout.write(formatInfo(bundle.dir, bundle.manifest) + '\n');
+  return 0;
+}
+
+async function cmdEvents(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    { json: { type: 'boolean' }, kind: { type: 'string', multiple: true }, from: { type: 'string' }, to: { type: 'string' }, limit: { type: 'string' } },
+    true,
+  );
+  if (positionals.length !== 1) throw new UserError('events needs one bundle: rewind events BUNDLE [--json] [--kind K] [--from N --to N]', 'bad-option');
+  const icountOption = (v: string | undefined, name: string) => {
+    if (v === undefined) return undefined;
+    const n = parseIcount(v);
+    if (n === undefined) throw new UserError(`--${name} needs an instruction count such as 1500000 or 1.5M, got "${v}"`, 'bad-option');
+    return n;
+  };
+  const from = icountOption(values.from, 'from');
+  const to = icountOption(values.to, 'to');
+  const limit = numberOption(values.limit, 'limit');
+  const kinds = values.kind?.flatMap((k) => k.split(',')).filter(Boolean);
+  const bundle = await Bundle.open(positionals[0]!);
+  const index = await bundle.readIndex();
+  if (kinds) {
+    const unknown = kinds.filter((k) => !(k in index.counts) && !KNOWN_KINDS.has(k));
+    if (unknown.length) throw new UserError(`unknown event kind "${unknown[0]}"; kinds are: ${[...KNOWN_KINDS].join(', ')}`, 'bad-option');
+  }
+  const kindSet = kinds ? new Set(kinds) : undefined;
+  let events: ReplayEvent[] = index.events.filter(
+    (e) => (!kindSet || kindSet.has(e.kind)) && (from === undefined || e.icount >= from) && (to === undefined || e.icount <= to),
+  );
+  if (limit !== undefined) events = events.slice(0, limit);
+  if (values.json) {
+    const out: EventsJson = {
+      schema: 'rewind.events/1',
+      bundle: bundle.dir,
+      totalIcount: index.totalIcount,
+      counts: index.counts,
+      filter: { ...(kinds ? { kinds } : {}), ...(from !== undefined ? { from } : {}), ...(to !== undefined ? { to } : {}) },
+      events,
+    };
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } else {
+    const lines = events.map(formatEvent);
+    lines.push(`${events.length} of ${index.events.length} events; recording ends at icount ${index.totalIcount}`);
+    process.stdout.write(lines.join('\n') + '\n');
+  }
+  return 0;
+}
+
+const KNOWN_KINDS = new Set<string>(Object.keys(EVENT_KINDS));

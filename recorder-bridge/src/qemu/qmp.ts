@@ -1,0 +1,159 @@
+import { EventEmitter } from 'node:events';
+import { connect, Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** An asynchronous QMP event, e.g. { event: 'SHUTDOWN', data: { guest: true, reason: 'guest-shutdown' } }. */
+export interface QmpEvent {
+  event: string;
+  data?: Record<string, unknown>;
+  timestamp?: { seconds: number; microseconds: number };
+}
+
+export class QmpError extends Error {
+  constructor(readonly command: string, readonly errorClass: string, desc: string) {
+    super(`QMP ${command}: ${desc}`);
+  }
+}
+
+interface Pending {
+  command: string;
+  resolve(v: unknown): void;
+  reject(e: Error): void;
+}
+
+/**
+ * A small QMP client over a Unix socket: line-delimited JSON, commands answered in order with ids.
+ * Emits 'event' (QmpEvent) and 'close'.
+ */
+export class QmpClient extends EventEmitter {
+  private buffer = '';
+  private nextId = 1;
+  private pending = new Map<string, Pending>();
+  private closed = false;
+
+  private constructor(private readonly socket: Socket) {
+    super();
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('close', () => this.onClose());
+    socket.on('error', () => this.onClose());
+  }
+
+  /** Connects (retrying while QEMU creates the socket), reads the greeting, negotiates capabilities. */
+  static async connect(path: string, timeoutMs = 10_000): Promise<QmpClient> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const socket = await openSocket(path);
+        const client = new QmpClient(socket);
+        await client.greeting(deadline - Date.now());
+        await client.execute('qmp_capabilities');
+        return client;
+      } catch (e) {
+        if (Date.now() > deadline) throw new Error(`cannot connect to QEMU's QMP socket ${path}: ${(e as Error).message}`);
+        await sleep(50);
+      }
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error(`QMP ${command}: connection closed`));
+    const id = String(this.nextId++);
+    const msg = JSON.stringify(args ? { execute: command, arguments: args, id } : { execute: command, id });
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject });
+      this.socket.write(msg + '\n');
+    });
+  }
+
+  /** Runs a human monitor command (e.g. "savevm s1") and returns its text output. */
+  hmp(commandLine: string): Promise<string> {
+    return this.execute<string>('human-monitor-command', { 'command-line': commandLine });
+  }
+
+  /** The current instruction count of a recording or replaying VM. */
+  async icount(): Promise<number> {
+    const r = await this.execute<{ icount?: number }>('query-replay');
+    return r.icount ?? 0;
+  }
+
+  close(): void {
+    this.socket.destroy();
+    this.onClose();
+  }
+
+  private greetingWaiter?: (ok: boolean) => void;
+
+  private greeting(timeoutMs: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('no QMP greeting')), Math.max(timeoutMs, 100));
+      this.greetingWaiter = (ok) => {
+        clearTimeout(t);
+        if (ok) resolve();
+        else reject(new Error('connection closed before the QMP greeting'));
+      };
+    });
+  }
+
+  private onData(chunk: string): void {
+    this.buffer += chunk;
+    let nl: number;
+    while ((nl = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, nl).trim();
+      this.buffer = this.buffer.slice(nl + 1);
+      if (line) this.onMessage(line);
+    }
+  }
+
+  private onMessage(line: string): void {
+    let msg: Record<string, unknown>;
+    try {
+      msg = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    if ('QMP' in msg) {
+      this.greetingWaiter?.(true);
+      this.greetingWaiter = undefined;
+      return;
+    }
+    if (typeof msg.event === 'string') {
+      this.emit('event', msg as unknown as QmpEvent);
+      return;
+    }
+    const id = msg.id as string | undefined;
+    const p = id === undefined ? undefined : this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id!);
+    if ('error' in msg) {
+      const err = msg.error as { class?: string; desc?: string };
+      p.reject(new QmpError(p.command, err.class ?? 'GenericError', err.desc ?? 'failed'));
+    } else {
+      p.resolve(msg.return);
+    }
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.greetingWaiter?.(false);
+    for (const p of this.pending.values()) p.reject(new Error(`QMP ${p.command}: QEMU closed the connection`));
+    this.pending.clear();
+    this.emit('close');
+  }
+}
+
+function openSocket(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.removeListener('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}

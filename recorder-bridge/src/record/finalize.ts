@@ -1,0 +1,191 @@
+import { execFile } from 'node:child_process';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { join, relative } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { constants as zlibConstants, createGzip } from 'node:zlib';
+import { UserError } from '../errors';
+import { parseReplayLog, ReplayLogError } from '../replay-log';
+import type { Manifest, SnapshotEntry, StopReason } from '../bundle/manifest';
+import * as layout from '../bundle/layout';
+import { sha256OfBuffer, sha256OfFile } from '../util/hash';
+import type { KernelInfo } from '../qemu/kernel-probe';
+import type { ConsoleTranscript } from './console';
+import { REWIND_VERSION } from '../version';
+
+const execFileAsync = promisify(execFile);
+
+export interface FinalizeInput {
+  work: string;
+  out: string;
+  rawLog: string;
+  snapshotsFile: string;
+  qemuImg: string;
+  qemu: Omit<Manifest['qemu'], 'icountShift'>;
+  setup: {
+    kernelPath: string;
+    kernelInfo: KernelInfo;
+    initrdPath?: string;
+    append: string;
+    appendDefaults: string[];
+    memoryMiB: number;
+  };
+  inputScript: string | undefined;
+  console: ConsoleTranscript;
+  snapshotInterval: number;
+  startedAt: string;
+  finishedAt: string;
+  stopReason: StopReason;
+  stopDetail: string | undefined;
+  warnings: string[];
+}
+
+/**
+ * Turns a finished recording's work directory into a bundle: indexes and compresses the log, lists
+ * the snapshots, copies the guest images, writes the console and the manifest (last), makes the
+ * files read-only and renames the directory into place. Until that rename the bundle does not exist,
+ * so a crash never leaves a half-written bundle under the final name.
+ */
+export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
+  const raw = await fs.readFile(f.rawLog).catch(() => Buffer.alloc(0));
+  if (raw.length === 0) {
+    throw new UserError(`QEMU wrote no replay log; the guest could not be recorded (see ${f.work})`, 'record-failed');
+  }
+  let index;
+  try {
+    index = parseReplayLog(raw);
+  } catch (e) {
+    if (e instanceof ReplayLogError) throw new UserError(`the replay log QEMU wrote cannot be read: ${e.message} (kept in ${f.work})`, 'record-failed');
+    throw e;
+  }
+
+  const logGz = join(f.work, layout.REPLAY_LOG);
+  await pipeline(createReadStream(f.rawLog), createGzip({ level: zlibConstants.Z_BEST_COMPRESSION }), createWriteStream(logGz));
+  const rawSha256 = sha256OfBuffer(raw);
+  await fs.rm(f.rawLog);
+
+  const snapshots = await listSnapshots(f.qemuImg, f.snapshotsFile);
+
+  await fs.mkdir(join(f.work, 'guest'));
+  await fs.copyFile(f.setup.kernelPath, join(f.work, layout.GUEST_KERNEL));
+  if (f.setup.initrdPath) await fs.copyFile(f.setup.initrdPath, join(f.work, layout.GUEST_INITRD));
+  if (f.inputScript) await fs.copyFile(f.inputScript, join(f.work, layout.INPUT_SCRIPT));
+
+  await fs.writeFile(join(f.work, layout.CONSOLE_RAW), Buffer.from(f.console.raw, 'latin1'));
+  const lines = f.console.lines.map((l, i) => JSON.stringify({ line: i + 1, ...(l.icount === undefined ? {} : { icount: l.icount }), text: l.text }));
+  await fs.writeFile(join(f.work, layout.CONSOLE_LINES), lines.length ? lines.join('\n') + '\n' : '');
+
+  const files = await hashFiles(f.work);
+  const kernelEntry = files[layout.GUEST_KERNEL]!;
+  const initrdEntry = f.setup.initrdPath ? files[layout.GUEST_INITRD]! : undefined;
+  const lastSnapshot = snapshots[snapshots.length - 1];
+  const manifest: Manifest = {
+    format: layout.BUNDLE_FORMAT,
+    formatVersion: layout.BUNDLE_FORMAT_VERSION,
+    createdAt: f.finishedAt,
+    rewind: { version: REWIND_VERSION },
+    qemu: { ...f.qemu, icountShift: 'auto' },
+    guest: {
+      kernel: {
+        file: layout.GUEST_KERNEL,
+        originalPath: f.setup.kernelPath,
+        format: f.setup.kernelInfo.format,
+        sha256: kernelEntry.sha256,
+        size: kernelEntry.size,
+        ...(f.setup.kernelInfo.buildId ? { buildId: f.setup.kernelInfo.buildId } : {}),
+        ...(f.setup.kernelInfo.linuxVersion ? { linuxVersion: f.setup.kernelInfo.linuxVersion } : {}),
+      },
+      ...(initrdEntry ? { initrd: { file: layout.GUEST_INITRD, originalPath: f.setup.initrdPath!, sha256: initrdEntry.sha256, size: initrdEntry.size } } : {}),
+      append: f.setup.append,
+      appendDefaults: f.setup.appendDefaults,
+      memoryMiB: f.setup.memoryMiB,
+    },
+    recording: {
+      startedAt: f.startedAt,
+      finishedAt: f.finishedAt,
+      stopReason: f.stopReason,
+      ...(f.stopDetail ? { stopDetail: f.stopDetail } : {}),
+      wallSeconds: (Date.parse(f.finishedAt) - Date.parse(f.startedAt)) / 1000,
+      ...guestSeconds(index.totalIcount, lastSnapshot),
+      totalIcount: index.totalIcount,
+      replayLog: {
+        file: layout.REPLAY_LOG,
+        compression: 'gzip',
+        rawBytes: raw.length,
+        rawSha256,
+        logFormatVersion: index.formatVersion,
+        logFormatName: index.formatName,
+      },
+      ...(f.inputScript ? { inputScript: layout.INPUT_SCRIPT } : {}),
+      warnings: f.warnings,
+    },
+    snapshots: { file: layout.SNAPSHOTS, interval: f.snapshotInterval, list: snapshots },
+    console: { raw: layout.CONSOLE_RAW, lines: layout.CONSOLE_LINES, lineCount: f.console.lines.length },
+    stats: {
+      eventTotal: index.events.length,
+      eventCounts: index.counts,
+      logBytesRaw: raw.length,
+      logBytesCompressed: files[layout.REPLAY_LOG]!.size,
+    },
+    files,
+  };
+  await fs.writeFile(join(f.work, layout.MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  await makeReadOnly(f.work, Object.keys(files).concat(layout.MANIFEST));
+  await fs.rename(f.work, f.out);
+  return manifest;
+}
+
+/**
+ * Guest time covered, extrapolated from the last snapshot's virtual clock at its icount. Only an
+ * estimate when the guest idled after that snapshot, so it is left out when there is no
+ * snapshot past the initial one.
+ */
+function guestSeconds(totalIcount: number, last: SnapshotEntry | undefined): { guestSeconds?: number } {
+  if (!last || last.icount === 0 || last.vmClockNs === 0) return {};
+  return { guestSeconds: Math.round((last.vmClockNs / 1e9) * (totalIcount / last.icount) * 1000) / 1000 };
+}
+
+interface QemuImgSnapshot {
+  name: string;
+  icount?: number;
+  'vm-clock-sec': number;
+  'vm-clock-nsec': number;
+  'vm-state-size': number;
+}
+
+export async function listSnapshots(qemuImg: string, file: string): Promise<SnapshotEntry[]> {
+  const { stdout } = await execFileAsync(qemuImg, ['info', '-U', '--output=json', file], { maxBuffer: 16 << 20 });
+  const info = JSON.parse(stdout) as { snapshots?: QemuImgSnapshot[] };
+  return (info.snapshots ?? [])
+    .map((s) => ({
+      name: s.name,
+      icount: s.icount ?? 0,
+      vmClockNs: s['vm-clock-sec'] * 1e9 + s['vm-clock-nsec'],
+      vmStateBytes: s['vm-state-size'],
+    }))
+    .sort((a, b) => a.icount - b.icount);
+}
+
+async function hashFiles(dir: string): Promise<Manifest['files']> {
+  const files: Manifest['files'] = {};
+  for (const p of await walk(dir)) {
+    const name = relative(dir, p).split('\\').join('/');
+    if (name === layout.MANIFEST) continue;
+    files[name] = { size: (await fs.stat(p)).size, sha256: await sha256OfFile(p) };
+  }
+  return files;
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out.sort();
+}
+
+async function makeReadOnly(dir: string, names: string[]): Promise<void> {
+  for (const n of names) await fs.chmod(join(dir, n), 0o444);
+}

@@ -1,0 +1,491 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CancelledError, UserError } from '../errors';
+import { probeKernel, type KernelInfo } from '../qemu/kernel-probe';
+import { QmpClient, type QmpEvent } from '../qemu/qmp';
+import { qemuVersion, requireTool } from '../qemu/tools';
+import type { StopReason } from '../bundle/manifest';
+import type { TimePoint } from '../timepoint';
+import { trackChild, waitForExit } from '../util/processes';
+import { ConsoleTranscript } from './console';
+import { readInputScript, type InputStep } from './input-script';
+import { withLinuxDefaults } from './linux-defaults';
+import { finalizeBundle } from './finalize';
+
+export interface RecordOptions {
+  kernel: string;
+  initrd?: string;
+  /** Kernel command line. */
+  append?: string;
+  /** Add the Linux recording defaults (console=ttyS0 nohz=off nokaslr) to a bzImage's command line. Default true. */
+  linuxDefaults?: boolean;
+  memoryMiB?: number;
+  /** Input script for the serial console (see input-script.ts). */
+  input?: string;
+  /** Where to write the bundle directory; must not exist yet. */
+  out: string;
+  /** Stop after this many wall-clock seconds. */
+  timeoutSeconds?: number;
+  /** Stop when the console prints this text. */
+  stopOn?: string;
+  /** Take a snapshot every this many instructions (0: only the initial one). */
+  snapshotEvery?: TimePoint;
+  /** How long an `expect` waits, in wall-clock seconds. */
+  expectTimeoutSeconds?: number;
+  signal?: AbortSignal;
+  onProgress?: (p: RecordProgress) => void;
+}
+
+export interface RecordProgress {
+  phase: 'starting' | 'recording' | 'stopping' | 'finalizing';
+  elapsedMs: number;
+  icount: TimePoint;
+  logBytes: number;
+  snapshots: number;
+  consoleTail: string[];
+}
+
+export interface RecordResult {
+  bundle: string;
+  stopReason: StopReason;
+  stopDetail?: string;
+  warnings: string[];
+}
+
+/** Options shared by a recording and the benchmark's plain -icount run. */
+interface GuestSetup {
+  kernelPath: string;
+  kernelInfo: KernelInfo;
+  initrdPath?: string;
+  append: string;
+  appendDefaults: string[];
+  memoryMiB: number;
+  warnings: string[];
+}
+
+export const DEFAULT_SNAPSHOT_EVERY = 200_000_000;
+const TICK_MS = 250;
+const ECHO_TIMEOUT_MS = 3000;
+const PACED_BYTE_MS = 50;
+
+/** Records a guest into a new bundle directory. */
+export async function record(opts: RecordOptions): Promise<RecordResult> {
+  const out = resolve(opts.out);
+  const setup = await prepareGuest(opts);
+  const steps = opts.input ? await readInputScript(opts.input) : [];
+  await checkOutput(out);
+  const qemuBinary = requireTool(setup.kernelInfo.qemuBinary);
+  const qemuImg = requireTool('qemu-img');
+
+  const work = `${out}.partial`;
+  await fs.mkdir(work);
+  const sockets = await fs.mkdtemp(join(tmpdir(), 'rewind-rec-'));
+  try {
+    const snapshotsFile = join(work, 'snapshots.qcow2');
+    const rawLog = join(work, 'replay.log');
+    await runTool(qemuImg, ['create', '-q', '-f', 'qcow2', snapshotsFile, '1G']);
+    const machineArgs = machineArgsFor(setup, { kernel: setup.kernelPath, initrd: setup.initrdPath });
+    const argv = [
+      ...machineArgs,
+      '-icount', `shift=auto,rr=record,rrfile=${rawLog},rrsnapshot=init`,
+      '-drive', `file=${snapshotsFile},if=none,id=rr`,
+      ...consoleAndControlArgs(sockets),
+    ];
+    const session = await GuestSession.start(qemuBinary, argv, sockets);
+    const run = new RecordingRun(session, opts, steps, rawLog);
+    const outcome = await run.run();
+    opts.onProgress?.({ ...run.progress(), phase: 'finalizing' });
+    const version = await qemuVersion(qemuBinary);
+    await finalizeBundle({
+      work,
+      out,
+      rawLog,
+      snapshotsFile,
+      qemuImg,
+      qemu: { binary: basename(qemuBinary), version: version.version, banner: version.banner, recordArgv: [qemuBinary, ...argv], machineArgs: machineArgsFor(setup, { kernel: '${bundle}/guest/kernel', initrd: setup.initrdPath ? '${bundle}/guest/initrd' : undefined }) },
+      setup,
+      inputScript: opts.input,
+      console: session.console,
+      snapshotInterval: opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
+      startedAt: outcome.startedAt,
+      finishedAt: outcome.finishedAt,
+      stopReason: outcome.stopReason,
+      stopDetail: outcome.stopDetail,
+      warnings: [...setup.warnings, ...outcome.warnings],
+    });
+    return { bundle: out, stopReason: outcome.stopReason, ...(outcome.stopDetail ? { stopDetail: outcome.stopDetail } : {}), warnings: [...setup.warnings, ...outcome.warnings] };
+  } catch (e) {
+    // A recording that failed before it produced a usable log is not worth keeping; anything else
+    // (a finished log that could not be bundled) stays in the .partial directory for inspection.
+    const keep = await fs.stat(join(work, 'replay.log')).then((s) => s.size > 0, () => false);
+    if (!keep) await fs.rm(work, { recursive: true, force: true });
+    throw e;
+  } finally {
+    await fs.rm(sockets, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Runs the guest the same way, but without record/replay (plain TCG with -icount shift=auto), and
+ * drives the same input. The record benchmark compares the two.
+ */
+export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'snapshotEvery'>): Promise<{ wallSeconds: number; icount: TimePoint; stopReason: StopReason }> {
+  const setup = await prepareGuest(opts);
+  const steps = opts.input ? await readInputScript(opts.input) : [];
+  const qemuBinary = requireTool(setup.kernelInfo.qemuBinary);
+  const sockets = await fs.mkdtemp(join(tmpdir(), 'rewind-run-'));
+  try {
+    const argv = [...machineArgsFor(setup, { kernel: setup.kernelPath, initrd: setup.initrdPath }), '-icount', 'shift=auto', ...consoleAndControlArgs(sockets)];
+    const session = await GuestSession.start(qemuBinary, argv, sockets);
+    const run = new RecordingRun(session, { ...opts, snapshotEvery: 0 }, steps, undefined);
+    const outcome = await run.run();
+    return { wallSeconds: outcome.wallSeconds, icount: run.progress().icount, stopReason: outcome.stopReason };
+  } finally {
+    await fs.rm(sockets, { recursive: true, force: true });
+  }
+}
+
+async function prepareGuest(opts: Pick<RecordOptions, 'kernel' | 'initrd' | 'append' | 'linuxDefaults' | 'memoryMiB'>): Promise<GuestSetup> {
+  const kernelPath = resolve(opts.kernel);
+  const kernelInfo = await probeKernel(kernelPath);
+  let initrdPath: string | undefined;
+  if (opts.initrd) {
+    initrdPath = resolve(opts.initrd);
+    const st = await fs.stat(initrdPath).catch(() => undefined);
+    if (!st?.isFile()) throw new UserError(`initrd not found: ${opts.initrd}; check the path`, 'initrd-missing');
+  }
+  let append = opts.append ?? '';
+  let appendDefaults: string[] = [];
+  const warnings: string[] = [];
+  if (kernelInfo.format === 'linux-bzimage' && opts.linuxDefaults !== false) {
+    const d = withLinuxDefaults(append);
+    append = d.append;
+    appendDefaults = d.added;
+    warnings.push(...d.warnings);
+  }
+  const memoryMiB = opts.memoryMiB ?? (kernelInfo.format === 'linux-bzimage' ? 256 : 64);
+  if (!Number.isInteger(memoryMiB) || memoryMiB < 8 || memoryMiB > 65536) {
+    throw new UserError(`memory must be a whole number of MiB between 8 and 65536, got ${opts.memoryMiB}`, 'bad-option');
+  }
+  return { kernelPath, kernelInfo, ...(initrdPath ? { initrdPath } : {}), append, appendDefaults, memoryMiB, warnings };
+}
+
+async function checkOutput(out: string): Promise<void> {
+  if (await fs.stat(out).then(() => true, () => false)) {
+    throw new UserError(`${out} already exists; Rewind never overwrites a recording: choose another --out or remove it`, 'out-exists');
+  }
+  if (await fs.stat(`${out}.partial`).then(() => true, () => false)) {
+    throw new UserError(`${out}.partial exists: an earlier recording to this path was interrupted; remove it or choose another --out`, 'out-exists');
+  }
+  const parent = dirname(out);
+  if (!(await fs.stat(parent).then((s) => s.isDirectory(), () => false))) {
+    throw new UserError(`the folder ${parent} does not exist; create it or choose another --out`, 'out-parent-missing');
+  }
+}
+
+/** The machine description: everything that must be identical between record and replay. */
+export function machineArgsFor(setup: Pick<GuestSetup, 'memoryMiB' | 'append'>, files: { kernel: string; initrd?: string | undefined }): string[] {
+  const args = ['-machine', 'pc', '-nodefaults', '-display', 'none', '-m', String(setup.memoryMiB), '-kernel', files.kernel];
+  if (files.initrd) args.push('-initrd', files.initrd);
+  if (setup.append) args.push('-append', setup.append);
+  args.push('-net', 'none', '-no-reboot');
+  return args;
+}
+
+function consoleAndControlArgs(sockets: string): string[] {
+  return [
+    '-chardev', `socket,id=con0,path=${join(sockets, 'console.sock')},server=on,wait=off`,
+    '-serial', 'chardev:con0',
+    '-qmp', `unix:${join(sockets, 'qmp.sock')},server=on,wait=off`,
+    '-monitor', 'none',
+    // Start paused so that no console output is missed before Rewind is connected.
+    '-S',
+  ];
+}
+
+async function runTool(binary: string, args: string[]): Promise<void> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const { code } = await waitForExit(child);
+  if (code !== 0) throw new Error(`${basename(binary)} ${args.join(' ')} failed: ${err.trim()}`);
+}
+
+/** A started QEMU with its QMP connection and serial console. */
+class GuestSession {
+  readonly console = new ConsoleTranscript();
+  stderr = '';
+  readonly events: QmpEvent[] = [];
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly qmp: QmpClient,
+    readonly serial: Socket,
+  ) {}
+
+  static async start(binary: string, argv: string[], sockets: string): Promise<GuestSession> {
+    const child = spawn(binary, argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    trackChild(child);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8192);
+    });
+    const exited = waitForExit(child);
+    const failEarly = (what: string) =>
+      exited.then(({ code }) => {
+        throw new UserError(`QEMU exited (code ${code}) before ${what}: ${lastLine(stderr) || 'no message'}`, 'qemu-failed');
+      });
+    try {
+      const qmp = await Promise.race([QmpClient.connect(join(sockets, 'qmp.sock')), failEarly('its QMP socket opened')]);
+      const serial = await Promise.race([openUnix(join(sockets, 'console.sock')), failEarly('its console socket opened')]);
+      const s = new GuestSession(child, qmp, serial);
+      s.stderr = stderr;
+      child.stderr!.on('data', (d: Buffer) => {
+        s.stderr = (s.stderr + d.toString()).slice(-8192);
+      });
+      qmp.on('event', (e: QmpEvent) => s.events.push(e));
+      serial.on('data', (chunk: Buffer) => s.onConsole(chunk));
+      serial.on('error', () => undefined);
+      return s;
+    } catch (e) {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      throw e;
+    }
+  }
+
+  private onConsole(chunk: Buffer): void {
+    const lines = this.console.append(chunk);
+    if (lines.length === 0 || this.qmp.isClosed) return;
+    this.qmp.icount().then(
+      (icount) => {
+        for (const l of lines) l.icount = icount;
+      },
+      () => undefined,
+    );
+  }
+}
+
+function openUnix(path: string): Promise<Socket> {
+  return new Promise((resolvePromise, reject) => {
+    const s = connect(path);
+    s.once('connect', () => resolvePromise(s));
+    s.once('error', reject);
+  });
+}
+
+function lastLine(s: string): string {
+  return s.trim().split('\n').pop()?.trim() ?? '';
+}
+
+interface RunOutcome {
+  stopReason: StopReason;
+  stopDetail?: string;
+  warnings: string[];
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+}
+
+/** Drives one running guest: input, snapshots, progress, and the stop conditions. */
+class RecordingRun {
+  private stopReason?: StopReason;
+  private stopDetail?: string;
+  private stopping = false;
+  private readonly warnings: string[] = [];
+  private icount = 0;
+  private logBytes = 0;
+  private snapshotCount = 1; // the initial snapshot
+  private lastSnapshotIcount = 0;
+  private snapshotBusy = false;
+  private startMs = Date.now();
+  private readonly inputAbort = new AbortController();
+
+  constructor(
+    private readonly session: GuestSession,
+    private readonly opts: Omit<RecordOptions, 'out'>,
+    private readonly steps: InputStep[],
+    private readonly rawLog: string | undefined,
+  ) {}
+
+  progress(): RecordProgress {
+    return {
+      phase: this.stopping ? 'stopping' : 'recording',
+      elapsedMs: Date.now() - this.startMs,
+      icount: this.icount,
+      logBytes: this.logBytes,
+      snapshots: this.snapshotCount,
+      consoleTail: this.session.console.tail(3),
+    };
+  }
+
+  async run(): Promise<RunOutcome> {
+    const { session, opts } = this;
+    const exited = waitForExit(session.child);
+    const onAbort = () => this.requestStop('cancelled', 'cancelled by the user');
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort);
+    const onData = opts.stopOn ? () => this.checkStopOn() : undefined;
+    if (onData) session.console.on('data', onData);
+    const timer = opts.timeoutSeconds ? setTimeout(() => this.requestStop('timeout', `after ${opts.timeoutSeconds} s`), opts.timeoutSeconds * 1000) : undefined;
+
+    const startedAt = new Date().toISOString();
+    this.startMs = Date.now();
+    await session.qmp.execute('cont');
+    const ticker = this.tickLoop(exited);
+    const input = this.runInput().catch((e: unknown) => {
+      if (e instanceof CancelledError || this.stopping) return;
+      const msg = e instanceof UserError ? e.message : String(e);
+      this.warnings.push(msg);
+      this.requestStop('input-failed', msg);
+    });
+
+    const { code } = await exited;
+    const finishedAt = new Date().toISOString();
+    const wallSeconds = (Date.now() - this.startMs) / 1000;
+    this.inputAbort.abort();
+    session.console.close();
+    if (timer) clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (onData) session.console.removeListener('data', onData);
+    await Promise.all([ticker, input]);
+    session.qmp.close();
+    session.serial.destroy();
+    session.console.finish(this.icount);
+
+    if (!this.stopReason) {
+      const shutdown = session.events.find((e) => e.event === 'SHUTDOWN');
+      if (shutdown && shutdown.data?.guest === true) {
+        this.stopReason = 'guest-poweroff';
+        this.stopDetail = String(shutdown.data.reason ?? 'guest-shutdown');
+      } else {
+        this.stopReason = 'qemu-exited';
+        this.stopDetail = `QEMU exited with code ${code}: ${lastLine(session.stderr) || 'no message'}`;
+      }
+    }
+    return {
+      stopReason: this.stopReason,
+      ...(this.stopDetail ? { stopDetail: this.stopDetail } : {}),
+      warnings: this.warnings,
+      startedAt,
+      finishedAt,
+      wallSeconds,
+    };
+  }
+
+  /** Stops the guest through QMP `quit`, which lets QEMU close the replay log properly. */
+  requestStop(reason: StopReason, detail?: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.stopReason = reason;
+    if (detail) this.stopDetail = detail;
+    this.inputAbort.abort();
+    const { child, qmp } = this.session;
+    const kill = setTimeout(() => {
+      this.warnings.push('QEMU did not quit within 20 s and was killed; the end of the log may be missing');
+      child.kill('SIGKILL');
+    }, 20_000);
+    void waitForExit(child).then(() => clearTimeout(kill));
+    qmp.execute('quit').catch(() => undefined);
+  }
+
+  private checkStopOn(): void {
+    const text = this.opts.stopOn!;
+    const raw = this.session.console.raw;
+    if (raw.indexOf(text, Math.max(0, raw.length - 4096 - text.length)) >= 0) this.requestStop('stop-on', `the console printed "${text}"`);
+  }
+
+  private async tickLoop(exited: Promise<unknown>): Promise<void> {
+    let done = false;
+    void exited.then(() => (done = true));
+    while (!done) {
+      await this.tick();
+      await Promise.race([sleep(TICK_MS), exited]);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const { qmp } = this.session;
+    try {
+      this.icount = await qmp.icount();
+    } catch {
+      return;
+    }
+    if (this.rawLog) this.logBytes = await fs.stat(this.rawLog).then((s) => s.size, () => this.logBytes);
+    const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    if (every > 0 && !this.stopping && !this.snapshotBusy && this.icount - this.lastSnapshotIcount >= every) {
+      this.snapshotBusy = true;
+      const name = `s${this.snapshotCount}`;
+      try {
+        const out = await qmp.hmp(`savevm ${name}`);
+        // QEMU refuses while record/replay has pending events; the next tick tries again.
+        if (!/error/i.test(out)) {
+          this.snapshotCount++;
+          this.lastSnapshotIcount = this.icount;
+        }
+      } catch {
+        // QEMU is going away
+      } finally {
+        this.snapshotBusy = false;
+      }
+    }
+    this.opts.onProgress?.(this.progress());
+  }
+
+  private async runInput(): Promise<void> {
+    const signal = this.inputAbort.signal;
+    const con = this.session.console;
+    const file = this.opts.input ?? 'input';
+    let cursor = 0;
+    for (const step of this.steps) {
+      if (signal.aborted) return;
+      if (step.op === 'expect') {
+        const timeoutS = this.opts.expectTimeoutSeconds ?? 120;
+        cursor = await con.waitFor(step.text, cursor, {
+          timeoutMs: timeoutS * 1000,
+          signal,
+          onTimeout: () => new UserError(`${file}:${step.line}: the console did not print "${step.text}" within ${timeoutS} s`, 'input-timeout'),
+        });
+      } else if (step.op === 'sleep') {
+        await sleep(step.seconds * 1000, undefined, { signal }).catch(() => {
+          throw new CancelledError('recording input');
+        });
+      } else {
+        await this.send(step.text, step.line, signal);
+      }
+    }
+  }
+
+  /**
+   * Types text one byte at a time, waiting for the guest to echo each byte before the next.
+   * Sending faster can stall QEMU's record mode once the 16-byte UART FIFO is full. A byte with no
+   * echo (a guest that does not echo, a password prompt) falls back to a fixed pace for the rest
+   * of this `send`.
+   */
+  private async send(text: string, line: number, signal: AbortSignal): Promise<void> {
+    const con = this.session.console;
+    let paced = false;
+    for (const ch of Buffer.from(text, 'latin1')) {
+      if (signal.aborted) throw new CancelledError('recording input');
+      const mark = con.length;
+      this.session.serial.write(Buffer.from([ch]));
+      const echo = ch === 0x0a || ch === 0x0d ? '\n' : ch >= 0x20 && ch < 0x7f ? String.fromCharCode(ch) : undefined;
+      if (paced || echo === undefined) {
+        await sleep(PACED_BYTE_MS, undefined, { signal }).catch(() => {
+          throw new CancelledError('recording input');
+        });
+        continue;
+      }
+      try {
+        await con.waitFor(echo, mark, { timeoutMs: ECHO_TIMEOUT_MS, signal, onTimeout: () => new Error('no echo') });
+      } catch (e) {
+        if (e instanceof CancelledError || signal.aborted) throw new CancelledError('recording input');
+        paced = true;
+        this.warnings.push(`${this.opts.input ?? 'input'}:${line}: the guest did not echo input byte 0x${ch.toString(16)} within ${ECHO_TIMEOUT_MS / 1000} s; the rest of that line was sent ${PACED_BYTE_MS} ms a byte`);
+      }
+    }
+  }
+}
