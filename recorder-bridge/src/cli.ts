@@ -7,6 +7,7 @@ import { formatIcount, parseIcount } from './timepoint';
 import { REWIND_VERSION } from './version';
 import { EVENT_KINDS, type ReplayEvent } from './replay-log';
 import { formatBytes, formatInfo, formatEvent } from './cli-format';
+import { replayCheck } from './replay/check';
 
 const USAGE = `rewind ${REWIND_VERSION}: record guest kernels and debug the recordings backward and forward
 
@@ -15,6 +16,9 @@ Usage:
   rewind info BUNDLE [--json] [--verify]    what a recording holds
   rewind events BUNDLE [--json] [--kind K[,K...]] [--from N] [--to N] [--limit N]
                                             the recorded non-deterministic events, with time points
+  rewind check BUNDLE [--json] [--timeout S]
+                                            verify every file, then replay the whole recording and
+                                            compare its end and console output with the recording
 
 record options:
   --kernel FILE          ELF multiboot kernel (i386 or x86_64) or Linux bzImage
@@ -39,6 +43,7 @@ const COMMANDS: Record<string, Handler> = {
   record: cmdRecord,
   info: cmdInfo,
   events: cmdEvents,
+  check: cmdCheck,
 };
 
 /** Entry point of the `rewind` command: returns the exit code. */
@@ -254,3 +259,42 @@ async function cmdEvents(args: string[]): Promise<number> {
 }
 
 const KNOWN_KINDS = new Set<string>(Object.keys(EVENT_KINDS));
+
+async function cmdCheck(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, timeout: { type: 'string' } }, true);
+  if (positionals.length !== 1) throw new UserError('check needs one bundle: rewind check BUNDLE', 'bad-option');
+  const bundle = await Bundle.open(positionals[0]!);
+  await bundle.verify(true);
+  const index = await bundle.readIndex();
+  if (index.totalIcount !== bundle.manifest.recording.totalIcount) {
+    throw new UserError(`${bundle.dir}: the log ends at icount ${index.totalIcount} but the manifest says ${bundle.manifest.recording.totalIcount}; the bundle is damaged`, 'bundle-damaged');
+  }
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on('SIGINT', onSigint);
+  try {
+    const tty = process.stderr.isTTY === true;
+    const endIcount = index.events.find((e) => e.kind === 'shutdown')?.icount ?? index.totalIcount;
+    const r = await replayCheck(bundle, endIcount, {
+      ...(values.timeout !== undefined ? { timeoutSeconds: numberOption(values.timeout, 'timeout')! } : {}),
+      signal: controller.signal,
+      onProgress: (i, total) => {
+        if (tty) process.stderr.write(`\r\x1b[Kreplaying ${formatIcount(i)} of ${formatIcount(total)} (${total ? Math.floor((100 * i) / total) : 100}%)`);
+      },
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
+    const ok = r.icount === r.endIcount && r.consoleMatches;
+    if (values.json) process.stdout.write(JSON.stringify({ schema: 'rewind.check/1', bundle: bundle.dir, ok, ...r }) + '\n');
+    else {
+      process.stdout.write(
+        `files       ok (${Object.keys(bundle.manifest.files).length} files, sha256 verified)\n` +
+          `log         ok (${index.events.length} events, ${formatBytes(bundle.manifest.stats.logBytesRaw)})\n` +
+          `replay      ${r.icount === r.endIcount ? 'ok' : 'MISMATCH'}: reached icount ${r.icount}, the recording ends at ${r.endIcount}, in ${r.wallSeconds.toFixed(1)} s\n` +
+          `console     ${r.consoleMatches ? 'ok' : 'MISMATCH'}: the replay printed ${r.consoleBytes} bytes, the recording ${bundle.manifest.files[bundle.manifest.console.raw]?.size ?? '?'}\n`,
+      );
+    }
+    return ok ? 0 : 1;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+}

@@ -78,7 +78,16 @@ export interface Manifest {
     warnings: string[];
   };
   snapshots: { file: string; interval: TimePoint; list: SnapshotEntry[] };
-  console: { raw: string; lines: string; lineCount: number };
+  console: {
+    raw: string;
+    lines: string;
+    lineCount: number;
+    /**
+     * 'exact': each line's icount is when the guest wrote its newline, from the log's char-write
+     * events; 'approximate': the icount QEMU reported when the line reached the host (an upper bound).
+     */
+    timepoints: 'exact' | 'approximate';
+  };
   stats: {
     eventTotal: number;
     eventCounts: Record<string, number>;

@@ -11,6 +11,7 @@ import * as layout from '../bundle/layout';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
 import type { KernelInfo } from '../qemu/kernel-probe';
 import type { ConsoleTranscript } from './console';
+import { consoleLineTimepoints } from './console-timepoints';
 import { REWIND_VERSION } from '../version';
 
 const execFileAsync = promisify(execFile);
@@ -72,7 +73,10 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
   if (f.inputScript) await fs.copyFile(f.inputScript, join(f.work, layout.INPUT_SCRIPT));
 
   await fs.writeFile(join(f.work, layout.CONSOLE_RAW), Buffer.from(f.console.raw, 'latin1'));
-  const lines = f.console.lines.map((l, i) => JSON.stringify({ line: i + 1, ...(l.icount === undefined ? {} : { icount: l.icount }), text: l.text }));
+  const exact = consoleLineTimepoints(f.console.raw, index.events);
+  const lines = exact
+    ? exact.map((l, i) => JSON.stringify({ line: i + 1, start: l.start, icount: l.icount, text: l.text }))
+    : f.console.lines.map((l, i) => JSON.stringify({ line: i + 1, ...(l.icount === undefined ? {} : { icount: l.icount }), text: l.text }));
   await fs.writeFile(join(f.work, layout.CONSOLE_LINES), lines.length ? lines.join('\n') + '\n' : '');
 
   const files = await hashFiles(f.work);
@@ -120,7 +124,7 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
       warnings: f.warnings,
     },
     snapshots: { file: layout.SNAPSHOTS, interval: f.snapshotInterval, list: snapshots },
-    console: { raw: layout.CONSOLE_RAW, lines: layout.CONSOLE_LINES, lineCount: f.console.lines.length },
+    console: { raw: layout.CONSOLE_RAW, lines: layout.CONSOLE_LINES, lineCount: lines.length, timepoints: exact ? 'exact' : 'approximate' },
     stats: {
       eventTotal: index.events.length,
       eventCounts: index.counts,

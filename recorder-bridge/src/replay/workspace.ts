@@ -1,0 +1,46 @@
+import { constants as fsc, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Bundle } from '../bundle/reader';
+import * as layout from '../bundle/layout';
+
+/**
+ * The writable files a replay needs, outside the read-only bundle: the decompressed log and a
+ * private copy of the snapshot store (QEMU opens it read-write, even to load a snapshot).
+ */
+export class ReplayWorkspace {
+  private constructor(
+    readonly dir: string,
+    readonly log: string,
+    readonly snapshots: string,
+  ) {}
+
+  static async create(bundle: Bundle): Promise<ReplayWorkspace> {
+    const dir = await fs.mkdtemp(join(tmpdir(), 'rewind-replay-'));
+    try {
+      const log = join(dir, 'replay.log');
+      await fs.writeFile(log, await bundle.readReplayLog());
+      const snapshots = join(dir, 'snapshots.qcow2');
+      await fs.copyFile(bundle.path(layout.SNAPSHOTS), snapshots, fsc.COPYFILE_FICLONE);
+      await fs.chmod(snapshots, 0o644);
+      return new ReplayWorkspace(dir, log, snapshots);
+    } catch (e) {
+      await fs.rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** The QEMU arguments of a replay of this bundle, without console, monitor or gdb options. */
+  replayArgs(bundle: Bundle, snapshot = layout.INITIAL_SNAPSHOT): string[] {
+    const machine = bundle.manifest.qemu.machineArgs.map((a) => a.split('${bundle}').join(bundle.dir));
+    return [
+      ...machine,
+      '-icount', `shift=${bundle.manifest.qemu.icountShift},rr=replay,rrfile=${this.log},rrsnapshot=${snapshot}`,
+      '-drive', `file=${this.snapshots},if=none,id=rr`,
+    ];
+  }
+
+  async dispose(): Promise<void> {
+    await fs.rm(this.dir, { recursive: true, force: true });
+  }
+}
