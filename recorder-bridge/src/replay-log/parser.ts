@@ -190,7 +190,7 @@ export function parseReplayLog(buf: Buffer, opts: ParseReplayLogOptions = {}): R
   let parsedBytes = pos;
   let nextCheck = pos + PROGRESS_STEP;
 
-  // Reads without bounds checks: every read below is preceded by a `need` check.
+  // Reads without bounds checks: every read below is preceded by a length check.
   const u32 = (p: number): number =>
     ((buf[p]! << 24) | (buf[p + 1]! << 16) | (buf[p + 2]! << 8) | buf[p + 3]!) >>> 0;
 
