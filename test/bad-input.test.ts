@@ -34,7 +34,7 @@ async function rehash(bundle: string, log: Buffer): Promise<void> {
   await fs.writeFile(mpath, JSON.stringify(m));
 }
 
-describe('bad input', () => {
+describe('bad input', { timeout: 600_000 }, () => {
   let good: string;
   let goodPrint: Record<string, string>;
 

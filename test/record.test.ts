@@ -33,7 +33,7 @@ async function events(bundle: string, ...extra: string[]): Promise<EventsJson> {
   return JSON.parse(r.stdout) as EventsJson;
 }
 
-describe('rewind record on the demo guest', () => {
+describe('rewind record on the demo guest', { timeout: 600_000 }, () => {
   const dir = tempDir(after);
   let bundle: string;
 

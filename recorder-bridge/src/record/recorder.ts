@@ -68,7 +68,9 @@ interface GuestSetup {
 }
 
 export const DEFAULT_SNAPSHOT_EVERY = 200_000_000;
-const TICK_MS = 250;
+const TICK_MS = 100;
+const SNAPSHOT_ATTEMPTS = 50;
+const SNAPSHOT_RETRY_MS = 5;
 const ECHO_TIMEOUT_MS = 3000;
 const PACED_BYTE_MS = 50;
 
@@ -418,21 +420,36 @@ class RecordingRun {
     const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (every > 0 && !this.stopping && !this.snapshotBusy && this.icount - this.lastSnapshotIcount >= every) {
       this.snapshotBusy = true;
-      const name = `s${this.snapshotCount}`;
-      try {
-        const out = await qmp.hmp(`savevm ${name}`);
-        // QEMU refuses while record/replay has pending events; the next tick tries again.
-        if (!/error/i.test(out)) {
-          this.snapshotCount++;
-          this.lastSnapshotIcount = this.icount;
-        }
-      } catch {
-        // QEMU is going away
-      } finally {
-        this.snapshotBusy = false;
-      }
+      await this.takeSnapshot().finally(() => (this.snapshotBusy = false));
     }
     this.opts.onProgress?.(this.progress());
+  }
+
+  /**
+   * savevm is refused while record/replay has queued asynchronous events (they are flushed at the
+   * next checkpoint, within milliseconds), so it is retried quickly for a while.
+   */
+  private async takeSnapshot(): Promise<void> {
+    const { qmp } = this.session;
+    const name = `s${this.snapshotCount}`;
+    for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS && !this.stopping; attempt++) {
+      let out: string;
+      try {
+        out = await qmp.hmp(`savevm ${name}`);
+      } catch {
+        return; // QEMU is going away
+      }
+      if (!/error/i.test(out)) {
+        this.snapshotCount++;
+        this.lastSnapshotIcount = await qmp.icount().catch(() => this.icount);
+        return;
+      }
+      if (!/does not allow making snapshot right now/.test(out)) {
+        this.warnings.push(`snapshot ${name} failed: ${out.trim()}`);
+        return;
+      }
+      await sleep(SNAPSHOT_RETRY_MS);
+    }
   }
 
   private async runInput(): Promise<void> {
