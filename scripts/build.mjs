@@ -1,7 +1,7 @@
 // One build script for every entry point: transpiles all TypeScript to out/ (tests and benches
 // run from there) and bundles the shipped entry points into dist/.
 import { build } from 'esbuild';
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 const roots = ['recorder-bridge', 'debug-adapter', 'extension', 'test', 'bench'];
@@ -19,6 +19,9 @@ function tsFiles(dir) {
   return files;
 }
 
+const version = JSON.parse(readFileSync('package.json', 'utf8')).version;
+const define = { __REWIND_VERSION__: JSON.stringify(version) };
+
 const entryPoints = roots.flatMap(tsFiles);
 await build({
   entryPoints,
@@ -28,6 +31,7 @@ await build({
   platform: 'node',
   target: 'node20',
   sourcemap: 'inline',
+  define,
   logLevel: 'warning',
 });
 
@@ -39,5 +43,6 @@ await build({
   platform: 'node',
   target: 'node20',
   sourcemap: true,
+  define,
   logLevel: 'warning',
 });

@@ -15,6 +15,12 @@ export class QmpError extends Error {
   }
 }
 
+export class QmpTimeoutError extends Error {
+  constructor(readonly command: string, timeoutMs: number) {
+    super(`QMP ${command}: QEMU did not answer within ${timeoutMs / 1000} s`);
+  }
+}
+
 interface Pending {
   command: string;
   resolve(v: unknown): void;
@@ -60,12 +66,24 @@ export class QmpClient extends EventEmitter {
     return this.closed;
   }
 
-  execute<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+  /**
+   * Runs a command. A QEMU whose main loop is stuck never answers, so every command has a
+   * deadline (default 30 s) after which it fails with a QmpTimeoutError.
+   */
+  execute<T = unknown>(command: string, args?: Record<string, unknown>, timeoutMs = 30_000): Promise<T> {
     if (this.closed) return Promise.reject(new Error(`QMP ${command}: connection closed`));
     const id = String(this.nextId++);
     const msg = JSON.stringify(args ? { execute: command, arguments: args, id } : { execute: command, id });
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { command, resolve: resolve as (v: unknown) => void, reject });
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new QmpTimeoutError(command, timeoutMs));
+      }, timeoutMs);
+      const settle = <F extends (v: never) => void>(f: F) => ((v: never) => {
+        clearTimeout(timer);
+        f(v);
+      }) as F;
+      this.pending.set(id, { command, resolve: settle(resolve as (v: unknown) => void), reject: settle(reject) });
       this.socket.write(msg + '\n');
     });
   }

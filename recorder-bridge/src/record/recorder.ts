@@ -327,16 +327,25 @@ class RecordingRun {
   async run(): Promise<RunOutcome> {
     const { session, opts } = this;
     const exited = waitForExit(session.child);
+    const startedAt = new Date().toISOString();
+    this.startMs = Date.now();
+    try {
+      await session.qmp.execute('cont');
+    } catch (e) {
+      session.child.kill('SIGKILL');
+      await exited;
+      throw new UserError(`QEMU did not start the guest (${(e as Error).message}): ${lastLine(session.stderr) || 'no message'}`, 'qemu-failed');
+    }
     const onAbort = () => this.requestStop('cancelled', 'cancelled by the user');
     if (opts.signal?.aborted) onAbort();
     opts.signal?.addEventListener('abort', onAbort);
     const onData = opts.stopOn ? () => this.checkStopOn() : undefined;
-    if (onData) session.console.on('data', onData);
+    if (onData) {
+      session.console.on('data', onData);
+      onData(); // output that arrived while the guest was being started
+    }
     const timer = opts.timeoutSeconds ? setTimeout(() => this.requestStop('timeout', `after ${opts.timeoutSeconds} s`), opts.timeoutSeconds * 1000) : undefined;
 
-    const startedAt = new Date().toISOString();
-    this.startMs = Date.now();
-    await session.qmp.execute('cont');
     const ticker = this.tickLoop(exited);
     const input = this.runInput().catch((e: unknown) => {
       if (e instanceof CancelledError || this.stopping) return;

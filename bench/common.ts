@@ -1,0 +1,47 @@
+/** Shared benchmark helpers: medians, result paths, and the machine/version header every result carries. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { REWIND_VERSION } from '../recorder-bridge/src/version';
+
+export const ROOT = join(__dirname, '..', '..');
+
+export function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export function resultsPath(name: string): string {
+  const d = new Date().toISOString().slice(0, 10);
+  return join(ROOT, 'bench', 'results', `${name}-${d}`);
+}
+
+function firstLine(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0]!.trim();
+  } catch {
+    return 'not found';
+  }
+}
+
+/** A Markdown header naming the machine and the versions of everything measured. */
+export async function benchHeader(name: string, method: string): Promise<string> {
+  const os = (() => {
+    try {
+      return /PRETTY_NAME="([^"]+)"/.exec(readFileSync('/etc/os-release', 'utf8'))?.[1] ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return [
+    `# bench/${name}, ${new Date().toISOString()}`,
+    '',
+    `- machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${os}`,
+    `- versions: Rewind ${REWIND_VERSION}, Node ${process.version}, ${firstLine('qemu-system-x86_64', ['--version'])}, ${firstLine('gdb', ['--version'])}`,
+    `- method: ${method}`,
+    '',
+  ].join('\n');
+}
