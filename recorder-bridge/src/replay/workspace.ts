@@ -5,10 +5,14 @@ import type { Bundle } from '../bundle/reader';
 import * as layout from '../bundle/layout';
 
 /**
- * The writable files a replay needs, outside the read-only bundle: the decompressed log and a
- * private copy of the snapshot store (QEMU opens it read-write, even to load a snapshot).
+ * The writable files a replay needs, outside the read-only bundle: the decompressed log and
+ * private copies of the snapshot store. QEMU writes to the qcow2 file even to load a snapshot
+ * (refcounts), so two processes must never share one: every replay process gets its own copy
+ * (`newImage`), a reflink where the file system can, a plain copy elsewhere.
  */
 export class ReplayWorkspace {
+  private images = 0;
+
   private constructor(
     readonly dir: string,
     readonly log: string,
@@ -30,13 +34,20 @@ export class ReplayWorkspace {
     }
   }
 
+  /** A fresh private copy of the snapshot store, for one more replay process. */
+  async newImage(): Promise<string> {
+    const p = join(this.dir, `image-${++this.images}.qcow2`);
+    await fs.copyFile(this.snapshots, p, fsc.COPYFILE_FICLONE);
+    return p;
+  }
+
   /** The QEMU arguments of a replay of this bundle, without console, monitor or gdb options. */
-  replayArgs(bundle: Bundle, snapshot = layout.INITIAL_SNAPSHOT): string[] {
+  replayArgs(bundle: Bundle, snapshot = layout.INITIAL_SNAPSHOT, image = this.snapshots): string[] {
     const machine = bundle.manifest.qemu.machineArgs.map((a) => a.split('${bundle}').join(bundle.dir));
     return [
       ...machine,
       '-icount', `shift=${bundle.manifest.qemu.icountShift},rr=replay,rrfile=${this.log},rrsnapshot=${snapshot}`,
-      '-drive', `file=${this.snapshots},if=none,id=rr`,
+      '-drive', `file=${image},if=none,id=rr`,
     ];
   }
 

@@ -1,0 +1,319 @@
+import { Bundle } from '../bundle/reader';
+import type { SnapshotEntry } from '../bundle/manifest';
+import { CancelledError, UserError } from '../errors';
+import type { X86Registers } from '../gdb/x86-registers';
+import type { ReplayLogIndex } from '../replay-log';
+import type { TimePoint } from '../timepoint';
+import { ReplayWorker, type Breakpoint, type StopCause, type Watchpoint } from './worker';
+import { ReplayWorkspace } from './workspace';
+
+export interface EngineOptions {
+  /** Replay processes kept alive at once (the current one included). Default 4. */
+  maxWorkers?: number;
+  /** Workers used by whole-recording queries. Default 2 (one per core here). */
+  queryParallelism?: number;
+}
+
+export interface Hit {
+  icount: TimePoint;
+  /** Code address: the breakpoint's, or the pc after a watched access. */
+  address: bigint;
+  dataAddress?: bigint;
+}
+
+/** A stretch of the recording between two snapshots: a replay process can start at `from`. */
+interface Slice {
+  snapshot: SnapshotEntry;
+  from: TimePoint;
+  to: TimePoint;
+}
+
+/**
+ * The replay engine: time travel over one recording. There is always a current time point, held
+ * by the current worker (a paused QEMU replay process). Going forward runs that worker; going back
+ * takes the closest other worker at or before the target (a warm one, or a fresh one started from
+ * the nearest snapshot) and runs it forward to the target exactly, so every time travel costs in
+ * proportion to the distance from a snapshot, never to the length of the recording. A replay
+ * process never loads a second snapshot (QEMU deadlocks).
+ */
+export class ReplayEngine {
+  private workers: ReplayWorker[] = [];
+  private current?: ReplayWorker;
+  private position: TimePoint = 0;
+  private readonly maxWorkers: number;
+  private readonly parallelism: number;
+  private lastUse = new Map<ReplayWorker, number>();
+  private useClock = 0;
+  private closed = false;
+
+  private constructor(
+    readonly bundle: Bundle,
+    readonly index: ReplayLogIndex,
+    private readonly ws: ReplayWorkspace,
+    /** The last time point a replay reaches (the recording's first shutdown). */
+    readonly end: TimePoint,
+    opts: EngineOptions,
+  ) {
+    this.maxWorkers = Math.max(2, opts.maxWorkers ?? 4);
+    this.parallelism = Math.max(1, opts.queryParallelism ?? 2);
+  }
+
+  static async open(path: string, opts: EngineOptions = {}): Promise<ReplayEngine> {
+    const bundle = await Bundle.open(path);
+    await bundle.verify(false);
+    const index = await bundle.readIndex();
+    const ws = await ReplayWorkspace.create(bundle);
+    const end = index.events.find((e) => e.kind === 'shutdown')?.icount ?? index.totalIcount;
+    const engine = new ReplayEngine(bundle, index, ws, end, opts);
+    try {
+      await engine.seek(0);
+    } catch (e) {
+      await engine.close();
+      throw e;
+    }
+    return engine;
+  }
+
+  get icount(): TimePoint {
+    return this.position;
+  }
+
+  snapshots(): SnapshotEntry[] {
+    return this.bundle.manifest.snapshots.list.filter((s) => s.icount <= this.end);
+  }
+
+  /** Goes to exactly `target` (clamped to the recording). */
+  async seek(target: TimePoint): Promise<TimePoint> {
+    const t = Math.max(0, Math.min(Math.floor(target), this.end));
+    for (let attempt = 0; ; attempt++) {
+      const w = await this.workerAtOrBefore(t);
+      try {
+        const stop = await this.withRecovery(w, () => w.runTo(t));
+        this.setCurrent(w, stop.icount);
+        return this.position;
+      } catch (e) {
+        if (!(e instanceof ReplayWorkerLost) || attempt > 0) throw e;
+      }
+    }
+  }
+
+  /** One instruction back. At the start of the recording, stays there. */
+  async reverseStepi(): Promise<TimePoint> {
+    return this.seek(Math.max(0, this.position - 1));
+  }
+
+  /** One instruction forward. */
+  async stepi(): Promise<TimePoint> {
+    return this.seek(this.position + 1);
+  }
+
+  /** Runs forward until a breakpoint or watchpoint triggers, `until`, or the end. */
+  async continueForward(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; until?: TimePoint } = {}): Promise<StopCause> {
+    const w = await this.currentWorker();
+    const stop = await this.withRecovery(w, () => w.run(opts));
+    this.setCurrent(w, stop.icount);
+    return stop;
+  }
+
+  /**
+   * Runs backward to the LAST time a breakpoint or watchpoint triggered before the current
+   * position, whatever lies between; or to the start when none did.
+   */
+  async reverseContinue(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; signal?: AbortSignal; onProgress?: (done: TimePoint, total: TimePoint) => void }): Promise<StopCause | { kind: 'start'; icount: 0 }> {
+    const before = this.position;
+    const slices = this.slices(0, before).reverse();
+    let scanned = 0;
+    // Newest slices first, `parallelism` at a time; the first batch with a hit decides.
+    for (let i = 0; i < slices.length; i += this.parallelism) {
+      if (opts.signal?.aborted) throw new CancelledError('reverse continue');
+      const batch = slices.slice(i, i + this.parallelism);
+      const results = await Promise.all(batch.map((s) => this.scanSlice(s, opts)));
+      scanned += batch.reduce((n, s) => n + (s.to - s.from), 0);
+      opts.onProgress?.(scanned, before);
+      const found = results.find((r) => r.length > 0);
+      if (found) {
+        const hit = found[found.length - 1]!;
+        await this.seek(hit.icount);
+        return hit.dataAddress !== undefined
+          ? { kind: 'watchpoint', icount: hit.icount, address: hit.address, dataAddress: hit.dataAddress }
+          : { kind: 'breakpoint', icount: hit.icount, address: hit.address };
+      }
+    }
+    await this.seek(0);
+    return { kind: 'start', icount: 0 };
+  }
+
+  /** Every time point in [from, to) where `address` executes, by slices in parallel. */
+  async hits(address: bigint, range: { from?: TimePoint; to?: TimePoint; signal?: AbortSignal } = {}): Promise<Hit[]> {
+    return this.query({ breakpoints: [{ address }] }, range);
+  }
+
+  /** Every write to [address, address+size) in [from, to): the time point just after each write. */
+  async writes(address: bigint, size: number, range: { from?: TimePoint; to?: TimePoint; signal?: AbortSignal } = {}): Promise<Hit[]> {
+    return this.query({ watchpoints: [{ address, size, access: 'write' }] }, range);
+  }
+
+  /** The last write to the range before the current position (without moving), if any. */
+  async lastWrite(address: bigint, size: number): Promise<Hit | undefined> {
+    const before = this.position;
+    for (const s of this.slices(0, before).reverse()) {
+      const hits = await this.scanSlice(s, { watchpoints: [{ address, size, access: 'write' }] });
+      // A write whose instruction ran before `before` ends at or before it.
+      const h = hits.filter((x) => x.icount <= before);
+      if (h.length) return h[h.length - 1];
+    }
+    return undefined;
+  }
+
+  async registers(): Promise<X86Registers> {
+    return (await this.currentWorker()).registers();
+  }
+
+  async readMemory(address: bigint, length: number): Promise<Buffer> {
+    return (await this.currentWorker()).readMemory(address, length);
+  }
+
+  /** Live replay processes: for tests and diagnostics. */
+  workerPids(): number[] {
+    return this.workers.filter((w) => w.alive).map((w) => w.pid!).filter((p) => p !== undefined);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.workers.map((w) => w.kill()));
+    this.workers = [];
+    this.current = undefined;
+    await this.ws.dispose();
+  }
+
+  // ---- internals ----
+
+  private async query(what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }, range: { from?: TimePoint; to?: TimePoint; signal?: AbortSignal }): Promise<Hit[]> {
+    const slices = this.slices(range.from ?? 0, range.to ?? this.end);
+    const out: Hit[][] = new Array(slices.length);
+    let next = 0;
+    const runner = async () => {
+      while (next < slices.length) {
+        if (range.signal?.aborted) throw new CancelledError('query');
+        const k = next++;
+        out[k] = await this.scanSlice(slices[k]!, what);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.parallelism, slices.length) }, runner));
+    return out.flat();
+  }
+
+  /** The slices covering [from, to), cut at snapshots. */
+  private slices(from: TimePoint, to: TimePoint): Slice[] {
+    const snaps = this.snapshots();
+    const out: Slice[] = [];
+    for (let i = 0; i < snaps.length; i++) {
+      const s = snaps[i]!;
+      const next = i + 1 < snaps.length ? snaps[i + 1]!.icount : this.end + 1;
+      const a = Math.max(from, s.icount);
+      const b = Math.min(to, next);
+      if (a < b) out.push({ snapshot: s, from: a, to: b });
+    }
+    return out;
+  }
+
+  /** Replays one slice in a worker of its own and collects the triggers inside it. */
+  private async scanSlice(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }): Promise<Hit[]> {
+    const w = await this.startWorker(slice.snapshot);
+    try {
+      if (slice.from > w.icount) await w.runTo(slice.from);
+      const hits: Hit[] = [];
+      for (;;) {
+        const stop = await w.run({ ...what, until: slice.to });
+        if (stop.kind === 'breakpoint') hits.push({ icount: stop.icount, address: stop.address });
+        else if (stop.kind === 'watchpoint') hits.push({ icount: stop.icount, address: stop.address, dataAddress: stop.dataAddress });
+        else break;
+        if (stop.icount >= slice.to) break;
+      }
+      return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + (what.watchpoints ? 1 : 0));
+    } finally {
+      this.workers = this.workers.filter((x) => x !== w);
+      await w.kill();
+    }
+  }
+
+  private setCurrent(w: ReplayWorker, icount: TimePoint): void {
+    this.current = w;
+    this.position = icount;
+    this.lastUse.set(w, ++this.useClock);
+  }
+
+  private async currentWorker(): Promise<ReplayWorker> {
+    if (this.current?.alive) return this.current;
+    // The process holding the current time died: rebuild the same time point.
+    const t = this.position;
+    this.current = undefined;
+    await this.seek(t);
+    return this.current!;
+  }
+
+  /**
+   * The cheapest way to reach `t`: an idle live worker at or before it, unless a snapshot between
+   * that worker and `t` is closer, in which case a fresh worker starts there.
+   */
+  private async workerAtOrBefore(t: TimePoint): Promise<ReplayWorker> {
+    const snap = this.nearestSnapshot(t);
+    const candidates = this.workers.filter((w) => w.alive && !w.isBusy && w.icount <= t);
+    candidates.sort((a, b) => b.icount - a.icount);
+    const best = candidates[0];
+    if (best && best.icount >= snap.icount) return best;
+    return this.startWorker(snap);
+  }
+
+  private nearestSnapshot(t: TimePoint): SnapshotEntry {
+    const snaps = this.snapshots();
+    let best = snaps[0]!;
+    for (const s of snaps) if (s.icount <= t) best = s;
+    return best;
+  }
+
+  private async startWorker(snapshot: SnapshotEntry): Promise<ReplayWorker> {
+    if (this.closed) throw new UserError('the replay engine is closed', 'engine-closed');
+    await this.evict();
+    const w = await ReplayWorker.start(this.bundle, this.ws, snapshot, this.end);
+    this.workers.push(w);
+    this.lastUse.set(w, ++this.useClock);
+    return w;
+  }
+
+  /** Keeps at most maxWorkers - 1 workers before a new one starts: the least recently used go. */
+  private async evict(): Promise<void> {
+    this.workers = this.workers.filter((w) => w.alive);
+    while (this.workers.length >= this.maxWorkers) {
+      const idle = this.workers.filter((w) => w !== this.current && !w.isBusy);
+      if (idle.length === 0) return;
+      idle.sort((a, b) => (this.lastUse.get(a) ?? 0) - (this.lastUse.get(b) ?? 0));
+      const victim = idle[0]!;
+      this.workers = this.workers.filter((w) => w !== victim);
+      await victim.kill();
+    }
+  }
+
+  /**
+   * Runs an operation on a worker; when the worker's process died or hung, it is killed and the
+   * operation is retried once on a fresh worker started from the same place.
+   */
+  private async withRecovery(w: ReplayWorker, op: () => Promise<StopCause>): Promise<StopCause> {
+    try {
+      return await op();
+    } catch (e) {
+      if (w.alive) throw e;
+      this.workers = this.workers.filter((x) => x !== w);
+      await w.kill();
+      if (this.current === w) this.current = undefined;
+      throw new ReplayWorkerLost(e as Error);
+    }
+  }
+}
+
+/** A replay process died under an operation; callers (seek) retry once. */
+export class ReplayWorkerLost extends Error {
+  constructor(override readonly cause: Error) {
+    super(`a replay process died: ${cause.message}`);
+  }
+}
