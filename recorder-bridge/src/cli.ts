@@ -8,6 +8,8 @@ import { REWIND_VERSION } from './version';
 import { EVENT_KINDS, type ReplayEvent } from './replay-log';
 import { formatBytes, formatInfo, formatEvent } from './cli-format';
 import { replayCheck } from './replay/check';
+import { ReplayEngine } from './replay/engine';
+import { GdbRelay } from './gdb/relay';
 
 const USAGE = `rewind ${REWIND_VERSION}: record guest kernels and debug the recordings backward and forward
 
@@ -19,6 +21,9 @@ Usage:
   rewind check BUNDLE [--json] [--timeout S]
                                             verify every file, then replay the whole recording and
                                             compare its end and console output with the recording
+  rewind replay BUNDLE --gdb PORT [--host ADDR]
+                                            serve the recording to gdb (target remote :PORT) with
+                                            fast time travel behind reverse-stepi/reverse-continue
 
 record options:
   --kernel FILE          ELF multiboot kernel (i386 or x86_64) or Linux bzImage
@@ -44,6 +49,7 @@ const COMMANDS: Record<string, Handler> = {
   info: cmdInfo,
   events: cmdEvents,
   check: cmdCheck,
+  replay: cmdReplay,
 };
 
 /** Entry point of the `rewind` command: returns the exit code. */
@@ -299,4 +305,38 @@ async function cmdCheck(args: string[]): Promise<number> {
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
+}
+
+async function cmdReplay(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { gdb: { type: 'string' }, host: { type: 'string' }, 'allow-remote': { type: 'boolean' } }, true);
+  if (positionals.length !== 1 || values.gdb === undefined) throw new UserError('replay needs a bundle and a port: rewind replay BUNDLE --gdb PORT', 'bad-option');
+  const port = Number(values.gdb);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UserError(`--gdb needs a TCP port number, got "${values.gdb}"`, 'bad-option');
+  const host = values.host ?? '127.0.0.1';
+  if (!isLoopback(host) && !values['allow-remote']) {
+    throw new UserError(`${host} is not a loopback address; the gdb port has no authentication, so add --allow-remote only on a network you trust`, 'bad-option');
+  }
+  const engine = await ReplayEngine.open(positionals[0]!);
+  const relay = new GdbRelay(engine, (l) => process.stderr.write(l + '\n'));
+  try {
+    const addr = await relay.listen(port, host);
+    process.stderr.write(
+      `rewind: serving ${engine.bundle.dir} (${formatIcount(engine.end)} instructions, ${engine.snapshots().length} snapshots)\n` +
+        `rewind: in gdb: file ${engine.bundle.path(engine.bundle.manifest.guest.kernel.file)}\n` +
+        `rewind:         target remote ${addr.address}:${addr.port}\n` +
+        'rewind: continue, stepi, reverse-stepi, reverse-continue, breakpoints and watchpoints work; Ctrl-C here stops\n',
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    return 0;
+  } finally {
+    await relay.close();
+    await engine.close();
+  }
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }

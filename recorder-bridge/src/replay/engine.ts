@@ -169,6 +169,16 @@ export class ReplayEngine {
     return (await this.currentWorker()).registers();
   }
 
+  /** A read-only gdb remote-protocol packet, answered by the process that holds the current time. */
+  async gdbPacket(packet: string): Promise<string> {
+    return (await this.currentWorker()).gdbPacket(packet);
+  }
+
+  /** Interrupts a running continueForward. */
+  interrupt(): void {
+    this.current?.interrupt();
+  }
+
   async readMemory(address: bigint, length: number): Promise<Buffer> {
     return (await this.currentWorker()).readMemory(address, length);
   }

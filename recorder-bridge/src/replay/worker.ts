@@ -162,6 +162,16 @@ export class ReplayWorker {
     }
   }
 
+  /** Passes one read-only gdb remote-protocol packet to this process's gdbstub (the relay uses it). */
+  gdbPacket(packet: string): Promise<string> {
+    return this.rsp.request(packet);
+  }
+
+  /** Stops a running continue (^C): it returns with a 'time' stop where it is. */
+  interrupt(): void {
+    this.rsp.interrupt();
+  }
+
   async registers(): Promise<X86Registers> {
     return decodeRegisters(await this.rsp.request('g'), this.wide);
   }

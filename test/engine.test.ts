@@ -1,0 +1,204 @@
+/**
+ * The replay engine against real QEMU on a real demo-guest recording with several snapshots:
+ * random seeks, fidelity against a straight forward replay, reverse steps at slice boundaries,
+ * reverse continue, hits, last write, and recovery from a killed replay process.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Bundle } from '../recorder-bridge/src/bundle/reader';
+import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
+import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
+import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
+import { DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind, tempDir } from './helpers';
+
+/** A deterministic pseudo-random sequence, so that a failure can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function symbol(elf: string, name: string): bigint {
+  const line = execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(` ${name}`));
+  assert.ok(line, `symbol ${name} not found in ${elf}`);
+  return BigInt('0x' + line.split(' ')[0]);
+}
+
+interface State {
+  regs: string;
+  memory: string;
+}
+
+/**
+ * The guest memory compared: the kernel's image, data, bss, stack and page tables (everything the
+ * demo guest uses). The bytes just past it belong to QEMU's multiboot loader, which writes them anew
+ * in every process; the guest never reads them, so they differ between replay processes.
+ */
+const MEMORY_START = 0x100000n;
+let memoryLength = 0;
+
+async function stateOf(read: { registers(): Promise<Record<string, bigint>>; readMemory(a: bigint, n: number): Promise<Buffer> }): Promise<State> {
+  const r = await read.registers();
+  return {
+    regs: Object.entries(r).map(([k, v]) => `${k}=${v.toString(16)}`).join(' '),
+    memory: createHash('sha256').update(await read.readMemory(MEMORY_START, memoryLength)).digest('hex'),
+  };
+}
+
+describe('replay engine', { timeout: 900_000 }, () => {
+  const dir = tempDir(after);
+  let bundlePath: string;
+  let engine: ReplayEngine;
+  let kernel: string;
+
+  before(async () => {
+    requireDemoKernel();
+    bundlePath = join(dir, 'engine.rewind');
+    const script = join(dir, 'in.txt');
+    // Output, a long computation (so that snapshots fall inside it), more output, power-off.
+    await fs.writeFile(script, 'expect ready\nexpect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend spin 12\\n\nexpect spin done\nexpect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend poweroff\\n\n');
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', bundlePath, '--snapshot-every', '15M', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    kernel = join(bundlePath, 'guest', 'kernel');
+    memoryLength = Number(symbol(kernel, '_bss_end') - MEMORY_START);
+    engine = await ReplayEngine.open(bundlePath);
+    assert.ok(engine.snapshots().length >= 3, `need several snapshots, got ${engine.snapshots().map((s) => s.name)}`);
+  });
+
+  after(async () => {
+    await engine?.close();
+    assert.deepEqual(await qemuProcessesMentioning('rewind-replay-'), [], 'replay processes left behind');
+  });
+
+  it('seeks forward and backward 120 times in random order, across slices', { timeout: 600_000 }, async () => {
+    const rand = rng(42);
+    const snaps = engine.snapshots().map((s) => s.icount);
+    for (let i = 0; i < 120; i++) {
+      // Half the targets near a snapshot boundary, half anywhere.
+      const t = i % 2 === 0 ? Math.floor(rand() * engine.end) : Math.max(0, snaps[Math.floor(rand() * snaps.length)]! + Math.floor(rand() * 2000) - 1000);
+      const started = Date.now();
+      const at = await engine.seek(t);
+      assert.equal(at, Math.min(t, engine.end));
+      assert.ok(Date.now() - started < 60_000, `seek ${i} to ${t} hung`);
+    }
+  });
+
+  it('lands in the same state as a straight forward replay, at 50 random time points', { timeout: 600_000 }, async () => {
+    const rand = rng(7);
+    const targets = Array.from({ length: 50 }, () => Math.floor(rand() * engine.end));
+    // Ground truth: one process from the initial snapshot, forward only, through the sorted targets.
+    const bundle = await Bundle.open(bundlePath);
+    const ws = await ReplayWorkspace.create(bundle);
+    const truth = new Map<number, State>();
+    const straight = await ReplayWorker.start(bundle, ws, engine.snapshots()[0]!, engine.end);
+    try {
+      for (const t of [...targets].sort((a, b) => a - b)) {
+        await straight.runTo(t);
+        truth.set(t, await stateOf(straight));
+      }
+    } finally {
+      await straight.kill();
+      await ws.dispose();
+    }
+    let mismatches = 0;
+    for (const t of targets) {
+      await engine.seek(t);
+      const s = await stateOf(engine);
+      if (s.regs !== truth.get(t)!.regs || s.memory !== truth.get(t)!.memory) mismatches++;
+    }
+    assert.equal(mismatches, 0);
+  });
+
+  it('steps back one instruction at slice boundaries', async () => {
+    for (const snap of engine.snapshots().slice(1)) {
+      await engine.seek(snap.icount);
+      const at = await engine.reverseStepi();
+      assert.equal(at, snap.icount - 1);
+      const back = await stateOf(engine);
+      // The same point reached forward from the previous instruction's neighbour.
+      await engine.seek(snap.icount - 2);
+      await engine.stepi();
+      assert.equal(engine.icount, snap.icount - 1);
+      assert.deepEqual(await stateOf(engine), back);
+    }
+    await engine.seek(0);
+    assert.equal(await engine.reverseStepi(), 0, 'the start of the recording is a wall');
+  });
+
+  it('finds every hit of an address, and reverse-continues to the last one before now', async () => {
+    const putc = symbol(kernel, 'serial_putc');
+    const hits = await engine.hits(putc);
+    // The slice-parallel query finds exactly what one straight replay through everything finds.
+    const bundle = await Bundle.open(bundlePath);
+    const ws = await ReplayWorkspace.create(bundle);
+    const straight = await ReplayWorker.start(bundle, ws, engine.snapshots()[0]!, engine.end);
+    const expected: number[] = [];
+    try {
+      for (;;) {
+        const stop = await straight.run({ breakpoints: [{ address: putc }] });
+        if (stop.kind !== 'breakpoint') break;
+        expected.push(stop.icount);
+      }
+    } finally {
+      await straight.kill();
+      await ws.dispose();
+    }
+    assert.deepEqual(hits.map((h) => h.icount), expected);
+    const printedLines = (await fs.readFile(join(bundlePath, 'console.txt'), 'latin1')).split('\n').length;
+    assert.ok(hits.length > printedLines, `${hits.length} calls of serial_putc for ${printedLines} lines`);
+    assert.ok(hits.every((h) => h.address === putc));
+
+    // From a point after several hits, reverse continue lands on the last one before it.
+    const k = Math.floor(hits.length / 2);
+    const from = hits[k]!.icount + 5;
+    await engine.seek(from);
+    const stop = await engine.reverseContinue({ breakpoints: [{ address: putc }] });
+    assert.equal(stop.kind, 'breakpoint');
+    assert.equal(stop.icount, hits[k]!.icount);
+    assert.equal(engine.icount, hits[k]!.icount);
+    const regs = await engine.registers();
+    assert.equal(regs.rip, putc);
+    // Again: the previous hit, across whatever lies between.
+    const again = await engine.reverseContinue({ breakpoints: [{ address: putc }] });
+    assert.equal(again.icount, hits[k - 1]!.icount);
+    // Before the first hit there is none: the start.
+    await engine.seek(hits[0]!.icount);
+    assert.deepEqual(await engine.reverseContinue({ breakpoints: [{ address: putc }] }), { kind: 'start', icount: 0 });
+  });
+
+  it('finds the last write to a variable before now', async () => {
+    const ticks = symbol(kernel, 'ticks');
+    const writes = await engine.writes(ticks, 8);
+    assert.ok(writes.length >= 3, `ticks written ${writes.length} times`);
+    const k = writes.length - 2;
+    await engine.seek(writes[k]!.icount + 100);
+    const last = await engine.lastWrite(ticks, 8);
+    assert.ok(last);
+    assert.equal(last.icount, writes[k]!.icount);
+    assert.equal(engine.icount, writes[k]!.icount + 100, 'lastWrite does not move');
+    // The value after the write is what the guest stored there.
+    await engine.seek(last.icount);
+    const after1 = (await engine.readMemory(ticks, 8)).readBigUInt64LE();
+    await engine.seek(last.icount - 1);
+    const before1 = (await engine.readMemory(ticks, 8)).readBigUInt64LE();
+    assert.notEqual(after1, before1, 'the write changed the value');
+  });
+
+  it('recovers when the replay process holding the current time is killed', async () => {
+    const t = Math.floor(engine.end / 3);
+    await engine.seek(t);
+    const expected = await stateOf(engine);
+    for (const pid of engine.workerPids()) process.kill(pid, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.deepEqual(await stateOf(engine), expected);
+    assert.equal(engine.icount, t);
+    await engine.seek(t + 1000);
+    assert.equal(engine.icount, t + 1000);
+  });
+});
