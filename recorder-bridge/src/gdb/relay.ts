@@ -115,12 +115,32 @@ export class GdbRelay {
     if (packet === 'bc') return this.stopReply(await e.reverseContinue(this.points()));
     const z = /^([zZ])([0-4]),([0-9a-fA-F]+),([0-9a-fA-F]+)/.exec(packet);
     if (z) return this.breakpoint(z[1] === 'Z', Number(z[2]), BigInt('0x' + z[3]), parseInt(z[4]!, 16));
+    if (packet.startsWith('qRcmd,')) return hex(await this.monitor(Buffer.from(packet.slice(6), 'hex').toString('latin1').trim()));
     if (/^[GPMX]/.test(packet)) return 'E01'; // a recording is history: no writes
     if (packet === 'k') return undefined;
     if (packet.startsWith('D')) return 'OK';
     if (packet.startsWith('vCont') || packet.startsWith('vRun') || packet.startsWith('vAttach')) return '';
     // Everything else (registers, memory, threads, target description) is a read: pass it on.
     return e.gdbPacket(packet);
+  }
+
+  /**
+   * `monitor` commands: time travel gdb has no command for. gdb does not know that the time
+   * changed, so after `monitor seek` run `maintenance flush register-cache` (or any step).
+   */
+  private async monitor(cmd: string): Promise<string> {
+    const e = this.engine;
+    const [verb, arg] = cmd.split(/\s+/, 2);
+    if (verb === 'icount' || verb === 'info') {
+      return `icount ${e.icount} of ${e.end}; snapshots: ${e.snapshots().map((s) => `${s.name}@${s.icount}`).join(', ')}\n`;
+    }
+    if (verb === 'seek') {
+      const n = Number(arg);
+      if (!arg || !Number.isInteger(n) || n < 0) return 'usage: monitor seek ICOUNT\n';
+      await e.seek(n);
+      return `at icount ${e.icount}; now run: maintenance flush register-cache\n`;
+    }
+    return 'Rewind monitor commands: icount, seek ICOUNT\n';
   }
 
   private points(): { breakpoints: Breakpoint[]; watchpoints: Watchpoint[] } {
@@ -158,4 +178,8 @@ export class GdbRelay {
         return 'T05thread:01;';
     }
   }
+}
+
+function hex(text: string): string {
+  return Buffer.from(text, 'latin1').toString('hex');
 }

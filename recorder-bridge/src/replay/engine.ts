@@ -130,7 +130,8 @@ export class ReplayEngine {
       const results = await Promise.all(batch.map((s) => this.scanSlice(s, opts)));
       scanned += batch.reduce((n, s) => n + (s.to - s.from), 0);
       opts.onProgress?.(scanned, before);
-      const found = results.find((r) => r.length > 0);
+      // Strictly before now: sitting just after a write (or on a breakpoint), the previous one.
+      const found = results.map((r) => r.filter((h) => h.icount < before)).find((r) => r.length > 0);
       if (found) {
         const hit = found[found.length - 1]!;
         await this.seek(hit.icount);
