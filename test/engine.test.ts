@@ -62,8 +62,8 @@ describe('replay engine', { timeout: 900_000 }, () => {
     bundlePath = join(dir, 'engine.rewind');
     const script = join(dir, 'in.txt');
     // Output, a long computation (so that snapshots fall inside it), more output, power-off.
-    await fs.writeFile(script, 'expect ready\nexpect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend spin 12\\n\nexpect spin done\nexpect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend poweroff\\n\n');
-    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', bundlePath, '--snapshot-every', '15M', '--quiet']);
+    await fs.writeFile(script, 'expect ready\nexpect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend spin 30\\n\nexpect spin done\nexpect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend poweroff\\n\n');
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', bundlePath, '--snapshot-every', '20M', '--quiet']);
     assert.equal(r.code, 0, r.stderr);
     kernel = join(bundlePath, 'guest', 'kernel');
     memoryLength = Number(symbol(kernel, '_bss_end') - MEMORY_START);

@@ -68,7 +68,9 @@ interface GuestSetup {
 }
 
 export const DEFAULT_SNAPSHOT_EVERY = 200_000_000;
-const TICK_MS = 100;
+// Snapshots are due by icount, which is only known by asking QEMU: ask often (guests run ~5e8/s).
+const TICK_MS = 25;
+const PROGRESS_MS = 100;
 const SNAPSHOT_ATTEMPTS = 50;
 const SNAPSHOT_RETRY_MS = 5;
 const ECHO_TIMEOUT_MS = 3000;
@@ -303,6 +305,7 @@ class RecordingRun {
   private snapshotCount = 1; // the initial snapshot
   private lastSnapshotIcount = 0;
   private snapshotBusy = false;
+  private lastProgressMs = 0;
   private startMs = Date.now();
   private readonly inputAbort = new AbortController();
 
@@ -431,7 +434,10 @@ class RecordingRun {
       this.snapshotBusy = true;
       await this.takeSnapshot().finally(() => (this.snapshotBusy = false));
     }
-    this.opts.onProgress?.(this.progress());
+    if (Date.now() - this.lastProgressMs >= PROGRESS_MS) {
+      this.lastProgressMs = Date.now();
+      this.opts.onProgress?.(this.progress());
+    }
   }
 
   /**
