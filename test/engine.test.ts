@@ -73,7 +73,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
 
   after(async () => {
     await engine?.close();
-    assert.deepEqual(await qemuProcessesMentioning('rewind-replay-'), [], 'replay processes left behind');
+    assert.deepEqual(await qemuProcessesMentioning(dir), [], 'replay processes left behind');
   });
 
   it('seeks forward and backward 120 times in random order, across slices', { timeout: 600_000 }, async () => {
@@ -96,7 +96,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
     const bundle = await Bundle.open(bundlePath);
     const ws = await ReplayWorkspace.create(bundle);
     const truth = new Map<number, State>();
-    const straight = await ReplayWorker.start(bundle, ws, engine.snapshots()[0]!, engine.end);
+    const straight = await ReplayWorker.start(bundle, ws, { ...engine.snapshots()[0]!, image: ws.snapshots, source: 'record' }, engine.end);
     try {
       for (const t of [...targets].sort((a, b) => a - b)) {
         await straight.runTo(t);
@@ -137,7 +137,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
     // The slice-parallel query finds exactly what one straight replay through everything finds.
     const bundle = await Bundle.open(bundlePath);
     const ws = await ReplayWorkspace.create(bundle);
-    const straight = await ReplayWorker.start(bundle, ws, engine.snapshots()[0]!, engine.end);
+    const straight = await ReplayWorker.start(bundle, ws, { ...engine.snapshots()[0]!, image: ws.snapshots, source: 'record' }, engine.end);
     const expected: number[] = [];
     try {
       for (;;) {

@@ -40,7 +40,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
       relay.kill('SIGINT');
       await exited;
     }
-    assert.deepEqual(await qemuProcessesMentioning('rewind-replay-'), [], 'the relay left replay processes behind');
+    assert.deepEqual(await qemuProcessesMentioning(dir), [], 'the relay left replay processes behind');
   });
 
   async function gdb(...commands: string[]): Promise<string> {

@@ -24,9 +24,9 @@ async function assertReplays(bundle: string): Promise<void> {
   assert.match(r.stdout, /console {5}ok/);
 }
 
-async function assertNoQemuLeft(): Promise<void> {
-  assert.deepEqual(await qemuProcessesMentioning('rewind-rec-'), []);
-  assert.deepEqual(await qemuProcessesMentioning('rewind-replay-'), []);
+/** No QEMU of this test's recordings (their files are all under `dir`) is still running. */
+async function assertNoQemuLeft(dir: string): Promise<void> {
+  assert.deepEqual(await qemuProcessesMentioning(dir), []);
 }
 
 describe('how recordings end', { timeout: 600_000 }, () => {
@@ -41,7 +41,7 @@ describe('how recordings end', { timeout: 600_000 }, () => {
     assert.equal(i.stopReason, 'timeout');
     assert.ok(i.wallSeconds >= 2 && i.wallSeconds < 10, `wall ${i.wallSeconds}`);
     await assertReplays(out);
-    await assertNoQemuLeft();
+    await assertNoQemuLeft(dir);
   });
 
   it('--stop-on', { timeout: 180_000 }, async () => {
@@ -76,7 +76,7 @@ describe('how recordings end', { timeout: 600_000 }, () => {
     const i = await info(out);
     assert.equal(i.stopReason, 'cancelled');
     await assertReplays(out);
-    await assertNoQemuLeft();
+    await assertNoQemuLeft(dir);
   });
 
   it('the guest powers off after the demo bug panics it', { timeout: 180_000 }, async () => {
@@ -111,6 +111,6 @@ describe('how recordings end', { timeout: 600_000 }, () => {
       i.snapshots.map((s) => [s.name, s.icount]),
     );
     await assertReplays(out);
-    await assertNoQemuLeft();
+    await assertNoQemuLeft(dir);
   });
 });

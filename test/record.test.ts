@@ -108,7 +108,7 @@ describe('rewind record on the demo guest', { timeout: 600_000 }, () => {
     assert.equal(c.ok, true);
     assert.ok(c.icount >= c.endIcount && c.icount <= c.totalIcount, `replay stopped at ${c.icount}`);
     assert.equal(c.consoleMatches, true);
-    assert.deepEqual(await qemuProcessesMentioning('rewind-replay-'), []);
+    assert.deepEqual(await qemuProcessesMentioning(dir), []);
   });
 
   it('makes the bundle read-only and lists every file with its hash', async () => {

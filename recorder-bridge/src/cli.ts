@@ -8,6 +8,8 @@ import { REWIND_VERSION } from './version';
 import { EVENT_KINDS, type ReplayEvent } from './replay-log';
 import { formatBytes, formatInfo, formatEvent } from './cli-format';
 import { replayCheck } from './replay/check';
+import { closeOnSignals, startBridge } from './bridge';
+import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson } from './protocol';
 import { ReplayEngine } from './replay/engine';
 import { GdbRelay } from './gdb/relay';
 
@@ -21,6 +23,9 @@ Usage:
   rewind check BUNDLE [--json] [--timeout S]
                                             verify every file, then replay the whole recording and
                                             compare its end and console output with the recording
+  rewind bridge --root DIR [--socket PATH | --listen HOST:PORT [--token-file F]] [--log FILE] [--allow-remote]
+                                            serve replay sessions of the bundles under DIR over JSON-RPC
+                                            (docs/bridge.md); TCP is loopback-only and needs a token
   rewind replay BUNDLE --gdb PORT [--host ADDR]
                                             serve the recording to gdb (target remote :PORT) with
                                             fast time travel behind reverse-stepi/reverse-continue
@@ -50,6 +55,7 @@ const COMMANDS: Record<string, Handler> = {
   events: cmdEvents,
   check: cmdCheck,
   replay: cmdReplay,
+  bridge: cmdBridge,
 };
 
 /** Entry point of the `rewind` command: returns the exit code. */
@@ -339,4 +345,41 @@ async function cmdReplay(args: string[]): Promise<number> {
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+async function cmdBridge(args: string[]): Promise<number> {
+  const { values, positionals } = parse(
+    args,
+    {
+      root: { type: 'string' },
+      socket: { type: 'string' },
+      listen: { type: 'string' },
+      'token-file': { type: 'string' },
+      log: { type: 'string' },
+      'allow-remote': { type: 'boolean' },
+    },
+    false,
+  );
+  void positionals;
+  if (!values.root) throw new UserError('bridge needs --root DIR: the directory whose bundles it may open', 'bad-option');
+  const bridge = await startBridge({
+    root: values.root,
+    ...(values.socket !== undefined ? { socket: values.socket } : {}),
+    ...(values.listen !== undefined ? { listen: values.listen } : {}),
+    ...(values['token-file'] !== undefined ? { tokenFile: values['token-file'] } : {}),
+    ...(values.log !== undefined ? { log: values.log } : {}),
+    allowRemote: values['allow-remote'] === true,
+  });
+  const closed = closeOnSignals(bridge);
+  const a = bridge.address;
+  const listening: BridgeListeningJson = {
+    schema: 'rewind.bridge/1',
+    ...('socket' in a ? { socket: a.socket } : { host: a.host, port: a.port }),
+    protocolVersion: BRIDGE_PROTOCOL_VERSION,
+    ...(values['token-file'] !== undefined && bridge.token ? { tokenFile: values['token-file'] } : {}),
+  };
+  process.stdout.write(JSON.stringify(listening) + '\n');
+  if (bridge.token && values['token-file'] === undefined) process.stderr.write(`rewind bridge: token ${bridge.token}\n`);
+  await closed;
+  return 0;
 }

@@ -1,6 +1,6 @@
 /** Confines the bundles a bridge opens to one directory tree (--root). */
 import { promises as fs } from 'node:fs';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { UserError } from '../errors';
 
 function inside(root: string, p: string): boolean {
@@ -25,6 +25,18 @@ export async function resolveInRoot(root: string, requested: unknown): Promise<s
   try {
     real = await fs.realpath(lexical);
   } catch (e) {
+    // Say "outside" rather than "missing" for a path under a symlink that leads out, so that
+    // nothing about the world outside the root shows through.
+    let ancestor = dirname(lexical);
+    for (;;) {
+      const r = await fs.realpath(ancestor).catch(() => undefined);
+      if (r !== undefined) {
+        if (!inside(root, r)) throw outside();
+        break;
+      }
+      if (ancestor === root || dirname(ancestor) === ancestor) break;
+      ancestor = dirname(ancestor);
+    }
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new UserError(`no bundle "${requested}" in the bridge root ${root}`, 'bundle-not-found');
     throw new UserError(`cannot open "${requested}": ${(e as Error).message}`, 'bundle-not-found');
   }

@@ -4,7 +4,7 @@ import { CancelledError, UserError } from '../errors';
 import type { X86Registers } from '../gdb/x86-registers';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
-import { ReplayWorker, type Breakpoint, type StopCause, type Watchpoint } from './worker';
+import { ReplayWorker, type Breakpoint, type LadderPoint, type StopCause, type Watchpoint } from './worker';
 import { ReplayWorkspace } from './workspace';
 
 export interface EngineOptions {
@@ -12,7 +12,18 @@ export interface EngineOptions {
   maxWorkers?: number;
   /** Workers used by whole-recording queries. Default 2 (one per core here). */
   queryParallelism?: number;
+  /** Snapshots the engine may add while replaying (the ladder's bound on storage). Default 24; 0 turns the ladder off. */
+  maxLadderSnapshots?: number;
 }
+
+/** A seek that lands farther than this from the nearest snapshot first leaves one just behind the target. */
+const LADDER_GAP = 2_000_000;
+/** ...this many instructions before the target, so that stepping back starts next to it. */
+const LADDER_NEAR = 100_000;
+/** A worker that replayed this long (idle stretches are paced by the wall clock) leaves a snapshot where it stopped. */
+const LADDER_SLOW_MS = 200;
+/** Whole-recording queries cut slices no shorter than this. */
+const MIN_SLICE = 20_000_000;
 
 export interface Hit {
   icount: TimePoint;
@@ -23,7 +34,7 @@ export interface Hit {
 
 /** A stretch of the recording between two snapshots: a replay process can start at `from`. */
 interface Slice {
-  snapshot: SnapshotEntry;
+  snapshot: LadderPoint;
   from: TimePoint;
   to: TimePoint;
 }
@@ -45,6 +56,11 @@ export class ReplayEngine {
   private lastUse = new Map<ReplayWorker, number>();
   private useClock = 0;
   private closed = false;
+  /** Every snapshot a worker can start from: the recorded ones, then those the engine added. */
+  private ladder: LadderPoint[];
+  private readonly maxLadder: number;
+  private ladderSeq = 0;
+  private spare?: Promise<void>;
 
   private constructor(
     readonly bundle: Bundle,
@@ -56,6 +72,10 @@ export class ReplayEngine {
   ) {
     this.maxWorkers = Math.max(2, opts.maxWorkers ?? 4);
     this.parallelism = Math.max(1, opts.queryParallelism ?? 2);
+    this.maxLadder = Math.max(0, opts.maxLadderSnapshots ?? 24);
+    this.ladder = bundle.manifest.snapshots.list
+      .filter((s) => s.icount <= end)
+      .map((s) => ({ ...s, image: ws.snapshots, source: 'record' as const }));
   }
 
   static async open(path: string, opts: EngineOptions = {}): Promise<ReplayEngine> {
@@ -78,8 +98,32 @@ export class ReplayEngine {
     return this.position;
   }
 
+  /** The snapshots taken while recording. */
   snapshots(): SnapshotEntry[] {
     return this.bundle.manifest.snapshots.list.filter((s) => s.icount <= this.end);
+  }
+
+  /** Every snapshot the engine can start a replay from: recorded ones and those it added. */
+  ladderPoints(): Array<Omit<LadderPoint, 'image'>> {
+    return this.ladder.map(({ image: _image, ...rest }) => rest);
+  }
+
+  /** Adds a snapshot at the current time point (kept for this engine's life, not in the bundle). */
+  async createSnapshot(): Promise<Omit<LadderPoint, 'image'> | undefined> {
+    const w = await this.currentWorker();
+    const p = await this.addLadderPoint(w, true);
+    if (!p) return undefined;
+    const { image: _image, ...rest } = p;
+    return rest;
+  }
+
+  /** Removes a snapshot the engine added. Recorded snapshots belong to the bundle and stay. */
+  deleteSnapshot(name: string): boolean {
+    const p = this.ladder.find((x) => x.name === name);
+    if (!p) return false;
+    if (p.source === 'record') throw new UserError(`snapshot ${name} was taken while recording and belongs to the bundle; it cannot be deleted`, 'snapshot-recorded');
+    this.ladder = this.ladder.filter((x) => x !== p);
+    return true;
   }
 
   /** Goes to exactly `target` (clamped to the recording). */
@@ -88,8 +132,16 @@ export class ReplayEngine {
     for (let attempt = 0; ; attempt++) {
       const w = await this.workerAtOrBefore(t);
       try {
+        // A long way from the nearest snapshot: leave one just behind the target on the way, so
+        // that stepping back from there is short.
+        const near = t - LADDER_NEAR;
+        if (this.maxLadder > 0 && near - this.nearestSnapshot(t - 1).icount > LADDER_GAP && w.icount < near) {
+          await this.withRecovery(w, () => w.runTo(near));
+          await this.addLadderPoint(w, false);
+        }
         const stop = await this.withRecovery(w, () => w.runTo(t));
         this.setCurrent(w, stop.icount);
+        await this.afterMove(w);
         return this.position;
       } catch (e) {
         if (!(e instanceof ReplayWorkerLost) || attempt > 0) throw e;
@@ -112,6 +164,7 @@ export class ReplayEngine {
     const w = await this.currentWorker();
     const stop = await this.withRecovery(w, () => w.run(opts));
     this.setCurrent(w, stop.icount);
+    await this.afterMove(w);
     return stop;
   }
 
@@ -127,7 +180,7 @@ export class ReplayEngine {
     for (let i = 0; i < slices.length; i += this.parallelism) {
       if (opts.signal?.aborted) throw new CancelledError('reverse continue');
       const batch = slices.slice(i, i + this.parallelism);
-      const results = await Promise.all(batch.map((s) => this.scanSlice(s, opts)));
+      const results = await Promise.all(batch.map((s) => this.scanSlice(s, opts, opts.signal)));
       scanned += batch.reduce((n, s) => n + (s.to - s.from), 0);
       opts.onProgress?.(scanned, before);
       // Strictly before now: sitting just after a write (or on a breakpoint), the previous one.
@@ -155,10 +208,13 @@ export class ReplayEngine {
   }
 
   /** The last write to the range before the current position (without moving), if any. */
-  async lastWrite(address: bigint, size: number): Promise<Hit | undefined> {
+  async lastWrite(address: bigint, size: number, opts: { signal?: AbortSignal; onProgress?: (done: TimePoint, total: TimePoint) => void } = {}): Promise<Hit | undefined> {
     const before = this.position;
+    let scanned = 0;
     for (const s of this.slices(0, before).reverse()) {
-      const hits = await this.scanSlice(s, { watchpoints: [{ address, size, access: 'write' }] });
+      const hits = await this.scanSlice(s, { watchpoints: [{ address, size, access: 'write' }] }, opts.signal);
+      scanned += s.to - s.from;
+      opts.onProgress?.(scanned, before);
       // A write whose instruction ran before `before` ends at or before it.
       const h = hits.filter((x) => x.icount <= before);
       if (h.length) return h[h.length - 1];
@@ -191,6 +247,7 @@ export class ReplayEngine {
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.spare;
     await Promise.all(this.workers.map((w) => w.kill()));
     this.workers = [];
     this.current = undefined;
@@ -207,7 +264,7 @@ export class ReplayEngine {
       while (next < slices.length) {
         if (range.signal?.aborted) throw new CancelledError('query');
         const k = next++;
-        out[k] = await this.scanSlice(slices[k]!, what);
+        out[k] = await this.scanSlice(slices[k]!, what, range.signal);
       }
     };
     await Promise.all(Array.from({ length: Math.min(this.parallelism, slices.length) }, runner));
@@ -216,7 +273,12 @@ export class ReplayEngine {
 
   /** The slices covering [from, to), cut at snapshots. */
   private slices(from: TimePoint, to: TimePoint): Slice[] {
-    const snaps = this.snapshots();
+    // Recorded snapshots, plus added ones where they split a long slice.
+    const snaps: LadderPoint[] = [];
+    for (const p of this.ladder) {
+      const last = snaps[snaps.length - 1];
+      if (!last || p.source === 'record' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
+    }
     const out: Slice[] = [];
     for (let i = 0; i < snaps.length; i++) {
       const s = snaps[i]!;
@@ -229,20 +291,26 @@ export class ReplayEngine {
   }
 
   /** Replays one slice in a worker of its own and collects the triggers inside it. */
-  private async scanSlice(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }): Promise<Hit[]> {
+  private async scanSlice(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }, signal?: AbortSignal): Promise<Hit[]> {
     const w = await this.startWorker(slice.snapshot);
+    // Cancellation stops the slice's replay at once: the worker is only this scan's.
+    const onAbort = () => w.interrupt();
+    signal?.addEventListener('abort', onAbort);
     try {
       if (slice.from > w.icount) await w.runTo(slice.from);
       const hits: Hit[] = [];
       for (;;) {
+        if (signal?.aborted) throw new CancelledError('query');
         const stop = await w.run({ ...what, until: slice.to });
         if (stop.kind === 'breakpoint') hits.push({ icount: stop.icount, address: stop.address });
         else if (stop.kind === 'watchpoint') hits.push({ icount: stop.icount, address: stop.address, dataAddress: stop.dataAddress });
         else break;
         if (stop.icount >= slice.to) break;
       }
+      if (signal?.aborted) throw new CancelledError('query');
       return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + (what.watchpoints ? 1 : 0));
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       this.workers = this.workers.filter((x) => x !== w);
       await w.kill();
     }
@@ -276,14 +344,77 @@ export class ReplayEngine {
     return this.startWorker(snap);
   }
 
-  private nearestSnapshot(t: TimePoint): SnapshotEntry {
-    const snaps = this.snapshots();
-    let best = snaps[0]!;
-    for (const s of snaps) if (s.icount <= t) best = s;
+  private nearestSnapshot(t: TimePoint): LadderPoint {
+    let best = this.ladder[0]!;
+    for (const s of this.ladder) if (s.icount <= t && s.icount >= best.icount) best = s;
     return best;
   }
 
-  private async startWorker(snapshot: SnapshotEntry): Promise<ReplayWorker> {
+  /**
+   * After a move: a worker that spent long replaying (idle stretches replay at wall-clock pace)
+   * leaves a snapshot where it stopped; and a spare worker is started in the background at the
+   * snapshot just behind the current time, so that the next step back finds it warm.
+   */
+  private async afterMove(w: ReplayWorker): Promise<void> {
+    const slow = w.replayMsSinceSnapshot > LADDER_SLOW_MS;
+    if (this.maxLadder > 0 && slow && this.nearestSnapshot(this.position).icount < this.position) {
+      await this.addLadderPoint(w, false);
+    }
+    if (this.maxLadder > 0 && slow && !this.spare && this.position > 0) this.refineBehind(this.position);
+    else this.prewarm();
+  }
+
+  /**
+   * The way to the current time was slow (an idle stretch, paced by the wall clock): in the
+   * background, replay it once more and leave snapshots at t-2^16 ... t-2, and a spare worker at
+   * t-1, so that stepping back from here does not pay for that stretch again.
+   */
+  private refineBehind(t: TimePoint): void {
+    const from = this.nearestSnapshot(t - 1);
+    this.spare = (async () => {
+      const w = await this.startWorker(from);
+      for (let k = 16; k >= 0; k--) {
+        const target = t - 2 ** k;
+        if (target <= w.icount || this.closed) continue;
+        await w.runTo(target);
+        if (k > 0 && !this.ladder.some((p) => p.icount === target)) await this.addLadderPoint(w, false);
+      }
+    })()
+      .catch(() => undefined)
+      .finally(() => (this.spare = undefined));
+  }
+
+  private prewarm(): void {
+    if (this.spare || this.closed || this.position === 0) return;
+    const point = this.nearestSnapshot(this.position - 1);
+    const ready = this.workers.some((x) => x !== this.current && x.alive && !x.isBusy && x.icount >= point.icount && x.icount < this.position);
+    if (ready) return;
+    this.spare = this.startWorker(point).then(
+      () => undefined,
+      () => undefined,
+    ).finally(() => (this.spare = undefined));
+  }
+
+  /** Saves a snapshot in a worker and puts it on the ladder, within the storage bound. */
+  private async addLadderPoint(w: ReplayWorker, explicit: boolean): Promise<LadderPoint | undefined> {
+    if (!explicit && this.maxLadder === 0) return undefined;
+    const existing = this.ladder.find((p) => p.icount === w.icount);
+    if (existing) return existing;
+    const p = await w.saveSnapshot(`rw${++this.ladderSeq}`);
+    if (!p) return undefined;
+    this.ladder.push(p);
+    this.ladder.sort((a, b) => a.icount - b.icount);
+    // Over the bound: drop the added snapshots farthest from the current time.
+    const added = this.ladder.filter((x) => x.source === 'replay');
+    if (added.length > Math.max(this.maxLadder, 1)) {
+      added.sort((a, b) => Math.abs(b.icount - this.position) - Math.abs(a.icount - this.position));
+      const drop = new Set(added.slice(0, added.length - Math.max(this.maxLadder, 1)));
+      this.ladder = this.ladder.filter((x) => !drop.has(x));
+    }
+    return p;
+  }
+
+  private async startWorker(snapshot: LadderPoint): Promise<ReplayWorker> {
     if (this.closed) throw new UserError('the replay engine is closed', 'engine-closed');
     await this.evict();
     const w = await ReplayWorker.start(this.bundle, this.ws, snapshot, this.end);

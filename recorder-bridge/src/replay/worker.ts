@@ -30,6 +30,14 @@ export interface Watchpoint {
   access: 'write' | 'read' | 'readWrite';
 }
 
+/** A snapshot a worker can start from, and the qcow2 image that holds it. */
+export interface LadderPoint extends SnapshotEntry {
+  /** Image file holding this snapshot; workers start from a private copy of it. */
+  image: string;
+  /** 'record': taken while recording (in the bundle); 'replay': added by the engine. */
+  source: 'record' | 'replay';
+}
+
 let nextWorkerId = 1;
 
 /**
@@ -42,10 +50,14 @@ export class ReplayWorker {
   private icountCache: TimePoint;
   private busy = false;
   private dead = false;
+  /** The image holds snapshots of the ladder: keep the file when the process goes. */
+  private retainImage = false;
+  /** Wall time spent running since the start or the last snapshot this worker saved. */
+  private runMsSinceSnapshot = 0;
 
   private constructor(
     readonly id: number,
-    readonly snapshot: SnapshotEntry,
+    readonly snapshot: LadderPoint,
     private readonly child: ChildProcess,
     private readonly qmp: QmpClient,
     private readonly rsp: RspClient,
@@ -61,12 +73,12 @@ export class ReplayWorker {
   }
 
   /** Starts a paused replay process at `snapshot`. */
-  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: SnapshotEntry, endIcount: TimePoint): Promise<ReplayWorker> {
+  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint): Promise<ReplayWorker> {
     const qemu = requireTool(bundle.manifest.qemu.binary);
     const id = nextWorkerId++;
     const dir = join(ws.dir, `w${id}-${process.pid}`);
     await fs.mkdir(dir, { recursive: true });
-    const image = await ws.newImage();
+    const image = await ws.newImage(snapshot.image);
     const argv = [
       ...ws.replayArgs(bundle, snapshot.name, image),
       '-chardev', `file,id=con0,path=${join(dir, 'console.out')}`,
@@ -143,9 +155,11 @@ export class ReplayWorker {
       for (const w of wps) await this.expectOk(`Z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`);
       await this.qmp.execute('replay-break', { icount: until });
       let reply: string;
+      const started = Date.now();
       try {
         reply = await this.rsp.request(this.wide ? 'vCont;c' : 'c', 0);
       } finally {
+        this.runMsSinceSnapshot += Date.now() - started;
         await this.qmp.execute('replay-delete-break').catch(() => undefined);
         for (const b of bps) await this.rsp.request(`z0,${b.address.toString(16)},1`).catch(() => undefined);
         for (const w of wps) await this.rsp.request(`z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`).catch(() => undefined);
@@ -157,6 +171,31 @@ export class ReplayWorker {
       if (bps.some((b) => b.address === pc) && this.icountCache < until) return { kind: 'breakpoint', icount: this.icountCache, address: pc };
       if (this.icountCache >= this.endIcount || (await this.atEnd())) return { kind: 'end', icount: this.icountCache };
       return { kind: 'time', icount: this.icountCache };
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  get imagePath(): string {
+    return this.image;
+  }
+
+  get replayMsSinceSnapshot(): number {
+    return this.runMsSinceSnapshot;
+  }
+
+  /**
+   * Saves a snapshot of the current time point into this worker's image (QEMU allows it in
+   * replay at any point after a replay-break). Returns the ladder point, whose image is kept.
+   */
+  async saveSnapshot(name: string): Promise<LadderPoint | undefined> {
+    this.enter();
+    try {
+      const out = await this.qmp.hmp(`savevm ${name}`);
+      if (/error/i.test(out)) return undefined;
+      this.retainImage = true;
+      this.runMsSinceSnapshot = 0;
+      return { name, icount: this.icountCache, vmClockNs: 0, vmStateBytes: 0, image: this.image, source: 'replay' };
     } finally {
       this.busy = false;
     }
@@ -203,7 +242,7 @@ export class ReplayWorker {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await waitForExit(this.child);
     await fs.rm(this.dir, { recursive: true, force: true });
-    await fs.rm(this.image, { force: true });
+    if (!this.retainImage) await fs.rm(this.image, { force: true });
   }
 
   /** Kills the process without cleaning up: used by tests that simulate a crash. */

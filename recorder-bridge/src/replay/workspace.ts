@@ -34,10 +34,10 @@ export class ReplayWorkspace {
     }
   }
 
-  /** A fresh private copy of the snapshot store, for one more replay process. */
-  async newImage(): Promise<string> {
+  /** A fresh private copy of a snapshot store (by default the bundle's), for one more replay process. */
+  async newImage(from = this.snapshots): Promise<string> {
     const p = join(this.dir, `image-${++this.images}.qcow2`);
-    await fs.copyFile(this.snapshots, p, fsc.COPYFILE_FICLONE);
+    await fs.copyFile(from, p, fsc.COPYFILE_FICLONE);
     return p;
   }
 

@@ -1,0 +1,241 @@
+/**
+ * A small typed client of the bridge: one method per request, notifications as callbacks, errors
+ * as BridgeRequestError (with the bridge's string code), cancellation by AbortSignal.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import {
+  CancellationTokenSource,
+  createMessageConnection,
+  ResponseError,
+  SocketMessageReader,
+  SocketMessageWriter,
+  type MessageConnection,
+} from 'vscode-jsonrpc/node';
+import {
+  BRIDGE_PROTOCOL_VERSION,
+  type BridgeErrorData,
+  type BridgeMethod,
+  type BridgeNotifications,
+  type BridgeRequests,
+  type BridgeWatchpoint,
+  type HexAddress,
+} from '../protocol';
+import type { TimePoint } from '../timepoint';
+import { toAddress, type BridgeAddress } from './address';
+
+/** A request the bridge answered with an error. */
+export class BridgeRequestError extends Error {
+  constructor(
+    message: string,
+    /** The JSON-RPC error code (BridgeErrorCode). */
+    readonly rpcCode: number,
+    /** The bridge's string code (error.data.code): 'outside-root', 'bad-token', 'cancelled'... */
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'BridgeRequestError';
+  }
+}
+
+export interface RequestOptions {
+  signal?: AbortSignal;
+}
+
+type Addr = bigint | HexAddress;
+
+function hexOf(a: Addr): HexAddress {
+  return typeof a === 'bigint' ? '0x' + a.toString(16) : a;
+}
+
+export class BridgeClient {
+  private closed = false;
+  private readonly closeWaiters: Array<() => void> = [];
+
+  private constructor(
+    private readonly rpc: MessageConnection,
+    private readonly socket: Socket,
+  ) {
+    socket.on('close', () => {
+      this.closed = true;
+      // Pending requests fail (vscode-jsonrpc rejects them on dispose).
+      this.rpc.dispose();
+      for (const w of this.closeWaiters.splice(0)) w();
+    });
+  }
+
+  /**
+   * Connects and says hello (with the token, needed on TCP). `hello: false` skips the hello, for
+   * clients that want to send it themselves.
+   */
+  static async connect(address: BridgeAddress | string, token?: string, opts: { hello?: boolean; client?: string } = {}): Promise<BridgeClient> {
+    const a = toAddress(address);
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = 'socket' in a ? netConnect(a.socket) : netConnect(a.port, a.host);
+      s.once('connect', () => {
+        s.removeListener('error', reject);
+        resolve(s);
+      });
+      s.once('error', reject);
+    });
+    socket.on('error', () => undefined); // surfaced as a close
+    const rpc = createMessageConnection(new SocketMessageReader(socket), new SocketMessageWriter(socket), {
+      error: () => undefined,
+      warn: () => undefined,
+      info: () => undefined,
+      log: () => undefined,
+    });
+    rpc.listen();
+    const client = new BridgeClient(rpc, socket);
+    if (opts.hello !== false) {
+      try {
+        await client.hello(token, opts.client);
+      } catch (e) {
+        client.dispose();
+        throw e;
+      }
+    }
+    return client;
+  }
+
+  /** True once the connection is gone. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Resolves when the connection is gone (either side closed it). */
+  whenClosed(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  /** Any request by method name, typed by BridgeRequests. */
+  async request<M extends BridgeMethod>(method: M, params: BridgeRequests[M]['params'], opts: RequestOptions = {}): Promise<BridgeRequests[M]['result']> {
+    if (this.closed) throw new BridgeRequestError('the bridge connection is closed', -32096, 'connection-closed');
+    let source: CancellationTokenSource | undefined;
+    let onAbort: (() => void) | undefined;
+    if (opts.signal) {
+      const src = new CancellationTokenSource();
+      source = src;
+      onAbort = () => src.cancel();
+      if (opts.signal.aborted) src.cancel();
+      else opts.signal.addEventListener('abort', onAbort, { once: true });
+    }
+    try {
+      return (await (source ? this.rpc.sendRequest(method, params, source.token) : this.rpc.sendRequest(method, params))) as BridgeRequests[M]['result'];
+    } catch (e) {
+      if (e instanceof ResponseError) {
+        const data = e.data as BridgeErrorData | undefined;
+        throw new BridgeRequestError(e.message, e.code, data?.code ?? (e.code === -32097 ? 'connection-closed' : 'rpc-error'));
+      }
+      throw e;
+    } finally {
+      if (onAbort) opts.signal!.removeEventListener('abort', onAbort);
+      source?.dispose();
+    }
+  }
+
+  onNotification<N extends keyof BridgeNotifications>(method: N, cb: (params: BridgeNotifications[N]) => void): { dispose(): void } {
+    return this.rpc.onNotification(method, cb);
+  }
+
+  onProgress(cb: (p: BridgeNotifications['rewind/progress']) => void): { dispose(): void } {
+    return this.onNotification('rewind/progress', cb);
+  }
+
+  onPositionChanged(cb: (p: BridgeNotifications['rewind/positionChanged']) => void): { dispose(): void } {
+    return this.onNotification('rewind/positionChanged', cb);
+  }
+
+  hello(token?: string, client?: string) {
+    return this.request('rewind/hello', { ...(token !== undefined ? { token } : {}), protocolVersion: BRIDGE_PROTOCOL_VERSION, ...(client ? { client } : {}) });
+  }
+
+  open(bundle: string) {
+    return this.request('rewind/open', { bundle });
+  }
+
+  close(sessionId: string) {
+    return this.request('rewind/close', { sessionId });
+  }
+
+  position(sessionId: string) {
+    return this.request('rewind/position', { sessionId });
+  }
+
+  seek(sessionId: string, icount: TimePoint) {
+    return this.request('rewind/seek', { sessionId, icount });
+  }
+
+  stepi(sessionId: string) {
+    return this.request('rewind/stepi', { sessionId });
+  }
+
+  reverseStepi(sessionId: string) {
+    return this.request('rewind/reverseStepi', { sessionId });
+  }
+
+  continue(sessionId: string, opts: { breakpoints?: Addr[]; watchpoints?: Array<Omit<BridgeWatchpoint, 'address'> & { address: Addr }>; until?: TimePoint } & RequestOptions = {}) {
+    return this.request(
+      'rewind/continue',
+      {
+        sessionId,
+        ...(opts.breakpoints ? { breakpoints: opts.breakpoints.map(hexOf) } : {}),
+        ...(opts.watchpoints ? { watchpoints: opts.watchpoints.map((w) => ({ ...w, address: hexOf(w.address) })) } : {}),
+        ...(opts.until !== undefined ? { until: opts.until } : {}),
+      },
+      opts,
+    );
+  }
+
+  reverseContinue(sessionId: string, opts: { breakpoints?: Addr[]; watchpoints?: Array<Omit<BridgeWatchpoint, 'address'> & { address: Addr }> } & RequestOptions = {}) {
+    return this.request(
+      'rewind/reverseContinue',
+      {
+        sessionId,
+        ...(opts.breakpoints ? { breakpoints: opts.breakpoints.map(hexOf) } : {}),
+        ...(opts.watchpoints ? { watchpoints: opts.watchpoints.map((w) => ({ ...w, address: hexOf(w.address) })) } : {}),
+      },
+      opts,
+    );
+  }
+
+  registers(sessionId: string) {
+    return this.request('rewind/registers', { sessionId });
+  }
+
+  /** The bytes, decoded from the wire's base64. */
+  async readMemory(sessionId: string, address: Addr, length: number): Promise<Buffer> {
+    const r = await this.request('rewind/readMemory', { sessionId, address: hexOf(address), length });
+    return Buffer.from(r.data, 'base64');
+  }
+
+  snapshots(sessionId: string) {
+    return this.request('rewind/snapshots', { sessionId });
+  }
+
+  events(sessionId: string, filter: { from?: TimePoint; to?: TimePoint; kinds?: string[]; limit?: number } = {}) {
+    return this.request('rewind/events', { sessionId, ...filter });
+  }
+
+  hits(sessionId: string, address: Addr, opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
+    return this.request('rewind/hits', { sessionId, address: hexOf(address), ...range(opts) }, opts);
+  }
+
+  writes(sessionId: string, address: Addr, size: number, opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
+    return this.request('rewind/writes', { sessionId, address: hexOf(address), size, ...range(opts) }, opts);
+  }
+
+  lastWrite(sessionId: string, address: Addr, size: number, opts: RequestOptions = {}) {
+    return this.request('rewind/lastWrite', { sessionId, address: hexOf(address), size }, opts);
+  }
+
+  /** Closes the connection (the bridge then closes this connection's sessions). */
+  dispose(): void {
+    this.rpc.dispose();
+    this.socket.destroy();
+  }
+}
+
+function range(o: { from?: TimePoint; to?: TimePoint }): { from?: TimePoint; to?: TimePoint } {
+  return { ...(o.from !== undefined ? { from: o.from } : {}), ...(o.to !== undefined ? { to: o.to } : {}) };
+}

@@ -1,0 +1,328 @@
+/**
+ * The bridge daemon against the real engine and real QEMU: sessions over a Unix socket and TCP,
+ * the token, the root confinement, cancellation, progress, cleanup of replay processes when a
+ * connection drops, and the `rewind bridge` command itself.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { BridgeClient, BridgeRequestError, startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
+import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson, type EventsJson } from '../recorder-bridge/src/protocol';
+import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+
+const T = { timeout: 120_000 };
+
+function symbol(elf: string, name: string): bigint {
+  const line = execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(` ${name}`));
+  assert.ok(line, `symbol ${name} not found in ${elf}`);
+  return BigInt('0x' + line.split(' ')[0]);
+}
+
+/** The target of the backward jump that closes crunch()'s loop: the demo guest's hottest instruction. */
+function crunchLoop(elf: string): bigint {
+  const start = symbol(elf, 'crunch');
+  const dis = execFileSync('objdump', ['-d', elf, `--start-address=0x${start.toString(16)}`, `--stop-address=0x${(start + 0x40n).toString(16)}`], { encoding: 'utf8' });
+  for (const m of dis.matchAll(/^\s*([0-9a-f]+):.*\sj\w+\s+([0-9a-f]+) <crunch\+0x[0-9a-f]+>/gm)) {
+    if (BigInt('0x' + m[2]) < BigInt('0x' + m[1])) return BigInt('0x' + m[2]);
+  }
+  assert.fail(`no loop found in crunch:\n${dis}`);
+}
+
+async function rejects(p: Promise<unknown>, code: string, message?: RegExp): Promise<BridgeRequestError> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof BridgeRequestError, `expected a BridgeRequestError, got ${String(e)}`);
+    assert.equal(e.code, code, e.message);
+    if (message) assert.match(e.message, message);
+    return e;
+  }
+  assert.fail(`expected an error with code ${code}`);
+}
+
+async function waitFor(what: string, cond: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe('bridge', { timeout: 900_000 }, () => {
+  const dir = tempDir(after, 'rewind-bridge-test-');
+  const root = join(dir, 'root');
+  const outside = join(dir, 'outside');
+  // Replay workspaces (and so every replay QEMU of this file) live under here.
+  const tmp = join(dir, 'tmp');
+  const replays = join(tmp, 'rewind-replay-');
+  const bundle = join(root, 'demo.rewind');
+  let firstInput = 0;
+  let unix: RunningBridge;
+  let tcp: RunningBridge;
+  const logLines: string[] = [];
+  const clients: BridgeClient[] = [];
+  const children: ChildProcess[] = [];
+  const savedTmp = process.env.TMPDIR;
+
+  async function client(address = unix.address, token?: string, opts?: { hello?: boolean }): Promise<BridgeClient> {
+    const c = await BridgeClient.connect(address, token, opts);
+    clients.push(c);
+    return c;
+  }
+
+  before(async () => {
+    requireDemoKernel();
+    await fs.mkdir(root);
+    await fs.mkdir(outside);
+    await fs.mkdir(tmp);
+    process.env.TMPDIR = tmp;
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, 'basic.txt'), '--out', bundle, '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    const ev = await runRewind(['events', bundle, '--json', '--kind', 'serial-input']);
+    assert.equal(ev.code, 0, ev.stderr);
+    firstInput = (JSON.parse(ev.stdout) as EventsJson).events[0]!.icount;
+    assert.ok(firstInput > 100_000, `first input at ${firstInput}`);
+    const log = new PassThrough();
+    log.on('data', (d: Buffer) => logLines.push(...d.toString().split('\n').filter(Boolean)));
+    unix = await startBridge({ root, socket: join(dir, 'bridge.sock'), log });
+    tcp = await startBridge({ root, listen: '127.0.0.1:0', log });
+  });
+
+  after(async () => {
+    for (const c of clients) c.dispose();
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    await unix?.close();
+    await tcp?.close();
+    if (savedTmp === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = savedTmp;
+    const needle = join(dir, 'tmp');
+    await waitFor('replay processes to exit', async () => (await qemuProcessesMentioning(needle)).length === 0, 10_000).catch(() => undefined);
+    const left = await qemuProcessesMentioning(needle);
+    for (const pid of left) process.kill(pid, 'SIGKILL'); // never leave one running, even after a failure
+    assert.deepEqual(left, [], 'replay processes left behind');
+  });
+
+  it('listens on a 0600 Unix socket', T, async () => {
+    assert.ok('socket' in unix.address);
+    const st = await fs.stat(unix.address.socket);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(unix.token, undefined);
+    assert.ok(tcp.token && /^[0-9a-f]{64}$/.test(tcp.token));
+  });
+
+  it('opens a bundle, seeks, reads registers and memory, steps back, reports the position', T, async () => {
+    const c = await client();
+    const moves: number[] = [];
+    c.onPositionChanged((p) => moves.push(p.icount));
+    const s = await c.open('demo.rewind');
+    assert.match(s.sessionId, /\S/);
+    assert.equal(s.icount, 0);
+    assert.ok(s.end > firstInput && s.totalIcount >= s.end);
+    assert.equal(s.snapshots[0]!.icount, 0);
+    const t = firstInput - 5000;
+    assert.deepEqual(await c.seek(s.sessionId, t), { icount: t, end: s.end });
+    const regs = await c.registers(s.sessionId);
+    assert.match(regs.rip!, /^0x[0-9a-f]+$/);
+    const code = await c.readMemory(s.sessionId, regs.rip!, 16);
+    assert.equal(code.length, 16);
+    assert.deepEqual(await c.reverseStepi(s.sessionId), { icount: t - 1, end: s.end });
+    assert.deepEqual(await c.position(s.sessionId), { icount: t - 1, end: s.end });
+    assert.equal((await c.stepi(s.sessionId)).icount, t);
+    assert.deepEqual(await c.registers(s.sessionId), regs, 'the same state after a step back and forth');
+    assert.deepEqual(moves, [t, t - 1, t]);
+    const ev = await c.events(s.sessionId, { kinds: ['serial-input'], limit: 3 });
+    assert.equal(ev.events.length, 3);
+    assert.equal(ev.events[0]!.icount, firstInput);
+    assert.equal(ev.truncated, true);
+    assert.deepEqual((await c.snapshots(s.sessionId)).snapshots, s.snapshots);
+    // Bad parameters get a clear error, not an internal one.
+    await rejects(c.readMemory(s.sessionId, '100a9a', 4), 'bad-params', /hex address/);
+    await rejects(c.seek(s.sessionId, -1), 'bad-params');
+    await c.close(s.sessionId);
+    await rejects(c.position(s.sessionId), 'no-session');
+    assert.ok(logLines.some((l) => /conn \d+ rewind\/seek s\d+ \d+ms ok$/.test(l)), logLines.join('\n'));
+  });
+
+  it('serves two sessions at once, independently', T, async () => {
+    const c = await client();
+    const [a, b] = await Promise.all([c.open('demo.rewind'), c.open(bundle)]);
+    assert.notEqual(a.sessionId, b.sessionId);
+    const [pa, pb] = await Promise.all([c.seek(a.sessionId, 200_000), c.seek(b.sessionId, 300_000)]);
+    assert.equal(pa.icount, 200_000);
+    assert.equal(pb.icount, 300_000);
+    await c.reverseStepi(a.sessionId);
+    assert.equal((await c.position(a.sessionId)).icount, 199_999);
+    assert.equal((await c.position(b.sessionId)).icount, 300_000);
+    await c.close(b.sessionId);
+    assert.equal((await c.stepi(a.sessionId)).icount, 200_000);
+    // Another connection cannot touch this connection's session.
+    const other = await client();
+    await rejects(other.position(a.sessionId), 'no-session');
+    await c.close(a.sessionId);
+  });
+
+  it('reverse-continues to the last breakpoint hit before now, with progress', T, async () => {
+    const c = await client();
+    const s = await c.open('demo.rewind');
+    const putc = symbol(DEMO_KERNEL, 'serial_putc');
+    const t = firstInput - 1000;
+    await c.seek(s.sessionId, t);
+    const progress: number[] = [];
+    c.onProgress((p) => {
+      assert.equal(p.sessionId, s.sessionId);
+      progress.push(p.done);
+    });
+    const moves: number[] = [];
+    c.onPositionChanged((p) => moves.push(p.icount));
+    const stop = await c.reverseContinue(s.sessionId, { breakpoints: [putc] });
+    assert.equal(stop.kind, 'breakpoint');
+    assert.equal(stop.address, '0x' + putc.toString(16));
+    assert.ok(stop.icount < t);
+    assert.equal((await c.position(s.sessionId)).icount, stop.icount);
+    assert.equal((await c.registers(s.sessionId)).rip, stop.address);
+    assert.ok(progress.length > 0, 'no progress notification');
+    assert.deepEqual(moves, [stop.icount]);
+    const fwd = await c.continue(s.sessionId, { breakpoints: [putc], until: t });
+    assert.ok(fwd.kind === 'breakpoint' || fwd.kind === 'time');
+    const hits = await c.hits(s.sessionId, putc, { to: t });
+    assert.ok(hits.hits.some((h) => h.icount === stop.icount));
+    assert.ok(hits.hits.every((h) => h.icount <= stop.icount && h.address === stop.address));
+    await c.close(s.sessionId);
+  });
+
+  it('refuses a wrong or missing token on TCP and closes the connection', T, async () => {
+    for (const [token, code] of [['0'.repeat(64), 'bad-token'], [undefined, 'token-required']] as const) {
+      const c = await client(tcp.address, undefined, { hello: false });
+      await rejects(c.request('rewind/hello', { protocolVersion: BRIDGE_PROTOCOL_VERSION, ...(token ? { token } : {}) }), code);
+      await Promise.race([c.whenClosed(), new Promise((_, reject) => setTimeout(() => reject(new Error('the bridge kept the connection open')), 5000))]);
+    }
+    await assert.rejects(BridgeClient.connect(tcp.address, 'wrong'), (e: BridgeRequestError) => e.code === 'bad-token');
+    const ok = await client(tcp.address, tcp.token);
+    await rejects(ok.position('nope'), 'no-session');
+  });
+
+  it('refuses requests before hello', T, async () => {
+    for (const address of [tcp.address, unix.address]) {
+      const c = await client(address, undefined, { hello: false });
+      await rejects(c.open('demo.rewind'), 'hello-required', /hello/);
+      await rejects(c.request('rewind/hello', { protocolVersion: 99, ...(tcp.token && !('socket' in address) ? { token: tcp.token } : {}) }), 'protocol-mismatch');
+    }
+  });
+
+  it('opens bundles only inside the root', T, async () => {
+    await fs.symlink(outside, join(root, 'escape'));
+    await fs.symlink(bundle, join(root, 'alias.rewind'));
+    const c = await client();
+    for (const p of ['../outside', '../../etc', outside, '/etc', 'escape', 'escape/x', 'demo.rewind/../../outside']) {
+      await rejects(c.open(p), 'outside-root', /outside the bridge root/);
+    }
+    await rejects(c.open('missing.rewind'), 'bundle-not-found');
+    const s = await c.open('alias.rewind');
+    await c.close(s.sessionId);
+  });
+
+  it('kills a connection\'s replay processes when the connection drops', T, async () => {
+    await waitFor('earlier replay processes to exit', async () => (await qemuProcessesMentioning(replays)).length === 0);
+    const c = await client();
+    const s = await c.open('demo.rewind');
+    await c.seek(s.sessionId, 150_000);
+    assert.ok((await qemuProcessesMentioning(replays)).length > 0, 'no replay process while a session is open');
+    c.dispose();
+    await waitFor('the replay processes to exit', async () => (await qemuProcessesMentioning(replays)).length === 0);
+  });
+
+  it('cancels a running hits query', T, async () => {
+    const c = await client();
+    const s = await c.open('demo.rewind');
+    const loop = crunchLoop(DEMO_KERNEL);
+    const progress: number[] = [];
+    c.onProgress((p) => progress.push(p.done));
+    const ac = new AbortController();
+    const started = Date.now();
+    const running = c.hits(s.sessionId, loop, { signal: ac.signal });
+    setTimeout(() => ac.abort(), 1500);
+    await rejects(running, 'cancelled', /cancelled/);
+    assert.ok(Date.now() - started < 10_000, 'the cancellation took too long');
+    assert.equal(progress[0], 0, 'a progress notification at the start');
+    assert.ok(logLines.some((l) => /rewind\/hits s\d+ \d+ms error cancelled/.test(l)));
+    c.dispose();
+    await waitFor('the replay processes to exit', async () => (await qemuProcessesMentioning(replays)).length === 0);
+  });
+
+  it('`rewind bridge` refuses a non-loopback address without --allow-remote', T, async () => {
+    const r = await runRewind(['bridge', '--root', root, '--listen', '0.0.0.0:0'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0: it is not a loopback address.*--allow-remote/);
+    assert.equal(r.stdout, '');
+    const nr = await runRewind(['bridge', '--listen', '127.0.0.1:0'], { timeoutMs: 30_000 });
+    assert.equal(nr.code, 2);
+    assert.match(nr.stderr, /--root/);
+  });
+
+  it('`rewind bridge` serves over TCP with a token file, logs requests, and stops on SIGTERM', T, async () => {
+    // Its own replay workspaces, so that only its replay processes are counted.
+    const tmp2 = join(dir, 'tmp2');
+    await fs.mkdir(tmp2);
+    const replays2 = join(tmp2, 'rewind-replay-');
+    const tokenFile = join(dir, 'token');
+    const logFile = join(dir, 'bridge.log');
+    const child = spawn(process.execPath, [REWIND_BIN, 'bridge', '--root', root, '--listen', '127.0.0.1:0', '--token-file', tokenFile, '--log', logFile], {
+      cwd: ROOT,
+      env: { ...process.env, TMPDIR: tmp2 },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await waitFor(`the bridge to listen (stderr: ${stderr})`, () => stdout.includes('\n'));
+    const info = JSON.parse(stdout.split('\n')[0]!) as BridgeListeningJson;
+    assert.equal(info.schema, 'rewind.bridge/1');
+    assert.equal(info.host, '127.0.0.1');
+    assert.equal(info.tokenFile, tokenFile);
+    assert.equal((await fs.stat(tokenFile)).mode & 0o777, 0o600);
+    const token = (await fs.readFile(tokenFile, 'utf8')).trim();
+    assert.match(token, /^[0-9a-f]{64}$/);
+    assert.ok(!stderr.includes(token), 'the token went to stderr although a token file was given');
+
+    // A raw connection that skips hello is refused.
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(info.port!, '127.0.0.1', () => {
+        const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'rewind/open', params: { bundle: 'demo.rewind' } });
+        sock.write(`Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      });
+      let data = '';
+      sock.on('data', (d) => {
+        data += d.toString();
+        if (data.includes('}}')) {
+          sock.destroy();
+          resolve(data);
+        }
+      });
+      sock.on('error', reject);
+    });
+    assert.match(raw, /"code":-32002/);
+    assert.match(raw, /hello-required/);
+
+    const c = await client({ host: '127.0.0.1', port: info.port! }, token);
+    const s = await c.open('demo.rewind');
+    assert.equal((await c.seek(s.sessionId, 100_000)).icount, 100_000);
+    assert.ok((await qemuProcessesMentioning(replays2)).length > 0);
+    child.kill('SIGTERM');
+    await exited;
+    await waitFor('the replay processes to exit', async () => (await qemuProcessesMentioning(replays2)).length === 0);
+    const log = await fs.readFile(logFile, 'utf8');
+    assert.match(log, /conn \d+ rewind\/open \d+ms ok/);
+    assert.match(log, /conn \d+ rewind\/open \d+ms error hello-required/);
+    assert.match(log, /conn \d+ rewind\/seek s\d+ \d+ms ok/);
+    await c.whenClosed();
+  });
+});
