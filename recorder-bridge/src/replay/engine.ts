@@ -164,7 +164,8 @@ export class ReplayEngine {
     const w = await this.currentWorker();
     const stop = await this.withRecovery(w, () => w.run(opts));
     this.setCurrent(w, stop.icount);
-    await this.afterMove(w);
+    // Snapshots are only saved where a replay-break stopped the replay (what QEMU was measured to reload).
+    await this.afterMove(w, stop.kind === 'time');
     return stop;
   }
 
@@ -355,8 +356,8 @@ export class ReplayEngine {
    * leaves a snapshot where it stopped; and a spare worker is started in the background at the
    * snapshot just behind the current time, so that the next step back finds it warm.
    */
-  private async afterMove(w: ReplayWorker): Promise<void> {
-    const slow = w.replayMsSinceSnapshot > LADDER_SLOW_MS;
+  private async afterMove(w: ReplayWorker, mayAddSnapshot = true): Promise<void> {
+    const slow = mayAddSnapshot && w.replayMsSinceSnapshot > LADDER_SLOW_MS;
     if (this.maxLadder > 0 && slow && this.nearestSnapshot(this.position).icount < this.position) {
       await this.addLadderPoint(w, false);
     }

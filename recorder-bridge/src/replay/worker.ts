@@ -66,6 +66,7 @@ export class ReplayWorker {
     private readonly endIcount: TimePoint,
     private stderr: { text: string },
     private readonly image: string,
+    private readonly ws: ReplayWorkspace,
   ) {
     this.icountCache = snapshot.icount;
     child.once('exit', () => (this.dead = true));
@@ -100,7 +101,7 @@ export class ReplayWorker {
       const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
       const rsp = await Promise.race([RspClient.connect(join(dir, 'gdb.sock')), exited]);
       exited.catch(() => undefined);
-      const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image);
+      const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws);
       w.icountCache = await qmp.icount();
       return w;
     } catch (e) {
@@ -191,7 +192,7 @@ export class ReplayWorker {
   async saveSnapshot(name: string): Promise<LadderPoint | undefined> {
     this.enter();
     try {
-      const out = await this.qmp.hmp(`savevm ${name}`);
+      const out = await this.ws.withImage(this.image, () => this.qmp.hmp(`savevm ${name}`));
       if (/error/i.test(out)) return undefined;
       this.retainImage = true;
       this.runMsSinceSnapshot = 0;

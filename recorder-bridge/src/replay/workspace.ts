@@ -12,6 +12,8 @@ import * as layout from '../bundle/layout';
  */
 export class ReplayWorkspace {
   private images = 0;
+  /** Per image file, the tail of its chain of copies and snapshot saves (they must not overlap). */
+  private imageLocks = new Map<string, Promise<unknown>>();
 
   private constructor(
     readonly dir: string,
@@ -37,8 +39,23 @@ export class ReplayWorkspace {
   /** A fresh private copy of a snapshot store (by default the bundle's), for one more replay process. */
   async newImage(from = this.snapshots): Promise<string> {
     const p = join(this.dir, `image-${++this.images}.qcow2`);
-    await fs.copyFile(from, p, fsc.COPYFILE_FICLONE);
+    await this.withImage(from, () => fs.copyFile(from, p, fsc.COPYFILE_FICLONE));
     return p;
+  }
+
+  /**
+   * Runs `fn` while nothing else copies or writes the image: a copy taken while QEMU saves a
+   * snapshot into the file is torn, and QEMU then cannot load the snapshot from it.
+   */
+  withImage<T>(image: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.imageLocks.get(image) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.imageLocks.set(image, tail);
+    void tail.then(() => {
+      if (this.imageLocks.get(image) === tail) this.imageLocks.delete(image);
+    });
+    return next;
   }
 
   /** The QEMU arguments of a replay of this bundle, without console, monitor or gdb options. */
