@@ -1,5 +1,6 @@
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connectUnix } from '../util/unix-socket';
 
 /**
  * A small client of the GDB remote serial protocol, for talking to QEMU's gdbstub directly (the
@@ -24,11 +25,7 @@ export class RspClient {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const s = await new Promise<Socket>((resolve, reject) => {
-          const sock = connect(path);
-          sock.once('connect', () => resolve(sock));
-          sock.once('error', reject);
-        });
+        const s = await connectUnix(path);
         const c = new RspClient(s);
         await c.request('qSupported:swbreak+;hwbreak+');
         if ((await c.request('QStartNoAckMode')) === 'OK') c.noAck = true;

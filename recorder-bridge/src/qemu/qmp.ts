@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { connect, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectUnix } from '../util/unix-socket';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** An asynchronous QMP event, e.g. { event: 'SHUTDOWN', data: { guest: true, reason: 'guest-shutdown' } }. */
@@ -50,7 +51,7 @@ export class QmpClient extends EventEmitter {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const socket = await openSocket(path);
+        const socket = await connectUnix(path);
         const client = new QmpClient(socket);
         await client.greeting(deadline - Date.now());
         await client.execute('qmp_capabilities');
@@ -163,15 +164,4 @@ export class QmpClient extends EventEmitter {
     this.pending.clear();
     this.emit('close');
   }
-}
-
-function openSocket(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.removeListener('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
 }

@@ -9,7 +9,7 @@ import { parseReplayLog, ReplayLogError } from '../replay-log';
 import type { Manifest, SnapshotEntry, StopReason } from '../bundle/manifest';
 import * as layout from '../bundle/layout';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
-import type { KernelInfo } from '../qemu/kernel-probe';
+import type { GuestSetup } from './recorder';
 import type { ConsoleTranscript } from './console';
 import { consoleLineTimepoints } from './console-timepoints';
 import { REWIND_VERSION } from '../version';
@@ -23,14 +23,7 @@ export interface FinalizeInput {
   snapshotsFile: string;
   qemuImg: string;
   qemu: Omit<Manifest['qemu'], 'icountShift'>;
-  setup: {
-    kernelPath: string;
-    kernelInfo: KernelInfo;
-    initrdPath?: string;
-    append: string;
-    appendDefaults: string[];
-    memoryMiB: number;
-  };
+  setup: Omit<GuestSetup, 'warnings'>;
   inputScript: string | undefined;
   console: ConsoleTranscript;
   snapshotInterval: number;

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectUnix } from '../util/unix-socket';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -56,8 +57,8 @@ export interface RecordResult {
   warnings: string[];
 }
 
-/** Options shared by a recording and the benchmark's plain -icount run. */
-interface GuestSetup {
+/** The guest as it will be booted: shared by a recording and the benchmark's plain -icount run. */
+export interface GuestSetup {
   kernelPath: string;
   kernelInfo: KernelInfo;
   initrdPath?: string;
@@ -245,7 +246,7 @@ class GuestSession {
       });
     try {
       const qmp = await Promise.race([QmpClient.connect(join(sockets, 'qmp.sock')), failEarly('its QMP socket opened')]);
-      const serial = await Promise.race([openUnix(join(sockets, 'console.sock')), failEarly('its console socket opened')]);
+      const serial = await Promise.race([connectUnix(join(sockets, 'console.sock')), failEarly('its console socket opened')]);
       const s = new GuestSession(child, qmp, serial);
       s.stderr = stderr;
       child.stderr!.on('data', (d: Buffer) => {
@@ -271,14 +272,6 @@ class GuestSession {
       () => undefined,
     );
   }
-}
-
-function openUnix(path: string): Promise<Socket> {
-  return new Promise((resolvePromise, reject) => {
-    const s = connect(path);
-    s.once('connect', () => resolvePromise(s));
-    s.once('error', reject);
-  });
 }
 
 function lastLine(s: string): string {

@@ -1,0 +1,77 @@
+/**
+ * The replay engine on a long recording (more than 5e8 instructions, several recorded snapshots),
+ * where time travel must cost in proportion to the distance from a snapshot, not to the length.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
+import { DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind, tempDir } from './helpers';
+
+function symbol(elf: string, name: string): bigint {
+  const line = execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(` ${name}`));
+  assert.ok(line, `symbol ${name} not found`);
+  return BigInt('0x' + line.split(' ')[0]);
+}
+
+describe('replay engine on a long recording', { timeout: 900_000 }, () => {
+  const dir = tempDir(after);
+  let engine: ReplayEngine;
+  let kernel: string;
+
+  before(async () => {
+    requireDemoKernel();
+    const bundle = join(dir, 'long.rewind');
+    const script = join(dir, 'in.txt');
+    // spin 60: about 5.4e8 instructions of computation, printing a progress line every 9e7.
+    await fs.writeFile(script, 'expect ready\nexpect > \nsend spin 60\\n\nexpect spin done\nexpect > \nsend poweroff\\n\n');
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', bundle, '--snapshot-every', '100M', '--quiet'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    kernel = join(bundle, 'guest', 'kernel');
+    engine = await ReplayEngine.open(bundle);
+    assert.ok(engine.end > 5e8, `only ${engine.end} instructions`);
+    assert.ok(engine.snapshots().length >= 4, `snapshots: ${engine.snapshots().map((s) => `${s.name}@${s.icount}`)}`);
+  });
+
+  after(async () => {
+    await engine?.close();
+    assert.deepEqual(await qemuProcessesMentioning(dir), []);
+  });
+
+  it('100 random seeks across the whole recording, none hanging', { timeout: 600_000 }, async () => {
+    let s = 12345;
+    const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    for (let i = 0; i < 100; i++) {
+      const t = Math.floor(rand() * engine.end);
+      const started = Date.now();
+      assert.equal(await engine.seek(t), t);
+      assert.ok(Date.now() - started < 60_000, `seek ${i} to ${t} hung`);
+    }
+  });
+
+  it('steps back across every recorded snapshot boundary', async () => {
+    for (const snap of engine.snapshots().slice(1)) {
+      await engine.seek(snap.icount + 1);
+      assert.equal(await engine.reverseStepi(), snap.icount);
+      assert.equal(await engine.reverseStepi(), snap.icount - 1);
+      const regs = await engine.registers();
+      await engine.seek(snap.icount - 1);
+      assert.deepEqual(await engine.registers(), regs);
+    }
+  });
+
+  it('reverse-continues from the end to the last progress line, across slices', async () => {
+    const putc = symbol(kernel, 'serial_putc');
+    const hits = await engine.hits(putc);
+    // Progress lines are printed during the computation, so hits fall in several slices.
+    const slicesWithHits = new Set(hits.map((h) => engine.snapshots().filter((x) => x.icount <= h.icount).length));
+    assert.ok(slicesWithHits.size >= 3, `hits in ${slicesWithHits.size} slices`);
+    // From the middle of the computation, reverse continue finds the last hit before it.
+    const mid = Math.floor(engine.end / 2);
+    await engine.seek(mid);
+    const stop = await engine.reverseContinue({ breakpoints: [{ address: putc }] });
+    assert.equal(stop.icount, hits.filter((h) => h.icount < mid).pop()!.icount);
+  });
+});
