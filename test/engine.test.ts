@@ -194,7 +194,8 @@ describe('replay engine', { timeout: 900_000 }, () => {
     const t = Math.floor(engine.end / 3);
     await engine.seek(t);
     const expected = await stateOf(engine);
-    for (const pid of engine.workerPids()) process.kill(pid, 'SIGKILL');
+    // Each worker is a process group (a watchdog shell and QEMU): kill them all, as a crash would.
+    for (const pid of engine.workerPids()) process.kill(-pid, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 200));
     assert.deepEqual(await stateOf(engine), expected);
     assert.equal(engine.icount, t);

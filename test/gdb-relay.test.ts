@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
@@ -86,6 +87,25 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     const out = await gdb('monitor seek 1000', 'monitor icount');
     assert.match(out, /at icount 1000/);
     assert.match(out, /icount 1000 of \d+; snapshots: init@0/);
+  });
+
+  it('leaves no QEMU behind when it is killed with SIGKILL', async () => {
+    const copy = join(dir, 'crash');
+    await fs.cp(bundle, join(copy, 'gdb.rewind'), { recursive: true });
+    const victim = spawn(process.execPath, [REWIND_BIN, 'replay', join(copy, 'gdb.rewind'), '--gdb', '0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    await new Promise<void>((resolve, reject) => {
+      victim.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (/target remote/.test(err)) resolve();
+      });
+      victim.once('exit', (code) => reject(new Error(`relay exited (${code}): ${err}`)));
+    });
+    assert.ok((await qemuProcessesMentioning(copy)).length > 0, 'the relay runs a replay process');
+    victim.kill('SIGKILL'); // no exit handler runs: the watchdog must do it
+    const deadline = Date.now() + 10_000;
+    while ((await qemuProcessesMentioning(copy)).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(await qemuProcessesMentioning(copy), []);
   });
 
   it('refuses to write registers or memory', async () => {

@@ -11,7 +11,7 @@ import { QmpClient, type QmpEvent } from '../qemu/qmp';
 import { qemuVersion, requireTool } from '../qemu/tools';
 import type { StopReason } from '../bundle/manifest';
 import type { TimePoint } from '../timepoint';
-import { trackChild, waitForExit } from '../util/processes';
+import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { ConsoleTranscript } from './console';
 import { readInputScript, type InputStep } from './input-script';
 import { withLinuxDefaults } from './linux-defaults';
@@ -233,8 +233,7 @@ class GuestSession {
   ) {}
 
   static async start(binary: string, argv: string[], sockets: string): Promise<GuestSession> {
-    const child = spawn(binary, argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    trackChild(child);
+    const child = spawnGuarded(binary, argv);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-8192);
@@ -257,7 +256,7 @@ class GuestSession {
       serial.on('error', () => undefined);
       return s;
     } catch (e) {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      killGroup(child);
       throw e;
     }
   }
@@ -328,7 +327,7 @@ class RecordingRun {
     try {
       await session.qmp.execute('cont');
     } catch (e) {
-      session.child.kill('SIGKILL');
+      killGroup(session.child);
       await exited;
       throw new UserError(`QEMU did not start the guest (${(e as Error).message}): ${lastLine(session.stderr) || 'no message'}`, 'qemu-failed');
     }
@@ -393,7 +392,7 @@ class RecordingRun {
     const { child, qmp } = this.session;
     const kill = setTimeout(() => {
       this.warnings.push('QEMU did not quit within 20 s and was killed; the end of the log may be missing');
-      child.kill('SIGKILL');
+      killGroup(child);
     }, 20_000);
     void waitForExit(child).then(() => clearTimeout(kill));
     qmp.execute('quit').catch(() => undefined);

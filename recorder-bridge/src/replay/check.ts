@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -7,7 +6,7 @@ import { CancelledError, UserError } from '../errors';
 import { QmpClient, type QmpEvent } from '../qemu/qmp';
 import { requireTool } from '../qemu/tools';
 import type { TimePoint } from '../timepoint';
-import { trackChild, waitForExit } from '../util/processes';
+import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { ReplayWorkspace } from './workspace';
 
 export interface ReplayCheckResult {
@@ -51,8 +50,7 @@ export async function replayCheck(
       '-monitor', 'none',
       '-no-shutdown',
     ];
-    const child = spawn(qemu, argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    trackChild(child);
+    const child = spawnGuarded(qemu, argv);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
     const exited = waitForExit(child);
@@ -79,7 +77,7 @@ export async function replayCheck(
       return { icount, endIcount, totalIcount: total, consoleMatches: replayed.equals(recorded), consoleBytes: replayed.length, wallSeconds: (Date.now() - started) / 1000 };
     } finally {
       qmp?.close();
-      if (child.exitCode === null) child.kill('SIGKILL');
+      killGroup(child);
       await exited;
     }
   } finally {

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from '../bundle/reader';
@@ -9,7 +9,7 @@ import { decodeRegisters, pcName, type X86Registers } from '../gdb/x86-registers
 import { QmpClient } from '../qemu/qmp';
 import { requireTool } from '../qemu/tools';
 import type { TimePoint } from '../timepoint';
-import { trackChild, waitForExit } from '../util/processes';
+import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import type { ReplayWorkspace } from './workspace';
 
 /** Why a worker stopped after running. */
@@ -90,8 +90,7 @@ export class ReplayWorker {
       '-no-shutdown',
       '-S',
     ];
-    const child = spawn(qemu, argv, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    trackChild(child);
+    const child = spawnGuarded(qemu, argv);
     const stderr = { text: '' };
     child.stderr!.on('data', (d: Buffer) => (stderr.text = (stderr.text + d.toString()).slice(-4096)));
     try {
@@ -105,7 +104,7 @@ export class ReplayWorker {
       w.icountCache = await qmp.icount();
       return w;
     } catch (e) {
-      child.kill('SIGKILL');
+      killGroup(child);
       await fs.rm(dir, { recursive: true, force: true });
       await fs.rm(image, { force: true });
       throw e;
@@ -240,7 +239,7 @@ export class ReplayWorker {
     this.dead = true;
     this.qmp.close();
     this.rsp.close();
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+    killGroup(this.child);
     await waitForExit(this.child);
     await fs.rm(this.dir, { recursive: true, force: true });
     if (!this.retainImage) await fs.rm(this.image, { force: true });

@@ -1,9 +1,11 @@
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
- * Every QEMU (and later gdb) process Rewind starts is registered here and killed by PID when the
- * Node process exits, however it exits. Children are started in their own process group (so that a
- * terminal's Ctrl-C reaches Rewind, which then stops them cleanly), so nothing else would kill them.
+ * Every QEMU (and later gdb) process Rewind starts is registered here and killed when the Node
+ * process exits. Children are started in their own process group (so that a terminal's Ctrl-C
+ * reaches Rewind, which then stops them cleanly), so nothing else would kill them; and because a
+ * Node process killed with SIGKILL runs no exit handler, QEMU runs under a watchdog shell that
+ * kills it when Rewind's end of its stdin pipe closes (see spawnGuarded).
  */
 const live = new Set<ChildProcess>();
 let hooked = false;
@@ -24,15 +26,7 @@ export function trackChild(child: ChildProcess): void {
 }
 
 export function killAllChildren(): void {
-  for (const child of live) {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  }
+  for (const child of live) killGroup(child);
   live.clear();
 }
 
@@ -42,4 +36,34 @@ export function waitForExit(child: ChildProcess): Promise<{ code: number | null;
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   }
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/**
+ * The watchdog: runs the command in the background, waits until stdin reaches end-of-file (Rewind
+ * closed it, or died) and then kills it. The shell exits with the command's exit status.
+ */
+// (A background job's stdin is /dev/null in a non-interactive shell, so the pipe goes through fd 3.)
+const WATCHDOG =
+  'exec 3<&0; "$@" </dev/null 3<&- & c=$!; (while read -r _ <&3; do :; done; kill -9 $c 2>/dev/null) & w=$!; exec 3<&-; wait $c; s=$?; kill $w 2>/dev/null; exit $s';
+
+/**
+ * Starts a long-running program (QEMU) in its own process group, under the watchdog, with stderr
+ * piped. Stop it with QMP or killGroup(); it never outlives the Node process.
+ */
+export function spawnGuarded(binary: string, argv: string[]): ChildProcess {
+  const child = spawn('/bin/sh', ['-c', WATCHDOG, 'rewind-watchdog', binary, ...argv], { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
+  child.stdin!.on('error', () => undefined);
+  trackChild(child);
+  return child;
+}
+
+/** SIGKILL to the child's whole process group (the watchdog shell and the program under it). */
+export function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  // Even when the watchdog shell has gone, the group lives on while QEMU does.
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // no process left in the group
+  }
 }
