@@ -202,4 +202,23 @@ describe('replay engine', { timeout: 900_000 }, () => {
     await engine.seek(t + 1000);
     assert.equal(engine.icount, t + 1000);
   });
+
+  for (const [what, signal] of [['killed', 'SIGKILL'], ['stopped (hung)', 'SIGSTOP']] as const) {
+    it(`recovers when a replay process is ${what} in the middle of a seek`, async () => {
+      const e2 = await ReplayEngine.open(bundlePath, { hangTimeoutMs: 2000, maxLadderSnapshots: 0 });
+      try {
+        const target = e2.end - 10; // through the idle stretch at the end: replays for a while
+        const seek = e2.seek(target);
+        await new Promise((r) => setTimeout(r, 300));
+        for (const pid of e2.workerPids()) process.kill(-pid, signal);
+        assert.equal(await seek, target);
+        assert.equal(e2.icount, target);
+        const regs = await e2.registers();
+        await engine.seek(target);
+        assert.deepEqual(regs, await engine.registers(), 'the same state as the other engine');
+      } finally {
+        await e2.close();
+      }
+    });
+  }
 });

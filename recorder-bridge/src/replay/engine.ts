@@ -14,6 +14,8 @@ export interface EngineOptions {
   queryParallelism?: number;
   /** Snapshots the engine may add while replaying (the ladder's bound on storage). Default 24; 0 turns the ladder off. */
   maxLadderSnapshots?: number;
+  /** A replay process that does not answer for this long is killed and replaced. Default 20 s. */
+  hangTimeoutMs?: number;
 }
 
 /** A seek that lands farther than this from the nearest snapshot first leaves one just behind the target. */
@@ -59,6 +61,7 @@ export class ReplayEngine {
   /** Every snapshot a worker can start from: the recorded ones, then those the engine added. */
   private ladder: LadderPoint[];
   private readonly maxLadder: number;
+  private readonly hangMs: number | undefined;
   private ladderSeq = 0;
   private spare?: Promise<void>;
 
@@ -73,6 +76,7 @@ export class ReplayEngine {
     this.maxWorkers = Math.max(2, opts.maxWorkers ?? 4);
     this.parallelism = Math.max(1, opts.queryParallelism ?? 2);
     this.maxLadder = Math.max(0, opts.maxLadderSnapshots ?? 24);
+    this.hangMs = opts.hangTimeoutMs;
     this.ladder = bundle.manifest.snapshots.list
       .filter((s) => s.icount <= end)
       .map((s) => ({ ...s, image: ws.snapshots, source: 'record' as const }));
@@ -147,6 +151,13 @@ export class ReplayEngine {
         if (!(e instanceof ReplayWorkerLost) || attempt > 0) throw e;
       }
     }
+  }
+
+  /** Goes to the time point of an event of the index (by its index). */
+  async seekEvent(eventIndex: number): Promise<TimePoint> {
+    const e = this.index.events[eventIndex];
+    if (!e) throw new UserError(`there is no event #${eventIndex} (the recording has ${this.index.events.length})`, 'bad-event');
+    return this.seek(e.icount);
   }
 
   /** One instruction back. At the start of the recording, stays there. */
@@ -418,7 +429,7 @@ export class ReplayEngine {
   private async startWorker(snapshot: LadderPoint): Promise<ReplayWorker> {
     if (this.closed) throw new UserError('the replay engine is closed', 'engine-closed');
     await this.evict();
-    const w = await ReplayWorker.start(this.bundle, this.ws, snapshot, this.end);
+    const w = await ReplayWorker.start(this.bundle, this.ws, snapshot, this.end, this.hangMs);
     this.workers.push(w);
     this.lastUse.set(w, ++this.useClock);
     return w;

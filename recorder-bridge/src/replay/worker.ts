@@ -40,6 +40,9 @@ export interface LadderPoint extends SnapshotEntry {
 
 let nextWorkerId = 1;
 
+/** A replay process that does not answer QMP for this long is taken for hung. */
+export const DEFAULT_HANG_MS = 20_000;
+
 /**
  * One QEMU replay process, started paused from one snapshot of a bundle. It only moves forward:
  * QEMU deadlocks when a replay process loads a second snapshot (see docs/replay-research.md), so
@@ -50,6 +53,7 @@ export class ReplayWorker {
   private icountCache: TimePoint;
   private busy = false;
   private dead = false;
+  private hung = false;
   /** The image holds snapshots of the ladder: keep the file when the process goes. */
   private retainImage = false;
   /** Wall time spent running since the start or the last snapshot this worker saved. */
@@ -67,6 +71,7 @@ export class ReplayWorker {
     private stderr: { text: string },
     private readonly image: string,
     private readonly ws: ReplayWorkspace,
+    private readonly hangMs: number,
   ) {
     this.icountCache = snapshot.icount;
     child.once('exit', () => (this.dead = true));
@@ -74,7 +79,7 @@ export class ReplayWorker {
   }
 
   /** Starts a paused replay process at `snapshot`. */
-  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint): Promise<ReplayWorker> {
+  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, hangMs = DEFAULT_HANG_MS): Promise<ReplayWorker> {
     const qemu = requireTool(bundle.manifest.qemu.binary);
     const id = nextWorkerId++;
     const dir = join(ws.dir, `w${id}-${process.pid}`);
@@ -100,7 +105,7 @@ export class ReplayWorker {
       const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
       const rsp = await Promise.race([RspClient.connect(join(dir, 'gdb.sock')), exited]);
       exited.catch(() => undefined);
-      const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws);
+      const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws, hangMs);
       w.icountCache = await qmp.icount();
       return w;
     } catch (e) {
@@ -116,8 +121,9 @@ export class ReplayWorker {
     return this.icountCache;
   }
 
+  /** False once the process exited or either of its connections closed (QEMU died or was killed). */
   get alive(): boolean {
-    return !this.dead;
+    return !this.dead && !this.rsp.isClosed && !this.qmp.isClosed;
   }
 
   get isBusy(): boolean {
@@ -156,9 +162,13 @@ export class ReplayWorker {
       await this.qmp.execute('replay-break', { icount: until });
       let reply: string;
       const started = Date.now();
+      const watchdog = this.watchForHang();
       try {
         reply = await this.rsp.request(this.wide ? 'vCont;c' : 'c', 0);
+      } catch (e) {
+        throw this.hung ? new UserError(`a replay process stopped responding for ${this.hangMs / 1000} s and was killed`, 'replay-hung') : e;
       } finally {
+        clearInterval(watchdog);
         this.runMsSinceSnapshot += Date.now() - started;
         await this.qmp.execute('replay-delete-break').catch(() => undefined);
         for (const b of bps) await this.rsp.request(`z0,${b.address.toString(16)},1`).catch(() => undefined);
@@ -199,6 +209,28 @@ export class ReplayWorker {
     } finally {
       this.busy = false;
     }
+  }
+
+  /**
+   * While the guest runs, QEMU's main loop keeps answering QMP (even through idle stretches, which
+   * replay slowly). A process that stops answering is deadlocked or stopped: it is killed, which
+   * ends the pending continue, and the engine replaces it.
+   */
+  private watchForHang(): NodeJS.Timeout {
+    let probing = false;
+    const timer = setInterval(() => {
+      if (probing || this.dead) return;
+      probing = true;
+      this.qmp.execute('query-status', undefined, this.hangMs).then(
+        () => (probing = false),
+        () => {
+          this.hung = true;
+          this.dead = true;
+          killGroup(this.child);
+        },
+      );
+    }, Math.min(2000, this.hangMs / 4));
+    return timer;
   }
 
   /** Passes one read-only gdb remote-protocol packet to this process's gdbstub (the relay uses it). */
