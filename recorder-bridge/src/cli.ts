@@ -10,7 +10,7 @@ import { formatBytes, formatInfo, formatEvent } from './cli-format';
 import { replayCheck } from './replay/check';
 import { closeOnSignals, startBridge } from './bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson } from './protocol';
-import { ReplayEngine } from './replay/engine';
+import { ReplayEngine, replayEnd } from './replay/engine';
 import { GdbRelay } from './gdb/relay';
 
 const USAGE = `rewind ${REWIND_VERSION}: record guest kernels and debug the recordings backward and forward
@@ -286,7 +286,7 @@ async function cmdCheck(args: string[]): Promise<number> {
   process.on('SIGINT', onSigint);
   try {
     const tty = process.stderr.isTTY === true;
-    const endIcount = index.events.find((e) => e.kind === 'shutdown')?.icount ?? index.totalIcount;
+    const endIcount = replayEnd(index);
     const r = await replayCheck(bundle, endIcount, {
       ...(values.timeout !== undefined ? { timeoutSeconds: numberOption(values.timeout, 'timeout')! } : {}),
       signal: controller.signal,

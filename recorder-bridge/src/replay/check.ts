@@ -12,11 +12,7 @@ import { ReplayWorkspace } from './workspace';
 export interface ReplayCheckResult {
   /** icount at which the replay stopped. */
   icount: TimePoint;
-  /**
-   * Where a replay of this recording ends: at its first shutdown event (the guest's power-off or
-   * the recorder's quit). The log's total count can exceed it by the few instructions QEMU ran
-   * while shutting down.
-   */
+  /** Where a replay of this recording ends (replayEnd in engine.ts). */
   endIcount: TimePoint;
   totalIcount: TimePoint;
   /** Console output the replay produced, compared with the recorded transcript. */

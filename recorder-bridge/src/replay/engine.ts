@@ -27,6 +27,14 @@ const LADDER_SLOW_MS = 200;
 /** Whole-recording queries cut slices no shorter than this. */
 const MIN_SLICE = 20_000_000;
 
+/**
+ * Where a replay of a recording ends: at its first shutdown event (the guest's power-off or the
+ * recorder's quit). The log's total can exceed it by the few instructions QEMU ran while stopping.
+ */
+export function replayEnd(index: ReplayLogIndex): TimePoint {
+  return index.events.find((e) => e.kind === 'shutdown')?.icount ?? index.totalIcount;
+}
+
 export interface Hit {
   icount: TimePoint;
   /** Code address: the breakpoint's, or the pc after a watched access. */
@@ -87,7 +95,7 @@ export class ReplayEngine {
     await bundle.verify(false);
     const index = await bundle.readIndex();
     const ws = await ReplayWorkspace.create(bundle);
-    const end = index.events.find((e) => e.kind === 'shutdown')?.icount ?? index.totalIcount;
+    const end = replayEnd(index);
     const engine = new ReplayEngine(bundle, index, ws, end, opts);
     try {
       await engine.seek(0);
@@ -252,7 +260,7 @@ export class ReplayEngine {
     return (await this.currentWorker()).readMemory(address, length);
   }
 
-  /** Live replay processes: for tests and diagnostics. */
+  /** Process groups of the live replay processes: for tests and diagnostics. */
   workerPids(): number[] {
     return this.workers.filter((w) => w.alive).map((w) => w.pid!).filter((p) => p !== undefined);
   }

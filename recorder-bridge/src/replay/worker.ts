@@ -277,7 +277,7 @@ export class ReplayWorker {
     if (!this.retainImage) await fs.rm(this.image, { force: true });
   }
 
-  /** Kills the process without cleaning up: used by tests that simulate a crash. */
+  /** PID of the watchdog shell, which is also the process group of this replay (see spawnGuarded). */
   get pid(): number | undefined {
     return this.child.pid;
   }

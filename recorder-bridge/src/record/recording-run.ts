@@ -1,0 +1,322 @@
+import type { ChildProcess } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { StopReason } from '../bundle/manifest';
+import { CancelledError, UserError } from '../errors';
+import { QmpClient, type QmpEvent } from '../qemu/qmp';
+import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
+import { connectUnix } from '../util/unix-socket';
+import { ConsoleTranscript } from './console';
+import type { InputStep } from './input-script';
+import type { RecordOptions, RecordProgress } from './recorder';
+
+/*
+ * A running guest (QEMU with its QMP connection and serial console) and the loop that drives it
+ * while it is recorded: input, snapshots, progress, and the stop conditions.
+ */
+
+export const DEFAULT_SNAPSHOT_EVERY = 200_000_000;
+
+// Snapshots are due by icount, which is only known by asking QEMU: ask often (guests run ~5e8/s).
+const TICK_MS = 25;
+const PROGRESS_MS = 100;
+const SNAPSHOT_ATTEMPTS = 50;
+const SNAPSHOT_RETRY_MS = 5;
+const ECHO_TIMEOUT_MS = 3000;
+const PACED_BYTE_MS = 50;
+
+/** A started QEMU with its QMP connection and serial console. */
+export class GuestSession {
+  readonly console = new ConsoleTranscript();
+  stderr = '';
+  readonly events: QmpEvent[] = [];
+
+  private constructor(
+    readonly child: ChildProcess,
+    readonly qmp: QmpClient,
+    readonly serial: Socket,
+  ) {}
+
+  static async start(binary: string, argv: string[], sockets: string): Promise<GuestSession> {
+    const child = spawnGuarded(binary, argv);
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8192);
+    });
+    const exited = waitForExit(child);
+    const failEarly = (what: string) =>
+      exited.then(({ code }) => {
+        throw new UserError(`QEMU exited (code ${code}) before ${what}: ${lastLine(stderr) || 'no message'}`, 'qemu-failed');
+      });
+    try {
+      const qmp = await Promise.race([QmpClient.connect(join(sockets, 'qmp.sock')), failEarly('its QMP socket opened')]);
+      const serial = await Promise.race([connectUnix(join(sockets, 'console.sock')), failEarly('its console socket opened')]);
+      const s = new GuestSession(child, qmp, serial);
+      s.stderr = stderr;
+      child.stderr!.on('data', (d: Buffer) => {
+        s.stderr = (s.stderr + d.toString()).slice(-8192);
+      });
+      qmp.on('event', (e: QmpEvent) => s.events.push(e));
+      serial.on('data', (chunk: Buffer) => s.onConsole(chunk));
+      serial.on('error', () => undefined);
+      return s;
+    } catch (e) {
+      killGroup(child);
+      throw e;
+    }
+  }
+
+  private onConsole(chunk: Buffer): void {
+    const lines = this.console.append(chunk);
+    if (lines.length === 0 || this.qmp.isClosed) return;
+    this.qmp.icount().then(
+      (icount) => {
+        for (const l of lines) l.icount = icount;
+      },
+      () => undefined,
+    );
+  }
+}
+
+function lastLine(s: string): string {
+  return s.trim().split('\n').pop()?.trim() ?? '';
+}
+
+export interface RunOutcome {
+  stopReason: StopReason;
+  stopDetail?: string;
+  warnings: string[];
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds: number;
+}
+
+/** Drives one running guest: input, snapshots, progress, and the stop conditions. */
+export class RecordingRun {
+  private stopReason?: StopReason;
+  private stopDetail?: string;
+  private stopping = false;
+  private readonly warnings: string[] = [];
+  private icount = 0;
+  private logBytes = 0;
+  private snapshotCount = 1; // the initial snapshot
+  private lastSnapshotIcount = 0;
+  private snapshotBusy = false;
+  private lastProgressMs = 0;
+  private startMs = Date.now();
+  private readonly inputAbort = new AbortController();
+
+  constructor(
+    private readonly session: GuestSession,
+    private readonly opts: Omit<RecordOptions, 'out'>,
+    private readonly steps: InputStep[],
+    private readonly rawLog: string | undefined,
+  ) {}
+
+  progress(): RecordProgress {
+    return {
+      phase: this.stopping ? 'stopping' : 'recording',
+      elapsedMs: Date.now() - this.startMs,
+      icount: this.icount,
+      logBytes: this.logBytes,
+      snapshots: this.snapshotCount,
+      consoleTail: this.session.console.tail(3),
+    };
+  }
+
+  async run(): Promise<RunOutcome> {
+    const { session, opts } = this;
+    const exited = waitForExit(session.child);
+    const startedAt = new Date().toISOString();
+    this.startMs = Date.now();
+    try {
+      await session.qmp.execute('cont');
+    } catch (e) {
+      killGroup(session.child);
+      await exited;
+      throw new UserError(`QEMU did not start the guest (${(e as Error).message}): ${lastLine(session.stderr) || 'no message'}`, 'qemu-failed');
+    }
+    const onAbort = () => this.requestStop('cancelled', 'cancelled by the user');
+    if (opts.signal?.aborted) onAbort();
+    opts.signal?.addEventListener('abort', onAbort);
+    const onData = opts.stopOn ? () => this.checkStopOn() : undefined;
+    if (onData) {
+      session.console.on('data', onData);
+      onData(); // output that arrived while the guest was being started
+    }
+    const timer = opts.timeoutSeconds ? setTimeout(() => this.requestStop('timeout', `after ${opts.timeoutSeconds} s`), opts.timeoutSeconds * 1000) : undefined;
+
+    const ticker = this.tickLoop(exited);
+    const input = this.runInput().catch((e: unknown) => {
+      if (e instanceof CancelledError || this.stopping) return;
+      const msg = e instanceof UserError ? e.message : String(e);
+      this.warnings.push(msg);
+      this.requestStop('input-failed', msg);
+    });
+
+    const { code } = await exited;
+    const finishedAt = new Date().toISOString();
+    const wallSeconds = (Date.now() - this.startMs) / 1000;
+    this.inputAbort.abort();
+    session.console.close();
+    if (timer) clearTimeout(timer);
+    opts.signal?.removeEventListener('abort', onAbort);
+    if (onData) session.console.removeListener('data', onData);
+    await Promise.all([ticker, input]);
+    session.qmp.close();
+    session.serial.destroy();
+    session.console.finish(this.icount);
+
+    if (!this.stopReason) {
+      const shutdown = session.events.find((e) => e.event === 'SHUTDOWN');
+      if (shutdown && shutdown.data?.guest === true) {
+        this.stopReason = 'guest-poweroff';
+        this.stopDetail = String(shutdown.data.reason ?? 'guest-shutdown');
+      } else {
+        this.stopReason = 'qemu-exited';
+        this.stopDetail = `QEMU exited with code ${code}: ${lastLine(session.stderr) || 'no message'}`;
+      }
+    }
+    return {
+      stopReason: this.stopReason,
+      ...(this.stopDetail ? { stopDetail: this.stopDetail } : {}),
+      warnings: this.warnings,
+      startedAt,
+      finishedAt,
+      wallSeconds,
+    };
+  }
+
+  /** Stops the guest through QMP `quit`, which lets QEMU close the replay log properly. */
+  requestStop(reason: StopReason, detail?: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.stopReason = reason;
+    if (detail) this.stopDetail = detail;
+    this.inputAbort.abort();
+    const { child, qmp } = this.session;
+    const kill = setTimeout(() => {
+      this.warnings.push('QEMU did not quit within 20 s and was killed; the end of the log may be missing');
+      killGroup(child);
+    }, 20_000);
+    void waitForExit(child).then(() => clearTimeout(kill));
+    qmp.execute('quit').catch(() => undefined);
+  }
+
+  private checkStopOn(): void {
+    const text = this.opts.stopOn!;
+    const raw = this.session.console.raw;
+    if (raw.indexOf(text, Math.max(0, raw.length - 4096 - text.length)) >= 0) this.requestStop('stop-on', `the console printed "${text}"`);
+  }
+
+  private async tickLoop(exited: Promise<unknown>): Promise<void> {
+    let done = false;
+    void exited.then(() => (done = true));
+    while (!done) {
+      await this.tick();
+      await Promise.race([sleep(TICK_MS), exited]);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    const { qmp } = this.session;
+    try {
+      this.icount = await qmp.icount();
+    } catch {
+      return;
+    }
+    if (this.rawLog) this.logBytes = await fs.stat(this.rawLog).then((s) => s.size, () => this.logBytes);
+    const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
+    if (every > 0 && !this.stopping && !this.snapshotBusy && this.icount - this.lastSnapshotIcount >= every) {
+      this.snapshotBusy = true;
+      await this.takeSnapshot().finally(() => (this.snapshotBusy = false));
+    }
+    if (Date.now() - this.lastProgressMs >= PROGRESS_MS) {
+      this.lastProgressMs = Date.now();
+      this.opts.onProgress?.(this.progress());
+    }
+  }
+
+  /**
+   * savevm is refused while record/replay has queued asynchronous events (they are flushed at the
+   * next checkpoint, within milliseconds), so it is retried quickly for a while.
+   */
+  private async takeSnapshot(): Promise<void> {
+    const { qmp } = this.session;
+    const name = `s${this.snapshotCount}`;
+    for (let attempt = 0; attempt < SNAPSHOT_ATTEMPTS && !this.stopping; attempt++) {
+      let out: string;
+      try {
+        out = await qmp.hmp(`savevm ${name}`);
+      } catch {
+        return; // QEMU is going away
+      }
+      if (!/error/i.test(out)) {
+        this.snapshotCount++;
+        this.lastSnapshotIcount = await qmp.icount().catch(() => this.icount);
+        return;
+      }
+      if (!/does not allow making snapshot right now/.test(out)) {
+        this.warnings.push(`snapshot ${name} failed: ${out.trim()}`);
+        return;
+      }
+      await sleep(SNAPSHOT_RETRY_MS);
+    }
+  }
+
+  private async runInput(): Promise<void> {
+    const signal = this.inputAbort.signal;
+    const con = this.session.console;
+    const file = this.opts.input ?? 'input';
+    let cursor = 0;
+    for (const step of this.steps) {
+      if (signal.aborted) return;
+      if (step.op === 'expect') {
+        const timeoutS = this.opts.expectTimeoutSeconds ?? 120;
+        cursor = await con.waitFor(step.text, cursor, {
+          timeoutMs: timeoutS * 1000,
+          signal,
+          onTimeout: () => new UserError(`${file}:${step.line}: the console did not print "${step.text}" within ${timeoutS} s`, 'input-timeout'),
+        });
+      } else if (step.op === 'sleep') {
+        await sleep(step.seconds * 1000, undefined, { signal }).catch(() => {
+          throw new CancelledError('recording input');
+        });
+      } else {
+        await this.send(step.text, step.line, signal);
+      }
+    }
+  }
+
+  /**
+   * Types text one byte at a time, waiting for the guest to echo each byte before the next.
+   * Sending faster can stall QEMU's record mode once the 16-byte UART FIFO is full. A byte with no
+   * echo (a guest that does not echo, a password prompt) falls back to a fixed pace for the rest
+   * of this `send`.
+   */
+  private async send(text: string, line: number, signal: AbortSignal): Promise<void> {
+    const con = this.session.console;
+    let paced = false;
+    for (const ch of Buffer.from(text, 'latin1')) {
+      if (signal.aborted) throw new CancelledError('recording input');
+      const mark = con.length;
+      this.session.serial.write(Buffer.from([ch]));
+      const echo = ch === 0x0a || ch === 0x0d ? '\n' : ch >= 0x20 && ch < 0x7f ? String.fromCharCode(ch) : undefined;
+      if (paced || echo === undefined) {
+        await sleep(PACED_BYTE_MS, undefined, { signal }).catch(() => {
+          throw new CancelledError('recording input');
+        });
+        continue;
+      }
+      try {
+        await con.waitFor(echo, mark, { timeoutMs: ECHO_TIMEOUT_MS, signal, onTimeout: () => new Error('no echo') });
+      } catch (e) {
+        if (e instanceof CancelledError || signal.aborted) throw new CancelledError('recording input');
+        paced = true;
+        this.warnings.push(`${this.opts.input ?? 'input'}:${line}: the guest did not echo input byte 0x${ch.toString(16)} within ${ECHO_TIMEOUT_MS / 1000} s; the rest of that line was sent ${PACED_BYTE_MS} ms a byte`);
+      }
+    }
+  }
+}
