@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { connectUnix } from '../util/unix-socket';
+import { connectWithRetry } from '../util/unix-socket';
 
 /**
  * A small client of the GDB remote serial protocol, for talking to QEMU's gdbstub directly (the
@@ -21,21 +20,15 @@ export class RspClient {
     socket.on('error', () => this.onClose());
   }
 
-  static async connect(path: string, timeoutMs = 10_000): Promise<RspClient> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const s = await connectUnix(path);
-        const c = new RspClient(s);
-        await c.request('qSupported:swbreak+;hwbreak+');
-        if ((await c.request('QStartNoAckMode')) === 'OK') c.noAck = true;
-        return c;
-      } catch (e) {
-        if (Date.now() > deadline) throw new Error(`cannot connect to the gdbstub at ${path}: ${(e as Error).message}`);
-        await sleep(50);
-      }
-    }
+  static connect(path: string, timeoutMs = 10_000): Promise<RspClient> {
+    return connectWithRetry(path, 'the gdbstub at', timeoutMs, async (socket) => {
+      const c = new RspClient(socket);
+      await c.request('qSupported:swbreak+;hwbreak+');
+      if ((await c.request('QStartNoAckMode')) === 'OK') c.noAck = true;
+      return c;
+    });
   }
+
 
   /** Sends one packet and waits for its reply (serialised with every other request). */
   request(payload: string, timeoutMs = 30_000): Promise<string> {

@@ -1,7 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
-import { connectUnix } from '../util/unix-socket';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { connectWithRetry } from '../util/unix-socket';
 
 /** An asynchronous QMP event, e.g. { event: 'SHUTDOWN', data: { guest: true, reason: 'guest-shutdown' } }. */
 export interface QmpEvent {
@@ -47,21 +46,15 @@ export class QmpClient extends EventEmitter {
   }
 
   /** Connects (retrying while QEMU creates the socket), reads the greeting, negotiates capabilities. */
-  static async connect(path: string, timeoutMs = 10_000): Promise<QmpClient> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      try {
-        const socket = await connectUnix(path);
-        const client = new QmpClient(socket);
-        await client.greeting(deadline - Date.now());
-        await client.execute('qmp_capabilities');
-        return client;
-      } catch (e) {
-        if (Date.now() > deadline) throw new Error(`cannot connect to QEMU's QMP socket ${path}: ${(e as Error).message}`);
-        await sleep(50);
-      }
-    }
+  static connect(path: string, timeoutMs = 10_000): Promise<QmpClient> {
+    return connectWithRetry(path, "QEMU's QMP socket", timeoutMs, async (socket, msLeft) => {
+      const client = new QmpClient(socket);
+      await client.greeting(msLeft);
+      await client.execute('qmp_capabilities');
+      return client;
+    });
   }
+
 
   get isClosed(): boolean {
     return this.closed;
