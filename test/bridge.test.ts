@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { BridgeClient, BridgeRequestError, startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson, type EventsJson } from '../recorder-bridge/src/protocol';
-import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, qemuProcessesMentioning, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 
 const T = { timeout: 120_000 };
 
@@ -80,7 +80,11 @@ describe('bridge', { timeout: 900_000 }, () => {
     await fs.mkdir(outside);
     await fs.mkdir(tmp);
     process.env.TMPDIR = tmp;
-    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, 'basic.txt'), '--out', bundle, '--quiet']);
+    // `work 10` runs the crunch loop 20 000 times: a hits query long enough to cancel. (It can
+    // also lose a timer tick and panic the guest, which ends the recording just as well.)
+    const script = join(tmp, 'work.txt');
+    await fs.writeFile(script, 'expect ready\nexpect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend work 10\\n\nexpect > \nsend poweroff\\n\n');
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', bundle, '--quiet']);
     assert.equal(r.code, 0, r.stderr);
     const ev = await runRewind(['events', bundle, '--json', '--kind', 'serial-input']);
     assert.equal(ev.code, 0, ev.stderr);
