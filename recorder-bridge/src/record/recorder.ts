@@ -89,7 +89,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       '-drive', `file=${snapshotsFile},if=none,id=rr`,
       ...consoleAndControlArgs(sockets),
     ];
-    const session = await GuestSession.start(qemuBinary, argv, sockets);
+    const session = await GuestSession.start(qemuBinary, argv, sockets, await consoleFifos(sockets));
     const run = new RecordingRun(session, opts, steps, rawLog);
     const outcome = await run.run();
     opts.onProgress?.({ ...run.progress(), phase: 'finalizing' });
@@ -134,7 +134,7 @@ export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'sna
   const sockets = await fs.mkdtemp(join(tmpdir(), 'rewind-run-'));
   try {
     const argv = [...machineArgsFor(setup, { kernel: setup.kernelPath, initrd: setup.initrdPath }), '-icount', 'shift=auto', ...consoleAndControlArgs(sockets)];
-    const session = await GuestSession.start(qemuBinary, argv, sockets);
+    const session = await GuestSession.start(qemuBinary, argv, sockets, await consoleFifos(sockets));
     const run = new RecordingRun(session, { ...opts, snapshotEvery: 0 }, steps, undefined);
     const outcome = await run.run();
     return { wallSeconds: outcome.wallSeconds, icount: run.progress().icount, stopReason: outcome.stopReason };
@@ -192,13 +192,20 @@ export function machineArgsFor(setup: Pick<GuestSetup, 'memoryMiB' | 'append'>, 
 
 function consoleAndControlArgs(sockets: string): string[] {
   return [
-    '-chardev', `socket,id=con0,path=${join(sockets, 'console.sock')},server=on,wait=off`,
+    '-chardev', `pipe,id=con0,path=${join(sockets, 'console')}`,
     '-serial', 'chardev:con0',
     '-qmp', `unix:${join(sockets, 'qmp.sock')},server=on,wait=off`,
     '-monitor', 'none',
     // Start paused so that no console output is missed before Rewind is connected.
     '-S',
   ];
+}
+
+/** Makes the console FIFOs (DIR/console.in, DIR/console.out) and returns their base path. */
+async function consoleFifos(sockets: string): Promise<string> {
+  const base = join(sockets, 'console');
+  await runTool('mkfifo', ['-m', '600', `${base}.in`, `${base}.out`]);
+  return base;
 }
 
 async function runTool(binary: string, args: string[]): Promise<void> {

@@ -1,13 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import type { Socket } from 'node:net';
+import { constants as fsConstants, openSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { StopReason } from '../bundle/manifest';
 import { CancelledError, UserError } from '../errors';
 import { QmpClient, type QmpEvent } from '../qemu/qmp';
 import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
-import { connectUnix } from '../util/unix-socket';
 import { ConsoleTranscript } from './console';
 import type { InputStep } from './input-script';
 import type { RecordOptions, RecordProgress } from './recorder';
@@ -27,7 +27,13 @@ const SNAPSHOT_RETRY_MS = 5;
 const ECHO_TIMEOUT_MS = 3000;
 const PACED_BYTE_MS = 50;
 
-/** A started QEMU with its QMP connection and serial console. */
+/**
+ * A started QEMU with its QMP connection and serial console. The console is a pair of FIFOs
+ * (QEMU's `pipe` chardev), not a socket: QEMU records the result of every console write, and a
+ * write that fails with EAGAIN (a Unix socket's send buffer fills after about 200 one-byte writes
+ * the reader has not yet taken) is retried by a host timer that replay cannot reproduce, which
+ * made recordings unreplayable ("Missing character write event"). A pipe holds 64 KiB of bytes.
+ */
 export class GuestSession {
   readonly console = new ConsoleTranscript();
   stderr = '';
@@ -36,10 +42,20 @@ export class GuestSession {
   private constructor(
     readonly child: ChildProcess,
     readonly qmp: QmpClient,
-    readonly serial: Socket,
+    /** Bytes typed into the guest's serial port. */
+    readonly input: Socket,
+    private readonly output: Socket,
   ) {}
 
-  static async start(binary: string, argv: string[], sockets: string): Promise<GuestSession> {
+  /** `consoleBase`: the FIFOs BASE.in and BASE.out must exist (see consoleFifos). */
+  static async start(binary: string, argv: string[], sockets: string, consoleBase: string): Promise<GuestSession> {
+    // Opened read-write, so that neither open waits for QEMU, before QEMU starts, so that no
+    // output is lost.
+    const mode = fsConstants.O_RDWR | fsConstants.O_NONBLOCK;
+    const output = new Socket({ fd: openSync(`${consoleBase}.out`, mode), readable: true, writable: false });
+    const input = new Socket({ fd: openSync(`${consoleBase}.in`, mode), readable: false, writable: true });
+    output.on('error', () => undefined);
+    input.on('error', () => undefined);
     const child = spawnGuarded(binary, argv);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
@@ -52,20 +68,27 @@ export class GuestSession {
       });
     try {
       const qmp = await Promise.race([QmpClient.connect(join(sockets, 'qmp.sock')), failEarly('its QMP socket opened')]);
-      const serial = await Promise.race([connectUnix(join(sockets, 'console.sock')), failEarly('its console socket opened')]);
-      const s = new GuestSession(child, qmp, serial);
+      const s = new GuestSession(child, qmp, input, output);
       s.stderr = stderr;
       child.stderr!.on('data', (d: Buffer) => {
         s.stderr = (s.stderr + d.toString()).slice(-8192);
       });
       qmp.on('event', (e: QmpEvent) => s.events.push(e));
-      serial.on('data', (chunk: Buffer) => s.onConsole(chunk));
-      serial.on('error', () => undefined);
+      output.on('data', (chunk: Buffer) => s.onConsole(chunk));
       return s;
     } catch (e) {
       killGroup(child);
+      input.destroy();
+      output.destroy();
       throw e;
     }
+  }
+
+  /** Reads what is still in the console pipe, then closes both ends. */
+  async closeConsole(): Promise<void> {
+    await new Promise((r) => setTimeout(r, 20));
+    this.input.destroy();
+    this.output.destroy();
   }
 
   private onConsole(chunk: Buffer): void {
@@ -166,7 +189,7 @@ export class RecordingRun {
     if (onData) session.console.removeListener('data', onData);
     await Promise.all([ticker, input]);
     session.qmp.close();
-    session.serial.destroy();
+    await session.closeConsole();
     session.console.finish(this.icount);
 
     if (!this.stopReason) {
@@ -302,7 +325,7 @@ export class RecordingRun {
     for (const ch of Buffer.from(text, 'latin1')) {
       if (signal.aborted) throw new CancelledError('recording input');
       const mark = con.length;
-      this.session.serial.write(Buffer.from([ch]));
+      this.session.input.write(Buffer.from([ch]));
       const echo = ch === 0x0a || ch === 0x0d ? '\n' : ch >= 0x20 && ch < 0x7f ? String.fromCharCode(ch) : undefined;
       if (paced || echo === undefined) {
         await sleep(PACED_BYTE_MS, undefined, { signal }).catch(() => {
