@@ -32,5 +32,18 @@ rewind events "$bundle" --kind interrupt,shutdown,end | tail -n 6
 step "Replaying the whole recording from its initial snapshot"
 rewind check "$bundle"
 
+step "Time travel: who corrupted cfg.heartbeat_interval? (plain gdb on rewind replay --gdb)"
+log=$(mktemp)
+node bin/rewind.js replay "$bundle" --gdb 0 2>"$log" &
+relay=$!
+trap 'kill -INT $relay 2>/dev/null; rm -f "$log"' EXIT
+for _ in $(seq 1 100); do grep -q 'target remote' "$log" && break; sleep 0.1; done
+port=$(sed -n 's/.*target remote [0-9.]*:\([0-9]*\).*/\1/p' "$log")
+gdb -batch -nx "$bundle/guest/kernel" -ex 'set pagination off' -ex "target remote 127.0.0.1:$port" \
+  -ex 'break panic' -ex 'continue' -ex 'echo \n-- at the panic; now watch the corrupted field and run backward:\n' \
+  -ex 'watch cfg.heartbeat_interval' -ex 'reverse-continue' -ex 'echo \n-- the write that corrupted it:\n' \
+  -ex 'bt 3' -ex 'print cfg.machine_name' -ex 'monitor icount' 2>&1 | grep -v '^warning: '
+kill -INT $relay; wait $relay 2>/dev/null || true
+
 printf '\nThe recording is in %s\n' "$bundle"
-printf 'Next: "rewind info %s", "rewind events %s --json". Time travel over it comes with the replay engine.\n' "$bundle" "$bundle"
+printf 'Next: "rewind info %s", "rewind replay %s --gdb 1234" and gdb with "target remote :1234".\n' "$bundle" "$bundle"
