@@ -243,12 +243,12 @@ export class ReplayEngine {
   }
 
   async registers(): Promise<X86Registers> {
-    return (await this.currentWorker()).registers();
+    return this.onCurrent((w) => w.registers());
   }
 
   /** A read-only gdb remote-protocol packet, answered by the process that holds the current time. */
   async gdbPacket(packet: string): Promise<string> {
-    return (await this.currentWorker()).gdbPacket(packet);
+    return this.onCurrent((w) => w.gdbPacket(packet));
   }
 
   /** Interrupts a running continueForward. */
@@ -257,7 +257,25 @@ export class ReplayEngine {
   }
 
   async readMemory(address: bigint, length: number): Promise<Buffer> {
-    return (await this.currentWorker()).readMemory(address, length);
+    return this.onCurrent((w) => w.readMemory(address, length));
+  }
+
+  /**
+   * A read from the process that holds the current time. If that process died or hung under the
+   * read, the same time point is rebuilt on a fresh process and the read is retried once.
+   */
+  private async onCurrent<T>(read: (w: ReplayWorker) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const w = await this.currentWorker();
+      try {
+        return await read(w);
+      } catch (e) {
+        if (w.alive || attempt > 0) throw e;
+        this.workers = this.workers.filter((x) => x !== w);
+        if (this.current === w) this.current = undefined;
+        await w.kill();
+      }
+    }
   }
 
   /** Process groups of the live replay processes: for tests and diagnostics. */

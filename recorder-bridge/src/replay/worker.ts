@@ -6,7 +6,7 @@ import type { SnapshotEntry } from '../bundle/manifest';
 import { UserError } from '../errors';
 import { RspClient } from '../gdb/rsp-client';
 import { decodeRegisters, pcName, type X86Registers } from '../gdb/x86-registers';
-import { QmpClient } from '../qemu/qmp';
+import { QmpClient, QmpTimeoutError } from '../qemu/qmp';
 import { requireTool } from '../qemu/tools';
 import type { TimePoint } from '../timepoint';
 import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
@@ -152,14 +152,14 @@ export class ReplayWorker {
       if (bps.length > 0) {
         const pc = await this.pc();
         if (bps.some((b) => b.address === pc)) {
-          await this.rsp.request('s');
-          this.icountCache = await this.qmp.icount();
+          await this.read('s');
+          this.icountCache = await this.currentIcount();
           if (this.icountCache >= until) return { kind: 'time', icount: this.icountCache };
         }
       }
       for (const b of bps) await this.expectOk(`Z0,${b.address.toString(16)},1`);
       for (const w of wps) await this.expectOk(`Z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`);
-      await this.qmp.execute('replay-break', { icount: until });
+      await this.control('replay-break', { icount: until });
       let reply: string;
       const started = Date.now();
       const watchdog = this.watchForHang();
@@ -174,7 +174,7 @@ export class ReplayWorker {
         for (const b of bps) await this.rsp.request(`z0,${b.address.toString(16)},1`).catch(() => undefined);
         for (const w of wps) await this.rsp.request(`z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`).catch(() => undefined);
       }
-      this.icountCache = await this.qmp.icount();
+      this.icountCache = await this.currentIcount();
       const watch = /(?:^|;)(watch|rwatch|awatch):([0-9a-fA-F]+);/.exec(reply.slice(3) + ';');
       if (watch) return { kind: 'watchpoint', icount: this.icountCache, address: await this.pc(), dataAddress: BigInt('0x' + watch[2]) };
       const pc = await this.pc();
@@ -235,7 +235,42 @@ export class ReplayWorker {
 
   /** Passes one read-only gdb remote-protocol packet to this process's gdbstub (the relay uses it). */
   gdbPacket(packet: string): Promise<string> {
-    return this.rsp.request(packet);
+    return this.read(packet);
+  }
+
+  /**
+   * A request to a paused process. One that does not answer within the hang timeout is taken for
+   * hung (stopped or deadlocked) and killed, so that the engine replaces it.
+   */
+  private async read(packet: string): Promise<string> {
+    try {
+      return await this.rsp.request(packet, this.hangMs);
+    } catch (e) {
+      if (!this.rsp.isClosed) {
+        this.hung = true;
+        this.dead = true;
+        killGroup(this.child);
+      }
+      throw e;
+    }
+  }
+
+  /** A QMP command to this process, under the same hang rule as `read`. */
+  private async control<T = unknown>(command: string, args?: Record<string, unknown>): Promise<T> {
+    try {
+      return await this.qmp.execute<T>(command, args, this.hangMs);
+    } catch (e) {
+      if (e instanceof QmpTimeoutError) {
+        this.hung = true;
+        this.dead = true;
+        killGroup(this.child);
+      }
+      throw e;
+    }
+  }
+
+  private async currentIcount(): Promise<TimePoint> {
+    return (await this.control<{ icount?: number }>('query-replay')).icount ?? 0;
   }
 
   /** Stops a running continue (^C): it returns with a 'time' stop where it is. */
@@ -244,7 +279,7 @@ export class ReplayWorker {
   }
 
   async registers(): Promise<X86Registers> {
-    return decodeRegisters(await this.rsp.request('g'), this.wide);
+    return decodeRegisters(await this.read('g'), this.wide);
   }
 
   async pc(): Promise<bigint> {
@@ -255,7 +290,7 @@ export class ReplayWorker {
     const parts: Buffer[] = [];
     for (let off = 0; off < length; off += 2048) {
       const n = Math.min(2048, length - off);
-      const reply = await this.rsp.request(`m${(address + BigInt(off)).toString(16)},${n.toString(16)}`);
+      const reply = await this.read(`m${(address + BigInt(off)).toString(16)},${n.toString(16)}`);
       if (/^E[0-9a-fA-F]{2}$/.test(reply)) throw new UserError(`cannot read guest memory at 0x${(address + BigInt(off)).toString(16)}`, 'memory-unreadable');
       parts.push(Buffer.from(reply, 'hex'));
     }
@@ -295,7 +330,7 @@ export class ReplayWorker {
 
   /** The replay has stopped for good: the recorded shutdown (with -no-shutdown) or the log's end. */
   private async atEnd(): Promise<boolean> {
-    const status = await this.qmp.execute<{ status: string }>('query-status');
+    const status = await this.control<{ status: string }>('query-status');
     return status.status === 'shutdown' || /replay file is over/.test(this.stderr.text);
   }
 }
