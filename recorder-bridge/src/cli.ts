@@ -12,6 +12,7 @@ import { closeOnSignals, startBridge } from './bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson } from './protocol';
 import { ReplayEngine, replayEnd } from './replay/engine';
 import { GdbRelay } from './gdb/relay';
+import { isLoopback } from './util/loopback';
 
 const USAGE = `rewind ${REWIND_VERSION}: record guest kernels and debug the recordings backward and forward
 
@@ -341,10 +342,6 @@ async function cmdReplay(args: string[]): Promise<number> {
     await relay.close();
     await engine.close();
   }
-}
-
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 async function cmdBridge(args: string[]): Promise<number> {

@@ -2,10 +2,12 @@
  * Where the bridge listens: a Unix socket (the default) or TCP. TCP is loopback-only unless the
  * user says --allow-remote; a remote bridge is still token-protected.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UserError } from '../errors';
+import { isLoopback } from '../util/loopback';
+
+export { isLoopback };
 
 export type BridgeAddress = { socket: string } | { host: string; port: number };
 
@@ -36,18 +38,6 @@ export function parseListen(text: string): { host: string; port: number } {
   return { host, port };
 }
 
-/** 127.0.0.0/8, ::1, ::ffff:127.x.y.z and "localhost". */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  if (h === 'localhost' || h === 'localhost.') return true;
-  if (isIPv4(h)) return h.startsWith('127.');
-  if (isIPv6(h)) {
-    if (h === '::1' || h === '0:0:0:0:0:0:0:1') return true;
-    const mapped = /^(?:0:0:0:0:0|):ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h.startsWith('::') ? h.slice(1) : h);
-    return mapped !== null && mapped[1]!.startsWith('127.');
-  }
-  return false;
-}
 
 /** Refuses a non-loopback host unless remote access was asked for. */
 export function checkListenHost(host: string, allowRemote: boolean): void {
