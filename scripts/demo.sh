@@ -36,7 +36,7 @@ step "Time travel: who corrupted cfg.heartbeat_interval? (plain gdb on rewind re
 log=$(mktemp)
 node bin/rewind.js replay "$bundle" --gdb 0 2>"$log" &
 relay=$!
-trap 'kill -INT $relay 2>/dev/null; rm -f "$log"' EXIT
+trap 'kill -INT $relay 2>/dev/null || true; rm -f "$log"' EXIT
 for _ in $(seq 1 100); do grep -q 'target remote' "$log" && break; sleep 0.1; done
 port=$(sed -n 's/.*target remote [0-9.]*:\([0-9]*\).*/\1/p' "$log")
 gdb -batch -nx "$bundle/guest/kernel" -ex 'set pagination off' -ex "target remote 127.0.0.1:$port" \
