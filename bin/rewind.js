@@ -3,10 +3,16 @@
 // The `rewind` command. The TypeScript sources are bundled into dist/ by `npm run build`.
 const path = require('node:path');
 const fs = require('node:fs');
-const entry = path.join(__dirname, '..', 'dist', 'rewind.js');
+// `rewind dap` is the debug adapter (DAP on stdin/stdout), bundled on its own.
+const dap = process.argv[2] === 'dap';
+const entry = path.join(__dirname, '..', 'dist', dap ? 'dap.js' : 'rewind.js');
 if (!fs.existsSync(entry)) {
   process.stderr.write('rewind: not built yet; run `npm run setup` (or `npm install && npm run build`) in ' + path.join(__dirname, '..') + '\n');
   process.exit(1);
+}
+if (dap) {
+  require(entry).runStdio();
+  return;
 }
 require(entry).main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },

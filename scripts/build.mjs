@@ -36,7 +36,7 @@ await build({
 });
 
 await build({
-  entryPoints: { rewind: 'recorder-bridge/src/cli.ts' },
+  entryPoints: { rewind: 'recorder-bridge/src/cli.ts', dap: 'debug-adapter/src/main.ts' },
   outdir: 'dist',
   bundle: true,
   format: 'cjs',

@@ -12,7 +12,7 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { BridgeClient, BridgeRequestError, startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson, type EventsJson } from '../recorder-bridge/src/protocol';
-import { DEMO_KERNEL, qemuProcessesMentioning, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, fingerprint, qemuProcessesMentioning, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 
 const T = { timeout: 120_000 };
 
@@ -63,6 +63,7 @@ describe('bridge', { timeout: 900_000 }, () => {
   let firstInput = 0;
   let unix: RunningBridge;
   let tcp: RunningBridge;
+  let bundlePrint: Record<string, string>;
   const logLines: string[] = [];
   const clients: BridgeClient[] = [];
   const children: ChildProcess[] = [];
@@ -92,6 +93,7 @@ describe('bridge', { timeout: 900_000 }, () => {
     assert.ok(firstInput > 100_000, `first input at ${firstInput}`);
     const log = new PassThrough();
     log.on('data', (d: Buffer) => logLines.push(...d.toString().split('\n').filter(Boolean)));
+    bundlePrint = await fingerprint(bundle);
     unix = await startBridge({ root, socket: join(dir, 'bridge.sock'), log });
     tcp = await startBridge({ root, listen: '127.0.0.1:0', log });
   });
@@ -197,6 +199,172 @@ describe('bridge', { timeout: 900_000 }, () => {
     assert.ok(hits.hits.some((h) => h.icount === stop.icount));
     assert.ok(hits.hits.every((h) => h.icount <= stop.icount && h.address === stop.address));
     await c.close(s.sessionId);
+  });
+
+  /** The stack pointer at each hit (seeking there): the ground truth for stack filters. */
+  async function rspAtHits(c: BridgeClient, sessionId: string, hits: Array<{ icount: number }>): Promise<string[]> {
+    const out: string[] = [];
+    for (const h of hits) {
+      await c.seek(sessionId, h.icount);
+      out.push((await c.registers(sessionId)).rsp!);
+    }
+    return out;
+  }
+
+  it('frame-filtered breakpoints count only where the stack pointer is in range', T, async (t) => {
+    const c = await client();
+    t.after(() => c.dispose()); // its sessions close with it, even when the test fails
+    const s = await c.open('demo.rewind');
+    const fn = symbol(DEMO_KERNEL, 'kstrlen'); // called from several depths
+    const all = (await c.hits(s.sessionId, fn)).hits;
+    const rsps = await rspAtHits(c, s.sessionId, all);
+    assert.ok(all.length >= 3 && new Set(rsps).size >= 2, `kstrlen hits ${all.length}, stack pointers ${rsps.join(' ')}`);
+
+    // A filter that can never match: no hit, and continue/reverseContinue run to the ends.
+    const never = { address: fn, stack: { min: 0n, max: 0x10n } };
+    assert.deepEqual((await c.hits(s.sessionId, [never])).hits, []);
+    await c.seek(s.sessionId, 0);
+    assert.equal((await c.continue(s.sessionId, { breakpoints: [never] })).kind, 'end');
+    assert.equal((await c.reverseContinue(s.sessionId, { breakpoints: [never] })).kind, 'start');
+
+    // A filter matching the stack pointer of exactly one hit returns exactly that hit.
+    const unique = rsps.findIndex((r) => rsps.filter((x) => x === r).length === 1);
+    assert.ok(unique >= 0, `no hit with a stack pointer of its own: ${rsps.join(' ')}`);
+    const one = { address: fn, stack: { min: rsps[unique]!, max: rsps[unique]! } };
+    assert.deepEqual((await c.hits(s.sessionId, [one])).hits, [all[unique]]);
+    // An open-ended filter: every hit at or above that stack pointer.
+    const above = (await c.hits(s.sessionId, [{ address: fn, stack: { min: rsps[unique]! } }])).hits;
+    assert.deepEqual(above, all.filter((_, i) => BigInt(rsps[i]!) >= BigInt(rsps[unique]!)));
+
+    // Forward: the first matching hit; backward from the end: the last matching hit, not the last hit.
+    const r = rsps[0] !== rsps[rsps.length - 1] ? rsps[0]! : rsps.find((x) => x !== rsps[rsps.length - 1])!;
+    const lastMatching = all[rsps.lastIndexOf(r)]!;
+    assert.notEqual(lastMatching.icount, all[all.length - 1]!.icount);
+    const filtered = { address: fn, stack: { min: r, max: r } };
+    await c.seek(s.sessionId, 0);
+    const fwd = await c.continue(s.sessionId, { breakpoints: [filtered] });
+    assert.deepEqual(fwd, { kind: 'breakpoint', icount: all[rsps.indexOf(r)]!.icount, address: '0x' + fn.toString(16) });
+    await c.seek(s.sessionId, s.end);
+    const started = Date.now();
+    const back = await c.reverseContinue(s.sessionId, { breakpoints: [filtered] });
+    const ms = Date.now() - started;
+    assert.deepEqual(back, { kind: 'breakpoint', icount: lastMatching.icount, address: '0x' + fn.toString(16) });
+    assert.equal((await c.registers(s.sessionId)).rsp, r);
+    // "Reverse-finish": from inside that call, the entry of this frame (rsp = CFA-8), past later calls.
+    await c.seek(s.sessionId, lastMatching.icount + 3);
+    assert.equal((await c.reverseContinue(s.sessionId, { breakpoints: [filtered] })).icount, lastMatching.icount);
+    t.diagnostic(`filtered reverse continue over the whole recording: ${ms} ms`);
+    // Bad filters are refused clearly.
+    await rejects(c.continue(s.sessionId, { breakpoints: [{ address: fn, stack: { min: 0x20n, max: 0x10n } }] }), 'bad-params', /min is above max/);
+    await rejects(c.request('rewind/hits', { sessionId: s.sessionId, addresses: [{ address: 'x' }] }), 'bad-params');
+    await c.close(s.sessionId);
+  });
+
+  it('finds the hits of any of several addresses, each with the address that triggered', T, async (t) => {
+    const c = await client();
+    t.after(() => c.dispose()); // its sessions close with it, even when the test fails
+    const s = await c.open('demo.rewind');
+    const putc = symbol(DEMO_KERNEL, 'serial_putc');
+    const strlen = symbol(DEMO_KERNEL, 'kstrlen');
+    const to = firstInput + 2_000_000;
+    const a = (await c.hits(s.sessionId, putc, { to })).hits;
+    const b = (await c.hits(s.sessionId, strlen, { to })).hits;
+    assert.ok(a.length > 0 && b.length > 0);
+    const both = (await c.hits(s.sessionId, [putc, '0x' + strlen.toString(16)], { to })).hits;
+    assert.deepEqual(both, [...a, ...b].sort((x, y) => x.icount - y.icount));
+    assert.ok(both.every((h) => h.address === '0x' + (a.some((x) => x.icount === h.icount) ? putc : strlen).toString(16)));
+    await rejects(c.request('rewind/hits', { sessionId: s.sessionId }), 'bad-params', /address/);
+    await rejects(c.request('rewind/hits', { sessionId: s.sessionId, addresses: [] }), 'bad-params', /empty/);
+    await c.close(s.sessionId);
+  });
+
+  it('passes read-only gdb packets to the current time, and refuses writes and execution', T, async (t) => {
+    const c = await client();
+    t.after(() => c.dispose()); // its sessions close with it, even when the test fails
+    const s = await c.open('demo.rewind');
+    const at = firstInput - 5000;
+    await c.seek(s.sessionId, at);
+    const regs = await c.registers(s.sessionId);
+    const g = (await c.gdbPacket(s.sessionId, 'g')).reply;
+    assert.match(g, /^[0-9a-f]{200,}$/);
+    assert.equal((await c.gdbPacket(s.sessionId, 'g', { thread: '1' })).reply, g);
+    // rip is register 16: 8 bytes, little-endian.
+    const rip = (await c.gdbPacket(s.sessionId, 'p10', { thread: '1' })).reply;
+    assert.equal(BigInt('0x' + Buffer.from(rip, 'hex').reverse().toString('hex')), BigInt(regs.rip!));
+    const mem = (await c.gdbPacket(s.sessionId, `m${regs.rip!.slice(2)},10`)).reply;
+    assert.equal(mem, (await c.readMemory(s.sessionId, regs.rip!, 16)).toString('hex'));
+    assert.match((await c.gdbPacket(s.sessionId, 'qfThreadInfo')).reply, /^m/);
+    assert.equal((await c.gdbPacket(s.sessionId, 'Hg1')).reply, 'OK');
+    assert.match((await c.gdbPacket(s.sessionId, 'qXfer:features:read:target.xml:0,ffb')).reply, /^[lm]<\?xml/);
+    // After a move the read still goes to the thread asked for, in whichever process holds the time now.
+    await c.reverseStepi(s.sessionId);
+    assert.equal((await c.gdbPacket(s.sessionId, 'g', { thread: '1' })).reply, (await c.gdbPacket(s.sessionId, 'g')).reply);
+    for (const [packet, why] of [
+      ['M100000,1:00', /writes memory.*history/],
+      ['X100000,1:a', /writes memory.*history/],
+      ['G' + g, /writes registers.*history/],
+      ['P10=0000000000000000', /writes registers.*history/],
+      ['c', /controls execution.*history.*rewind\/continue/],
+      ['s', /controls execution/],
+      ['vCont;c', /controls execution/],
+      ['bc', /controls execution/],
+      ['Z0,100000,1', /controls execution/],
+      ['z0,100000,1', /controls execution/],
+      ['k', /controls execution/],
+      ['D', /controls execution/],
+      ['R00', /controls execution/],
+      ['QStartNoAckMode', /not a read/],
+      ['qRcmd,7265736574', /not a read/],
+    ] as const) {
+      await rejects(c.gdbPacket(s.sessionId, packet), 'packet-refused', why);
+    }
+    await rejects(c.gdbPacket(s.sessionId, 'g', { thread: 'x; M0' }), 'bad-params', /thread/);
+    assert.equal((await c.position(s.sessionId)).icount, at - 1, 'nothing moved');
+    assert.deepEqual(await c.registers(s.sessionId), await c.registers(s.sessionId));
+    await c.close(s.sessionId);
+  });
+
+  it('creates snapshots at the current time, lists and uses them, never in the bundle, never evicted', T, async (t) => {
+    // A ladder bound of 1: whatever the engine adds by itself is dropped, created snapshots stay.
+    const small = await startBridge({ root, socket: join(dir, 'small.sock'), log: new PassThrough(), engine: { maxLadderSnapshots: 1 } });
+    try {
+      const c = await client(small.address);
+      t.after(() => c.dispose());
+      const s = await c.open('demo.rewind');
+      const putc = symbol(DEMO_KERNEL, 'serial_putc');
+      // At a breakpoint stop (not a replay-break): the engine rebuilds the point before saving it.
+      const stop = await c.continue(s.sessionId, { breakpoints: [putc], until: firstInput });
+      assert.equal(stop.kind, 'breakpoint');
+      const regs = await c.registers(s.sessionId);
+      const created = (await c.createSnapshot(s.sessionId)).snapshot;
+      assert.equal(created.icount, stop.icount);
+      assert.equal(created.source, 'replay');
+      assert.deepEqual(await c.registers(s.sessionId), regs, 'creating a snapshot does not move');
+      const t2 = firstInput + 100_000;
+      await c.seek(s.sessionId, t2);
+      const second = (await c.createSnapshot(s.sessionId)).snapshot;
+      // Moves that make the engine add (and drop) ladder snapshots of its own.
+      for (const t of [s.end - 10, Math.floor(s.end / 2), s.end - 200_000, 1_000, s.end]) await c.seek(s.sessionId, t);
+      const list = (await c.snapshots(s.sessionId)).snapshots;
+      assert.deepEqual(list.map((x) => [x.name, x.icount, x.source]), [
+        ['init', 0, 'record'],
+        [created.name, created.icount, 'replay'],
+        [second.name, second.icount, 'replay'],
+      ]);
+      // A replay from the created snapshot lands in the same state as one from the recorded start.
+      const ref = await c.open('demo.rewind');
+      for (const t of [created.icount, created.icount + 777, second.icount + 5]) {
+        await c.seek(s.sessionId, t);
+        await c.seek(ref.sessionId, t);
+        assert.deepEqual(await c.registers(s.sessionId), await c.registers(ref.sessionId), `state at ${t}`);
+      }
+      assert.deepEqual(await c.registers(s.sessionId), await c.registers(ref.sessionId));
+      await c.close(ref.sessionId);
+      await c.close(s.sessionId);
+    } finally {
+      await small.close();
+    }
+    assert.deepEqual(await fingerprint(bundle), bundlePrint, 'the bundle changed');
   });
 
   it('refuses a wrong or missing token on TCP and closes the connection', T, async () => {

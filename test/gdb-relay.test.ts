@@ -3,11 +3,14 @@
  * reverse commands, on a real recording of the demo guest.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import { EngineRelayTarget, GdbRelay, type RelayExecutionEvent } from '../recorder-bridge/src/gdb/relay';
+import { RspClient } from '../recorder-bridge/src/gdb/rsp-client';
+import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
 
 const execFileAsync = promisify(execFile);
@@ -79,7 +82,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     const values = [...out.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]));
     assert.equal(values.length, 2, out);
     assert.equal(values[0]! , 2);
-    assert.equal(values[1]!, 1, 'back at the previous write, the value is the one it wrote');
+    assert.equal(values[1]!, 1, 'back just before the last write: the value is still the old one');
     assert.match(out, /timer_irq/);
   });
 
@@ -112,5 +115,39 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     const out = await gdb('set var ticks = 5', 'print ticks');
     assert.match(out, /Cannot access memory|Remote failure|E01|error/i);
     assert.match(out, /^\$1 = 0$/m);
+  });
+
+  it('serves an in-process engine on a 0600 Unix socket; ^C stops a continue and cancels a reverse continue', { timeout: 120_000 }, async (t) => {
+    const engine = await ReplayEngine.open(bundle);
+    const events: RelayExecutionEvent[] = [];
+    const relay = new GdbRelay(new EngineRelayTarget(engine), { onExecution: (e) => events.push(e) });
+    t.after(async () => {
+      await relay.close();
+      await engine.close();
+    });
+    const path = join(dir, 'relay.sock');
+    await relay.listenUnix(path);
+    assert.equal((await fs.stat(path)).mode & 0o777, 0o600);
+    const rsp = await RspClient.connect(path);
+    t.after(() => rsp.close());
+    // Forward to the end with no breakpoint replays the idle stretches at wall-clock pace: seconds.
+    let reply = rsp.request('c', 60_000);
+    setTimeout(() => rsp.interrupt(), 200);
+    assert.match(await reply, /^T02/);
+    const at = engine.icount;
+    assert.ok(at > 0 && at < engine.end, `interrupted at ${at}`);
+    assert.deepEqual(events.slice(-1), [{ phase: 'end', kind: 'continue', packet: 'c', stop: { kind: 'time', icount: at }, interrupted: true }]);
+    // From the end, a reverse continue for a breakpoint that never hits scans everything; ^C cancels it.
+    await engine.seek(engine.end);
+    const never = execFileSync('nm', [DEMO_KERNEL], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(' cmd_spin'))!.split(' ')[0]!;
+    assert.equal(await rsp.request(`Z0,${never},1`), 'OK');
+    reply = rsp.request('bc', 60_000);
+    setTimeout(() => rsp.interrupt(), 200);
+    assert.match(await reply, /^T02/);
+    assert.equal(engine.icount, engine.end, 'the cancelled reverse continue did not move');
+    // The relay carries gdb's thread; reads and monitor commands still work after the cancel.
+    assert.equal(await rsp.request('Hg1'), 'OK');
+    assert.equal(await rsp.request('g'), await engine.gdbPacket('g'));
+    assert.match(Buffer.from(await rsp.request(`qRcmd,${Buffer.from('icount').toString('hex')}`), 'hex').toString(), new RegExp(`^icount ${engine.end} of ${engine.end}; snapshots: init@0`));
   });
 });

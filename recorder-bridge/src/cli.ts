@@ -11,7 +11,7 @@ import { replayCheck } from './replay/check';
 import { closeOnSignals, startBridge } from './bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson } from './protocol';
 import { ReplayEngine, replayEnd } from './replay/engine';
-import { GdbRelay } from './gdb/relay';
+import { EngineRelayTarget, GdbRelay } from './gdb/relay';
 import { isLoopback } from './util/loopback';
 
 const USAGE = `rewind ${REWIND_VERSION}: record guest kernels and debug the recordings backward and forward
@@ -324,7 +324,7 @@ async function cmdReplay(args: string[]): Promise<number> {
     throw new UserError(`${host} is not a loopback address; the gdb port has no authentication, so add --allow-remote only on a network you trust`, 'bad-option');
   }
   const engine = await ReplayEngine.open(positionals[0]!);
-  const relay = new GdbRelay(engine, (l) => process.stderr.write(l + '\n'));
+  const relay = new GdbRelay(new EngineRelayTarget(engine), { log: (l) => process.stderr.write(l + '\n') });
   try {
     const addr = await relay.listen(port, host);
     process.stderr.write(

@@ -139,7 +139,8 @@ export interface OpenResult {
   /** The last time point a replay reaches. */
   end: TimePoint;
   totalIcount: TimePoint;
-  snapshots: SnapshotEntry[];
+  /** The recorded snapshots. */
+  snapshots: BridgeSnapshot[];
   /** The current time point (0 after opening). */
   icount: TimePoint;
 }
@@ -159,14 +160,31 @@ export interface BridgeWatchpoint {
   access: 'write' | 'read' | 'readWrite';
 }
 
+/** Inclusive bounds on the stack pointer (rsp; esp on i386 guests); either may be left open. */
+export interface BridgeStackFilter {
+  min?: HexAddress;
+  max?: HexAddress;
+}
+
+/**
+ * A breakpoint that counts only in some frames: it triggers when its address executes with the
+ * stack pointer within `stack`. Other hits are stepped over and not reported. E.g. "the entry of
+ * the current function in this frame": {address: entry, stack: {min: CFA-8, max: CFA-8}}.
+ */
+export interface BridgeBreakpoint {
+  address: HexAddress;
+  stack?: BridgeStackFilter;
+}
+
 export interface ContinueParams extends SessionParams {
-  breakpoints?: HexAddress[];
+  /** Code addresses (hex strings), or breakpoints with a stack filter. */
+  breakpoints?: Array<HexAddress | BridgeBreakpoint>;
   watchpoints?: BridgeWatchpoint[];
   /** Stop at this time point at the latest. */
   until?: TimePoint;
 }
 export interface ReverseContinueParams extends SessionParams {
-  breakpoints?: HexAddress[];
+  breakpoints?: Array<HexAddress | BridgeBreakpoint>;
   watchpoints?: BridgeWatchpoint[];
 }
 
@@ -193,8 +211,18 @@ export interface ReadMemoryResult {
   data: string;
 }
 
+/** A snapshot a session can start replay processes from. */
+export interface BridgeSnapshot extends SnapshotEntry {
+  /** 'record': taken while recording (in the bundle); 'replay': created with rewind/createSnapshot (this session only, never in the bundle). */
+  source: 'record' | 'replay';
+}
+
 export interface SnapshotsResult {
-  snapshots: SnapshotEntry[];
+  /** The recorded snapshots and those created with rewind/createSnapshot, by icount. */
+  snapshots: BridgeSnapshot[];
+}
+export interface CreateSnapshotResult {
+  snapshot: BridgeSnapshot;
 }
 
 export interface EventsParams extends SessionParams {
@@ -218,7 +246,10 @@ export interface BridgeHit {
 }
 
 export interface HitsParams extends SessionParams {
-  address: HexAddress;
+  /** One code address; or `addresses`. */
+  address?: HexAddress;
+  /** Any of several code addresses (e.g. every address of a source line), each optionally with a stack filter. */
+  addresses?: Array<HexAddress | BridgeBreakpoint>;
   from?: TimePoint;
   to?: TimePoint;
 }
@@ -240,6 +271,23 @@ export interface LastWriteResult {
   hit: BridgeHit | null;
 }
 
+/**
+ * One read-only gdb remote-protocol packet for the replay process that holds the current time:
+ * g, p, m, qXfer:features:read, qfThreadInfo/qsThreadInfo, qThreadExtraInfo, qC, qAttached,
+ * qOffsets, qSymbol, qTStatus, T<thread>, ?, H<g|c><thread>. Anything else (writes, execution,
+ * breakpoints, k, D...) is refused with 'packet-refused'.
+ */
+export interface GdbPacketParams extends SessionParams {
+  /** The packet's payload, without "$" and checksum: "g", "m100a9a,10". */
+  packet: string;
+  /** Read as this thread (gdb's thread id, "1" or "p1.1"): Hg<thread> is sent first. */
+  thread?: string;
+}
+export interface GdbPacketResult {
+  /** The gdbstub's reply payload ("E.." for an error, "" when unsupported). */
+  reply: string;
+}
+
 /** Every bridge request: method -> params and result. */
 export interface BridgeRequests {
   'rewind/hello': { params: HelloParams; result: HelloResult };
@@ -258,6 +306,8 @@ export interface BridgeRequests {
   'rewind/hits': { params: HitsParams; result: HitsResult };
   'rewind/writes': { params: WritesParams; result: HitsResult };
   'rewind/lastWrite': { params: LastWriteParams; result: LastWriteResult };
+  'rewind/gdbPacket': { params: GdbPacketParams; result: GdbPacketResult };
+  'rewind/createSnapshot': { params: SessionParams; result: CreateSnapshotResult };
 }
 export type BridgeMethod = keyof BridgeRequests;
 
@@ -291,4 +341,193 @@ export interface BridgeListeningJson {
 }
 // ============================================================================================
 // End of the bridge protocol.
+// ============================================================================================
+
+// ============================================================================================
+// Debug adapter (DAP): launch/attach arguments and Rewind's custom requests and events.
+// The debug adapter serves them; the extension, the webview and any DAP client use them.
+// Documented in docs/debug-adapter.md. Time points are numbers (icount), addresses hex strings.
+// ============================================================================================
+
+/** The debug type of Rewind's adapter (launch.json `"type"`). */
+export const REWIND_DEBUG_TYPE = 'rewind';
+
+/** `"record"` in a launch configuration: record a guest first, then debug the recording. */
+export interface RecordSpec {
+  /** Kernel: an ELF multiboot kernel or a Linux bzImage. */
+  kernel: string;
+  initrd?: string;
+  /** Kernel command line. */
+  append?: string;
+  /** Serial-console input script (docs: README "Input scripts"). */
+  input?: string;
+  /** Stop recording when the console prints this text. */
+  stopOn?: string;
+  /** Stop recording after this many seconds (default 120). */
+  timeout?: number;
+  /** Guest memory in MiB. */
+  memory?: number;
+  /** Snapshot interval in instructions (a number, or "200M"). */
+  snapshotEvery?: number | string;
+  /** Where the bundle goes (never overwritten); default: a new folder next to the kernel's workspace. */
+  out?: string;
+}
+
+/** Shared by launch and attach. */
+export interface RewindCommonArguments {
+  /**
+   * ELF files with the guest's symbols and DWARF. Default: the kernel recorded in the bundle.
+   * The first is the main symbol file; others are added with add-symbol-file at their linked addresses.
+   */
+  symbols?: string[];
+  /** Source path mapping for gdb (`set substitute-path FROM TO`): { "/build/dir": "${workspaceFolder}" }. */
+  sourceMap?: Record<string, string>;
+  /** The gdb binary (default: gdb on PATH). */
+  gdbPath?: string;
+  /** Stop at the start of the recording instead of running to the first breakpoint. */
+  stopOnEntry?: boolean;
+  /** Stop first at this time point (an icount, or "end"). */
+  startAt?: number | 'end';
+  /** Log DAP, GDB/MI and bridge traffic to the debug console. */
+  trace?: boolean;
+}
+
+export interface RewindLaunchArguments extends RewindCommonArguments {
+  /** An existing recording bundle (a *.rewind directory). */
+  recording?: string;
+  /** Or: record first (with progress), then debug the new bundle. */
+  record?: RecordSpec;
+}
+
+export interface RewindAttachArguments extends RewindCommonArguments {
+  /** A running bridge: "unix:PATH" or "tcp:HOST:PORT" (`rewind bridge`). */
+  bridge: string;
+  /** TCP bridges need their token (or tokenFile). */
+  token?: string;
+  tokenFile?: string;
+  /** The bundle, as a path the bridge understands (relative to its --root, or absolute inside it). */
+  recording: string;
+}
+
+/** Where the debuggee is in time. */
+export interface RewindPosition {
+  icount: TimePoint;
+  /** The last time point of the recording. */
+  end: TimePoint;
+  /** icount / end, 0..100. */
+  percent: number;
+  atStart: boolean;
+  atEnd: boolean;
+  /** The event of the index nearest to the position (either side), if any. */
+  nearestEvent?: ReplayEvent;
+}
+
+export interface RewindPositionChangedEvent extends RewindPosition {
+  /** What moved: 'step', 'stepBack', 'continue', 'reverseContinue', 'seek', 'breakpoint', ... */
+  reason: string;
+}
+
+export interface RewindSeekArguments {
+  /** Exactly one of: a time point, an event of the index (its index), or a percentage of the recording. */
+  icount?: TimePoint;
+  eventIndex?: number;
+  percent?: number;
+}
+
+export interface RewindEventsArguments {
+  from?: TimePoint;
+  to?: TimePoint;
+  kinds?: string[];
+  limit?: number;
+}
+
+export interface RewindSnapshot {
+  name: string;
+  icount: TimePoint;
+  /** 'record': in the bundle; 'replay': added while debugging (kept for this session only). */
+  source: 'record' | 'replay';
+}
+export interface RewindSnapshotsResponse {
+  snapshots: RewindSnapshot[];
+}
+
+/** A place in the guest's code, resolved by gdb. */
+export interface RewindCodeLocation {
+  address: HexAddress;
+  function?: string;
+  /** Absolute source path, when gdb knows it. */
+  path?: string;
+  line?: number;
+}
+
+export interface RewindLastWriteArguments {
+  /** A C expression (an lvalue) evaluated in frameId's scope; or address + size. */
+  expression?: string;
+  frameId?: number;
+  address?: HexAddress;
+  size?: number;
+  /** Move to the writing instruction (default false: only report it). */
+  seek?: boolean;
+}
+export interface RewindLastWriteResponse {
+  found: boolean;
+  address: HexAddress;
+  size: number;
+  /** The time point just after the write. */
+  icount?: TimePoint;
+  /** The writing instruction (the time point before `icount`). */
+  writer?: RewindCodeLocation;
+  /** The bytes before and after the write, hex. */
+  before?: string;
+  after?: string;
+}
+
+export interface RewindHitsArguments {
+  /** A source line (every address gdb maps it to), or a code address, or a function. */
+  source?: { path: string };
+  line?: number;
+  address?: HexAddress;
+  function?: string;
+  from?: TimePoint;
+  to?: TimePoint;
+}
+export interface RewindHitsResponse {
+  /** The code addresses that were searched. */
+  addresses: HexAddress[];
+  hits: Array<{ icount: TimePoint; address: HexAddress }>;
+}
+
+/** rewind/reverseStepIn and rewind/reverseStepOut (DAP has no reverse step-in or step-out). */
+export interface RewindReverseStepArguments {
+  threadId: number;
+  granularity?: 'statement' | 'line' | 'instruction';
+}
+
+/** Every custom request of the adapter: command -> arguments and response body. */
+export interface RewindDapRequests {
+  'rewind/position': { args: Record<string, never>; body: RewindPosition };
+  'rewind/seek': { args: RewindSeekArguments; body: RewindPosition };
+  'rewind/events': { args: RewindEventsArguments; body: EventsResult };
+  'rewind/snapshots': { args: Record<string, never>; body: RewindSnapshotsResponse };
+  'rewind/takeSnapshot': { args: Record<string, never>; body: { snapshot: RewindSnapshot } };
+  'rewind/lastWrite': { args: RewindLastWriteArguments; body: RewindLastWriteResponse };
+  'rewind/hits': { args: RewindHitsArguments; body: RewindHitsResponse };
+  'rewind/reverseStepIn': { args: RewindReverseStepArguments; body: Record<string, never> };
+  'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
+}
+export type RewindDapCommand = keyof RewindDapRequests;
+
+/** Custom events of the adapter: event -> body. */
+export interface RewindDapEvents {
+  /** After every change of the position (any step, continue, seek), after its stopped event. */
+  'rewind/positionChanged': RewindPositionChangedEvent;
+}
+
+/** Stopped-event reasons Rewind adds to DAP's own. */
+export const REWIND_STOP_REASON = {
+  start: 'start of recording',
+  end: 'end of recording',
+} as const;
+// ============================================================================================
+// End of the debug adapter protocol.
 // ============================================================================================

@@ -13,6 +13,7 @@ import {
 } from 'vscode-jsonrpc/node';
 import {
   BRIDGE_PROTOCOL_VERSION,
+  type BridgeBreakpoint,
   type BridgeErrorData,
   type BridgeMethod,
   type BridgeNotifications,
@@ -43,8 +44,27 @@ export interface RequestOptions {
 
 type Addr = bigint | HexAddress;
 
+/** A breakpoint for continue, reverseContinue and hits: an address, or one with a stack-pointer filter. */
+export type BreakpointSpec = Addr | { address: Addr; stack?: { min?: Addr; max?: Addr } };
+
+type WatchSpec = Omit<BridgeWatchpoint, 'address'> & { address: Addr };
+
 function hexOf(a: Addr): HexAddress {
   return typeof a === 'bigint' ? '0x' + a.toString(16) : a;
+}
+
+function wireBreakpoint(b: BreakpointSpec): HexAddress | BridgeBreakpoint {
+  if (typeof b === 'bigint' || typeof b === 'string') return hexOf(b);
+  if (!b.stack) return { address: hexOf(b.address) };
+  const stack = { ...(b.stack.min !== undefined ? { min: hexOf(b.stack.min) } : {}), ...(b.stack.max !== undefined ? { max: hexOf(b.stack.max) } : {}) };
+  return { address: hexOf(b.address), stack };
+}
+
+function wirePoints(o: { breakpoints?: BreakpointSpec[]; watchpoints?: WatchSpec[] }): { breakpoints?: Array<HexAddress | BridgeBreakpoint>; watchpoints?: BridgeWatchpoint[] } {
+  return {
+    ...(o.breakpoints ? { breakpoints: o.breakpoints.map(wireBreakpoint) } : {}),
+    ...(o.watchpoints ? { watchpoints: o.watchpoints.map((w) => ({ size: w.size, access: w.access, address: hexOf(w.address) })) } : {}),
+  };
 }
 
 export class BridgeClient {
@@ -174,29 +194,14 @@ export class BridgeClient {
     return this.request('rewind/reverseStepi', { sessionId });
   }
 
-  continue(sessionId: string, opts: { breakpoints?: Addr[]; watchpoints?: Array<Omit<BridgeWatchpoint, 'address'> & { address: Addr }>; until?: TimePoint } & RequestOptions = {}) {
-    return this.request(
-      'rewind/continue',
-      {
-        sessionId,
-        ...(opts.breakpoints ? { breakpoints: opts.breakpoints.map(hexOf) } : {}),
-        ...(opts.watchpoints ? { watchpoints: opts.watchpoints.map((w) => ({ ...w, address: hexOf(w.address) })) } : {}),
-        ...(opts.until !== undefined ? { until: opts.until } : {}),
-      },
-      opts,
-    );
+  /** Runs forward to a trigger, `until` or the end; aborting the signal interrupts it where it is (a 'time' stop). */
+  continue(sessionId: string, opts: { breakpoints?: BreakpointSpec[]; watchpoints?: WatchSpec[]; until?: TimePoint } & RequestOptions = {}) {
+    return this.request('rewind/continue', { sessionId, ...wirePoints(opts), ...(opts.until !== undefined ? { until: opts.until } : {}) }, opts);
   }
 
-  reverseContinue(sessionId: string, opts: { breakpoints?: Addr[]; watchpoints?: Array<Omit<BridgeWatchpoint, 'address'> & { address: Addr }> } & RequestOptions = {}) {
-    return this.request(
-      'rewind/reverseContinue',
-      {
-        sessionId,
-        ...(opts.breakpoints ? { breakpoints: opts.breakpoints.map(hexOf) } : {}),
-        ...(opts.watchpoints ? { watchpoints: opts.watchpoints.map((w) => ({ ...w, address: hexOf(w.address) })) } : {}),
-      },
-      opts,
-    );
+  /** Back to the last trigger before now (or the start); aborting the signal cancels it ('cancelled'; the position stays). */
+  reverseContinue(sessionId: string, opts: { breakpoints?: BreakpointSpec[]; watchpoints?: WatchSpec[] } & RequestOptions = {}) {
+    return this.request('rewind/reverseContinue', { sessionId, ...wirePoints(opts) }, opts);
   }
 
   registers(sessionId: string) {
@@ -217,8 +222,10 @@ export class BridgeClient {
     return this.request('rewind/events', { sessionId, ...filter });
   }
 
-  hits(sessionId: string, address: Addr, opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
-    return this.request('rewind/hits', { sessionId, address: hexOf(address), ...range(opts) }, opts);
+  /** Every execution of an address, or of any of several (a list: e.g. every address of a source line, optionally with stack filters). */
+  hits(sessionId: string, address: Addr | BreakpointSpec[], opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
+    const where = Array.isArray(address) ? { addresses: address.map(wireBreakpoint) } : { address: hexOf(address) };
+    return this.request('rewind/hits', { sessionId, ...where, ...range(opts) }, opts);
   }
 
   writes(sessionId: string, address: Addr, size: number, opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
@@ -227,6 +234,19 @@ export class BridgeClient {
 
   lastWrite(sessionId: string, address: Addr, size: number, opts: RequestOptions = {}) {
     return this.request('rewind/lastWrite', { sessionId, address: hexOf(address), size }, opts);
+  }
+
+  /**
+   * One read-only gdb remote-protocol packet ("g", "m100a9a,10", ...) at the current time, as
+   * `thread` if given; writes and execution are refused ('packet-refused').
+   */
+  gdbPacket(sessionId: string, packet: string, opts: { thread?: string } & RequestOptions = {}) {
+    return this.request('rewind/gdbPacket', { sessionId, packet, ...(opts.thread !== undefined ? { thread: opts.thread } : {}) }, opts);
+  }
+
+  /** A snapshot at the current time (kept for the session, never in the bundle). */
+  createSnapshot(sessionId: string, opts: RequestOptions = {}) {
+    return this.request('rewind/createSnapshot', { sessionId }, opts);
   }
 
   /** Closes the connection (the bridge then closes this connection's sessions). */

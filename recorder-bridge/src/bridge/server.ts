@@ -17,10 +17,12 @@ import {
   type MessageConnection,
 } from 'vscode-jsonrpc/node';
 import { CancelledError, isUserError, UserError } from '../errors';
+import { checkReadPacket } from '../gdb/read-packets';
 import {
   BRIDGE_PROTOCOL_VERSION,
   BridgeErrorCode,
   type BridgeErrorData,
+  type BridgeBreakpoint,
   type BridgeHit,
   type BridgeMethod,
   type BridgeNotifications,
@@ -30,7 +32,7 @@ import {
   type HexAddress,
 } from '../protocol';
 import { ReplayEngine, type EngineOptions, type Hit } from '../replay/engine';
-import type { Watchpoint } from '../replay/worker';
+import type { Breakpoint, Watchpoint } from '../replay/worker';
 import type { TimePoint } from '../timepoint';
 import { REWIND_VERSION } from '../version';
 import { checkListenHost, defaultSocketPath, formatAddress, toAddress, type BridgeAddress } from './address';
@@ -426,7 +428,7 @@ class Bridge {
       }
       const s = new BridgeSession(`s${this.nextSession++}`, engine, path);
       conn.sessions.set(s.id, s);
-      return { sessionId: s.id, end: engine.end, totalIcount: engine.index.totalIcount, snapshots: engine.snapshots(), icount: engine.icount };
+      return { sessionId: s.id, end: engine.end, totalIcount: engine.index.totalIcount, snapshots: engine.listSnapshots(), icount: engine.icount };
     },
     'rewind/close': async (conn, p) => {
       const s = this.session(conn, p);
@@ -453,23 +455,22 @@ class Bridge {
     },
     'rewind/continue': async (conn, p, token) => {
       const s = this.session(conn, p);
-      const breakpoints = addresses(p.breakpoints, 'breakpoints').map((address) => ({ address }));
+      const breakpoints = breakpointList(p.breakpoints, 'breakpoints');
       const watchpoints = watchList(p.watchpoints);
       const until = p.until === undefined || p.until === null ? undefined : icount(p.until, 'until');
-      // Cancelling a forward continue interrupts it where it is (a 'time' stop), like gdb's ^C.
-      const sub = token.onCancellationRequested(() => {
-        if (!s.closed) s.engine.interrupt();
-      });
+      // Cancelling a forward continue interrupts it where it is (a 'time' stop), like gdb's ^C;
+      // also while it still waits in the session's queue (it then stops at once).
+      const c = this.signalOf(token);
       try {
-        const stop = await this.move(conn, s, (e) => e.continueForward({ breakpoints, watchpoints, ...(until !== undefined ? { until } : {}) }));
+        const stop = await this.move(conn, s, (e) => e.continueForward({ breakpoints, watchpoints, signal: c.signal, ...(until !== undefined ? { until } : {}) }));
         return stopJson(stop);
       } finally {
-        sub.dispose();
+        c.dispose();
       }
     },
     'rewind/reverseContinue': async (conn, p, token) => {
       const s = this.session(conn, p);
-      const breakpoints = addresses(p.breakpoints, 'breakpoints').map((address) => ({ address }));
+      const breakpoints = breakpointList(p.breakpoints, 'breakpoints');
       const watchpoints = watchList(p.watchpoints);
       const c = this.signalOf(token);
       try {
@@ -508,7 +509,24 @@ class Bridge {
     },
     'rewind/snapshots': async (conn, p) => {
       const s = this.session(conn, p);
-      return { snapshots: s.engine.snapshots() };
+      return { snapshots: s.engine.listSnapshots() };
+    },
+    'rewind/createSnapshot': async (conn, p) => {
+      const s = this.session(conn, p);
+      return s.run(async (e) => {
+        const snap = await e.createSnapshot();
+        if (!snap) throw new UserError(`QEMU could not save a snapshot at icount ${e.icount}; try another time point`, 'snapshot-failed');
+        const { name, icount, vmClockNs, vmStateBytes, source } = snap;
+        return { snapshot: { name, icount, vmClockNs, vmStateBytes, source } };
+      });
+    },
+    'rewind/gdbPacket': async (conn, p) => {
+      const s = this.session(conn, p);
+      if (typeof p.packet !== 'string' || p.packet.length === 0 || p.packet.length > 4096) throw new UserError('"packet" must be a gdb remote-protocol packet payload such as "g" or "m100a9a,10"', 'bad-params');
+      const packet = p.packet;
+      const thread = p.thread === undefined || p.thread === null ? undefined : String(p.thread);
+      checkReadPacket(packet, thread); // refused before it waits in the queue
+      return { reply: await s.run((e) => e.gdbPacket(packet, thread)) };
     },
     'rewind/events': async (conn, p) => {
       const s = this.session(conn, p);
@@ -526,10 +544,13 @@ class Bridge {
     },
     'rewind/hits': async (conn, p, token) => {
       const s = this.session(conn, p);
-      const address = parseHex(p.address, 'address');
+      const some = (v: unknown) => v !== undefined && v !== null;
+      if (some(p.address) === some(p.addresses)) throw new UserError('rewind/hits needs either "address" or "addresses"', 'bad-params');
+      const breakpoints = some(p.address) ? [{ address: parseHex(p.address, 'address') }] : breakpointList(p.addresses, 'addresses');
+      if (breakpoints.length === 0) throw new UserError('"addresses" is empty', 'bad-params');
       const from = optionalIcount(p.from, 'from') ?? 0;
       const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
-      return { hits: await this.query(conn, s, token, 'hits', from, to, (e, r) => e.hits(address, r)) };
+      return { hits: await this.query(conn, s, token, 'hits', from, to, (e, r) => e.hits(breakpoints, r)) };
     },
     'rewind/writes': async (conn, p, token) => {
       const s = this.session(conn, p);
@@ -577,10 +598,23 @@ function parseHex(v: unknown, name: string): bigint {
   return BigInt(v);
 }
 
-function addresses(v: unknown, name: string): bigint[] {
+/** Hex strings, or {address, stack?: {min?, max?}} objects. */
+function breakpointList(v: unknown, name: string): Breakpoint[] {
   if (v === undefined || v === null) return [];
-  if (!Array.isArray(v)) throw new UserError(`"${name}" must be a list of hex addresses`, 'bad-params');
-  return v.map((x) => parseHex(x, name));
+  if (!Array.isArray(v)) throw new UserError(`"${name}" must be a list of hex addresses or {address, stack?: {min?, max?}}`, 'bad-params');
+  return v.map((x: unknown) => {
+    if (typeof x === 'string') return { address: parseHex(x, name) };
+    if (typeof x !== 'object' || x === null) throw new UserError(`"${name}" must hold hex addresses or {address, stack?: {min?, max?}}, got ${JSON.stringify(x)}`, 'bad-params');
+    const b = x as Partial<BridgeBreakpoint>;
+    const address = parseHex(b.address, `${name}[].address`);
+    if (b.stack === undefined || b.stack === null) return { address };
+    if (typeof b.stack !== 'object') throw new UserError(`"${name}[].stack" must be {min?, max?}`, 'bad-params');
+    const stack: { min?: bigint; max?: bigint } = {};
+    if (b.stack.min !== undefined && b.stack.min !== null) stack.min = parseHex(b.stack.min, `${name}[].stack.min`);
+    if (b.stack.max !== undefined && b.stack.max !== null) stack.max = parseHex(b.stack.max, `${name}[].stack.max`);
+    if (stack.min !== undefined && stack.max !== undefined && stack.min > stack.max) throw new UserError(`"${name}[].stack": min is above max`, 'bad-params');
+    return { address, stack };
+  });
 }
 
 function watchSize(v: unknown): number {

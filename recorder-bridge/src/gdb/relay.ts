@@ -1,46 +1,120 @@
+import { promises as fs } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import type { ReplayEngine } from '../replay/engine';
-import type { Breakpoint, StopCause, Watchpoint } from '../replay/worker';
+import { CancelledError } from '../errors';
+import type { Breakpoint, Watchpoint } from '../replay/worker';
+import { listenUnixSocket } from '../util/unix-socket';
+import { isReadPacket } from './read-packets';
+import type { RelayPoints, RelayStop, RelayTarget } from './relay-target';
 import { decodeRunLength } from './rsp-client';
 
+export type { RelayPoints, RelaySnapshot, RelayStop, RelayTarget } from './relay-target';
+export { EngineRelayTarget } from './relay-target';
+
+/** The execution packets: c/vCont;c, s/vCont;s, bc, bs, and `monitor seek`. */
+export type RelayExecutionKind = 'continue' | 'stepi' | 'reverseContinue' | 'reverseStepi' | 'seek';
+
+/** Told to the relay's owner around every execution packet (for progress and events). */
+export type RelayExecutionEvent =
+  | { phase: 'start'; kind: RelayExecutionKind; packet: string }
+  /** `interrupted`: a ^C (or relay.interrupt()) stopped it; a cancelled reverse continue ends as a 'time' stop where it started. */
+  | { phase: 'end'; kind: RelayExecutionKind; packet: string; stop: RelayStop; interrupted: boolean }
+  | { phase: 'error'; kind: RelayExecutionKind; packet: string; error: Error };
+
+export interface GdbRelayOptions {
+  /** Diagnostics (failed packets). */
+  log?: (line: string) => void;
+  onExecution?: (e: RelayExecutionEvent) => void;
+}
+
+/** One gdb connection: its selected thread and the execution packet in flight. */
+interface Conn {
+  /** The thread gdb selected for reads (Hg); passed with every read, since the process behind the current time changes. */
+  thread?: string;
+  running?: AbortController;
+}
+
 /**
- * A gdb remote-protocol server in front of the replay engine, for plain gdb users:
- * `target remote :PORT`. gdb believes it talks to one QEMU gdbstub; the relay answers execution
- * packets with the engine (continue, step, and the reverse ones: `bc`, `bs`) and passes reads to
+ * A gdb remote-protocol server in front of a time-travelling target (the replay engine in process,
+ * or a bridge session): gdb believes it talks to one QEMU gdbstub; the relay answers execution
+ * packets with the target (continue, step, and the reverse ones: `bc`, `bs`) and passes reads to
  * whichever replay process holds the current time, so switching processes stays invisible.
  * Writes to registers or memory are refused: a recording is history.
  */
 export class GdbRelay {
   private server?: Server;
+  private socketPath?: string;
   private readonly breakpoints = new Map<string, Breakpoint>();
   private readonly watchpoints = new Map<string, Watchpoint>();
+  private readonly conns = new Set<Conn>();
+  private readonly sockets = new Set<Socket>();
+  private readonly log: (line: string) => void;
+  private readonly onExecution?: (e: RelayExecutionEvent) => void;
 
   constructor(
-    private readonly engine: ReplayEngine,
-    private readonly log: (line: string) => void = () => undefined,
-  ) {}
+    private readonly target: RelayTarget,
+    opts: GdbRelayOptions | ((line: string) => void) = {},
+  ) {
+    const o = typeof opts === 'function' ? { log: opts } : opts;
+    this.log = o.log ?? (() => undefined);
+    if (o.onExecution) this.onExecution = o.onExecution;
+  }
 
   /** Listens on host:port (port 0: any free port); returns the bound address. */
   listen(port: number, host = '127.0.0.1'): Promise<AddressInfo> {
     return new Promise((resolve, reject) => {
-      const server = createServer((s) => this.serve(s));
+      const server = this.createServer();
       server.once('error', reject);
       server.listen(port, host, () => resolve(server.address() as AddressInfo));
-      this.server = server;
     });
   }
 
-  close(): Promise<void> {
-    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  /**
+   * Listens on a Unix socket (created 0600: only its owner can connect; gdb: `target remote PATH`).
+   * A stale socket file is replaced; a live one is not. The file is removed by close().
+   */
+  async listenUnix(path: string): Promise<string> {
+    const server = this.createServer();
+    await listenUnixSocket(server, path);
+    this.socketPath = path;
+    return path;
+  }
+
+  /** Stops the execution packet in flight (as gdb's ^C does); false when none runs. */
+  interrupt(): boolean {
+    let any = false;
+    for (const c of this.conns) {
+      if (c.running && !c.running.signal.aborted) {
+        c.running.abort();
+        any = true;
+      }
+    }
+    return any;
+  }
+
+  /** Stops listening and drops the gdb connections (a running execution is cancelled). */
+  async close(): Promise<void> {
+    this.interrupt();
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    if (this.socketPath) await fs.rm(this.socketPath, { force: true });
+    this.socketPath = undefined;
+  }
+
+  private createServer(): Server {
+    const server = createServer((s) => this.serve(s));
+    this.server = server;
+    return server;
   }
 
   private serve(socket: Socket): void {
     socket.setEncoding('latin1');
-    socket.setNoDelay(true);
+    if (typeof socket.setNoDelay === 'function') socket.setNoDelay(true);
+    const conn: Conn = {};
+    this.conns.add(conn);
+    this.sockets.add(socket);
     let buf = '';
     let noAck = false;
     let busy: Promise<void> = Promise.resolve();
-    let running = false;
     const send = (payload: string) => {
       let sum = 0;
       for (let i = 0; i < payload.length; i++) sum = (sum + payload.charCodeAt(i)) & 0xff;
@@ -51,7 +125,7 @@ export class GdbRelay {
       for (;;) {
         if (buf.startsWith('\x03')) {
           buf = buf.slice(1);
-          if (running) this.engine.interrupt();
+          conn.running?.abort(); // ^C: stops a continue where it is, cancels a reverse continue
           continue;
         }
         if (buf.startsWith('+') || buf.startsWith('-')) {
@@ -65,14 +139,14 @@ export class GdbRelay {
         buf = buf.slice(hash + 3);
         if (!noAck) socket.write('+');
         busy = busy.then(async () => {
+          if (socket.destroyed) return;
           if (packet === 'QStartNoAckMode') {
             send('OK');
             noAck = true;
             return;
           }
-          running = /^(c|s|bc|bs|vCont;[cs])/.test(packet);
           try {
-            const reply = await this.handle(packet);
+            const reply = await this.handle(conn, packet);
             if (reply === undefined) {
               socket.end();
               return;
@@ -81,69 +155,118 @@ export class GdbRelay {
           } catch (e) {
             this.log(`relay: ${packet.slice(0, 30)}: ${(e as Error).message}`);
             send('E01');
-          } finally {
-            running = false;
           }
         });
       }
     });
     socket.on('error', () => undefined);
+    socket.on('close', () => {
+      conn.running?.abort(); // gdb went away: do not leave a long reverse continue running
+      this.conns.delete(conn);
+      this.sockets.delete(socket);
+    });
   }
 
   /** One packet in, one reply out; undefined closes the connection. */
-  private async handle(packet: string): Promise<string | undefined> {
-    const e = this.engine;
+  private async handle(conn: Conn, packet: string): Promise<string | undefined> {
+    const t = this.target;
     if (packet.startsWith('qSupported')) {
       return 'PacketSize=4000;qXfer:features:read+;ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+';
     }
     if (packet === 'vMustReplyEmpty') return '';
-    if (packet === '?') return this.stopReply({ kind: 'time', icount: e.icount });
+    if (packet === '?') return this.stopReply({ kind: 'time', icount: (await t.position()).icount }, false);
     if (packet === 'vCont?') return 'vCont;c;C;s;S';
     if (packet === 'c' || packet.startsWith('vCont;c') || packet.startsWith('vCont;C') || /^C[0-9a-f]{2}$/.test(packet)) {
-      return this.stopReply(await e.continueForward(this.points()));
+      return this.execute(conn, 'continue', packet, (signal) => t.continueForward(this.points(), signal));
     }
     if (packet === 's' || packet.startsWith('vCont;s') || packet.startsWith('vCont;S') || /^S[0-9a-f]{2}$/.test(packet)) {
-      const before = e.icount;
-      const at = await e.stepi();
-      return this.stopReply(at === before ? { kind: 'end', icount: at } : { kind: 'time', icount: at });
+      return this.execute(conn, 'stepi', packet, async () => {
+        const before = (await t.position()).icount;
+        const at = await t.stepi();
+        return at === before ? { kind: 'end', icount: at } : { kind: 'time', icount: at };
+      });
     }
     if (packet === 'bs') {
-      if (e.icount === 0) return this.stopReply({ kind: 'start', icount: 0 });
-      await e.reverseStepi();
-      return this.stopReply({ kind: 'time', icount: e.icount });
+      return this.execute(conn, 'reverseStepi', packet, async () => {
+        if ((await t.position()).icount === 0) return { kind: 'start', icount: 0 };
+        return { kind: 'time', icount: await t.reverseStepi() };
+      });
     }
-    if (packet === 'bc') return this.stopReply(await e.reverseContinue(this.points()));
+    if (packet === 'bc') return this.execute(conn, 'reverseContinue', packet, (signal) => t.reverseContinue(this.points(), signal));
     const z = /^([zZ])([0-4]),([0-9a-fA-F]+),([0-9a-fA-F]+)/.exec(packet);
     if (z) return this.breakpoint(z[1] === 'Z', Number(z[2]), BigInt('0x' + z[3]), parseInt(z[4]!, 16));
-    if (packet.startsWith('qRcmd,')) return hex(await this.monitor(Buffer.from(packet.slice(6), 'hex').toString('latin1').trim()));
+    if (packet.startsWith('qRcmd,')) return hex(await this.monitor(conn, Buffer.from(packet.slice(6), 'hex').toString('latin1').trim()));
     if (/^[GPMX]/.test(packet)) return 'E01'; // a recording is history: no writes
     if (packet === 'k') return undefined;
     if (packet.startsWith('D')) return 'OK';
     if (packet.startsWith('vCont') || packet.startsWith('vRun') || packet.startsWith('vAttach')) return '';
-    // Everything else (registers, memory, threads, target description) is a read: pass it on.
-    return e.gdbPacket(packet);
+    if (packet.startsWith('Hc')) return 'OK'; // which thread runs is the target's business
+    if (packet.startsWith('Hg')) {
+      const reply = await t.gdbPacket(packet);
+      if (reply === 'OK') conn.thread = packet.slice(2);
+      return reply;
+    }
+    // Registers, memory, threads, target description: read where the current time is, for gdb's thread.
+    if (isReadPacket(packet)) return t.gdbPacket(packet, conn.thread);
+    return ''; // unsupported
+  }
+
+  /**
+   * Runs one execution packet: the owner is told when it starts and ends; ^C aborts its signal.
+   * A cancelled reverse continue is answered with a plain stop where the time still is.
+   */
+  private async execute(conn: Conn, kind: RelayExecutionKind, packet: string, op: (signal: AbortSignal) => Promise<RelayStop>): Promise<string> {
+    const ac = new AbortController();
+    conn.running = ac;
+    this.tell({ phase: 'start', kind, packet });
+    try {
+      let stop: RelayStop;
+      try {
+        stop = await op(ac.signal);
+      } catch (e) {
+        if (!ac.signal.aborted || !isCancellation(e)) throw e;
+        stop = { kind: 'time', icount: (await this.target.position()).icount };
+      }
+      const interrupted = ac.signal.aborted && stop.kind === 'time';
+      this.tell({ phase: 'end', kind, packet, stop, interrupted });
+      return this.stopReply(stop, interrupted);
+    } catch (e) {
+      this.tell({ phase: 'error', kind, packet, error: e as Error });
+      throw e;
+    } finally {
+      if (conn.running === ac) conn.running = undefined;
+    }
+  }
+
+  private tell(e: RelayExecutionEvent): void {
+    try {
+      this.onExecution?.(e);
+    } catch (err) {
+      this.log(`relay: onExecution: ${(err as Error).message}`);
+    }
   }
 
   /**
    * `monitor` commands: time travel gdb has no command for. gdb does not know that the time
    * changed, so after `monitor seek` run `maintenance flush register-cache` (or any step).
    */
-  private async monitor(cmd: string): Promise<string> {
-    const e = this.engine;
+  private async monitor(conn: Conn, cmd: string): Promise<string> {
+    const t = this.target;
     const [verb, arg] = cmd.split(/\s+/, 2);
     if (verb === 'icount' || verb === 'info') {
-      return `icount ${e.icount} of ${e.end}; snapshots: ${e.snapshots().map((s) => `${s.name}@${s.icount}`).join(', ')}\n`;
+      const [p, snaps] = await Promise.all([t.position(), t.snapshots()]);
+      return `icount ${p.icount} of ${p.end}; snapshots: ${snaps.map((s) => `${s.name}@${s.icount}`).join(', ')}\n`;
     }
     if (verb === 'seek') {
       const n = Number(arg);
       if (!arg || !Number.isInteger(n) || n < 0) return 'usage: monitor seek ICOUNT\n';
-      await e.seek(n);
-      return `at icount ${e.icount}; now run: maintenance flush register-cache\n`;
+      await this.execute(conn, 'seek', `monitor seek ${n}`, async () => ({ kind: 'time', icount: await t.seek(n) }));
+      return `at icount ${(await t.position()).icount}; now run: maintenance flush register-cache\n`;
     }
     return 'Rewind monitor commands: icount, seek ICOUNT\n';
   }
 
-  private points(): { breakpoints: Breakpoint[]; watchpoints: Watchpoint[] } {
+  private points(): RelayPoints {
     return { breakpoints: [...this.breakpoints.values()], watchpoints: [...this.watchpoints.values()] };
   }
 
@@ -160,8 +283,11 @@ export class GdbRelay {
     return 'OK';
   }
 
-  /** A T stop reply; gdb shows the end of the recording as "No more reverse-execution history". */
-  private stopReply(stop: StopCause | { kind: 'start'; icount: 0 }): string {
+  /**
+   * A T stop reply; gdb shows the ends of the recording as "No more reverse-execution history",
+   * and an interrupted execution as SIGINT.
+   */
+  private stopReply(stop: RelayStop, interrupted: boolean): string {
     switch (stop.kind) {
       case 'breakpoint':
         return 'T05swbreak:;thread:01;';
@@ -175,9 +301,13 @@ export class GdbRelay {
       case 'end':
         return 'T05replaylog:end;thread:01;';
       default:
-        return 'T05thread:01;';
+        return interrupted ? 'T02thread:01;' : 'T05thread:01;';
     }
   }
+}
+
+function isCancellation(e: unknown): boolean {
+  return e instanceof CancelledError || (e as { code?: unknown } | undefined)?.code === 'cancelled';
 }
 
 function hex(text: string): string {

@@ -1,6 +1,7 @@
 import { Bundle } from '../bundle/reader';
 import type { SnapshotEntry } from '../bundle/manifest';
 import { CancelledError, UserError } from '../errors';
+import { checkReadPacket } from '../gdb/read-packets';
 import type { X86Registers } from '../gdb/x86-registers';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
@@ -120,11 +121,24 @@ export class ReplayEngine {
     return this.ladder.map(({ image: _image, ...rest }) => rest);
   }
 
-  /** Adds a snapshot at the current time point (kept for this engine's life, not in the bundle). */
+  /**
+   * The recorded snapshots and those created with createSnapshot, oldest first (not the ladder's
+   * automatic ones, which come and go).
+   */
+  listSnapshots(): Array<SnapshotEntry & { source: 'record' | 'replay' }> {
+    return this.ladder.filter((p) => p.source === 'record' || p.pinned).map(({ name, icount, vmClockNs, vmStateBytes, source }) => ({ name, icount, vmClockNs, vmStateBytes, source }));
+  }
+
+  /**
+   * Adds a snapshot at the current time point, kept for this engine's life (never dropped by the
+   * ladder's bound; never written into the bundle). An existing snapshot at this time point is
+   * returned instead. Undefined when QEMU refused to save.
+   */
   async createSnapshot(): Promise<Omit<LadderPoint, 'image'> | undefined> {
-    const w = await this.currentWorker();
-    const p = await this.addLadderPoint(w, true);
+    const existing = this.ladder.find((p) => p.icount === this.position);
+    const p = existing ?? (await this.addLadderPoint(await this.savableCurrent(), true));
     if (!p) return undefined;
+    if (p.source === 'replay') p.pinned = true;
     const { image: _image, ...rest } = p;
     return rest;
   }
@@ -178,13 +192,16 @@ export class ReplayEngine {
     return this.seek(this.position + 1);
   }
 
-  /** Runs forward until a breakpoint or watchpoint triggers, `until`, or the end. */
-  async continueForward(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; until?: TimePoint } = {}): Promise<StopCause> {
+  /**
+   * Runs forward until a breakpoint or watchpoint triggers, `until`, or the end. An aborted
+   * `signal` (or interrupt()) stops it where it is: a 'time' stop.
+   */
+  async continueForward(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; until?: TimePoint; signal?: AbortSignal } = {}): Promise<StopCause> {
     const w = await this.currentWorker();
     const stop = await this.withRecovery(w, () => w.run(opts));
     this.setCurrent(w, stop.icount);
     // Snapshots are only saved where a replay-break stopped the replay (what QEMU was measured to reload).
-    await this.afterMove(w, stop.kind === 'time');
+    await this.afterMove(w, w.savable);
     return stop;
   }
 
@@ -194,7 +211,9 @@ export class ReplayEngine {
    */
   async reverseContinue(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; signal?: AbortSignal; onProgress?: (done: TimePoint, total: TimePoint) => void }): Promise<StopCause | { kind: 'start'; icount: 0 }> {
     const before = this.position;
-    const slices = this.slices(0, before).reverse();
+    // With watchpoints, one instruction past now: a write ending exactly now lands just before it,
+    // and a replay-break at `before` can win over its watchpoint (measured).
+    const slices = this.slices(0, (opts.watchpoints?.length ?? 0) > 0 ? before + 1 : before).reverse();
     let scanned = 0;
     // Newest slices first, `parallelism` at a time; the first batch with a hit decides.
     for (let i = 0; i < slices.length; i += this.parallelism) {
@@ -203,23 +222,33 @@ export class ReplayEngine {
       const results = await Promise.all(batch.map((s) => this.scanSlice(s, opts, opts.signal)));
       scanned += batch.reduce((n, s) => n + (s.to - s.from), 0);
       opts.onProgress?.(scanned, before);
-      // Strictly before now: sitting just after a write (or on a breakpoint), the previous one.
-      const found = results.map((r) => r.filter((h) => h.icount < before)).find((r) => r.length > 0);
+      // Going backward, a breakpoint stops where it is hit and a watchpoint stops just BEFORE the
+      // access (the accessing instruction next), as gdb expects of reverse execution: the watched
+      // value is then still the old one, and the stack shows the writing code. Strictly before now.
+      const landing = (h: Hit) => (h.dataAddress !== undefined ? h.icount - 1 : h.icount);
+      const found = results.map((r) => r.filter((h) => landing(h) < before)).find((r) => r.length > 0);
       if (found) {
-        const hit = found[found.length - 1]!;
-        await this.seek(hit.icount);
-        return hit.dataAddress !== undefined
-          ? { kind: 'watchpoint', icount: hit.icount, address: hit.address, dataAddress: hit.dataAddress }
-          : { kind: 'breakpoint', icount: hit.icount, address: hit.address };
+        const hit = found.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
+        // Cancelled now: the position stays where it was.
+        if (opts.signal?.aborted) throw new CancelledError('reverse continue');
+        const at = await this.seek(landing(hit));
+        if (hit.dataAddress === undefined) return { kind: 'breakpoint', icount: at, address: hit.address };
+        const regs = await this.registers();
+        return { kind: 'watchpoint', icount: at, address: regs.rip ?? regs.eip ?? hit.address, dataAddress: hit.dataAddress };
       }
     }
+    if (opts.signal?.aborted) throw new CancelledError('reverse continue');
     await this.seek(0);
     return { kind: 'start', icount: 0 };
   }
 
-  /** Every time point in [from, to) where `address` executes, by slices in parallel. */
-  async hits(address: bigint, range: { from?: TimePoint; to?: TimePoint; signal?: AbortSignal } = {}): Promise<Hit[]> {
-    return this.query({ breakpoints: [{ address }] }, range);
+  /**
+   * Every time point in [from, to) where one of the addresses executes (and its stack filter, if
+   * any, accepts), by slices in parallel. Each hit names the address that triggered.
+   */
+  async hits(address: bigint | Breakpoint | Array<bigint | Breakpoint>, range: { from?: TimePoint; to?: TimePoint; signal?: AbortSignal } = {}): Promise<Hit[]> {
+    const breakpoints = (Array.isArray(address) ? address : [address]).map((a) => (typeof a === 'bigint' ? { address: a } : a));
+    return this.query({ breakpoints }, range);
   }
 
   /** Every write to [address, address+size) in [from, to): the time point just after each write. */
@@ -231,7 +260,9 @@ export class ReplayEngine {
   async lastWrite(address: bigint, size: number, opts: { signal?: AbortSignal; onProgress?: (done: TimePoint, total: TimePoint) => void } = {}): Promise<Hit | undefined> {
     const before = this.position;
     let scanned = 0;
-    for (const s of this.slices(0, before).reverse()) {
+    // One instruction past now: a replay-break at `before` can win over the watchpoint of a write
+    // that ends exactly there (measured), and that write ran before now.
+    for (const s of this.slices(0, before + 1).reverse()) {
       const hits = await this.scanSlice(s, { watchpoints: [{ address, size, access: 'write' }] }, opts.signal);
       scanned += s.to - s.from;
       opts.onProgress?.(scanned, before);
@@ -246,12 +277,17 @@ export class ReplayEngine {
     return this.onCurrent((w) => w.registers());
   }
 
-  /** A read-only gdb remote-protocol packet, answered by the process that holds the current time. */
-  async gdbPacket(packet: string): Promise<string> {
-    return this.onCurrent((w) => w.gdbPacket(packet));
+  /**
+   * A read-only gdb remote-protocol packet (gdb/read-packets.ts; anything else is refused with
+   * 'packet-refused'), answered by the process that holds the current time. With `thread`, the
+   * read is about that thread (`Hg` is sent first when needed).
+   */
+  async gdbPacket(packet: string, thread?: string): Promise<string> {
+    checkReadPacket(packet, thread);
+    return this.onCurrent((w) => w.gdbPacket(packet, thread));
   }
 
-  /** Interrupts a running continueForward. */
+  /** Interrupts a running continueForward (prefer its `signal`: this one misses a continue that has not started yet). */
   interrupt(): void {
     this.current?.interrupt();
   }
@@ -285,8 +321,10 @@ export class ReplayEngine {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.spare;
+    // Kill first: a background job (the spare) waiting on a process that never answers then fails at once.
     await Promise.all(this.workers.map((w) => w.kill()));
+    await this.spare;
+    await Promise.all(this.workers.map((w) => w.kill())); // any the spare started meanwhile
     this.workers = [];
     this.current = undefined;
     await this.ws.dispose();
@@ -328,29 +366,36 @@ export class ReplayEngine {
     return out;
   }
 
-  /** Replays one slice in a worker of its own and collects the triggers inside it. */
+  /**
+   * Replays one slice in a worker of its own and collects the triggers inside it. A worker that
+   * died or hung under the scan is replaced once.
+   */
   private async scanSlice(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }, signal?: AbortSignal): Promise<Hit[]> {
-    const w = await this.startWorker(slice.snapshot);
-    // Cancellation stops the slice's replay at once: the worker is only this scan's.
-    const onAbort = () => w.interrupt();
-    signal?.addEventListener('abort', onAbort);
-    try {
-      if (slice.from > w.icount) await w.runTo(slice.from);
-      const hits: Hit[] = [];
-      for (;;) {
+    for (let attempt = 0; ; attempt++) {
+      const w = await this.startWorker(slice.snapshot);
+      // Cancellation stops the slice's replay at once: the worker is only this scan's.
+      const onAbort = () => w.interrupt();
+      signal?.addEventListener('abort', onAbort);
+      try {
+        if (slice.from > w.icount) await w.runTo(slice.from);
+        const hits: Hit[] = [];
+        for (;;) {
+          if (signal?.aborted) throw new CancelledError('query');
+          const stop = await w.run({ ...what, until: slice.to, ...(signal ? { signal } : {}) });
+          if (stop.kind === 'breakpoint') hits.push({ icount: stop.icount, address: stop.address });
+          else if (stop.kind === 'watchpoint') hits.push({ icount: stop.icount, address: stop.address, dataAddress: stop.dataAddress });
+          else break;
+          if (stop.icount >= slice.to) break;
+        }
         if (signal?.aborted) throw new CancelledError('query');
-        const stop = await w.run({ ...what, until: slice.to });
-        if (stop.kind === 'breakpoint') hits.push({ icount: stop.icount, address: stop.address });
-        else if (stop.kind === 'watchpoint') hits.push({ icount: stop.icount, address: stop.address, dataAddress: stop.dataAddress });
-        else break;
-        if (stop.icount >= slice.to) break;
+        return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + (what.watchpoints ? 1 : 0));
+      } catch (e) {
+        if (w.alive || attempt > 0 || signal?.aborted || this.closed) throw e;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+        this.workers = this.workers.filter((x) => x !== w);
+        await w.kill();
       }
-      if (signal?.aborted) throw new CancelledError('query');
-      return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + (what.watchpoints ? 1 : 0));
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-      this.workers = this.workers.filter((x) => x !== w);
-      await w.kill();
     }
   }
 
@@ -358,6 +403,24 @@ export class ReplayEngine {
     this.current = w;
     this.position = icount;
     this.lastUse.set(w, ++this.useClock);
+  }
+
+  /**
+   * A worker at the current time that stopped there by a replay-break (where savevm was measured
+   * to reload). One that stopped at a breakpoint or watchpoint is replaced by one that runs there
+   * with a replay-break.
+   */
+  private async savableCurrent(): Promise<ReplayWorker> {
+    const w = await this.currentWorker();
+    if (w.savable) return w;
+    const t = this.position;
+    const others = this.workers.filter((x) => x !== w && x.alive && !x.isBusy && (x.icount < t || (x.icount === t && x.savable)));
+    others.sort((a, b) => b.icount - a.icount);
+    const snap = this.nearestSnapshot(t);
+    const best = others[0] && others[0].icount >= snap.icount ? others[0] : await this.startWorker(snap);
+    const stop = await this.withRecovery(best, () => best.runTo(t));
+    this.setCurrent(best, stop.icount);
+    return best;
   }
 
   private async currentWorker(): Promise<ReplayWorker> {
@@ -442,8 +505,8 @@ export class ReplayEngine {
     if (!p) return undefined;
     this.ladder.push(p);
     this.ladder.sort((a, b) => a.icount - b.icount);
-    // Over the bound: drop the added snapshots farthest from the current time.
-    const added = this.ladder.filter((x) => x.source === 'replay');
+    // Over the bound: drop the added snapshots farthest from the current time (never those created on request).
+    const added = this.ladder.filter((x) => x.source === 'replay' && !x.pinned);
     if (added.length > Math.max(this.maxLadder, 1)) {
       added.sort((a, b) => Math.abs(b.icount - this.position) - Math.abs(a.icount - this.position));
       const drop = new Set(added.slice(0, added.length - Math.max(this.maxLadder, 1)));

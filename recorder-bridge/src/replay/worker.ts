@@ -9,7 +9,7 @@ import { decodeRegisters, pcName, type X86Registers } from '../gdb/x86-registers
 import { QmpClient, QmpTimeoutError } from '../qemu/qmp';
 import { requireTool } from '../qemu/tools';
 import type { TimePoint } from '../timepoint';
-import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
+import { groupCpuTicks, killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import type { ReplayWorkspace } from './workspace';
 
 /** Why a worker stopped after running. */
@@ -22,6 +22,12 @@ export type StopCause =
 export interface Breakpoint {
   /** Code address (a software breakpoint at it). */
   address: bigint;
+  /**
+   * Counts only when the stack pointer (rsp; esp on i386) is within [min, max] at the hit. A hit
+   * the filter rejects is stepped over and the run goes on, unreported: e.g. "the entry of this
+   * function in this frame" (rsp == CFA-8), which makes reverse-next and reverse-finish one scan.
+   */
+  stack?: { min?: bigint; max?: bigint };
 }
 
 export interface Watchpoint {
@@ -36,6 +42,8 @@ export interface LadderPoint extends SnapshotEntry {
   image: string;
   /** 'record': taken while recording (in the bundle); 'replay': added by the engine. */
   source: 'record' | 'replay';
+  /** Created on request (engine.createSnapshot): the ladder's bound never drops it. */
+  pinned?: boolean;
 }
 
 let nextWorkerId = 1;
@@ -58,6 +66,12 @@ export class ReplayWorker {
   private retainImage = false;
   /** Wall time spent running since the start or the last snapshot this worker saved. */
   private runMsSinceSnapshot = 0;
+  /** A continue is in flight: only then may ^C be sent (a stopped gdbstub must not get a stray one). */
+  private continuing = false;
+  /** Where the process stands was reached by a replay-break (or the snapshot load): the kind of stop `savevm` was measured to reload. */
+  private atReplayBreak = true;
+  /** The thread last selected with Hg for reads; QEMU reselects the stopped CPU at every stop. */
+  private readThread?: string;
 
   private constructor(
     readonly id: number,
@@ -104,6 +118,9 @@ export class ReplayWorker {
       });
       const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
       const rsp = await Promise.race([RspClient.connect(join(dir, 'gdb.sock')), exited]);
+      // QEMU answers 'p' (one register) only once the target description was read: every process
+      // must answer the same reads, whichever holds the current time when gdb asks.
+      await Promise.race([rsp.request('qXfer:features:read:target.xml:0,1'), exited]);
       exited.catch(() => undefined);
       const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws, hangMs);
       w.icountCache = await qmp.icount();
@@ -139,51 +156,97 @@ export class ReplayWorker {
 
   /**
    * Continues until a breakpoint or watchpoint triggers, `until` is reached, or the recording ends.
-   * Breakpoints and watchpoints are inserted for this run only.
+   * Breakpoints and watchpoints are inserted for this run only. A breakpoint hit that its stack
+   * filter rejects is stepped over without being reported. An aborted `signal` interrupts the run
+   * where it is (a 'time' stop).
    */
-  async run(opts: { until?: TimePoint; breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }): Promise<StopCause> {
+  async run(opts: { until?: TimePoint; breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; signal?: AbortSignal }): Promise<StopCause> {
     this.enter();
     const bps = opts.breakpoints ?? [];
     const wps = opts.watchpoints ?? [];
+    this.readThread = undefined;
     try {
       const until = Math.min(opts.until ?? this.endIcount, this.endIcount);
       if (this.icountCache >= until) return { kind: this.icountCache >= this.endIcount ? 'end' : 'time', icount: this.icountCache };
+      if (opts.signal?.aborted) return { kind: 'time', icount: this.icountCache };
       // Step off a breakpoint we are sitting on, so that it does not trigger again at once.
       if (bps.length > 0) {
         const pc = await this.pc();
         if (bps.some((b) => b.address === pc)) {
-          await this.read('s');
-          this.icountCache = await this.currentIcount();
+          await this.step();
           if (this.icountCache >= until) return { kind: 'time', icount: this.icountCache };
         }
       }
-      for (const b of bps) await this.expectOk(`Z0,${b.address.toString(16)},1`);
+      for (const b of uniqueAddresses(bps)) await this.expectOk(`Z0,${b.toString(16)},1`);
       for (const w of wps) await this.expectOk(`Z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`);
       await this.control('replay-break', { icount: until });
-      let reply: string;
-      const started = Date.now();
-      const watchdog = this.watchForHang();
       try {
-        reply = await this.rsp.request(this.wide ? 'vCont;c' : 'c', 0);
-      } catch (e) {
-        throw this.hung ? new UserError(`a replay process stopped responding for ${this.hangMs / 1000} s and was killed`, 'replay-hung') : e;
+        for (;;) {
+          if (opts.signal?.aborted) return { kind: 'time', icount: this.icountCache };
+          const reply = await this.resume(opts.signal);
+          this.icountCache = await this.currentIcount();
+          const watch = watchOf(reply);
+          if (watch !== undefined) return { kind: 'watchpoint', icount: this.icountCache, address: await this.pc(), dataAddress: watch };
+          const regs = await this.registers();
+          const pc = regs[pcName(this.wide)] ?? 0n;
+          const at = bps.filter((b) => b.address === pc);
+          if (at.length > 0 && this.icountCache < until) {
+            const sp = regs[this.wide ? 'rsp' : 'esp'] ?? 0n;
+            if (at.some((b) => stackAccepts(b, sp))) return { kind: 'breakpoint', icount: this.icountCache, address: pc };
+            // Rejected by its stack filter: step over it (single-stepping ignores breakpoints) and go on.
+            const stepped = await this.step();
+            if (stepped !== undefined) return { kind: 'watchpoint', icount: this.icountCache, address: await this.pc(), dataAddress: stepped };
+            if (this.icountCache >= until) return { kind: this.icountCache >= this.endIcount ? 'end' : 'time', icount: this.icountCache };
+            continue;
+          }
+          if (this.icountCache >= this.endIcount || (await this.atEnd())) return { kind: 'end', icount: this.icountCache };
+          // Only a stop at the replay-break itself is one savevm was measured to reload.
+          this.atReplayBreak = this.icountCache === until && !opts.signal?.aborted;
+          return { kind: 'time', icount: this.icountCache };
+        }
       } finally {
-        clearInterval(watchdog);
-        this.runMsSinceSnapshot += Date.now() - started;
         await this.qmp.execute('replay-delete-break').catch(() => undefined);
-        for (const b of bps) await this.rsp.request(`z0,${b.address.toString(16)},1`).catch(() => undefined);
+        for (const b of uniqueAddresses(bps)) await this.rsp.request(`z0,${b.toString(16)},1`).catch(() => undefined);
         for (const w of wps) await this.rsp.request(`z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`).catch(() => undefined);
       }
-      this.icountCache = await this.currentIcount();
-      const watch = /(?:^|;)(watch|rwatch|awatch):([0-9a-fA-F]+);/.exec(reply.slice(3) + ';');
-      if (watch) return { kind: 'watchpoint', icount: this.icountCache, address: await this.pc(), dataAddress: BigInt('0x' + watch[2]) };
-      const pc = await this.pc();
-      if (bps.some((b) => b.address === pc) && this.icountCache < until) return { kind: 'breakpoint', icount: this.icountCache, address: pc };
-      if (this.icountCache >= this.endIcount || (await this.atEnd())) return { kind: 'end', icount: this.icountCache };
-      return { kind: 'time', icount: this.icountCache };
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Continues the paused process until it stops (breakpoint, watchpoint, replay-break, ^C, end); returns the stop reply. */
+  private async resume(signal?: AbortSignal): Promise<string> {
+    this.atReplayBreak = false;
+    const started = Date.now();
+    const watchdog = this.watchForHang();
+    const onAbort = () => this.interrupt();
+    try {
+      // The packet is written before any abort event can run (the request queue is empty: this worker is busy with us).
+      const reply = this.rsp.request(this.wide ? 'vCont;c' : 'c', 0);
+      this.continuing = true;
+      signal?.addEventListener('abort', onAbort);
+      return await reply;
+    } catch (e) {
+      throw this.hung ? new UserError(`a replay process stopped responding (or its replay stopped making progress) and was killed after ${this.hangMs / 1000} s`, 'replay-hung') : e;
+    } finally {
+      this.continuing = false;
+      signal?.removeEventListener('abort', onAbort);
+      clearInterval(watchdog);
+      this.runMsSinceSnapshot += Date.now() - started;
+    }
+  }
+
+  /** One instruction forward (the gdbstub's step ignores breakpoints); returns the data address when a watchpoint triggered. */
+  private async step(): Promise<bigint | undefined> {
+    this.atReplayBreak = false;
+    const reply = await this.read('s');
+    this.icountCache = await this.currentIcount();
+    return watchOf(reply);
+  }
+
+  /** True when the process stands where a replay-break (or the snapshot load) stopped it: a point `savevm` may save. */
+  get savable(): boolean {
+    return this.atReplayBreak;
   }
 
   get imagePath(): string {
@@ -214,28 +277,62 @@ export class ReplayWorker {
   /**
    * While the guest runs, QEMU's main loop keeps answering QMP (even through idle stretches, which
    * replay slowly). A process that stops answering is deadlocked or stopped: it is killed, which
-   * ends the pending continue, and the engine replaces it.
+   * ends the pending continue, and the engine replaces it. So is one that answers but whose replay
+   * makes no progress for three hang timeouts while its CPU is busy (a replay spinning inside QEMU).
    */
   private watchForHang(): NodeJS.Timeout {
     let probing = false;
+    let lastIcount = -1;
+    let since = Date.now();
+    let cpuSince: { ticks: number; at: number } | undefined;
+    const hung = () => {
+      this.hung = true;
+      this.dead = true;
+      killGroup(this.child);
+    };
     const timer = setInterval(() => {
       if (probing || this.dead) return;
       probing = true;
-      this.qmp.execute('query-status', undefined, this.hangMs).then(
-        () => (probing = false),
-        () => {
-          this.hung = true;
-          this.dead = true;
-          killGroup(this.child);
-        },
-      );
+      this.qmp.execute<{ icount?: number }>('query-replay', undefined, this.hangMs).then((r) => {
+        probing = false;
+        const now = Date.now();
+        if (r.icount !== lastIcount) {
+          lastIcount = r.icount ?? -1;
+          since = now;
+          cpuSince = undefined;
+          return;
+        }
+        // The icount has not moved for a long time. A guest halted with nothing pending replays
+        // that stretch asleep (measured: idle stretches replay at the wall clock's pace); a
+        // replay stuck inside QEMU spins. Only a frozen icount with a busy CPU is a hang.
+        if (!this.continuing || now - since < 3 * this.hangMs || this.child.pid === undefined) return;
+        const ticks = groupCpuTicks(this.child.pid);
+        if (!cpuSince) cpuSince = { ticks, at: now };
+        else if (now - cpuSince.at >= this.hangMs) {
+          const busy = (ticks - cpuSince.ticks) / 100 / ((now - cpuSince.at) / 1000);
+          if (busy > 0.8) hung();
+          else cpuSince = { ticks, at: now };
+        }
+      }, hung);
     }, Math.min(2000, this.hangMs / 4));
     return timer;
   }
 
-  /** Passes one read-only gdb remote-protocol packet to this process's gdbstub (the relay uses it). */
-  gdbPacket(packet: string): Promise<string> {
-    return this.read(packet);
+  /**
+   * Passes one read-only gdb remote-protocol packet to this process's gdbstub (the engine checked
+   * it). With `thread`, reads go to that thread (Hg first, unless it is still selected). `Hc` is
+   * answered here: which thread runs is the engine's business.
+   */
+  async gdbPacket(packet: string, thread?: string): Promise<string> {
+    if (/^Hc/.test(packet)) return 'OK';
+    if (thread !== undefined && thread !== this.readThread) {
+      const r = await this.read(`Hg${thread}`);
+      if (r !== 'OK') return r;
+      this.readThread = thread;
+    }
+    const reply = await this.read(packet);
+    if (packet.startsWith('Hg')) this.readThread = reply === 'OK' ? packet.slice(2) : undefined;
+    return reply;
   }
 
   /**
@@ -273,9 +370,9 @@ export class ReplayWorker {
     return (await this.control<{ icount?: number }>('query-replay')).icount ?? 0;
   }
 
-  /** Stops a running continue (^C): it returns with a 'time' stop where it is. */
+  /** Stops a running continue (^C): it returns with a 'time' stop where it is. Does nothing while paused. */
   interrupt(): void {
-    this.rsp.interrupt();
+    if (this.continuing) this.rsp.interrupt();
   }
 
   async registers(): Promise<X86Registers> {
@@ -336,3 +433,19 @@ export class ReplayWorker {
 }
 
 const WATCH_TYPE: Record<Watchpoint['access'], number> = { write: 2, read: 3, readWrite: 4 };
+
+/** The data address of a watchpoint stop reply ("T05watch:ADDR;..."), if it is one. */
+function watchOf(reply: string): bigint | undefined {
+  const m = /(?:^|;)(?:watch|rwatch|awatch):([0-9a-fA-F]+);/.exec(reply.slice(3) + ';');
+  return m ? BigInt('0x' + m[1]) : undefined;
+}
+
+function stackAccepts(b: Breakpoint, sp: bigint): boolean {
+  if (!b.stack) return true;
+  return (b.stack.min === undefined || sp >= b.stack.min) && (b.stack.max === undefined || sp <= b.stack.max);
+}
+
+/** One gdbstub breakpoint per address, however many filters share it. */
+function uniqueAddresses(bps: Breakpoint[]): bigint[] {
+  return [...new Set(bps.map((b) => b.address))];
+}

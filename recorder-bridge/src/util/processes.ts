@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 
 /**
@@ -66,4 +67,30 @@ export function killGroup(child: ChildProcess): void {
   } catch {
     // no process left in the group
   }
+}
+
+/**
+ * CPU time (user + system, in clock ticks, 100 a second on Linux) used so far by the processes of
+ * a process group: tells a replay that is busy going nowhere from one that waits (idle stretches
+ * replay at the wall clock's pace, asleep). Processes that are gone no longer count.
+ */
+export function groupCpuTicks(pgid: number): number {
+  let total = 0;
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(f[2]) === pgid) total += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return total;
 }

@@ -1,0 +1,79 @@
+/**
+ * What the reverse-stepping logic needs to know about a frame, as gdb's Python helper
+ * (`rewind-frame-json`, gdb-python.ts) reports it. Addresses stay bigint here.
+ */
+export interface LineRange {
+  line: number;
+  /** First address of the line-table range that holds the pc. */
+  start: bigint;
+  /** One past its last address. */
+  end: bigint;
+  file: string;
+}
+
+export interface FunctionInfo {
+  name: string;
+  start: bigint;
+  end: bigint;
+}
+
+export interface FrameInfo {
+  pc: bigint;
+  sp: bigint;
+  /** Canonical frame address: the stack pointer of the caller before its call. Undefined for the outermost frame. */
+  cfa?: bigint;
+  callerPc?: bigint;
+  /** The frame is an inlined function's (its stack is its containing function's). */
+  inline: boolean;
+  line?: LineRange;
+  /** The innermost function at the pc (an inlined one counts). */
+  function?: FunctionInfo & { lineStarts: Array<{ address: bigint; line: number }> };
+  /** The real (not inlined) function that holds the pc; `recursive`: it calls itself directly. */
+  realFunction?: FunctionInfo & { recursive: boolean };
+}
+
+interface FrameJson {
+  pc: string;
+  sp: string;
+  cfa?: string;
+  callerPc?: string;
+  inline: boolean;
+  line?: { line: number; start: string; end: string; file: string };
+  function?: { name: string; start: string; end: string; lineStarts: Array<[string, number]> };
+  realFunction?: { name: string; start: string; end: string; recursive?: boolean };
+}
+
+/** Parses the JSON line `rewind-frame-json` prints. */
+export function parseFrameJson(text: string): FrameInfo {
+  const line = text
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith('{'));
+  if (!line) throw new Error(`gdb's frame helper printed no JSON: ${text.trim().slice(0, 200)}`);
+  const j = JSON.parse(line) as FrameJson;
+  const big = (s: string) => BigInt(s);
+  return {
+    pc: big(j.pc),
+    sp: big(j.sp),
+    ...(j.cfa !== undefined ? { cfa: big(j.cfa) } : {}),
+    ...(j.callerPc !== undefined ? { callerPc: big(j.callerPc) } : {}),
+    inline: j.inline,
+    ...(j.line ? { line: { line: j.line.line, start: big(j.line.start), end: big(j.line.end), file: j.line.file } } : {}),
+    ...(j.function
+      ? {
+          function: {
+            name: j.function.name,
+            start: big(j.function.start),
+            end: big(j.function.end),
+            lineStarts: j.function.lineStarts.map(([a, l]) => ({ address: big(a), line: l })),
+          },
+        }
+      : {}),
+    ...(j.realFunction ? { realFunction: { name: j.realFunction.name, start: big(j.realFunction.start), end: big(j.realFunction.end), recursive: j.realFunction.recursive !== false } } : {}),
+  };
+}
+
+/** Two frame descriptions are the same activation: same CFA and the same real function. */
+export function sameActivation(a: FrameInfo, b: FrameInfo): boolean {
+  return a.cfa !== undefined && a.cfa === b.cfa && a.realFunction?.start === b.realFunction?.start;
+}

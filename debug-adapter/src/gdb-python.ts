@@ -1,0 +1,159 @@
+/**
+ * gdb-side helpers, in gdb's embedded Python: the adapter asks gdb for facts that GDB/MI does not
+ * give in one round trip (a frame's function range, its line starts, its CFA; every address of a
+ * source line; the globals of a compilation unit). Each command prints one line of JSON.
+ *
+ * The source is kept here, as a string, so that it ships inside the bundled adapter; it is written
+ * to the session's private folder and `source`d once when gdb starts.
+ */
+export const GDB_PYTHON_HELPERS = String.raw`
+import gdb
+import json
+
+def _emit(value):
+    gdb.write(json.dumps(value) + "\n")
+
+def _function_block(block):
+    """The innermost block that is a function (an inlined function's block counts)."""
+    while block is not None and block.function is None:
+        block = block.superblock
+    return block
+
+def _same_block(a, b):
+    return a is not None and b is not None and a.start == b.start and a.end == b.end and a.function.print_name == b.function.print_name
+
+def _line_starts(fblock, limit=50000):
+    """Addresses in fblock where a source line starts, with the line: walks the line ranges."""
+    out = []
+    pc = fblock.start
+    steps = 0
+    while pc < fblock.end and steps < limit:
+        steps += 1
+        sal = gdb.find_pc_line(pc)
+        if sal.symtab is None or sal.line == 0 or sal.last is None:
+            break
+        if sal.pc == pc:
+            try:
+                here = _function_block(gdb.block_for_pc(pc))
+            except RuntimeError:
+                here = None
+            if _same_block(here, fblock):
+                out.append([hex(pc), sal.line])
+        nxt = sal.last + 1
+        pc = nxt if nxt > pc else pc + 1
+    return out
+
+_recursive_cache = {}
+
+def _calls_itself(start, end):
+    """Whether the function at [start, end) contains a direct call to its own start."""
+    if start in _recursive_cache:
+        return _recursive_cache[start]
+    found = False
+    try:
+        arch = gdb.selected_frame().architecture()
+        target = hex(start)
+        for insn in arch.disassemble(start, end - 1):
+            text = insn["asm"]
+            if text.startswith("call") and target in text:
+                found = True
+                break
+    except gdb.error:
+        found = True  # unknown: assume the worst (frame filters then stay strict)
+    _recursive_cache[start] = found
+    return found
+
+def _frame_at(level):
+    frame = gdb.newest_frame()
+    for _ in range(level):
+        older = frame.older()
+        if older is None:
+            raise gdb.GdbError("no frame at level %d" % level)
+        frame = older
+    return frame
+
+class RewindFrameJson(gdb.Command):
+    """rewind-frame-json [LEVEL]: the frame's pc, sp, CFA, function range, line and line starts."""
+    def __init__(self):
+        super().__init__("rewind-frame-json", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        level = int(arg) if arg.strip() else 0
+        frame = _frame_at(level)
+        pc = int(frame.pc())
+        real = frame
+        while real.type() == gdb.INLINE_FRAME and real.older() is not None:
+            real = real.older()
+        out = {"pc": hex(pc), "level": level, "inline": frame.type() == gdb.INLINE_FRAME,
+               "sp": hex(int(real.read_register("sp")) & 0xffffffffffffffff)}
+        older = real.older()
+        if older is not None:
+            try:
+                out["cfa"] = hex(int(older.read_register("sp")) & 0xffffffffffffffff)
+                out["callerPc"] = hex(int(older.pc()))
+            except gdb.error:
+                pass
+        sal = gdb.find_pc_line(pc)
+        if sal.symtab is not None and sal.line > 0:
+            out["line"] = {"line": sal.line, "start": hex(sal.pc),
+                           "end": hex(sal.last + 1) if sal.last is not None else hex(pc + 1),
+                           "file": sal.symtab.fullname()}
+        try:
+            block = frame.block()
+        except RuntimeError:
+            block = None
+        fblock = _function_block(block)
+        if fblock is not None:
+            out["function"] = {"name": fblock.function.print_name, "start": hex(fblock.start), "end": hex(fblock.end),
+                               "lineStarts": _line_starts(fblock)}
+            outer = _function_block(gdb.block_for_pc(pc))
+            while outer is not None and outer.superblock is not None and _function_block(outer.superblock) is not None:
+                outer = _function_block(outer.superblock)
+            if outer is not None:
+                out["realFunction"] = {"name": outer.function.print_name, "start": hex(outer.start), "end": hex(outer.end),
+                                       "recursive": _calls_itself(outer.start, outer.end)}
+        _emit(out)
+
+class RewindLineAddresses(gdb.Command):
+    """rewind-line-addresses LINESPEC: every code address gdb maps a location (file:line, function) to."""
+    def __init__(self):
+        super().__init__("rewind-line-addresses", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        try:
+            _, sals = gdb.decode_line(arg)
+        except gdb.error as e:
+            _emit({"error": str(e)})
+            return
+        out = []
+        for sal in sals or []:
+            item = {"address": hex(sal.pc)}
+            if sal.symtab is not None:
+                item["file"] = sal.symtab.fullname()
+                item["line"] = sal.line
+            out.append(item)
+        _emit({"locations": out})
+
+class RewindGlobals(gdb.Command):
+    """rewind-globals [ADDRESS]: the global and static variables of the compilation unit of ADDRESS (default $pc)."""
+    def __init__(self):
+        super().__init__("rewind-globals", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        pc = int(gdb.parse_and_eval(arg)) if arg.strip() else int(gdb.selected_frame().pc())
+        sal = gdb.find_pc_line(pc)
+        out = []
+        seen = set()
+        if sal.symtab is not None:
+            for block in (sal.symtab.global_block(), sal.symtab.static_block()):
+                for sym in block:
+                    if sym.is_variable and not sym.is_argument and sym.name not in seen:
+                        seen.add(sym.name)
+                        out.append({"name": sym.name, "file": sym.symtab.filename if sym.symtab else None})
+        out.sort(key=lambda v: v["name"])
+        _emit({"globals": out[:2000], "truncated": len(out) > 2000})
+
+RewindFrameJson()
+RewindLineAddresses()
+RewindGlobals()
+`;
