@@ -60,9 +60,16 @@ export class RewindTestClient {
   }
 
   /** launch + configurationDone, then the first stop. */
-  async launch(args: Record<string, unknown>, before?: () => Promise<void>): Promise<Stop> {
+  launch(args: Record<string, unknown>, before?: () => Promise<void>): Promise<Stop> {
+    return this.launchOrAttach('launch', args, before);
+  }
+
+  /** launch or attach, configurationDone, then the first stop. */
+  async launchOrAttach(request: 'launch' | 'attach', args: Record<string, unknown>, before?: () => Promise<void>): Promise<Stop> {
     const initialized = this.dc.waitForEvent('initialized');
-    await this.dc.launchRequest(args as DebugProtocol.LaunchRequestArguments);
+    initialized.catch(() => undefined); // moot when the request fails
+    if (request === 'launch') await this.dc.launchRequest(args as DebugProtocol.LaunchRequestArguments);
+    else await this.dc.attachRequest(args as DebugProtocol.AttachRequestArguments);
     await initialized;
     if (before) await before();
     return this.run(() => this.dc.configurationDoneRequest());
@@ -130,8 +137,9 @@ export class RewindTestClient {
 }
 
 /**
- * The adapter's processes: QEMU replay processes whose command line mentions `needle` (the
- * bundle's folder), and every gdb driven over MI (tests run one file at a time, so these are ours).
+ * The adapter's processes for recordings under `needle` (a folder): QEMU replay processes whose
+ * command line mentions it, and gdb processes whose environment names such a bundle (the adapter
+ * sets REWIND_BUNDLE for its gdb).
  */
 export async function processesOf(needle: string): Promise<string[]> {
   const out: string[] = [];
@@ -139,7 +147,11 @@ export async function processesOf(needle: string): Promise<string[]> {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmd = (await fs.readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ');
-      if ((cmd.includes('qemu-system') && cmd.includes(needle)) || /(^|\/)gdb --interpreter=mi3/.test(cmd)) out.push(`${name}: ${cmd.slice(0, 120)}`);
+      if (cmd.includes('qemu-system') && cmd.includes(needle)) out.push(`${name}: ${cmd.slice(0, 120)}`);
+      else if (/(^|\/)gdb /.test(cmd)) {
+        const env = (await fs.readFile(`/proc/${name}/environ`, 'utf8')).split('\0');
+        if (env.some((e) => e.startsWith('REWIND_BUNDLE=') && e.includes(needle))) out.push(`${name}: ${cmd.slice(0, 120)}`);
+      }
     } catch {
       // gone
     }

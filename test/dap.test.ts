@@ -8,9 +8,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
+import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import type { RewindHitsResponse, RewindLastWriteResponse, RewindPosition } from '../recorder-bridge/src/protocol';
 import { assertNoLeftovers, RewindTestClient, type Stop } from './dap-client';
-import { DEMO_INPUTS, DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_INPUTS, DEMO_KERNEL, fingerprint, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
 
@@ -302,5 +303,92 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     await assert.rejects(c.dc.evaluateRequest({ expression: '-exec print cfg.heartbeats = 5', context: 'repl' }), /history|Cannot access memory|Could not write/i);
     assert.notEqual(await c.evaluate('cfg.heartbeats'), '5', 'the guest memory did not change');
     await close(c);
+  });
+
+  it('cancels a long reverse continue from its progress notification; pause interrupts a continue', async () => {
+    const long = await recordDemo(dir, 'long.txt', 'long.rewind');
+    const { c, first } = await open(long, { stopOnEntry: true });
+    assert.equal(first.position.icount, 0);
+    // Forward through the long spin with nothing to stop at: pause stops it on the way.
+    await c.dc.setExceptionBreakpointsRequest({ filters: [] });
+    const stopped = c.dc.waitForEvent('stopped');
+    await c.dc.continueRequest({ threadId: 1 });
+    await new Promise((r) => setTimeout(r, 400));
+    await c.dc.pauseRequest({ threadId: 1 });
+    const paused = (await stopped) as DebugProtocol.StoppedEvent;
+    assert.equal(paused.body.reason, 'pause');
+    const here = (await c.position()).icount;
+    assert.ok(here > 0 && here < first.position.end, `paused on the way: ${here}`);
+    // Back from the end, to a breakpoint in code the recording never runs (the panic path): long.
+    await c.run(() => c.custom('rewind/seek', { percent: 100 }));
+    const end = (await c.position()).icount;
+    await c.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'panic' }] });
+    const progress = c.dc.waitForEvent('progressStart');
+    const back = c.dc.waitForEvent('stopped');
+    const started = Date.now();
+    await c.dc.send('reverseContinue', { threadId: 1 });
+    const p = (await progress) as DebugProtocol.ProgressStartEvent;
+    assert.equal(p.body.cancellable, true);
+    assert.match(p.body.title, /Reverse continue/);
+    await c.dc.send('cancel', { progressId: p.body.progressId });
+    const cancelled = (await back) as DebugProtocol.StoppedEvent;
+    assert.equal(cancelled.body.reason, 'pause');
+    assert.match(cancelled.body.description ?? '', /cancelled/i);
+    assert.equal((await c.position()).icount, end, 'a cancelled reverse continue does not move');
+    assert.ok(c.events.some((e) => e.event === 'progressEnd' && (e as DebugProtocol.ProgressEndEvent).body.progressId === p.body.progressId));
+    assert.ok(Date.now() - started < 30_000);
+    await close(c);
+  });
+
+  it('attaches to a running bridge (Unix socket, and TCP with its token)', async () => {
+    const bridges: RunningBridge[] = [];
+    try {
+      const unix = await startBridge({ root: dir, socket: join(dir, 'attach.sock'), log: join(dir, 'bridge.log') });
+      bridges.push(unix);
+      const c = new RewindTestClient();
+      clients.push(c);
+      await c.start();
+      const stop = await c.launchOrAttach('attach', { bridge: `unix:${join(dir, 'attach.sock')}`, recording: 'overflow.rewind' });
+      assert.equal(stop.reason, 'exception');
+      assert.match(stop.frames[0]!, /^panic panic\.c:\d+$/);
+      await close(c);
+
+      const tcp = await startBridge({ root: dir, listen: '127.0.0.1:0', log: join(dir, 'bridge.log') });
+      bridges.push(tcp);
+      const address = 'port' in tcp.address ? `tcp:127.0.0.1:${tcp.address.port}` : '';
+      const noToken = new RewindTestClient();
+      clients.push(noToken);
+      await noToken.start();
+      await assert.rejects(noToken.dc.attachRequest({ bridge: address, recording: 'overflow.rewind' } as DebugProtocol.AttachRequestArguments), /token/);
+      await close(noToken);
+      const withToken = new RewindTestClient();
+      clients.push(withToken);
+      await withToken.start();
+      const s2 = await withToken.launchOrAttach('attach', { bridge: address, token: tcp.token, recording: 'overflow.rewind', stopOnEntry: true });
+      assert.equal(s2.reason, 'entry');
+      const back = await withToken.run(() => withToken.custom('rewind/seek', { icount: 1000 }));
+      assert.equal(back.position.icount, 1000);
+      await close(withToken);
+    } finally {
+      for (const b of bridges) await b.close();
+    }
+  });
+
+  it('records first when the launch configuration says "record", with progress, without touching the bundle afterwards', async () => {
+    const out = join(dir, 'recorded-by-launch.rewind');
+    const c = new RewindTestClient();
+    clients.push(c);
+    await c.start();
+    const stop = await c.launch({ record: { kernel: DEMO_KERNEL, input: join(DEMO_INPUTS, 'overflow.txt'), out, timeout: 60 } });
+    assert.equal(stop.reason, 'exception');
+    const started = c.events.find((e) => e.event === 'progressStart') as DebugProtocol.ProgressStartEvent | undefined;
+    assert.match(started?.body.title ?? '', /Recording kernel\.elf/);
+    assert.ok(c.events.some((e) => e.event === 'progressEnd'));
+    const before = await fingerprint(out);
+    await c.run(() => c.dc.send('reverseContinue', { threadId: 1 }));
+    await c.run(() => c.dc.stepBackRequest({ threadId: 1 }));
+    await c.custom('rewind/takeSnapshot');
+    await close(c);
+    assert.deepEqual(await fingerprint(out), before, 'debugging never changes a recording');
   });
 });

@@ -79,13 +79,14 @@ export class Debuggee {
         client = target.client;
         cleanup.push(() => client.dispose());
         bundlePath = target.recording;
-        manifest = await Bundle.open(target.recording).then(
-          (b) => b.manifest,
-          () => undefined,
-        );
       }
       const opened = await client.open(bundlePath);
-      const symbolFile = await chooseSymbols(opts.symbols, manifest, target.kind === 'local' ? target.bundle : target.recording);
+      // A bridge on this machine: the bundle (and its kernel, for symbols) is readable here too.
+      if (!manifest) {
+        const local = await Bundle.open(opened.path).then((b) => b.manifest, () => undefined);
+        if (local?.guest.kernel.sha256 === opened.kernel.sha256) manifest = local;
+      }
+      const symbolFile = await chooseSymbols(opts.symbols, manifest, opened, target.kind === 'local' ? target.bundle : opened.path);
 
       const relay = new GdbRelay(new BridgeRelayTarget(client, opened.sessionId), {
         log: opts.log,
@@ -94,7 +95,12 @@ export class Debuggee {
       const relaySocket = await relay.listenUnix(join(dir, 'gdb.sock'));
       cleanup.push(() => relay.close());
 
-      const gdb = await Gdb.start({ ...(opts.gdbPath ? { gdbPath: opts.gdbPath } : {}), ...(opts.trace ? { log: opts.log } : {}) });
+      // REWIND_BUNDLE in gdb's environment tells whose gdb it is (diagnostics, leak checks in tests).
+      const gdb = await Gdb.start({
+        ...(opts.gdbPath ? { gdbPath: opts.gdbPath } : {}),
+        env: { ...process.env, REWIND_BUNDLE: opened.path },
+        ...(opts.trace ? { log: opts.log } : {}),
+      });
       cleanup.push(() => gdb.dispose());
       await gdb.send(`-file-exec-and-symbols ${miQuote(symbolFile)}`);
       for (const extra of (opts.symbols ?? []).slice(1)) await gdb.console(`add-symbol-file ${extra}`);
@@ -227,11 +233,11 @@ function quietLog(opts: DebuggeeOptions): NodeJS.WritableStream {
  * The main symbol file: the user's first `symbols` entry, or the kernel recorded in the bundle when
  * it is an ELF. A user's ELF must match the recorded kernel's build-id when both have one.
  */
-async function chooseSymbols(symbols: string[] | undefined, manifest: Manifest | undefined, bundle: string): Promise<string> {
+async function chooseSymbols(symbols: string[] | undefined, manifest: Manifest | undefined, opened: OpenResult, bundle: string): Promise<string> {
   if (symbols && symbols.length > 0) {
     const elf = symbols[0]!;
-    const recorded = manifest?.guest.kernel.buildId;
-    if (recorded && manifest?.guest.kernel.format !== 'linux-bzimage') {
+    const recorded = opened.kernel?.buildId ?? manifest?.guest.kernel.buildId;
+    if (recorded && (opened.kernel?.format ?? manifest?.guest.kernel.format) !== 'linux-bzimage') {
       const id = elfBuildId(await fs.readFile(elf));
       if (id && id !== recorded) {
         throw new AdapterError(

@@ -24,6 +24,7 @@ import {
   type RewindPosition,
   type RewindSeekArguments,
 } from '../../recorder-bridge/src/protocol';
+import { defaultBundleName } from '../../recorder-bridge/src/record/bundle-name';
 import { record } from '../../recorder-bridge/src/record/recorder';
 import type { TimePoint } from '../../recorder-bridge/src/timepoint';
 import { BreakpointManager, EXCEPTION_FILTERS, noDataBreakpoint, type DataId } from './breakpoints';
@@ -79,6 +80,8 @@ export class RewindDebugSession extends DebugSession {
   private config?: SessionConfig;
   private running?: Running;
   private readonly pending = new Map<number, AbortController>();
+  /** Progress notifications shown now, by id: DAP cancel names them. */
+  private readonly progresses = new Map<string, AbortController>();
   private notable?: ReplayEvent[];
   private lastThreads: DebugProtocol.Thread[] = [{ id: 1, name: 'vCPU 0' }];
   private progressSeq = 0;
@@ -546,20 +549,26 @@ export class RewindDebugSession extends DebugSession {
    * Runs a move: exclusively, after earlier ones, cancelling pending inspections; answers the
    * request (if the move did not already), then reports the stop.
    */
-  private executeMove(ctx: RequestContext, op: (signal: AbortSignal) => Promise<StopInfo>, title?: string): Promise<void> {
+  private executeMove(ctx: RequestContext, op: (signal: AbortSignal) => Promise<StopInfo>, title?: string, progress = false): Promise<void> {
     const d = this.requireDebuggee();
     return this.gate.execution(async () => {
       const run: Running = { requestSeq: ctx.request.seq, abort: new AbortController(), title: title ?? ctx.request.command };
       this.running = run;
+      // Long by nature: shown (and cancellable) from the start, not from the first progress report.
+      if (progress) this.progressStart(run);
       let stop: StopInfo;
       try {
         stop = await op(run.abort.signal);
       } catch (e) {
         if (!ctx.responded) throw e;
-        // Answered already: the failure goes to the console, and the client still gets a stop.
-        this.output(`${ctx.request.command} failed: ${messageOf(e)}\n`, 'stderr');
         await d.resync().catch(() => undefined);
-        stop = { reason: 'pause', description: `${ctx.request.command} failed: ${messageOf(e)}`, cause: ctx.request.command };
+        if (run.abort.signal.aborted) {
+          stop = { reason: 'pause', description: 'Cancelled', cause: ctx.request.command };
+        } else {
+          // Answered already: the failure goes to the console, and the client still gets a stop.
+          this.output(`${ctx.request.command} failed: ${messageOf(e)}\n`, 'stderr');
+          stop = { reason: 'pause', description: `${ctx.request.command} failed: ${messageOf(e)}`, cause: ctx.request.command };
+        }
       } finally {
         this.running = undefined;
         this.progressEnd(run);
@@ -583,7 +592,7 @@ export class RewindDebugSession extends DebugSession {
 
   private async reverseContinue(args: DebugProtocol.ReverseContinueArguments, ctx: RequestContext): Promise<void> {
     this.threadOf(args);
-    await this.executeMove(ctx, (signal) => this.gdbContinue('-exec-continue --reverse', 'reverse', ctx, signal, { allThreadsContinued: true }), 'Reverse continue');
+    await this.executeMove(ctx, (signal) => this.gdbContinue('-exec-continue --reverse', 'reverse', ctx, signal, { allThreadsContinued: true }), 'Reverse continue', true);
   }
 
   private async next(args: DebugProtocol.NextArguments, ctx: RequestContext): Promise<void> {
@@ -680,7 +689,7 @@ export class RewindDebugSession extends DebugSession {
           continue;
         }
       }
-      return this.stopFromMi(st, direction);
+      return this.stopFromMi(st, direction, signal.aborted);
     }
   }
 
@@ -690,17 +699,20 @@ export class RewindDebugSession extends DebugSession {
     await this.breakpoints!.setCountingEnabled(false);
     try {
       const st = await d.exec(command, signal, () => ctx.respond());
-      return await this.stopFromMi(st, direction);
+      return await this.stopFromMi(st, direction, signal.aborted);
     } finally {
       await this.breakpoints!.setCountingEnabled(true).catch(() => undefined);
     }
   }
 
   /** What a gdb `*stopped` record means for the user. */
-  private async stopFromMi(st: MiTuple, direction: 'forward' | 'reverse'): Promise<StopInfo> {
+  private async stopFromMi(st: MiTuple, direction: 'forward' | 'reverse', aborted = false): Promise<StopInfo> {
     const reason = miString(st, 'reason') ?? '';
     const threadId = Number(miString(st, 'thread-id') ?? 1);
     const cause = direction === 'reverse' ? 'reverseContinue' : 'continue';
+    if (aborted && (reason === 'signal-received' || reason === '')) {
+      return { reason: 'pause', threadId, description: direction === 'reverse' ? 'Cancelled: still where it started' : 'Paused', cause };
+    }
     if (reason === 'no-history' || reason === '' || reason === 'signal-received') {
       // gdb names "no-history" only going backward; the position tells either end apart.
       const pos = await this.debuggee!.position();
@@ -735,10 +747,7 @@ export class RewindDebugSession extends DebugSession {
         cause,
       };
     }
-    if (reason === 'signal-received' || reason === '' || reason === 'no-history') {
-      const cancelled = direction === 'reverse';
-      return { reason: 'pause', threadId, ...(cancelled ? { description: 'Reverse continue cancelled: still where it started' } : {}), cause };
-    }
+    if (reason === 'signal-received' || reason === '' || reason === 'no-history') return { reason: 'pause', threadId, cause };
     return { reason: 'step', threadId, cause: direction === 'reverse' ? 'stepBack' : 'step' };
   }
 
@@ -749,7 +758,7 @@ export class RewindDebugSession extends DebugSession {
   }
 
   private async cancel(args: DebugProtocol.CancelArguments): Promise<void> {
-    if (args.progressId !== undefined && this.running?.progressId === args.progressId) this.running.abort.abort();
+    if (args.progressId !== undefined) this.progresses.get(args.progressId)?.abort();
     if (args.requestId !== undefined) {
       if (this.running?.requestSeq === args.requestId) this.running.abort.abort();
       this.pending.get(args.requestId)?.abort();
@@ -762,12 +771,7 @@ export class RewindDebugSession extends DebugSession {
     if (!run || !this.clientCaps.supportsProgressReporting) return;
     const percent = total > 0 ? Math.min(100, Math.round((done / total) * 100)) : undefined;
     if (run.progressId === undefined) {
-      run.progressId = `rewind-${++this.progressSeq}`;
-      const e = new ProgressStartEvent(run.progressId, run.title, 'replaying the recording');
-      (e as DebugProtocol.ProgressStartEvent).body.cancellable = true;
-      (e as DebugProtocol.ProgressStartEvent).body.requestId = run.requestSeq;
-      if (percent !== undefined) (e as DebugProtocol.ProgressStartEvent).body.percentage = percent;
-      this.sendEvent(e);
+      this.progressStart(run, percent);
     } else if (percent !== run.lastPercent) {
       const e = new ProgressUpdateEvent(run.progressId, `${percent ?? 0}% of the way scanned`) as DebugProtocol.ProgressUpdateEvent;
       if (percent !== undefined) e.body.percentage = percent;
@@ -776,7 +780,20 @@ export class RewindDebugSession extends DebugSession {
     run.lastPercent = percent;
   }
 
+  /** A cancellable progress notification for a long operation (DAP cancel with its progressId stops it). */
+  private progressStart(run: Running, percent?: number): void {
+    if (!this.clientCaps.supportsProgressReporting || run.progressId !== undefined) return;
+    run.progressId = `rewind-${++this.progressSeq}`;
+    this.progresses.set(run.progressId, run.abort);
+    const e = new ProgressStartEvent(run.progressId, run.title) as DebugProtocol.ProgressStartEvent;
+    e.body.cancellable = true;
+    e.body.requestId = run.requestSeq;
+    if (percent !== undefined) e.body.percentage = percent;
+    this.sendEvent(e);
+  }
+
   private progressEnd(run: Running): void {
+    if (run.progressId !== undefined) this.progresses.delete(run.progressId);
     if (run.progressId !== undefined) this.sendEvent(new ProgressEndEvent(run.progressId, run.abort.signal.aborted ? 'cancelled' : undefined));
   }
 
@@ -919,6 +936,7 @@ export class RewindDebugSession extends DebugSession {
     this.pending.set(ctx.request.seq, run.abort);
     const prev = this.running;
     this.running ??= run;
+    this.progressStart(run);
     let hit;
     try {
       hit = (await d.client.lastWrite(d.sessionId, address, size, { signal: run.abort.signal })).hit;
@@ -974,6 +992,7 @@ export class RewindDebugSession extends DebugSession {
     this.pending.set(ctx.request.seq, run.abort);
     const prev = this.running;
     this.running ??= run;
+    this.progressStart(run);
     try {
       const r = await d.client.hits(d.sessionId, addresses, {
         ...(args.from !== undefined ? { from: args.from } : {}),
@@ -998,13 +1017,7 @@ export class RewindDebugSession extends DebugSession {
     await fs.mkdir(dirname(out), { recursive: true });
     const run: Running = { requestSeq, abort: new AbortController(), title: `Recording ${basename(spec.kernel)}` };
     this.running = run;
-    run.progressId = `rewind-${++this.progressSeq}`;
-    if (this.clientCaps.supportsProgressReporting) {
-      const e = new ProgressStartEvent(run.progressId, run.title, 'starting QEMU') as DebugProtocol.ProgressStartEvent;
-      e.body.cancellable = true;
-      e.body.requestId = requestSeq;
-      this.sendEvent(e);
-    }
+    this.progressStart(run);
     let last = 0;
     try {
       const result = await record({
@@ -1019,7 +1032,7 @@ export class RewindDebugSession extends DebugSession {
         ...(spec.snapshotEvery !== undefined ? { snapshotEvery: spec.snapshotEvery } : {}),
         signal: run.abort.signal,
         onProgress: (p) => {
-          if (!this.clientCaps.supportsProgressReporting || Date.now() - last < 250) return;
+          if (run.progressId === undefined || Date.now() - last < 250) return;
           last = Date.now();
           const tail = p.consoleTail[p.consoleTail.length - 1] ?? '';
           this.sendEvent(new ProgressUpdateEvent(run.progressId!, `${p.phase}: ${(p.icount / 1e6).toFixed(1)}M instructions, ${Math.round(p.elapsedMs / 1000)} s${tail ? ` — ${tail.slice(0, 60)}` : ''}`));
@@ -1030,7 +1043,7 @@ export class RewindDebugSession extends DebugSession {
       return result.bundle;
     } finally {
       this.running = undefined;
-      if (this.clientCaps.supportsProgressReporting) this.sendEvent(new ProgressEndEvent(run.progressId));
+      this.progressEnd(run);
     }
   }
 
@@ -1064,11 +1077,4 @@ function requireNumber(v: unknown, name: string): number {
 function parseAddress(text: unknown): bigint {
   if (typeof text !== 'string' || !/^(0x[0-9a-f]+|\d+)$/i.test(text.trim())) throw new AdapterError(`"${String(text)}" is not an address (use a hex number such as 0x100a9a)`);
   return BigInt(text.trim());
-}
-
-function defaultBundleName(kernel: string): string {
-  const base = basename(kernel).replace(/\.[^.]*$/, '') || 'guest';
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${base}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}.rewind`;
 }

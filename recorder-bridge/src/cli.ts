@@ -1,3 +1,4 @@
+import { defaultBundleName } from './record/bundle-name';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Bundle } from './bundle/reader';
 import { CancelledError, isUserError, UserError } from './errors';
@@ -177,13 +178,6 @@ async function cmdRecord(args: string[]): Promise<number> {
     progress?.done();
     process.removeListener('SIGINT', onSigint);
   }
-}
-
-function defaultBundleName(kernel: string): string {
-  const base = kernel.split('/').pop()!.replace(/\.[^.]*$/, '') || 'guest';
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, '0');
-  return `${base}-${d.getFullYear()}${p(d.getMonth() + 1)}${p(d.getDate())}-${p(d.getHours())}${p(d.getMinutes())}${p(d.getSeconds())}.rewind`;
 }
 
 /** Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise. */

@@ -143,6 +143,10 @@ export interface OpenResult {
   snapshots: BridgeSnapshot[];
   /** The current time point (0 after opening). */
   icount: TimePoint;
+  /** The bundle's absolute path on the bridge's host. */
+  path: string;
+  /** The recorded kernel, so a client can check its symbol files against it. */
+  kernel: { format: string; sha256: string; buildId?: string; linuxVersion?: string; originalPath: string };
 }
 
 export interface PositionResult {

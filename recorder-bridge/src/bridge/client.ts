@@ -13,6 +13,7 @@ import {
 } from 'vscode-jsonrpc/node';
 import {
   BRIDGE_PROTOCOL_VERSION,
+  BridgeErrorCode,
   type BridgeBreakpoint,
   type BridgeErrorData,
   type BridgeMethod,
@@ -131,14 +132,15 @@ export class BridgeClient {
   /** Any request by method name, typed by BridgeRequests. */
   async request<M extends BridgeMethod>(method: M, params: BridgeRequests[M]['params'], opts: RequestOptions = {}): Promise<BridgeRequests[M]['result']> {
     if (this.closed) throw new BridgeRequestError('the bridge connection is closed', -32096, 'connection-closed');
+    // Cancelled before it was sent: vscode-jsonrpc would send it anyway and never cancel it.
+    if (opts.signal?.aborted) throw new BridgeRequestError(`${method} cancelled`, BridgeErrorCode.cancelled, 'cancelled');
     let source: CancellationTokenSource | undefined;
     let onAbort: (() => void) | undefined;
     if (opts.signal) {
       const src = new CancellationTokenSource();
       source = src;
       onAbort = () => src.cancel();
-      if (opts.signal.aborted) src.cancel();
-      else opts.signal.addEventListener('abort', onAbort, { once: true });
+      opts.signal.addEventListener('abort', onAbort, { once: true });
     }
     try {
       return (await (source ? this.rpc.sendRequest(method, params, source.token) : this.rpc.sendRequest(method, params))) as BridgeRequests[M]['result'];

@@ -428,7 +428,16 @@ class Bridge {
       }
       const s = new BridgeSession(`s${this.nextSession++}`, engine, path);
       conn.sessions.set(s.id, s);
-      return { sessionId: s.id, end: engine.end, totalIcount: engine.index.totalIcount, snapshots: engine.listSnapshots(), icount: engine.icount };
+      const k = engine.bundle.manifest.guest.kernel;
+      return {
+        sessionId: s.id,
+        end: engine.end,
+        totalIcount: engine.index.totalIcount,
+        snapshots: engine.listSnapshots(),
+        icount: engine.icount,
+        path: engine.bundle.dir,
+        kernel: { format: k.format, sha256: k.sha256, originalPath: k.originalPath, ...(k.buildId ? { buildId: k.buildId } : {}), ...(k.linuxVersion ? { linuxVersion: k.linuxVersion } : {}) },
+      };
     },
     'rewind/close': async (conn, p) => {
       const s = this.session(conn, p);

@@ -31,6 +31,8 @@ interface Conn {
   /** The thread gdb selected for reads (Hg); passed with every read, since the process behind the current time changes. */
   thread?: string;
   running?: AbortController;
+  /** A ^C came while no execution ran: it is for the execution packet queued behind it. */
+  interruptPending?: boolean;
 }
 
 /**
@@ -125,7 +127,10 @@ export class GdbRelay {
       for (;;) {
         if (buf.startsWith('\x03')) {
           buf = buf.slice(1);
-          conn.running?.abort(); // ^C: stops a continue where it is, cancels a reverse continue
+          // ^C: stops a continue where it is, cancels a reverse continue. gdb sends it only after a
+          // resume packet, which may still wait in the queue: then it applies to that one.
+          if (conn.running) conn.running.abort();
+          else conn.interruptPending = true;
           continue;
         }
         if (buf.startsWith('+') || buf.startsWith('-')) {
@@ -218,6 +223,8 @@ export class GdbRelay {
   private async execute(conn: Conn, kind: RelayExecutionKind, packet: string, op: (signal: AbortSignal) => Promise<RelayStop>): Promise<string> {
     const ac = new AbortController();
     conn.running = ac;
+    if (conn.interruptPending) ac.abort();
+    conn.interruptPending = false;
     this.tell({ phase: 'start', kind, packet });
     try {
       let stop: RelayStop;
