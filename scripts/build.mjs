@@ -46,3 +46,29 @@ await build({
   define,
   logLevel: 'warning',
 });
+
+// The VS Code extension: its host side (vscode is provided by the editor at run time) and the
+// Recording Timeline's webview script (runs in the browser, under a strict CSP: one file, no eval).
+await build({
+  entryPoints: { extension: 'extension/extension.ts' },
+  outdir: 'dist',
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  external: ['vscode'],
+  sourcemap: true,
+  define,
+  logLevel: 'warning',
+});
+
+await build({
+  entryPoints: { timeline: 'extension/webview/timeline.ts' },
+  outdir: 'dist/webview',
+  bundle: true,
+  format: 'iife',
+  platform: 'browser',
+  target: 'es2022',
+  sourcemap: true,
+  logLevel: 'warning',
+});

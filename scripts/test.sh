@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (installs what is missing, builds) and runs every test with node's test runner.
-# Tests run real QEMU on the real demo guest kernel. Pass test file names to run only those.
+# Tests run real QEMU on the real demo guest kernel, and the extension in a real VS Code
+# (code-server + Chromium). Pass test file names to run only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -9,4 +10,9 @@ if [ $# -gt 0 ]; then
 else
   files=(out/test/*.test.js)
 fi
+# The VS Code end-to-end test needs Node 24, code-server and Chromium (scripts/e2e-setup.sh; cached
+# under .rewind-cache/e2e, about 3 minutes the first time): installed only when that test runs.
+for f in "${files[@]}"; do
+  case "$f" in *extension-e2e.test.js) bash scripts/e2e-setup.sh; break ;; esac
+done
 exec node --test --test-concurrency=1 "${files[@]}"

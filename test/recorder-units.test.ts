@@ -1,15 +1,29 @@
-/** Unit tests of the recorder's small parts: input scripts, kernel probing, Linux defaults, console time points. */
+/**
+ * Unit tests of the recorder's small parts: input scripts, kernel probing, Linux defaults, console
+ * time points, disk and snapshot-store arguments, sizes, manifest versions (no QEMU runs here).
+ */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after } from 'node:test';
 import { describe, it } from 'node:test';
 import { UserError } from '../recorder-bridge/src/errors';
 import { classifyKernel } from '../recorder-bridge/src/qemu/kernel-probe';
 import { consoleLineTimepoints } from '../recorder-bridge/src/record/console-timepoints';
 import { parseInputScript } from '../recorder-bridge/src/record/input-script';
-import { withLinuxDefaults } from '../recorder-bridge/src/record/linux-defaults';
+import { LINUX_RECORDING_DEFAULTS, withLinuxDefaults } from '../recorder-bridge/src/record/linux-defaults';
+import { storeDriveArgs, qemuOptionValue } from '../recorder-bridge/src/bundle/drive';
+import { validateManifest, type Manifest } from '../recorder-bridge/src/bundle/manifest';
+import type { Bundle } from '../recorder-bridge/src/bundle/reader';
+import { uniqueSnapshots } from '../recorder-bridge/src/record/finalize';
+import { panicLine } from '../recorder-bridge/src/record/recording-run';
+import { probeDisk } from '../recorder-bridge/src/record/disk';
+import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
+import { parseSize } from '../recorder-bridge/src/record/size';
+import { parseLaunchArguments } from '../debug-adapter/src/launch-config';
 import type { ReplayEvent } from '../recorder-bridge/src/replay-log';
 import { parseIcount } from '../recorder-bridge/src/timepoint';
-import { DEMO_KERNEL, requireDemoKernel } from './helpers';
+import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 
 describe('input scripts', () => {
   it('parses expect, send with escapes, sleep, comments and blank lines', () => {
@@ -92,12 +106,152 @@ describe('kernel probing', () => {
 });
 
 describe('Linux recording defaults', () => {
-  it('adds console=ttyS0 nohz=off nokaslr unless the command line sets them', () => {
-    assert.deepEqual(withLinuxDefaults('quiet'), { append: 'quiet console=ttyS0 nohz=off nokaslr', added: ['console=ttyS0', 'nohz=off', 'nokaslr'], warnings: [] });
-    const r = withLinuxDefaults('console=ttyS1,115200 nohz=on');
+  it('adds console=ttyS0 nohz=off nokaslr panic=-1 unless the command line sets them', () => {
+    assert.deepEqual(withLinuxDefaults('quiet'), {
+      append: 'quiet console=ttyS0 nohz=off nokaslr panic=-1',
+      added: ['console=ttyS0', 'nohz=off', 'nokaslr', 'panic=-1'],
+      warnings: [],
+    });
+    const r = withLinuxDefaults('console=ttyS1,115200 nohz=on panic=-1');
     assert.deepEqual(r.added, ['nokaslr']);
-    assert.equal(r.append, 'console=ttyS1,115200 nohz=on nokaslr');
+    assert.equal(r.append, 'console=ttyS1,115200 nohz=on panic=-1 nokaslr');
+    assert.equal(r.warnings.length, 1);
     assert.match(r.warnings[0]!, /nohz=on; recording needs nohz=off/);
+  });
+
+  it('warns when the command line lets a panicking guest spin', () => {
+    assert.match(withLinuxDefaults('panic=0').warnings[0]!, /sets panic=0; after a panic the guest will spin until --timeout or --max-log stops the recording/);
+    assert.match(withLinuxDefaults('panic=30').warnings[0]!, /sets panic=30; after a panic the guest will spin until it reboots/);
+    assert.deepEqual(withLinuxDefaults('panic=-5').warnings, []);
+    assert.deepEqual(withLinuxDefaults('oops=panic').added, ['console=ttyS0', 'nohz=off', 'nokaslr', 'panic=-1']);
+  });
+
+  it('every default says why, and rewind help lists them', async () => {
+    assert.ok(LINUX_RECORDING_DEFAULTS.every((d) => d.why.length > 20));
+    const help = await runRewind(['help']);
+    for (const d of LINUX_RECORDING_DEFAULTS) assert.match(help.stdout, new RegExp(`^  ${d.param}\\s+${d.why.slice(0, 30).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+    assert.match(help.stdout, /--linux /);
+    assert.match(help.stdout, /--disk FILE /);
+    assert.match(help.stdout, /--max-log SIZE /);
+  });
+
+  it('finds the panic line in a console transcript', () => {
+    assert.equal(panicLine('boot\r\n[    4.5] Kernel panic - not syncing: sysrq triggered crash\r\n[    4.6] CPU: 0'), 'Kernel panic - not syncing: sysrq triggered crash');
+    assert.equal(panicLine('all fine\n'), undefined);
+  });
+});
+
+describe('--linux and --max-log on the command line', () => {
+  it('refuses a kernel that is not a bzImage, and --linux with --no-linux-defaults', async () => {
+    requireDemoKernel();
+    const r = await runRewind(['record', '--linux', '--kernel', DEMO_KERNEL, '--out', '/nonexistent/x.rewind']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--linux records a Linux bzImage .* but .*kernel\.elf is a multiboot-elf64 kernel; pass the bzImage, or drop --linux for other kernels/);
+    const both = await runRewind(['record', '--linux', '--no-linux-defaults', '--kernel', DEMO_KERNEL, '--out', '/nonexistent/x.rewind']);
+    assert.equal(both.code, 2);
+    assert.match(both.stderr, /the Linux preset \(--linux\) always adds the Linux recording defaults; drop --no-linux-defaults/);
+    const size = await runRewind(['record', '--kernel', DEMO_KERNEL, '--max-log', 'lots', '--out', '/nonexistent/x.rewind']);
+    assert.equal(size.code, 2);
+    assert.match(size.stderr, /--max-log needs a size such as 512M or 2G \(0: no limit\), got "lots"/);
+  });
+
+  it('parses sizes in powers of 1024', () => {
+    assert.equal(parseSize('0'), 0);
+    assert.equal(parseSize('65536'), 65536);
+    assert.equal(parseSize('512M'), 512 * 2 ** 20);
+    assert.equal(parseSize('1.5G'), 1.5 * 2 ** 30);
+    assert.equal(parseSize('64k'), 65536);
+    assert.equal(parseSize('2GiB'), 2 * 2 ** 30);
+    assert.equal(parseSize('lots'), undefined);
+    assert.equal(parseSize('-1M'), undefined);
+  });
+});
+
+describe('disk and snapshot-store arguments', () => {
+  it('attaches the store alone, or the store as the disk through blkreplay', () => {
+    assert.deepEqual(storeDriveArgs('/tmp/w/snapshots.qcow2'), ['-drive', 'file=/tmp/w/snapshots.qcow2,if=none,id=rr']);
+    assert.deepEqual(storeDriveArgs('/tmp/w/snapshots.qcow2', { device: 'virtio-blk-pci' }), [
+      '-drive', 'file=/tmp/w/snapshots.qcow2,if=none,id=rr',
+      '-drive', 'driver=blkreplay,if=none,image=rr,id=disk0',
+      '-device', 'virtio-blk-pci,drive=disk0',
+    ]);
+    assert.equal(qemuOptionValue('/a,b/c'), '/a,,b/c');
+    assert.deepEqual(storeDriveArgs('/x,y.qcow2'), ['-drive', 'file=/x,,y.qcow2,if=none,id=rr']);
+  });
+
+  it('replays a bundle with a disk with the same drives as its recording', () => {
+    const fake = (disk?: Manifest['guest']['disk']) =>
+      ({
+        dir: '/b',
+        manifest: { qemu: { machineArgs: ['-kernel', '${bundle}/guest/kernel'], icountShift: 'auto' }, guest: { ...(disk ? { disk } : {}) } },
+      }) as unknown as Bundle;
+    const ws = Object.create(ReplayWorkspace.prototype) as ReplayWorkspace;
+    Object.assign(ws, { log: '/w/replay.log', snapshots: '/w/snapshots.qcow2' });
+    assert.deepEqual(ws.replayArgs(fake(), 's3', '/w/image-1.qcow2'), [
+      '-kernel', '/b/guest/kernel',
+      '-icount', 'shift=auto,rr=replay,rrfile=/w/replay.log,rrsnapshot=s3',
+      '-drive', 'file=/w/image-1.qcow2,if=none,id=rr',
+    ]);
+    const disk = { file: 'snapshots.qcow2', originalPath: '/d.img', format: 'raw', sha256: 'ab', size: 1, virtualSize: 1, device: 'virtio-blk-pci' as const };
+    assert.deepEqual(ws.replayArgs(fake(disk), 'init', '/w/image-2.qcow2').slice(4), [
+      '-drive', 'file=/w/image-2.qcow2,if=none,id=rr',
+      '-drive', 'driver=blkreplay,if=none,image=rr,id=disk0',
+      '-device', 'virtio-blk-pci,drive=disk0',
+    ]);
+  });
+
+  it('lists each snapshot once: the entry holding the machine state', () => {
+    const q = (name: string, icount: number, size: number) => ({ name, icount, 'vm-clock-sec': 1, 'vm-clock-nsec': 5, 'vm-state-size': size });
+    assert.deepEqual(uniqueSnapshots([q('init', 0, 900), q('init', 0, 0), q('s1', 200, 0), q('s1', 200, 7000), q('s2', 150, 10)]), [
+      { name: 'init', icount: 0, vmClockNs: 1e9 + 5, vmStateBytes: 900 },
+      { name: 's2', icount: 150, vmClockNs: 1e9 + 5, vmStateBytes: 10 },
+      { name: 's1', icount: 200, vmClockNs: 1e9 + 5, vmStateBytes: 7000 },
+    ]);
+  });
+
+  it('checks a --disk before anything is recorded', async () => {
+    const dir = tempDir(after, 'rewind-disk-units-');
+    const img = join(dir, 'd.img');
+    await fs.writeFile(img, Buffer.alloc(1 << 20, 0x5a));
+    const d = await probeDisk(img, 'qemu-img');
+    assert.deepEqual({ ...d, mtimeMs: 0 }, { path: img, format: 'raw', size: 1 << 20, virtualSize: 1 << 20, device: 'virtio-blk-pci', mtimeMs: 0 });
+    await assert.rejects(probeDisk(join(dir, 'missing.img'), 'qemu-img'), /disk image not found: .*missing\.img; check the path/);
+    await assert.rejects(probeDisk(dir, 'qemu-img'), /is a directory, not a disk image/);
+  });
+});
+
+describe('bundle format versions', () => {
+  const base = () => ({
+    format: 'rewind-recording',
+    formatVersion: 1,
+    qemu: { binary: 'qemu-system-x86_64', machineArgs: [] },
+    guest: { kernel: { file: 'guest/kernel' }, memoryMiB: 256 } as Record<string, unknown>,
+    recording: { totalIcount: 1, replayLog: { file: 'replay.log.gz', rawSha256: 'x' } },
+    snapshots: { list: [] },
+    stats: { eventCounts: {} },
+    files: {},
+  });
+  const disk = { file: 'snapshots.qcow2', originalPath: '/d.img', format: 'raw', sha256: 'ab', size: 1, virtualSize: 1, device: 'virtio-blk-pci' };
+
+  it('reads version 1, and version 2 with a disk', () => {
+    assert.equal(validateManifest(base(), 'm').formatVersion, 1);
+    const v2 = base();
+    v2.formatVersion = 2;
+    v2.guest.disk = disk;
+    assert.equal(validateManifest(v2, 'm').guest.disk?.device, 'virtio-blk-pci');
+  });
+
+  it('refuses a future version, an unknown disk device, and a disk in a version 1 bundle', () => {
+    const v3 = base();
+    v3.formatVersion = 3;
+    assert.throws(() => validateManifest(v3, 'm'), /bundle format version 3 is not supported \(this Rewind reads versions 1 to 2\); upgrade Rewind/);
+    const odd = base();
+    odd.formatVersion = 2;
+    odd.guest.disk = { ...disk, device: 'nvme' };
+    assert.throws(() => validateManifest(odd, 'm'), /the recording's disk was attached as "nvme", a device this Rewind cannot replay; upgrade Rewind/);
+    const v1 = base();
+    v1.guest.disk = disk;
+    assert.throws(() => validateManifest(v1, 'm'), /a version 1 bundle has a "guest.disk"/);
   });
 });
 
@@ -127,5 +281,25 @@ describe('instruction counts', () => {
     assert.equal(parseIcount('2k'), 2000);
     assert.equal(parseIcount('soon'), undefined);
     assert.equal(parseIcount('-5'), undefined);
+  });
+});
+
+describe('the launch configuration\'s record object', () => {
+  it('carries linux, disk and maxLog to the recorder, and checks them', async () => {
+    requireDemoKernel();
+    const dir = tempDir(after, 'rewind-launch-units-');
+    const img = join(dir, 'd.img');
+    await fs.writeFile(img, Buffer.alloc(4096));
+    const cfg = parseLaunchArguments({ record: { kernel: DEMO_KERNEL, linux: true, disk: 'd.img', maxLog: '64M' } }, dir);
+    assert.equal(cfg.kind, 'record');
+    if (cfg.kind !== 'record') return;
+    assert.equal(cfg.record.linux, true);
+    assert.equal(cfg.record.disk, img);
+    assert.equal(cfg.record.maxLogBytes, 64 * 2 ** 20);
+    const plain = parseLaunchArguments({ record: { kernel: DEMO_KERNEL } }, dir);
+    assert.ok(plain.kind === 'record' && plain.record.linux === undefined && plain.record.disk === undefined && plain.record.maxLogBytes === undefined);
+    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, linux: 'yes' } }, dir), /"record\.linux" must be true or false/);
+    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, disk: 'missing.img' } }, dir), /"record\.disk" \(a raw or qcow2 disk image\): missing\.img does not exist/);
+    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, maxLog: 'huge' } }, dir), /"record\.maxLog" must be a size such as "512M"/);
   });
 });

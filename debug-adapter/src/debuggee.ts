@@ -14,6 +14,7 @@ import { BridgeClient, BridgeRequestError } from '../../recorder-bridge/src/brid
 import { startBridge, type RunningBridge } from '../../recorder-bridge/src/bridge/server';
 import { Bundle } from '../../recorder-bridge/src/bundle/reader';
 import type { Manifest } from '../../recorder-bridge/src/bundle/manifest';
+import { vmlinuxMismatch } from '../../recorder-bridge/src/qemu/linux-banner';
 import { BridgeRelayTarget } from '../../recorder-bridge/src/gdb/bridge-target';
 import { GdbRelay, type RelayExecutionEvent } from '../../recorder-bridge/src/gdb/relay';
 import type { BridgeStop, OpenResult, PositionResult } from '../../recorder-bridge/src/protocol';
@@ -237,7 +238,14 @@ async function chooseSymbols(symbols: string[] | undefined, manifest: Manifest |
   if (symbols && symbols.length > 0) {
     const elf = symbols[0]!;
     const recorded = opened.kernel?.buildId ?? manifest?.guest.kernel.buildId;
-    if (recorded && (opened.kernel?.format ?? manifest?.guest.kernel.format) !== 'linux-bzimage') {
+    const format = opened.kernel?.format ?? manifest?.guest.kernel.format;
+    const linuxVersion = opened.kernel?.linuxVersion ?? manifest?.guest.kernel.linuxVersion;
+    if (format === 'linux-bzimage' && linuxVersion) {
+      // A bzImage has no build-id: its version string must match the vmlinux's linux_banner.
+      const why = await vmlinuxMismatch(elf, linuxVersion).catch((e: Error) => `${elf} cannot be read: ${e.message}`);
+      if (why) throw new AdapterError(why, ErrorId.badConfig, true);
+    }
+    if (recorded && format !== 'linux-bzimage') {
       const id = elfBuildId(await fs.readFile(elf));
       if (id && id !== recorded) {
         throw new AdapterError(

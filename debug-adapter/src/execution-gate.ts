@@ -45,7 +45,10 @@ export class ExecutionGate {
         await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
       }
       if (c.signal.aborted) throw new CancelledRequestError('cancelled: the debuggee moved in time');
-      const result = await op(c.signal);
+      // An aborted op fails with whatever its signal's reason is (an AbortError): that is a cancellation too.
+      const result = await op(c.signal).catch((e: unknown) => {
+        throw c.signal.aborted ? new CancelledRequestError('cancelled: the debuggee moved in time') : e;
+      });
       if (c.signal.aborted) throw new CancelledRequestError('cancelled: the debuggee moved in time');
       return result;
     } finally {

@@ -26,8 +26,13 @@ export interface FrameInfo {
   /** The frame is an inlined function's (its stack is its containing function's). */
   inline: boolean;
   line?: LineRange;
-  /** The innermost function at the pc (an inlined one counts). */
-  function?: FunctionInfo & { lineStarts: Array<{ address: bigint; line: number }> };
+  /**
+   * The innermost function at the pc (an inlined one counts), with its line starts: its own lines'
+   * first addresses, and (`inline`, line 0) the first addresses of functions inlined into it.
+   */
+  function?: FunctionInfo & { lineStarts: Array<{ address: bigint; line: number; inline?: boolean }> };
+  /** In an inlined function: the line of its call site in the function it was inlined into. */
+  callSiteLine?: number;
   /** The real (not inlined) function that holds the pc; `recursive`: it calls itself directly. */
   realFunction?: FunctionInfo & { recursive: boolean };
 }
@@ -39,7 +44,8 @@ interface FrameJson {
   callerPc?: string;
   inline: boolean;
   line?: { line: number; start: string; end: string; file: string };
-  function?: { name: string; start: string; end: string; lineStarts: Array<[string, number]> };
+  function?: { name: string; start: string; end: string; lineStarts: Array<[string, number, string?]> };
+  callSiteLine?: number;
   realFunction?: { name: string; start: string; end: string; recursive?: boolean };
 }
 
@@ -58,6 +64,7 @@ export function parseFrameJson(text: string): FrameInfo {
     ...(j.cfa !== undefined ? { cfa: big(j.cfa) } : {}),
     ...(j.callerPc !== undefined ? { callerPc: big(j.callerPc) } : {}),
     inline: j.inline,
+    ...(j.callSiteLine !== undefined ? { callSiteLine: j.callSiteLine } : {}),
     ...(j.line ? { line: { line: j.line.line, start: big(j.line.start), end: big(j.line.end), file: j.line.file } } : {}),
     ...(j.function
       ? {
@@ -65,7 +72,7 @@ export function parseFrameJson(text: string): FrameInfo {
             name: j.function.name,
             start: big(j.function.start),
             end: big(j.function.end),
-            lineStarts: j.function.lineStarts.map(([a, l]) => ({ address: big(a), line: l })),
+            lineStarts: j.function.lineStarts.map(([a, l, kind]) => ({ address: big(a), line: l, ...(kind === 'inline' ? { inline: true } : {}) })),
           },
         }
       : {}),

@@ -4,8 +4,11 @@
  * source line; the globals of a compilation unit). Each command prints one line of JSON.
  *
  * The source is kept here, as a string, so that it ships inside the bundled adapter; it is written
- * to the session's private folder and `source`d once when gdb starts.
+ * to the session's private folder and `source`d once when gdb starts. Linux's helpers
+ * (linux/linux-gdb-python.ts) are appended to it.
  */
+import { LINUX_GDB_PYTHON } from './linux/linux-gdb-python';
+
 export const GDB_PYTHON_HELPERS = String.raw`
 import gdb
 import json
@@ -22,8 +25,17 @@ def _function_block(block):
 def _same_block(a, b):
     return a is not None and b is not None and a.start == b.start and a.end == b.end and a.function.print_name == b.function.print_name
 
+def _parent_function(block):
+    """The function block (real or inlined) that directly contains an inlined function's block."""
+    return _function_block(block.superblock) if block is not None else None
+
 def _line_starts(fblock, limit=50000):
-    """Addresses in fblock where a source line starts, with the line: walks the line ranges."""
+    """
+    Addresses in fblock where one of its source lines starts, with the line: its own line ranges,
+    and the first addresses of the functions inlined directly into it (marked "inline": gdb shows
+    the call site there; gdb's Python does not tell the call site's line, so the caller learns it
+    when it gets there).
+    """
     out = []
     pc = fblock.start
     steps = 0
@@ -39,9 +51,36 @@ def _line_starts(fblock, limit=50000):
                 here = None
             if _same_block(here, fblock):
                 out.append([hex(pc), sal.line])
+            elif here is not None and here.start == pc:
+                # An inlined function starts here: find the one directly inside fblock.
+                inner = here
+                while inner is not None and not _same_block(_parent_function(inner), fblock):
+                    inner = _parent_function(inner)
+                if inner is not None and inner.start == pc:
+                    out.append([hex(pc), 0, "inline"])
         nxt = sal.last + 1
         pc = nxt if nxt > pc else pc + 1
     return out
+
+class RewindInlineEntry(gdb.Command):
+    """rewind-inline-entry: how many innermost frames are inlined functions stopped at their first instruction."""
+    def __init__(self):
+        super().__init__("rewind-inline-entry", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        n = 0
+        frame = gdb.newest_frame()
+        pc = int(frame.pc())
+        while frame is not None and frame.type() == gdb.INLINE_FRAME:
+            try:
+                block = _function_block(frame.block())
+            except RuntimeError:
+                break
+            if block is None or block.start != pc:
+                break
+            n += 1
+            frame = frame.older()
+        _emit({"skip": n})
 
 _recursive_cache = {}
 
@@ -93,7 +132,12 @@ class RewindFrameJson(gdb.Command):
                 out["callerPc"] = hex(int(older.pc()))
             except gdb.error:
                 pass
-        sal = gdb.find_pc_line(pc)
+        # An outer frame's line is where it is (for the caller of an inlined call: the call site).
+        sal = gdb.find_pc_line(pc) if level == 0 else frame.find_sal()
+        if frame.type() == gdb.INLINE_FRAME and frame.older() is not None:
+            call = frame.older().find_sal()
+            if call.symtab is not None and call.line > 0:
+                out["callSiteLine"] = call.line
         if sal.symtab is not None and sal.line > 0:
             out["line"] = {"line": sal.line, "start": hex(sal.pc),
                            "end": hex(sal.last + 1) if sal.last is not None else hex(pc + 1),
@@ -154,6 +198,7 @@ class RewindGlobals(gdb.Command):
         _emit({"globals": out[:2000], "truncated": len(out) > 2000})
 
 RewindFrameJson()
+RewindInlineEntry()
 RewindLineAddresses()
 RewindGlobals()
-`;
+` + LINUX_GDB_PYTHON;

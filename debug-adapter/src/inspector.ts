@@ -16,7 +16,8 @@ type Ref =
   | { kind: 'scope'; scope: 'locals' | 'args' | 'registers' | 'globals'; frame: FrameRef }
   | { kind: 'registerGroup'; group: RegisterGroup; frame: FrameRef }
   | { kind: 'varobj'; name: string; evaluateName?: string; type?: string; frame?: FrameRef }
-  | { kind: 'extra'; provider: string; frame: FrameRef };
+  | { kind: 'extra'; provider: string; frame: FrameRef }
+  | { kind: 'lazy'; expression: string; frame: FrameRef };
 
 type RegisterGroup = 'general' | 'segment' | 'control' | 'fpu' | 'vector' | 'other';
 
@@ -31,10 +32,25 @@ const REGISTER_GROUPS: Array<{ group: RegisterGroup; label: string; test: (name:
 /** Extra scopes (e.g. Linux's) that other modules contribute. */
 export interface ScopeProvider {
   name: string;
-  /** Whether this scope applies at this frame. */
-  applies(frame: FrameRef): boolean;
-  variables(frame: FrameRef, signal?: AbortSignal): Promise<DebugProtocol.Variable[]>;
+  /** Whether this scope applies at this frame (`top`: the frame shown on top of its thread's stack). */
+  applies(frame: FrameRef, top: boolean): boolean;
+  variables(frame: FrameRef, signal?: AbortSignal, helpers?: ScopeHelpers): Promise<DebugProtocol.Variable[]>;
 }
+
+/** What the inspector lends scope providers. */
+export interface ScopeHelpers {
+  /** A variable showing a C expression, expandable when it is a structure, an array or a pointer (a gdb variable object). */
+  expression(name: string, expression: string): Promise<DebugProtocol.Variable>;
+  /**
+   * An expandable variable whose gdb variable object is made only when it is expanded: gdb's first
+   * variable object of a struct type can take seconds (it prints the type's name, and looks that
+   * name up everywhere). `value` and `type` are shown until then.
+   */
+  expandable(name: string, value: string, type: string, expression: string): DebugProtocol.Variable;
+}
+
+/** Names threads (vCPUs) after what runs on them; names it leaves out keep the default. */
+export type ThreadNamer = (threads: Array<{ id: number; name: string }>, signal?: AbortSignal) => Promise<Map<number, string>>;
 
 export class Inspector {
   private refs = new Handles<Ref>();
@@ -42,6 +58,10 @@ export class Inspector {
   private varobjs: string[] = [];
   private registerNames?: string[];
   private readonly providers: ScopeProvider[] = [];
+  private threadNamer?: ThreadNamer;
+  /** After a step: per thread, how many innermost inlined frames sit at their first instruction (hidden, as gdb does). */
+  private hideInlineEntry = false;
+  private readonly skipTop = new Map<number, number>();
 
   constructor(private readonly gdb: Gdb) {}
 
@@ -49,25 +69,39 @@ export class Inspector {
     this.providers.push(p);
   }
 
+  setThreadNamer(namer: ThreadNamer): void {
+    this.threadNamer = namer;
+  }
+
   /** After a stop: every frame id and variablesReference given out so far becomes invalid. */
-  async reset(): Promise<void> {
+  async reset(stopReason?: string): Promise<void> {
     this.refs.reset();
     this.frames.reset();
+    this.skipTop.clear();
+    // A step that ends on the first instruction of an inlined call shows the call site (gdb does
+    // too); a breakpoint there shows the inlined function.
+    this.hideInlineEntry = stopReason === 'step';
     const names = this.varobjs.splice(0);
     for (const n of names) await varDelete(this.gdb, n).catch(() => undefined);
   }
 
-  async threads(): Promise<DebugProtocol.Thread[]> {
+  async threads(signal?: AbortSignal): Promise<DebugProtocol.Thread[]> {
     const info = await threadInfo(this.gdb);
-    return info.threads.map((t) => new Thread(t.id, threadName(t.id, t.details)));
+    const threads = info.threads.map((t) => new Thread(t.id, threadName(t.id, t.details)));
+    if (this.threadNamer) {
+      const names = await this.threadNamer(threads, signal).catch(() => undefined);
+      for (const t of threads) t.name = names?.get(t.id) ?? t.name;
+    }
+    return threads;
   }
 
   async stackTrace(args: DebugProtocol.StackTraceArguments, signal?: AbortSignal): Promise<DebugProtocol.StackTraceResponse['body']> {
     const start = args.startFrame ?? 0;
     const levels = args.levels && args.levels > 0 ? args.levels : 64;
     await this.checkThread(args.threadId);
+    const skip = await this.inlineEntryFrames(args.threadId, signal);
     // One more than asked tells whether there are more.
-    const frames = await stackListFrames(this.gdb, args.threadId, { low: start, high: start + levels }, signalOpt(signal));
+    const frames = await stackListFrames(this.gdb, args.threadId, { low: start + skip, high: start + skip + levels }, signalOpt(signal));
     const shown = frames.slice(0, levels);
     const stackFrames = shown.map((f) => {
       const id = this.frames.create({ thread: args.threadId, level: f.level });
@@ -80,6 +114,22 @@ export class Inspector {
       return sf;
     });
     return { stackFrames, totalFrames: frames.length > levels ? start + levels + 1 : start + shown.length };
+  }
+
+  /** The level of the frame shown on top (inlined calls' first instructions hidden after a step). */
+  presentedLevel(thread: number): Promise<number> {
+    return this.inlineEntryFrames(thread);
+  }
+
+  private async inlineEntryFrames(thread: number, signal?: AbortSignal): Promise<number> {
+    if (!this.hideInlineEntry) return 0;
+    const known = this.skipTop.get(thread);
+    if (known !== undefined) return known;
+    await this.gdb.send(`-thread-select ${thread}`, signalOpt(signal));
+    const out = await this.gdb.console('rewind-inline-entry', signalOpt(signal)).catch(() => '');
+    const skip = (JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{"skip":0}') as { skip: number }).skip;
+    this.skipTop.set(thread, skip);
+    return skip;
   }
 
   frame(frameId: number | undefined): FrameRef | undefined {
@@ -95,7 +145,7 @@ export class Inspector {
       new Scope('Arguments', this.refs.create({ kind: 'scope', scope: 'args', frame }), false),
       new Scope('Locals', this.refs.create({ kind: 'scope', scope: 'locals', frame }), false),
     ];
-    for (const p of this.providers) if (p.applies(frame)) scopes.push(new Scope(p.name, this.refs.create({ kind: 'extra', provider: p.name, frame }), false));
+    for (const p of this.providers) if (p.applies(frame, frame.level === (this.skipTop.get(frame.thread) ?? 0))) scopes.push(new Scope(p.name, this.refs.create({ kind: 'extra', provider: p.name, frame }), false));
     const regs = new Scope('Registers', this.refs.create({ kind: 'scope', scope: 'registers', frame }), false);
     (regs as DebugProtocol.Scope).presentationHint = 'registers';
     scopes.push(regs);
@@ -116,9 +166,23 @@ export class Inspector {
         return this.registers(ref.frame, ref.group, opts);
       case 'varobj':
         return this.children(ref, args, opts);
+      case 'lazy': {
+        const o = await varCreate(this.gdb, ref.expression, ref.frame, opts);
+        this.varobjs.push(o.name);
+        return this.children({ kind: 'varobj', name: o.name, evaluateName: ref.expression, ...(o.type ? { type: o.type } : {}), frame: ref.frame }, args, opts);
+      }
       case 'extra': {
         const p = this.providers.find((x) => x.name === ref.provider);
-        return p ? p.variables(ref.frame, signal) : [];
+        const helpers: ScopeHelpers = {
+          expression: (name, expression) => this.varobjVariable(name, expression, ref.frame, opts),
+          expandable: (name, value, type, expression) => {
+            const v = new Variable(name, value, this.refs.create({ kind: 'lazy', expression, frame: ref.frame })) as DebugProtocol.Variable;
+            v.type = type;
+            v.evaluateName = expression;
+            return v;
+          },
+        };
+        return p ? p.variables(ref.frame, signal, helpers) : [];
       }
     }
   }
@@ -151,6 +215,7 @@ export class Inspector {
       const r = await this.gdb.send(`-var-info-path-expression ${child.name}`);
       return { expression: miString(r.results, 'path_expr') ?? name, ...(ref.frame ? { frame: ref.frame } : {}) };
     }
+    if (ref.kind === 'lazy') return { expression: `${ref.expression}->${name}`, frame: ref.frame };
     throw new AdapterError(`"${name}" has no address`, ErrorId.unknownReference);
   }
 

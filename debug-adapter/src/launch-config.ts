@@ -7,6 +7,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { toAddress, type BridgeAddress } from '../../recorder-bridge/src/bridge/address';
 import type { RecordSpec, RewindAttachArguments, RewindCommonArguments, RewindLaunchArguments } from '../../recorder-bridge/src/protocol';
 import { parseIcount } from '../../recorder-bridge/src/timepoint';
+import { parseSize } from '../../recorder-bridge/src/record/size';
 import { AdapterError, ErrorId } from './errors';
 
 export interface CommonConfig {
@@ -33,6 +34,12 @@ export interface NormalizedRecordSpec {
   memoryMiB?: number;
   snapshotEvery?: number;
   out?: string;
+  /** The Linux preset (rewind record --linux): the kernel must be a bzImage. */
+  linux?: boolean;
+  /** A raw or qcow2 disk image recorded through blkreplay (rewind record --disk); only read. */
+  disk?: string;
+  /** Stop when the replay log reaches this many bytes (rewind record --max-log; 0: no limit). */
+  maxLogBytes?: number;
 }
 
 function bad(message: string): AdapterError {
@@ -145,6 +152,14 @@ function parseRecordSpec(v: unknown, cwd: string): NormalizedRecordSpec {
   }
   const out = optString(r, 'out', 'record.');
   const stopOn = optString(r, 'stopOn', 'record.');
+  if (r.linux !== undefined && r.linux !== null && typeof r.linux !== 'boolean') throw bad('"record.linux" must be true or false (true: the kernel is a Linux bzImage, recorded with the Linux defaults)');
+  const disk = optString(r, 'disk', 'record.');
+  let maxLogBytes: number | undefined;
+  if (r.maxLog !== undefined && r.maxLog !== null) {
+    const n = typeof r.maxLog === 'number' ? r.maxLog : parseSize(String(r.maxLog));
+    if (n === undefined || !Number.isSafeInteger(n) || n < 0) throw bad(`"record.maxLog" must be a size such as "512M" or a number of bytes (0: no limit), got ${JSON.stringify(r.maxLog)}`);
+    maxLogBytes = n;
+  }
   return {
     kernel,
     ...(initrd ? { initrd: existingFile(initrd, '"record.initrd":', cwd) } : {}),
@@ -155,6 +170,9 @@ function parseRecordSpec(v: unknown, cwd: string): NormalizedRecordSpec {
     ...(memoryMiB !== undefined ? { memoryMiB } : {}),
     ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
     ...(out ? { out: isAbsolute(out) ? out : resolve(cwd, out) } : {}),
+    ...(r.linux === true ? { linux: true } : {}),
+    ...(disk ? { disk: existingFile(disk, '"record.disk" (a raw or qcow2 disk image):', cwd) } : {}),
+    ...(maxLogBytes !== undefined ? { maxLogBytes } : {}),
   };
 }
 

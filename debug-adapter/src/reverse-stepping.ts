@@ -1,10 +1,12 @@
 /**
- * Reverse step over, reverse step into and reverse step out, built from two engine primitives
+ * Reverse step over, reverse step into and reverse step out, built from a few engine primitives
  * instead of gdb's instruction-by-instruction reverse stepping (one replay per instruction):
  *
- * - one `reverseStepi`, to leave the current line range or see what ran just before;
- * - one `reverseContinue` to a breakpoint that only counts in the right frame (the engine's
- *   stack-filtered breakpoints), which replays from the nearest snapshot once.
+ * - step over: one scan of the recent past for the line starts of this activation (the engine's
+ *   stack-filtered breakpoints, in a window that starts at the nearest snapshot behind now, grown
+ *   backward only if needed), then one move to the start of the last line run found;
+ * - step into: one `reverseStepi` to see what ran just before, then as above in that frame;
+ * - step out: one `reverseContinue` to this activation's entry, then one `reverseStepi`.
  *
  * The semantics follow gdb's reverse-next/-step/-finish: go back to the start of the previous
  * line range executed in this frame (skipping callees and interrupts), or into the callee that
@@ -24,6 +26,8 @@ export interface FilteredBreakpoint {
 export interface ReverseStepTarget {
   /** The innermost frame of the current thread, now. */
   frame(): Promise<FrameInfo>;
+  /** The frame the user sees on top at the start of a step (after a step onto an inlined call: its caller). */
+  presentedFrame(): Promise<FrameInfo>;
   /** One instruction back; false when already at the start of the recording. */
   reverseStepi(): Promise<boolean>;
   /** Back to the last trigger strictly before now; `start` when none triggered. */
@@ -32,6 +36,13 @@ export interface ReverseStepTarget {
   continueTo(breakpoints: FilteredBreakpoint[], until: number): Promise<{ kind: 'breakpoint' | 'other'; address?: bigint }>;
   /** The current time point. */
   icount(): Promise<number>;
+  /**
+   * Every trigger in [from', to), oldest first, where from' is `from`, or with `snapFrom` `from`
+   * lowered to the nearest snapshot (the cheapest window reaching back to `from`).
+   */
+  hitsBack(breakpoints: FilteredBreakpoint[], from: number, to: number, snapFrom: boolean): Promise<{ hits: Array<{ icount: number; address: bigint }>; from: number }>;
+  /** Goes to a time point. */
+  seek(icount: number): Promise<void>;
 }
 
 export type ReverseStepResult =
@@ -51,13 +62,106 @@ export class ReverseStepper {
     private readonly userBreakpoints: () => bigint[],
   ) {}
 
+  /** Why a reverse step out from here would need gdb's own reverse-finish (see stepOutFallback), or undefined. */
+  async outFallback(): Promise<string | undefined> {
+    return stepOutFallback(await this.target.presentedFrame());
+  }
+
   async step(kind: ReverseStepKind): Promise<ReverseStepResult> {
+    if (kind === 'over') return this.stepOver(await this.target.presentedFrame());
     const r = await this.stepRaw(kind);
     return r.kind === 'step' && kind !== 'out' ? this.toRunStart() : r;
   }
 
+  /**
+   * Back to the start of the last run of a line of this activation before now: a run is a
+   * stretch of consecutive line starts of one line, so the several address ranges of one line
+   * count once, and callees, interrupts and inlined bodies (whose line starts are not this
+   * function's own) are skipped, as gdb's `next` skips them. That is exactly where a forward
+   * `next` from the previous line stopped. At the function's first line, back to the caller.
+   */
+  private async stepOver(f0: FrameInfo, depth = 0): Promise<ReverseStepResult> {
+    if (!f0.line || !f0.function || f0.cfa === undefined || !f0.realFunction) {
+      // No line or unwind information here (assembly, the reset vector): a line is an instruction.
+      return (await this.target.reverseStepi()) ? { kind: 'step' } : { kind: 'start' };
+    }
+    // Inlined calls' first addresses get a key of their own (their call-site line is learnt on arrival).
+    const lines = new Map(f0.function.lineStarts.map((l, i) => [l.address, l.inline ? -(i + 1) : l.line]));
+    const entry = f0.realFunction.start;
+    const stack = activationStack(f0);
+    const users = this.userBreakpoints().filter((a) => !lines.has(a) && a !== entry);
+    const bps: FilteredBreakpoint[] = [...[...lines.keys()].map((address) => ({ address, ...stack })), ...users.map((address) => ({ address }))];
+    if (!lines.has(entry)) bps.push({ address: entry, stack: exactly(f0.cfa - 8n) });
+    const now = await this.target.icount();
+    if (f0.pc === entry && !f0.inline) return this.toCallerLine(depth);
+    let hits: Array<{ icount: number; address: bigint }> = [];
+    // Windows back from now: a few thousand instructions usually hold the previous line; breakpoints
+    // slow a replay down, so the replay runs without them up to the window, then with them.
+    let to = now;
+    let size = 4096;
+    for (;;) {
+      if (to <= 0) break;
+      const r = await this.target.hitsBack(bps, Math.max(0, to - size), to, size > 65536);
+      hits = [...r.hits.filter((h) => h.icount < to), ...hits];
+      // Enough when the activation's start is in view, or two runs are (the last one then began in view).
+      const started = hits.some((h) => h.address === entry);
+      if (started || runsOf(hits, lines).length >= 2 || r.from === 0) break;
+      to = r.from;
+      size = Math.max(size * 16, now - to);
+    }
+    const mine = this.activationHits(hits, entry);
+    const runs = runsOf(mine, lines);
+    const last = runs[runs.length - 1];
+    if (!last) {
+      // Nothing of this activation ran before now: we are at its first instruction; go to the caller's line.
+      if (f0.inline) return { kind: 'fallback', reason: 'stepping back out of an inlined function' };
+      return this.toCallerLine(depth);
+    }
+    // A breakpoint of the user's between the target and now stops the step there.
+    const user = hits.filter((h) => users.includes(h.address) && h.icount > last.start).pop();
+    if (user) {
+      await this.target.seek(user.icount);
+      return { kind: 'breakpoint', address: user.address };
+    }
+    await this.target.seek(last.start);
+    if (last.line < 0 && !f0.inline && runs.length >= 2) {
+      // At an inlined call: gdb's forward `next` stops here only when the call site's line differs
+      // from the line before it and from the line after it; otherwise the call is part of that line.
+      const callSite = (await this.target.frame()).callSiteLine;
+      const prev = runs[runs.length - 2]!;
+      if (callSite !== undefined && (callSite === f0.line.line || callSite === prev.line)) await this.target.seek(prev.start);
+    }
+    return { kind: 'step' };
+  }
+
+  /** From a function's first instruction: one instruction back (the call, or a tail call's jump), then to the start of that line. */
+  private async toCallerLine(depth: number): Promise<ReverseStepResult> {
+    if (!(await this.target.reverseStepi())) return { kind: 'start' };
+    if (depth > 0) return { kind: 'step' };
+    const r = await this.stepOverMidLine(await this.target.frame());
+    return r.kind === 'fallback' ? { kind: 'step' } : r;
+  }
+
+  /** In the middle of a line (after stepping back out of a call): to the start of its run, unless already there. */
+  private async stepOverMidLine(f: FrameInfo): Promise<ReverseStepResult> {
+    if (f.line && f.pc === f.line.start && !f.function?.lineStarts.some((l) => l.address === f.pc && l.inline)) {
+      const here = f.function?.lineStarts.find((l) => l.address === f.pc);
+      if (here) return { kind: 'step' };
+    }
+    return this.stepOver(f, 1);
+  }
+
+  /** The hits of this activation: the line starts after its last entry (earlier ones are earlier calls). */
+  private activationHits(hits: Array<{ icount: number; address: bigint }>, entry: bigint): Array<{ icount: number; address: bigint }> {
+    let k = -1;
+    hits.forEach((h, i) => {
+      if (h.address === entry) k = i;
+    });
+    return hits.slice(Math.max(0, k));
+  }
+
   private async stepRaw(kind: ReverseStepKind): Promise<ReverseStepResult> {
-    const f0 = await this.target.frame();
+    const f0 = await this.target.presentedFrame();
     if (kind === 'out') return this.stepOut(f0);
     if (!f0.line || !f0.function) {
       // No line information here (assembly, the reset vector): a line is an instruction.
@@ -114,9 +218,11 @@ export class ReverseStepper {
 
   /** Back to the call instruction that created this frame. */
   private async stepOut(f0: FrameInfo): Promise<ReverseStepResult> {
-    if (f0.inline) return { kind: 'fallback', reason: 'reverse step out of an inlined function' };
-    if (f0.cfa === undefined || !f0.realFunction) return { kind: 'fallback', reason: 'no caller frame known here' };
+    const fallback = stepOutFallback(f0);
+    if (fallback !== undefined || f0.cfa === undefined || !f0.realFunction) return { kind: 'fallback', reason: fallback ?? 'no caller frame known here' };
     const entry = f0.realFunction.start;
+    // At the entry itself the activation began now: the call (or a tail call's jump) is one instruction back.
+    if (f0.pc === entry) return (await this.target.reverseStepi()) ? { kind: 'step' } : { kind: 'start' };
     // At the entry of this activation the return address is on top of the stack: sp == CFA - 8.
     const r = await this.target.reverseContinue([{ address: entry, stack: exactly(f0.cfa - 8n) }, ...this.userBps()]);
     if (r.kind === 'start') return { kind: 'start' };
@@ -168,6 +274,13 @@ export class ReverseStepper {
   }
 }
 
+/** Why reverse step out from this frame needs gdb's own reverse-finish, or undefined when the engine path does it. */
+export function stepOutFallback(f0: FrameInfo): string | undefined {
+  if (f0.inline) return 'reverse step out of an inlined function';
+  if (f0.cfa === undefined || !f0.realFunction) return 'no caller frame known here';
+  return undefined;
+}
+
 /**
  * The stack range of an activation's own line starts. Above: the CFA less the return address
  * (older activations of the same function live higher). Below: only a function that calls itself
@@ -178,6 +291,17 @@ export class ReverseStepper {
 function activationStack(frame: FrameInfo): { stack?: { min?: bigint; max: bigint } } {
   if (frame.cfa === undefined) return {};
   return frame.realFunction?.recursive === false ? { stack: { max: frame.cfa - 8n } } : { stack: { min: frame.sp, max: frame.cfa - 8n } };
+}
+
+/** Consecutive hits of one line form a run; each run with the time point it started. */
+function runsOf(hits: Array<{ icount: number; address: bigint }>, lines: Map<bigint, number>): Array<{ line: number; start: number }> {
+  const runs: Array<{ line: number; start: number }> = [];
+  for (const h of hits) {
+    const line = lines.get(h.address);
+    if (line === undefined) continue;
+    if (runs[runs.length - 1]?.line !== line) runs.push({ line, start: h.icount });
+  }
+  return runs;
 }
 
 function exactly(v: bigint): { min: bigint; max: bigint } {

@@ -34,9 +34,10 @@ import { ExecutionGate } from './execution-gate';
 import { Inspector } from './inspector';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
 import { disassemble, evaluate, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
-import { GdbCommandError } from './mi/gdb';
+import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
 import { miString, miTuple, type MiTuple } from './mi/parser';
 import { ReverseStepper, type ReverseStepKind, type ReverseStepResult } from './reverse-stepping';
+import { LinuxSupport } from './linux/linux-support';
 
 /** How a stop is reported. */
 interface StopInfo {
@@ -75,6 +76,8 @@ export class RewindDebugSession extends DebugSession {
   private inspector?: Inspector;
   private breakpoints?: BreakpointManager;
   private stepper?: ReverseStepper;
+  /** Kernel awareness, when the guest is Linux (debug-adapter/src/linux/). */
+  private linux?: LinuxSupport;
   private readonly gate = new ExecutionGate();
   private clientCaps: DebugProtocol.InitializeRequestArguments = { adapterID: 'rewind' };
   private config?: SessionConfig;
@@ -117,7 +120,8 @@ export class RewindDebugSession extends DebugSession {
         return responded;
       },
     };
-    const handler = (this.handlers as Record<string, Handler | undefined>)[request.command];
+    // Own handlers only: "toString", "valueOf", "__proto__"... must not reach Object.prototype.
+    const handler = typeof request.command === 'string' && Object.hasOwn(this.handlers, request.command) ? this.handlers[request.command] : undefined;
     try {
       if (!handler) throw new AdapterError(`Rewind does not support the request "${request.command}"`, ErrorId.user);
       if (!isObjectOrMissing(request.arguments)) throw new AdapterError(`the arguments of "${request.command}" must be an object`, ErrorId.user);
@@ -134,7 +138,7 @@ export class RewindDebugSession extends DebugSession {
   }
 
   private sendError(response: DebugProtocol.Response, e: unknown): void {
-    const known = userMessage(e) ?? (isBridgeUserError(e) ? e.message : e instanceof GdbCommandError ? e.message : undefined);
+    const known = userMessage(e) ?? (isBridgeUserError(e) ? e.message : e instanceof GdbCommandError || e instanceof GdbNotFoundError ? e.message : undefined);
     const id = e instanceof AdapterError ? e.id : known !== undefined ? ErrorId.user : ErrorId.internal;
     const format = known ?? `internal error in the Rewind debug adapter: ${messageOf(e)}`;
     if (known === undefined) this.output(`${(e as Error)?.stack ?? String(e)}\n`, 'stderr');
@@ -201,6 +205,8 @@ export class RewindDebugSession extends DebugSession {
     'rewind/hits': this.hitsRequest,
     'rewind/reverseStepIn': this.reverseStepInRequest,
     'rewind/reverseStepOut': this.reverseStepOutRequest,
+    'rewind/dmesg': this.dmesgRequest,
+    'rewind/kernelEvents': this.kernelEventsRequest,
   } satisfies Record<string, Handler> & Record<RewindDapCommand, Handler>;
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -277,6 +283,8 @@ export class RewindDebugSession extends DebugSession {
     this.stepper = new ReverseStepper(
       {
         frame: () => this.debuggee!.frame(0),
+        // The frame the user sees on top: after a step that ended on an inlined call, its caller.
+        presentedFrame: async () => this.debuggee!.frame(await this.inspector!.presentedLevel(this.lastThreads[0]?.id ?? 1)),
         reverseStepi: () => this.debuggee!.reverseStepi(),
         reverseContinue: async (bps) => {
           const stop = await this.debuggee!.reverseContinue(bps, this.running?.abort.signal);
@@ -287,9 +295,27 @@ export class RewindDebugSession extends DebugSession {
           return { kind: stop.kind === 'breakpoint' ? 'breakpoint' : 'other', ...(stop.address ? { address: BigInt(stop.address) } : {}) };
         },
         icount: async () => (await this.debuggee!.position()).icount,
+        hitsBack: async (bps, from, to, snapFrom) => {
+          const d = this.debuggee!;
+          const r = await d.client.hits(
+            d.sessionId,
+            bps.map((b) => ({ address: b.address, ...(b.stack ? { stack: b.stack } : {}) })),
+            { from, to, snapFrom, ...(this.running ? { signal: this.running.abort.signal } : {}) },
+          );
+          return { hits: r.hits.map((h) => ({ icount: h.icount, address: BigInt(h.address) })).sort((a, b) => a.icount - b.icount), from: r.from ?? from };
+        },
+        seek: async (icount) => {
+          await this.debuggee!.seek(icount);
+        },
       },
       () => this.breakpoints?.stoppingAddresses() ?? [],
     );
+    this.linux = await LinuxSupport.attach(this.debuggee, this.inspector, {
+      inspect: (op) => this.gate.inspection(op),
+      progress: (title, requestSeq, cancel) => this.scanProgress(title, requestSeq, cancel),
+      eventsChanged: (body) => this.sendCustomEvent('rewind/eventsChanged', body),
+      log,
+    });
     const what = target.kind === 'local' ? target.bundle : target.recording;
     this.output(`Rewind: debugging ${what} (${this.debuggee.end.toLocaleString('en-US')} instructions), symbols from ${this.debuggee.symbolFile}\n`, 'console');
   }
@@ -308,8 +334,11 @@ export class RewindDebugSession extends DebugSession {
     });
   }
 
-  private async disconnect(): Promise<void> {
+  private async disconnect(_args: unknown, ctx: RequestContext): Promise<void> {
     await this.endSession();
+    ctx.respond();
+    // DAP: the adapter then shuts itself down (a process of its own exits; a session hosted inline stays).
+    this.shutdown();
   }
 
   private async terminate(_args: unknown, ctx: RequestContext): Promise<void> {
@@ -324,6 +353,7 @@ export class RewindDebugSession extends DebugSession {
     this.disposed = true;
     this.running?.abort.abort();
     for (const c of this.pending.values()) c.abort();
+    this.linux?.dispose();
     const d = this.debuggee;
     this.debuggee = undefined;
     await d?.dispose();
@@ -358,6 +388,8 @@ export class RewindDebugSession extends DebugSession {
 
   private async stackTrace(args: DebugProtocol.StackTraceArguments, ctx: RequestContext): Promise<DebugProtocol.StackTraceResponse['body']> {
     requireNumber(args.threadId, 'threadId');
+    optionalInteger(args.startFrame, 'startFrame', 0);
+    optionalInteger(args.levels, 'levels', 0);
     return this.inspect(ctx, (signal) => this.inspector!.stackTrace(args, signal));
   }
 
@@ -376,6 +408,11 @@ export class RewindDebugSession extends DebugSession {
     const text = args.expression.trim();
     if (text.startsWith('-exec ') || text === '-exec') return this.gdbCommand(text.slice(5).trim(), ctx);
     if (text === '') throw new AdapterError('nothing to evaluate');
+    // Linux: `dmesg` in the Debug Console prints the kernel log at this time point.
+    if (text === 'dmesg' && this.linux && (args.context === 'repl' || args.context === undefined)) {
+      const linux = this.linux;
+      return { result: (await this.inspect(ctx, (signal) => linux.dmesgText(signal))).replace(/\n$/, ''), variablesReference: 0 };
+    }
     return this.inspect(ctx, (signal) => this.inspector!.evaluate(text, this.inspector!.frame(args.frameId), signal));
   }
 
@@ -435,11 +472,13 @@ export class RewindDebugSession extends DebugSession {
 
   private async disassemble(args: DebugProtocol.DisassembleArguments, ctx: RequestContext): Promise<DebugProtocol.DisassembleResponse['body']> {
     const d = this.requireDebuggee();
-    const base = parseAddress(args.memoryReference) + BigInt(args.offset ?? 0);
+    const base = parseAddress(args.memoryReference) + BigInt(optionalInteger(args.offset, 'offset') ?? 0);
     const count = requireNumber(args.instructionCount, 'instructionCount');
     if (count > 10_000) throw new AdapterError('at most 10000 instructions at a time');
-    const before = Math.max(0, -(args.instructionOffset ?? 0));
-    const skip = Math.max(0, args.instructionOffset ?? 0);
+    // Bounded like the count: gdb would disassemble the whole span in between.
+    const offset = optionalInteger(args.instructionOffset, 'instructionOffset', -10_000, 10_000) ?? 0;
+    const before = Math.max(0, -offset);
+    const skip = Math.max(0, offset);
     return this.inspect(ctx, async (signal) => {
       // x86 has no fixed instruction length: disassemble from far enough back and keep the tail.
       const from = before > 0 ? base - BigInt(before * 15) : base;
@@ -465,9 +504,9 @@ export class RewindDebugSession extends DebugSession {
 
   private async readMemory(args: DebugProtocol.ReadMemoryArguments, ctx: RequestContext): Promise<DebugProtocol.ReadMemoryResponse['body']> {
     const d = this.requireDebuggee();
-    const address = parseAddress(args.memoryReference) + BigInt(args.offset ?? 0);
+    const address = parseAddress(args.memoryReference) + BigInt(optionalInteger(args.offset, 'offset') ?? 0);
     const count = requireNumber(args.count, 'count');
-    if (count < 0 || count > 1 << 20) throw new AdapterError('readMemory reads at most 1 MiB at a time');
+    if (!Number.isInteger(count) || count < 0 || count > 1 << 20) throw new AdapterError('readMemory reads at most 1 MiB at a time ("count": a whole number of bytes)');
     return this.inspect(ctx, async (signal) => {
       const blocks = count === 0 ? [] : await miReadMemory(d.gdb, address, count, { signal }).catch(() => []);
       // The readable bytes from the start; the rest is reported unreadable.
@@ -485,12 +524,14 @@ export class RewindDebugSession extends DebugSession {
   private async setBreakpoints(args: DebugProtocol.SetBreakpointsArguments, ctx: RequestContext): Promise<DebugProtocol.SetBreakpointsResponse['body']> {
     const path = args.source?.path;
     if (!path) throw new AdapterError('setBreakpoints needs a source with a path');
+    if (!isListOfObjects(args.breakpoints ?? [])) throw new AdapterError('"breakpoints" must be a list of source breakpoints ({"line": N, ...})');
+    if (!Array.isArray(args.lines ?? []) || (args.lines ?? []).some((l) => typeof l !== 'number')) throw new AdapterError('"lines" must be a list of line numbers');
     const bps = args.breakpoints ?? (args.lines ?? []).map((line) => ({ line }));
     return this.inspect(ctx, async () => ({ breakpoints: await this.breakpoints!.setSourceBreakpoints(path, bps) }));
   }
 
   private async setFunctionBreakpoints(args: DebugProtocol.SetFunctionBreakpointsArguments, ctx: RequestContext): Promise<DebugProtocol.SetFunctionBreakpointsResponse['body']> {
-    if (!Array.isArray(args.breakpoints)) throw new AdapterError('setFunctionBreakpoints needs "breakpoints"');
+    if (!isListOfObjects(args.breakpoints)) throw new AdapterError('setFunctionBreakpoints needs "breakpoints", a list of {"name": FUNCTION, ...}');
     return this.inspect(ctx, async () => ({ breakpoints: await this.breakpoints!.setFunctionBreakpoints(args.breakpoints) }));
   }
 
@@ -598,13 +639,28 @@ export class RewindDebugSession extends DebugSession {
   private async next(args: DebugProtocol.NextArguments, ctx: RequestContext): Promise<void> {
     const t = this.threadOf(args);
     const cmd = args.granularity === 'instruction' ? '-exec-next-instruction' : '-exec-next';
-    await this.executeMove(ctx, (signal) => this.gdbStep(`${cmd} --thread ${t}`, 'forward', ctx, signal));
+    await this.executeMove(ctx, (signal) => this.lineStep(`${cmd} --thread ${t}`, t, ctx, signal));
   }
 
   private async stepIn(args: DebugProtocol.StepInArguments, ctx: RequestContext): Promise<void> {
     const t = this.threadOf(args);
     const cmd = args.granularity === 'instruction' ? '-exec-step-instruction' : '-exec-step';
-    await this.executeMove(ctx, (signal) => this.gdbStep(`${cmd} --thread ${t}`, 'forward', ctx, signal));
+    await this.executeMove(ctx, (signal) => this.lineStep(`${cmd} --thread ${t}`, t, ctx, signal));
+  }
+
+  /**
+   * A forward step. Where the pc has no line information (boot code, assembly without DWARF),
+   * gdb refuses to step a line ("Cannot find bounds of current function"): step one instruction
+   * instead, as a kernel developer stepping through entry code expects, and say so.
+   */
+  private async lineStep(command: string, thread: number, ctx: RequestContext, signal: AbortSignal): Promise<StopInfo> {
+    try {
+      return await this.gdbStep(command, 'forward', ctx, signal);
+    } catch (e) {
+      if (ctx.responded || !/Cannot find bounds of current function/.test((e as Error).message)) throw e;
+      this.output('Rewind: no line information at this address: stepped one instruction\n', 'console');
+      return this.gdbStep(`-exec-step-instruction --thread ${thread}`, 'forward', ctx, signal);
+    }
   }
 
   private async stepOut(args: DebugProtocol.StepOutArguments, ctx: RequestContext): Promise<void> {
@@ -630,12 +686,15 @@ export class RewindDebugSession extends DebugSession {
     const d = this.requireDebuggee();
     await this.executeMove(ctx, async (signal) => {
       if (args.granularity === 'instruction' && kind !== 'out') {
-        return this.gdbStep(`-exec-${kind === 'over' ? 'next' : 'step'}-instruction --thread ${t} --reverse`, 'reverse', ctx, signal);
+        // Exactly one instruction back, also over a `ret` (reverse-nexti would go back over the whole call).
+        return this.gdbStep(`-exec-step-instruction --thread ${t} --reverse`, 'reverse', ctx, signal);
       }
-      ctx.respond();
       const startedAt = (await d.position()).icount;
       if (startedAt === 0) return this.startStop('stepBack');
       await d.gdb.send(`-thread-select ${t}`);
+      // Answered now, unless gdb's own reverse-finish does the step: that one is answered once gdb
+      // runs, so that gdb refusing it (no symbols here, the outermost frame) is an error response.
+      if (kind !== 'out' || (await this.stepper!.outFallback()) === undefined) ctx.respond();
       const r: ReverseStepResult = await this.stepper!.step(kind);
       if (r.kind === 'fallback') {
         this.output(`Rewind: ${r.reason}: using gdb's own reverse ${kind === 'out' ? 'finish' : kind === 'into' ? 'step' : 'next'} (slower)\n`, 'console');
@@ -643,7 +702,7 @@ export class RewindDebugSession extends DebugSession {
         const cmd = kind === 'out' ? '-exec-finish' : kind === 'into' ? '-exec-step' : '-exec-next';
         return this.gdbStep(`${cmd} --thread ${t} --reverse`, 'reverse', ctx, signal);
       }
-      if (r.kind === 'start') return this.startStop('stepBack');
+      if (r.kind === 'start' || (r.kind === 'step' && (await d.position()).icount === 0)) return this.startStop('stepBack');
       if (r.kind === 'breakpoint') {
         const ids = this.breakpoints!.idsAt(r.address);
         return { reason: 'breakpoint', description: 'Paused on a breakpoint while stepping back', threadId: t, ...(ids.length ? { hitBreakpointIds: ids } : {}), cause: 'stepBack' };
@@ -713,10 +772,12 @@ export class RewindDebugSession extends DebugSession {
     if (aborted && (reason === 'signal-received' || reason === '')) {
       return { reason: 'pause', threadId, description: direction === 'reverse' ? 'Cancelled: still where it started' : 'Paused', cause };
     }
-    if (reason === 'no-history' || reason === '' || reason === 'signal-received') {
+    // A step that lands on the first or last time point is a stop at that end, too.
+    const stepped = reason === 'end-stepping-range' || reason === 'function-finished';
+    if (reason === 'no-history' || reason === '' || reason === 'signal-received' || stepped) {
       // gdb names "no-history" only going backward; the position tells either end apart.
       const pos = await this.debuggee!.position();
-      if (pos.icount >= pos.end) return this.endStop(cause, pos.icount);
+      if (pos.icount >= pos.end && (!stepped || direction === 'forward')) return this.endStop(cause, pos.icount);
       if (pos.icount === 0 && (direction === 'reverse' || reason === 'no-history')) return this.startStop(cause);
     }
     if (reason === 'breakpoint-hit') {
@@ -806,7 +867,7 @@ export class RewindDebugSession extends DebugSession {
   private async reportStop(stop: StopInfo): Promise<void> {
     const d = this.debuggee;
     if (!d) return;
-    await this.inspector!.reset();
+    await this.inspector!.reset(stop.reason);
     const e = new StoppedEvent(stop.reason, stop.threadId ?? this.lastThreads[0]?.id ?? 1) as DebugProtocol.StoppedEvent;
     e.body.allThreadsStopped = true;
     if (stop.description) e.body.description = stop.description;
@@ -876,7 +937,9 @@ export class RewindDebugSession extends DebugSession {
     } else {
       const idx = args.eventIndex!;
       if (!Number.isSafeInteger(idx) || idx < 0) throw new AdapterError('"eventIndex" must be a non-negative whole number');
-      const ev = (await d.client.events(d.sessionId, { from: 0, limit: idx + 1 })).events.find((e) => e.index === idx);
+      // A Linux kernel event (numbered after the event index's own, see rewind/events).
+      const kernelEvent = this.linux?.eventByIndex(idx);
+      const ev = kernelEvent ? { icount: kernelEvent.icount, kind: `kernel ${kernelEvent.kind}`, detail: `in ${kernelEvent.function}()` } : (await d.client.events(d.sessionId, { from: 0, limit: idx + 1 })).events.find((e) => e.index === idx);
       if (!ev) throw new AdapterError(`there is no event #${idx} in this recording`);
       target = ev.icount;
       what = `event #${idx} (${ev.kind}${ev.detail ? ` ${ev.detail}` : ''})`;
@@ -890,8 +953,9 @@ export class RewindDebugSession extends DebugSession {
     }, 'Go to time');
   }
 
-  private async eventsRequest(args: { from?: number; to?: number; kinds?: string[]; limit?: number }): Promise<unknown> {
+  private async eventsRequest(args: { from?: number; to?: number; kinds?: string[]; limit?: number }, ctx: RequestContext): Promise<unknown> {
     const d = this.requireDebuggee();
+    if (this.linux) return this.linux.events(args, ctx.request.seq);
     return d.client.events(d.sessionId, {
       ...(args.from !== undefined ? { from: args.from } : {}),
       ...(args.to !== undefined ? { to: args.to } : {}),
@@ -1010,6 +1074,49 @@ export class RewindDebugSession extends DebugSession {
     }
   }
 
+  // ---- Linux guests (debug-adapter/src/linux/) -------------------------------------------------
+
+  private requireLinux(what: string): LinuxSupport {
+    this.requireDebuggee();
+    if (!this.linux) throw new AdapterError(`${what} needs a Linux guest: these symbols have no linux_banner and init_task`);
+    return this.linux;
+  }
+
+  private async dmesgRequest(args: { limit?: number }, ctx: RequestContext): Promise<unknown> {
+    const linux = this.requireLinux('rewind/dmesg');
+    return this.inspect(ctx, (signal) => linux.dmesg(args.limit, signal));
+  }
+
+  /** Not an inspection: the scan runs in a bridge session of its own, whatever the user does meanwhile. */
+  private async kernelEventsRequest(_args: unknown, ctx: RequestContext): Promise<unknown> {
+    const linux = this.requireLinux('rewind/kernelEvents');
+    const abort = new AbortController();
+    this.pending.set(ctx.request.seq, abort);
+    try {
+      return await linux.kernelEvents(ctx.request.seq, abort.signal);
+    } finally {
+      this.pending.delete(ctx.request.seq);
+    }
+  }
+
+  /** Progress of a kernel-event scan: a cancellable progress notification of its own. */
+  private scanProgress(title: string, requestSeq: number, cancel: () => void): { update(done: number, total: number): void; end(): void } {
+    const run: Running = { requestSeq, abort: new AbortController(), title };
+    run.abort.signal.addEventListener('abort', cancel, { once: true });
+    this.progressStart(run);
+    return {
+      update: (done, total) => {
+        const percent = total > 0 ? Math.min(100, Math.round((done / total) * 100)) : 0;
+        if (run.progressId === undefined || percent === run.lastPercent) return;
+        run.lastPercent = percent;
+        const e = new ProgressUpdateEvent(run.progressId, `${percent}% of the recording scanned`) as DebugProtocol.ProgressUpdateEvent;
+        e.body.percentage = percent;
+        this.sendEvent(e);
+      },
+      end: () => this.progressEnd(run),
+    };
+  }
+
   // ---- recording first -----------------------------------------------------------------------
 
   private async recordFirst(spec: NormalizedRecordSpec, requestSeq: number, cwd: string): Promise<string> {
@@ -1030,6 +1137,9 @@ export class RewindDebugSession extends DebugSession {
         timeoutSeconds: spec.timeoutSeconds,
         ...(spec.memoryMiB ? { memoryMiB: spec.memoryMiB } : {}),
         ...(spec.snapshotEvery !== undefined ? { snapshotEvery: spec.snapshotEvery } : {}),
+        ...(spec.linux ? { linux: true } : {}),
+        ...(spec.disk ? { disk: spec.disk } : {}),
+        ...(spec.maxLogBytes !== undefined ? { maxLogBytes: spec.maxLogBytes } : {}),
         signal: run.abort.signal,
         onProgress: (p) => {
           if (run.progressId === undefined || Date.now() - last < 250) return;
@@ -1067,6 +1177,19 @@ function messageOf(e: unknown): string {
 
 function isObjectOrMissing(v: unknown): boolean {
   return v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v));
+}
+
+/** A whole number within [min, max], or undefined when absent. */
+function optionalInteger(v: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new AdapterError(`"${name}" must be a whole number${min > Number.MIN_SAFE_INTEGER ? ` from ${min}` : ''}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+function isListOfObjects(v: unknown): v is object[] {
+  return Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
 }
 
 function requireNumber(v: unknown, name: string): number {

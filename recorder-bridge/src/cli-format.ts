@@ -1,4 +1,5 @@
 import type { Manifest } from './bundle/manifest';
+import { DISK_DEVICES } from './bundle/drive';
 import type { ReplayEvent } from './replay-log';
 import { formatIcount } from './timepoint';
 
@@ -19,7 +20,16 @@ export function formatInfo(dir: string, m: Manifest): string {
     ['kernel', `${k.originalPath} (${k.format}${k.linuxVersion ? `, Linux ${k.linuxVersion.split(' ')[0]}` : ''}${k.buildId ? `, build-id ${k.buildId.slice(0, 16)}` : ''})`],
   ];
   if (m.guest.initrd) rows.push(['initrd', m.guest.initrd.originalPath]);
-  if (m.guest.append) rows.push(['command line', m.guest.append + (m.guest.appendDefaults.length ? `   (added: ${m.guest.appendDefaults.join(' ')})` : '')]);
+  const d = m.guest.disk;
+  if (d) {
+    const linuxName = (DISK_DEVICES as Record<string, { linuxDevice: string } | undefined>)[d.device]?.linuxDevice;
+    rows.push([
+      'disk',
+      `${d.originalPath} (${d.format}, ${formatBytes(d.virtualSize)}, sha256 ${d.sha256.slice(0, 16)}) as ${d.device}${linuxName ? ` (${linuxName} in Linux)` : ''}, through blkreplay; its blocks are in ${d.file}`,
+    ]);
+  }
+  if (m.guest.append) rows.push(['command line', m.guest.append]);
+  if (m.guest.appendDefaults.length) rows.push(['linux defaults', `${m.guest.appendDefaults.join(' ')} (added by Rewind: docs/recording.md)`]);
   rows.push(
     ['memory', `${m.guest.memoryMiB} MiB`],
     ['qemu', `${m.qemu.binary} ${m.qemu.version}`],

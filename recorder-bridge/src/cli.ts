@@ -3,7 +3,9 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Bundle } from './bundle/reader';
 import { CancelledError, isUserError, UserError } from './errors';
 import { infoJson, type EventsJson } from './protocol';
-import { record, DEFAULT_SNAPSHOT_EVERY, type RecordProgress } from './record/recorder';
+import { record, defaultMaxLogBytes, DEFAULT_SNAPSHOT_EVERY, type RecordProgress } from './record/recorder';
+import { LINUX_RECORDING_DEFAULTS } from './record/linux-defaults';
+import { parseSize } from './record/size';
 import { formatIcount, parseIcount } from './timepoint';
 import { REWIND_VERSION } from './version';
 import { EVENT_KINDS, type ReplayEvent } from './replay-log';
@@ -34,9 +36,15 @@ Usage:
 
 record options:
   --kernel FILE          ELF multiboot kernel (i386 or x86_64) or Linux bzImage
+  --linux                the Linux preset: the kernel must be a bzImage (vmlinuz), and the Linux
+                         defaults below are always added
   --initrd FILE          initial ramdisk
-  --append TEXT          kernel command line (Linux gets console=ttyS0 nohz=off nokaslr added)
+  --append TEXT          kernel command line (Linux gets the defaults below added)
   --no-linux-defaults    do not add those
+  --disk FILE            a raw or qcow2 disk image, recorded through QEMU's blkreplay so that disk
+                         I/O replays; the guest sees it as virtio-blk (Linux: /dev/vda, needs the
+                         virtio_pci and virtio_blk drivers). The file is only read: it is copied
+                         into the recording, and the guest writes to the copy
   --memory MIB           guest memory (default 64, 256 for Linux)
   --input FILE           serial console script: lines "expect TEXT", "send TEXT", "sleep SECONDS"
   --out DIR              bundle to write (default ./NAME-YYYYMMDD-HHMMSS.rewind); never overwritten
@@ -44,10 +52,18 @@ record options:
   --stop-on TEXT         stop when the console prints TEXT
   --snapshot-every N     snapshot every N instructions, e.g. 200M (default ${formatIcount(DEFAULT_SNAPSHOT_EVERY)}; 0: initial only)
   --expect-timeout S     how long an "expect" waits (default 120)
+  --max-log SIZE         stop when the replay log reaches SIZE, e.g. 512M (default here ${defaultMaxLogBytes() / 2 ** 20}M;
+                         0: no limit). Indexing takes about 16 bytes of memory per log byte: a larger
+                         log may need NODE_OPTIONS=--max-old-space-size=MB. A Linux guest writes
+                         about 0.5 MB a second, one spinning after a panic about 12 MB a second
   --quiet                no progress output
   --json                 print the result as JSON
 
-Numbers of instructions take k, M and G suffixes. Docs: README.md, docs/.`;
+Linux defaults, added to a bzImage's command line unless it sets the parameter (docs/recording.md):
+${LINUX_RECORDING_DEFAULTS.map((d) => `  ${d.param.padEnd(15)} ${d.why}`).join('\n')}
+
+Numbers of instructions take k, M and G suffixes (1000s); sizes take K, M and G (1024s).
+Docs: README.md, docs/.`;
 
 type Handler = (args: string[]) => Promise<number>;
 
@@ -111,9 +127,12 @@ async function cmdRecord(args: string[]): Promise<number> {
     args,
     {
       kernel: { type: 'string' },
+      linux: { type: 'boolean' },
       initrd: { type: 'string' },
       append: { type: 'string' },
       'no-linux-defaults': { type: 'boolean' },
+      disk: { type: 'string' },
+      'max-log': { type: 'string' },
       memory: { type: 'string' },
       input: { type: 'string' },
       out: { type: 'string' },
@@ -134,6 +153,12 @@ async function cmdRecord(args: string[]): Promise<number> {
     snapshotEvery = parseIcount(values['snapshot-every']);
     if (snapshotEvery === undefined) throw new UserError(`--snapshot-every needs an instruction count such as 200M, got "${values['snapshot-every']}"`, 'bad-option');
   }
+  let maxLogBytes: number | undefined;
+  if (values['max-log'] !== undefined) {
+    maxLogBytes = parseSize(values['max-log']);
+    if (maxLogBytes === undefined) throw new UserError(`--max-log needs a size such as 512M or 2G (0: no limit), got "${values['max-log']}"`, 'bad-option');
+  }
+  if (values.disk === '') throw new UserError('--disk needs a disk image file: --disk FILE (raw or qcow2)', 'bad-option');
   const out = values.out ?? defaultBundleName(kernel);
   const controller = new AbortController();
   let interrupts = 0;
@@ -151,6 +176,9 @@ async function cmdRecord(args: string[]): Promise<number> {
       ...(values.initrd ? { initrd: values.initrd } : {}),
       ...(values.append !== undefined ? { append: values.append } : {}),
       linuxDefaults: !values['no-linux-defaults'],
+      ...(values.linux ? { linux: true } : {}),
+      ...(values.disk !== undefined ? { disk: values.disk } : {}),
+      ...(maxLogBytes !== undefined ? { maxLogBytes } : {}),
       ...(values.memory !== undefined ? { memoryMiB: numberOption(values.memory, 'memory')! } : {}),
       ...(values.input ? { input: values.input } : {}),
       out,
@@ -171,6 +199,10 @@ async function cmdRecord(args: string[]): Promise<number> {
     for (const w of result.warnings) process.stderr.write(`rewind: warning: ${w}\n`);
     if (result.stopReason === 'input-failed') {
       process.stderr.write(`rewind: the input script did not complete (${result.stopDetail}); the recording up to that point is in ${result.bundle}\n`);
+      return 1;
+    }
+    if (result.stopReason === 'log-limit') {
+      process.stderr.write(`rewind: stopped early: ${result.stopDetail}; the recording up to that point is in ${result.bundle}. Raise --max-log for a longer recording\n`);
       return 1;
     }
     return 0;

@@ -19,6 +19,8 @@ export interface InfoJson {
   formatVersion: number;
   kernel: { originalPath: string; format: string; sha256: string; buildId?: string; linuxVersion?: string };
   initrd?: { originalPath: string; sha256: string };
+  /** A disk recorded through blkreplay (bundle format version 2). */
+  disk?: { originalPath: string; format: string; sha256: string; virtualSize: number; device: string };
   append: string;
   memoryMiB: number;
   qemu: { binary: string; version: string };
@@ -59,6 +61,7 @@ export function infoJson(bundleDir: string, m: Manifest): InfoJson {
       ...(m.guest.kernel.linuxVersion ? { linuxVersion: m.guest.kernel.linuxVersion } : {}),
     },
     ...(m.guest.initrd ? { initrd: { originalPath: m.guest.initrd.originalPath, sha256: m.guest.initrd.sha256 } } : {}),
+    ...(m.guest.disk ? { disk: { originalPath: m.guest.disk.originalPath, format: m.guest.disk.format, sha256: m.guest.disk.sha256, virtualSize: m.guest.disk.virtualSize, device: m.guest.disk.device } } : {}),
     append: m.guest.append,
     memoryMiB: m.guest.memoryMiB,
     qemu: { binary: m.qemu.binary, version: m.qemu.version },
@@ -256,6 +259,12 @@ export interface HitsParams extends SessionParams {
   addresses?: Array<HexAddress | BridgeBreakpoint>;
   from?: TimePoint;
   to?: TimePoint;
+  /**
+   * Lower `from` to the nearest snapshot at or before it (recorded, or added by the engine), so
+   * that the scan starts where a replay process can: the cheapest window that reaches back to
+   * `from`. Searching backward, ask again with `to` = the `from` of the answer.
+   */
+  snapFrom?: boolean;
 }
 export interface WritesParams extends SessionParams {
   address: HexAddress;
@@ -265,6 +274,9 @@ export interface WritesParams extends SessionParams {
 }
 export interface HitsResult {
   hits: BridgeHit[];
+  /** rewind/hits: the range that was scanned (`from` as lowered by snapFrom). */
+  from?: TimePoint;
+  to?: TimePoint;
 }
 export interface LastWriteParams extends SessionParams {
   address: HexAddress;
@@ -375,6 +387,12 @@ export interface RecordSpec {
   snapshotEvery?: number | string;
   /** Where the bundle goes (never overwritten); default: a new folder next to the kernel's workspace. */
   out?: string;
+  /** The Linux preset (`rewind record --linux`): a bzImage, recorded with the documented Linux defaults. */
+  linux?: boolean;
+  /** A raw or qcow2 disk image, recorded through QEMU's blkreplay driver (the file is only read). */
+  disk?: string;
+  /** Stop recording when the replay log grows past this size ("512M" or bytes; 0: no limit). */
+  maxLog?: number | string;
 }
 
 /** Shared by launch and attach. */
@@ -507,6 +525,82 @@ export interface RewindReverseStepArguments {
   granularity?: 'statement' | 'line' | 'instruction';
 }
 
+/** rewind/dmesg (Linux guests): the kernel log, read from the printk ring buffer as it is at the current time point. */
+export interface RewindDmesgArguments {
+  /** Only the last `limit` records. */
+  limit?: number;
+}
+export interface RewindDmesgLine {
+  /** The record's sequence number (dmesg's order; numbers below `firstSeq` were overwritten). */
+  seq: number;
+  /** The record's timestamp (local_clock() when it was logged), in nanoseconds since boot. */
+  timestampNs: number;
+  /** printk level: 0 (KERN_EMERG) to 7 (KERN_DEBUG). */
+  level: number;
+  /** syslog facility (0: kernel; 1: user, e.g. lines written to /dev/kmsg). */
+  facility: number;
+  text: string;
+  /** Who logged it: "T<pid>" (a task) or "CPU<n>" (interrupt context). */
+  caller?: string;
+}
+export interface RewindDmesgResponse {
+  /** The time point the log was read at. */
+  icount: TimePoint;
+  lines: RewindDmesgLine[];
+  /** The oldest and the next sequence numbers (absent while the log is empty). */
+  firstSeq?: number;
+  nextSeq?: number;
+  /** The text ring's size in bytes and the number of record descriptors. */
+  bufferSize: number;
+  records: number;
+}
+
+/** A kernel problem found over the whole recording (rewind/kernelEvents). */
+export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning';
+export interface RewindKernelEvent {
+  /** The time point at the entry of the reporting function: seek there to see the stack that reported it. */
+  icount: TimePoint;
+  kind: RewindKernelEventKind;
+  /** The reporting function: panic, oops_begin (the x86 die path), report_bug (a BUG()), __warn (WARN()). */
+  function: string;
+  /** Its address (hex). */
+  address: HexAddress;
+  /** What the kernel said, when cheap to know: panic's message, a warning's file:line, a BUG()'s address. */
+  message?: string;
+  /** This event's index in rewind/events (after the event index's own events): rewind/seek {eventIndex} goes there. */
+  eventIndex: number;
+}
+export interface RewindKernelEventsResponse {
+  events: RewindKernelEvent[];
+  /** The functions that were watched (those the vmlinux has). */
+  functions: Array<{ name: string; address: HexAddress }>;
+}
+
+/**
+ * Kinds that rewind/events adds on a Linux recording, once the kernel-event scan is done (see
+ * docs/debug-adapter.md): a kernel event of kind K is listed as `kernel-K`, with `detail`
+ * "FUNCTION: MESSAGE". Their indices follow the event index's own.
+ */
+export const KERNEL_EVENT_KINDS = {
+  'kernel-panic': 'panic(): the kernel panicked',
+  'kernel-oops': 'oops_begin(): an oops (the x86 die path: a fault in the kernel)',
+  'kernel-bug': 'report_bug() that led to an oops: a BUG()',
+  'kernel-warning': '__warn(): a WARN()',
+} as const;
+export type KernelEventKindName = keyof typeof KERNEL_EVENT_KINDS;
+
+/** An event of rewind/events: one of the event index's, or (Linux) a kernel event. */
+export type RewindEvent = Omit<ReplayEvent, 'kind'> & { kind: ReplayEvent['kind'] | KernelEventKindName };
+/**
+ * rewind/events as served: `EventsResult`, where on a Linux recording `events` may also hold
+ * kernel kinds and `counts` counts them, and `kernelScan` tells how far the scan is.
+ */
+export interface RewindEventsResponse extends Omit<EventsResult, 'events'> {
+  events: RewindEvent[];
+  /** Linux recordings only: 'scanning' (kernel events follow, announced by rewind/eventsChanged), 'done', 'failed'. */
+  kernelScan?: 'scanning' | 'done' | 'failed';
+}
+
 /** Every custom request of the adapter: command -> arguments and response body. */
 export interface RewindDapRequests {
   'rewind/position': { args: Record<string, never>; body: RewindPosition };
@@ -518,13 +612,23 @@ export interface RewindDapRequests {
   'rewind/hits': { args: RewindHitsArguments; body: RewindHitsResponse };
   'rewind/reverseStepIn': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
+  'rewind/dmesg': { args: RewindDmesgArguments; body: RewindDmesgResponse };
+  'rewind/kernelEvents': { args: Record<string, never>; body: RewindKernelEventsResponse };
 }
 export type RewindDapCommand = keyof RewindDapRequests;
+
+export interface RewindEventsChangedEvent {
+  reason: 'kernel-events';
+  /** Counts per kind, as rewind/events now answers them. */
+  counts: Record<string, number>;
+}
 
 /** Custom events of the adapter: event -> body. */
 export interface RewindDapEvents {
   /** After every change of the position (any step, continue, seek), after its stopped event. */
   'rewind/positionChanged': RewindPositionChangedEvent;
+  /** The events of rewind/events changed (Linux: the kernel-event scan finished): ask again. */
+  'rewind/eventsChanged': RewindEventsChangedEvent;
 }
 
 /** Stopped-event reasons Rewind adds to DAP's own. */
@@ -534,4 +638,90 @@ export const REWIND_STOP_REASON = {
 } as const;
 // ============================================================================================
 // End of the debug adapter protocol.
+// ============================================================================================
+
+// ============================================================================================
+// VS Code extension <-> webview: the Recording Timeline (extension/timeline-view.ts hosts it,
+// extension/webview/timeline.ts draws it). Messages travel by postMessage as plain JSON.
+// Time points are numbers (icount). Documented in docs/extension.md.
+// ============================================================================================
+
+/** A lane of the timeline: one group of event kinds of the index. */
+export type TimelineLaneId = 'kernel' | 'interrupts' | 'clock' | 'serial' | 'console' | 'disk' | 'network' | 'other';
+
+/** One event of the index, as the timeline shows it (hover details). */
+export interface TimelineEvent {
+  index: number;
+  icount: TimePoint;
+  kind: string;
+  detail?: string;
+  /** serial-input: the bytes typed (latin1). */
+  bytes?: string;
+  value?: string;
+  size?: number;
+}
+
+/** Which part of the recording the webview shows, cut into `buckets` equal spans. */
+export interface TimelineViewRange {
+  from: TimePoint;
+  /** Inclusive. */
+  to: TimePoint;
+  buckets: number;
+}
+
+export interface TimelineLaneData {
+  id: TimelineLaneId;
+  label: string;
+  /** Events of this lane in the whole recording. */
+  total: number;
+  /** Events per bucket of the view: bucket i covers [from + i*span, from + (i+1)*span), span = (to - from + 1) / buckets. */
+  counts: number[];
+  /** Buckets whose count is an estimate (the lane has too many events to fetch them all for this view). */
+  estimated: number[];
+  /** The lane's events in the view, when there are few enough of them (markers and hover details). */
+  events?: TimelineEvent[];
+}
+
+/** A point of interest drawn on the timeline. */
+export interface TimelineMarker {
+  icount: TimePoint;
+  /** snapshot: a snapshot to replay from; stop: where the session stopped on a breakpoint, data breakpoint or panic; hit: a result of "Show All Hits". */
+  kind: 'snapshot' | 'stop' | 'hit';
+  label: string;
+}
+
+export interface TimelineSessionInfo {
+  /** The debug session's name. */
+  name: string;
+  /** The recording's folder, when known. */
+  recording?: string;
+  /** The last time point of the recording. */
+  end: TimePoint;
+  /** Events of the index, by kind (the whole recording). */
+  counts: Record<string, number>;
+}
+
+/** Extension -> webview. */
+export type TimelineToWebview =
+  | { type: 'session'; session: TimelineSessionInfo | null }
+  | { type: 'position'; icount: TimePoint; end: TimePoint; percent: number; reason?: string }
+  /** `view`: the requested view, clamped to the recording. */
+  | { type: 'lanes'; requestId: number; view: TimelineViewRange; lanes: TimelineLaneData[]; overview?: boolean }
+  | { type: 'markers'; markers: TimelineMarker[] }
+  | { type: 'error'; message: string };
+
+/** Webview -> extension. */
+export type TimelineFromWebview =
+  | { type: 'ready' }
+  /**
+   * Asks for the lanes of a view; answered with `lanes` of the same requestId. A request still
+   * running when a newer one comes is dropped, except the whole-recording strip (`overview`).
+   */
+  | { type: 'view'; requestId: number; view: TimelineViewRange; overview?: boolean }
+  /** Go to this time point. */
+  | { type: 'seek'; icount: TimePoint }
+  /** Run one of the extension's commands (the empty state's buttons). */
+  | { type: 'command'; command: 'openRecording' | 'recordGuest' | 'goToTime' };
+// ============================================================================================
+// End of the extension <-> webview protocol.
 // ============================================================================================

@@ -225,9 +225,9 @@ export class BridgeClient {
   }
 
   /** Every execution of an address, or of any of several (a list: e.g. every address of a source line, optionally with stack filters). */
-  hits(sessionId: string, address: Addr | BreakpointSpec[], opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
+  hits(sessionId: string, address: Addr | BreakpointSpec[], opts: { from?: TimePoint; to?: TimePoint; snapFrom?: boolean } & RequestOptions = {}) {
     const where = Array.isArray(address) ? { addresses: address.map(wireBreakpoint) } : { address: hexOf(address) };
-    return this.request('rewind/hits', { sessionId, ...where, ...range(opts) }, opts);
+    return this.request('rewind/hits', { sessionId, ...where, ...range(opts), ...(opts.snapFrom ? { snapFrom: true } : {}) }, opts);
   }
 
   writes(sessionId: string, address: Addr, size: number, opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {

@@ -557,9 +557,11 @@ class Bridge {
       if (some(p.address) === some(p.addresses)) throw new UserError('rewind/hits needs either "address" or "addresses"', 'bad-params');
       const breakpoints = some(p.address) ? [{ address: parseHex(p.address, 'address') }] : breakpointList(p.addresses, 'addresses');
       if (breakpoints.length === 0) throw new UserError('"addresses" is empty', 'bad-params');
-      const from = optionalIcount(p.from, 'from') ?? 0;
+      let from = optionalIcount(p.from, 'from') ?? 0;
       const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
-      return { hits: await this.query(conn, s, token, 'hits', from, to, (e, r) => e.hits(breakpoints, r)) };
+      if (p.snapFrom === true) from = s.engine.snapshotAtOrBefore(from);
+      const hits = await this.query(conn, s, token, 'hits', from, to, (e, r) => e.hits(breakpoints, r));
+      return { hits, from, to: Math.min(to, s.engine.end + 1) };
     },
     'rewind/writes': async (conn, p, token) => {
       const s = this.session(conn, p);

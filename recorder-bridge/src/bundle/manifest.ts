@@ -1,7 +1,8 @@
 import type { TimePoint } from '../timepoint';
 import type { KernelFormat } from '../qemu/kernel-probe';
 import { UserError } from '../errors';
-import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION } from './layout';
+import { isDiskDevice, type DiskDevice } from './drive';
+import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BUNDLE_FORMAT_VERSION_MIN } from './layout';
 
 /** Why a recording ended. */
 export type StopReason =
@@ -10,6 +11,7 @@ export type StopReason =
   | 'stop-on' // the console printed the --stop-on text
   | 'cancelled' // Ctrl-C or a cancellation request
   | 'input-failed' // an input script step could not complete (an expect timed out)
+  | 'log-limit' // the replay log grew past --max-log (a guest spinning, e.g. after a panic)
   | 'qemu-exited'; // QEMU ended on its own without a guest power-off
 
 export interface FileEntry {
@@ -26,7 +28,24 @@ export interface SnapshotEntry {
   vmStateBytes: number;
 }
 
-/** manifest.json of a bundle, format version 1. Documented in docs/bundle-format.md. */
+/** The disk of a recording (format version 2). Its blocks live in the snapshot store. */
+export interface DiskEntry {
+  /** The bundle file that holds the disk: the snapshot store (layout.SNAPSHOTS). */
+  file: string;
+  /** The user's image, which Rewind only read. */
+  originalPath: string;
+  /** Its format as qemu-img read it: 'raw' or 'qcow2'. */
+  format: string;
+  /** sha256 and size of the user's image file when it was recorded. */
+  sha256: string;
+  size: number;
+  /** Size of the disk as the guest sees it, in bytes. */
+  virtualSize: number;
+  /** The QEMU device the guest saw it through (bundle/drive.ts). */
+  device: DiskDevice;
+}
+
+/** manifest.json of a bundle, format version 1 or 2 (2: with a disk). Documented in docs/bundle-format.md. */
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
   formatVersion: number;
@@ -48,6 +67,8 @@ export interface Manifest {
   guest: {
     kernel: { file: string; originalPath: string; format: KernelFormat; sha256: string; size: number; buildId?: string; linuxVersion?: string };
     initrd?: { file: string; originalPath: string; sha256: string; size: number };
+    /** A disk recorded through blkreplay (format version 2). */
+    disk?: DiskEntry;
     /** The kernel command line as passed to QEMU (user's plus Linux defaults). */
     append: string;
     /** The defaults Rewind added to the command line, each documented in docs/recording.md. */
@@ -110,9 +131,10 @@ export function validateManifest(value: unknown, where: string): Manifest {
   const m = value as Record<string, unknown>;
   if (m.format !== BUNDLE_FORMAT) bad(`"format" is ${JSON.stringify(m.format)}, expected "${BUNDLE_FORMAT}"`);
   if (typeof m.formatVersion !== 'number') bad('"formatVersion" is missing');
-  if (m.formatVersion !== BUNDLE_FORMAT_VERSION) {
+  const version = m.formatVersion as number;
+  if (!Number.isInteger(version) || version < BUNDLE_FORMAT_VERSION_MIN || version > BUNDLE_FORMAT_VERSION) {
     throw new UserError(
-      `${where}: bundle format version ${String(m.formatVersion)} is not supported (this Rewind reads version ${BUNDLE_FORMAT_VERSION}); ${
+      `${where}: bundle format version ${String(m.formatVersion)} is not supported (this Rewind reads versions ${BUNDLE_FORMAT_VERSION_MIN} to ${BUNDLE_FORMAT_VERSION}); ${
         (m.formatVersion as number) > BUNDLE_FORMAT_VERSION ? 'upgrade Rewind' : 'record it again with this Rewind'
       }`,
       'bundle-version',
@@ -133,6 +155,16 @@ export function validateManifest(value: unknown, where: string): Manifest {
   need('recording.replayLog.file', 'string');
   need('recording.replayLog.rawSha256', 'string');
   need('snapshots.list', 'object');
+  const guest = m.guest as Record<string, unknown>;
+  if (guest.disk !== undefined) {
+    if (version < 2) bad('a version 1 bundle has a "guest.disk"');
+    need('guest.disk.file', 'string');
+    need('guest.disk.virtualSize', 'number');
+    const device = (guest.disk as Record<string, unknown> | null)?.device;
+    if (!isDiskDevice(device)) {
+      throw new UserError(`${where}: the recording's disk was attached as ${JSON.stringify(device)}, a device this Rewind cannot replay; upgrade Rewind`, 'bundle-version');
+    }
+  }
   need('stats.eventCounts', 'object');
   need('files', 'object');
   for (const [name, f] of Object.entries(m.files as Record<string, unknown>)) {

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { getHeapStatistics } from 'node:v8';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -10,6 +11,8 @@ import type { Manifest, SnapshotEntry, StopReason } from '../bundle/manifest';
 import * as layout from '../bundle/layout';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
 import type { GuestSetup } from './recorder';
+import type { DiskSetup } from './disk';
+import { INDEX_BYTES_PER_LOG_BYTE } from './recording-run';
 import type { ConsoleTranscript } from './console';
 import { consoleLineTimepoints } from './console-timepoints';
 import { REWIND_VERSION } from '../version';
@@ -24,6 +27,8 @@ export interface FinalizeInput {
   qemuImg: string;
   qemu: Omit<Manifest['qemu'], 'icountShift'>;
   setup: Omit<GuestSetup, 'warnings'>;
+  /** The disk copied into the snapshot store, with the sha256 of the user's file. */
+  disk?: DiskSetup & { sha256: string };
   inputScript: string | undefined;
   console: ConsoleTranscript;
   snapshotInterval: number;
@@ -41,6 +46,8 @@ export interface FinalizeInput {
  * so a crash never leaves a half-written bundle under the final name.
  */
 export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
+  const logBytes = await fs.stat(f.rawLog).then((st) => st.size, () => 0);
+  checkIndexable(logBytes, f.work);
   const raw = await fs.readFile(f.rawLog).catch(() => Buffer.alloc(0));
   if (raw.length === 0) {
     throw new UserError(`QEMU wrote no replay log; the guest could not be recorded (see ${f.work})`, 'record-failed');
@@ -78,7 +85,8 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
   const lastSnapshot = snapshots[snapshots.length - 1];
   const manifest: Manifest = {
     format: layout.BUNDLE_FORMAT,
-    formatVersion: layout.BUNDLE_FORMAT_VERSION,
+    // Version 2 only when needed (a disk), so that other recordings stay readable by older Rewinds.
+    formatVersion: f.disk ? 2 : 1,
     createdAt: f.finishedAt,
     rewind: { version: REWIND_VERSION },
     qemu: { ...f.qemu, icountShift: 'auto' },
@@ -93,6 +101,19 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
         ...(f.setup.kernelInfo.linuxVersion ? { linuxVersion: f.setup.kernelInfo.linuxVersion } : {}),
       },
       ...(initrdEntry ? { initrd: { file: layout.GUEST_INITRD, originalPath: f.setup.initrdPath!, sha256: initrdEntry.sha256, size: initrdEntry.size } } : {}),
+      ...(f.disk
+        ? {
+            disk: {
+              file: layout.SNAPSHOTS,
+              originalPath: f.disk.path,
+              format: f.disk.format,
+              sha256: f.disk.sha256,
+              size: f.disk.size,
+              virtualSize: f.disk.virtualSize,
+              device: f.disk.device,
+            },
+          }
+        : {}),
       append: f.setup.append,
       appendDefaults: f.setup.appendDefaults,
       memoryMiB: f.setup.memoryMiB,
@@ -142,7 +163,7 @@ function guestSeconds(totalIcount: number, last: SnapshotEntry | undefined): { g
   return { guestSeconds: Math.round((last.vmClockNs / 1e9) * (totalIcount / last.icount) * 1000) / 1000 };
 }
 
-interface QemuImgSnapshot {
+export interface QemuImgSnapshot {
   name: string;
   icount?: number;
   'vm-clock-sec': number;
@@ -150,17 +171,38 @@ interface QemuImgSnapshot {
   'vm-state-size': number;
 }
 
+/**
+ * The snapshots of a store, one per name. With a disk, QEMU records each snapshot twice in the same
+ * file (once for the store's drive, with the machine state, and once through the disk's blkreplay
+ * filter, without): the entry with the machine state is the one listed.
+ */
 export async function listSnapshots(qemuImg: string, file: string): Promise<SnapshotEntry[]> {
   const { stdout } = await execFileAsync(qemuImg, ['info', '-U', '--output=json', file], { maxBuffer: 16 << 20 });
   const info = JSON.parse(stdout) as { snapshots?: QemuImgSnapshot[] };
-  return (info.snapshots ?? [])
-    .map((s) => ({
-      name: s.name,
-      icount: s.icount ?? 0,
-      vmClockNs: s['vm-clock-sec'] * 1e9 + s['vm-clock-nsec'],
-      vmStateBytes: s['vm-state-size'],
-    }))
-    .sort((a, b) => a.icount - b.icount);
+  return uniqueSnapshots(info.snapshots ?? []);
+}
+
+export function uniqueSnapshots(list: QemuImgSnapshot[]): SnapshotEntry[] {
+  const byName = new Map<string, SnapshotEntry>();
+  for (const s of list) {
+    const e = { name: s.name, icount: s.icount ?? 0, vmClockNs: s['vm-clock-sec'] * 1e9 + s['vm-clock-nsec'], vmStateBytes: s['vm-state-size'] };
+    const seen = byName.get(e.name);
+    if (!seen || e.vmStateBytes > seen.vmStateBytes) byName.set(e.name, e);
+  }
+  return [...byName.values()].sort((a, b) => a.icount - b.icount);
+}
+
+/** Refuses (keeping the work directory) a log that cannot be indexed in this process's memory, instead of crashing. */
+function checkIndexable(logBytes: number, work: string): void {
+  const limit = getHeapStatistics().heap_size_limit;
+  const need = logBytes * INDEX_BYTES_PER_LOG_BYTE;
+  if (logBytes > 2 ** 31 - 1 || need > limit * 0.9) {
+    throw new UserError(
+      `the replay log has ${(logBytes / 2 ** 20).toFixed(0)} MiB; indexing it needs about ${(need / 1e9).toFixed(1)} GB of memory, more than Node.js may use here (${(limit / 1e9).toFixed(1)} GB). ` +
+        `The unindexed recording is kept in ${work}. Record a shorter run (--max-log, --timeout, --stop-on; a Linux guest spinning after a panic needs panic=-1)`,
+      'log-too-large',
+    );
+  }
 }
 
 async function hashFiles(dir: string): Promise<Manifest['files']> {

@@ -6,20 +6,26 @@ import { UserError } from '../errors';
 import { probeKernel, type KernelInfo } from '../qemu/kernel-probe';
 import { qemuVersion, requireTool } from '../qemu/tools';
 import type { StopReason } from '../bundle/manifest';
+import { storeDriveArgs } from '../bundle/drive';
 import type { TimePoint } from '../timepoint';
 import { waitForExit } from '../util/processes';
 import { readInputScript } from './input-script';
 import { withLinuxDefaults } from './linux-defaults';
+import { copyDiskIntoStore, probeDisk, type DiskSetup } from './disk';
 import { finalizeBundle } from './finalize';
-import { DEFAULT_SNAPSHOT_EVERY, GuestSession, RecordingRun } from './recording-run';
+import { DEFAULT_MAX_LOG_BYTES, DEFAULT_SNAPSHOT_EVERY, defaultMaxLogBytes, GuestSession, RecordingRun } from './recording-run';
 
 export interface RecordOptions {
   kernel: string;
   initrd?: string;
   /** Kernel command line. */
   append?: string;
-  /** Add the Linux recording defaults (console=ttyS0 nohz=off nokaslr) to a bzImage's command line. Default true. */
+  /** Add the Linux recording defaults (console=ttyS0 nohz=off nokaslr panic=-1) to a bzImage's command line. Default true. */
   linuxDefaults?: boolean;
+  /** The Linux preset: the kernel must be a bzImage, and the Linux defaults apply (they cannot be turned off). */
+  linux?: boolean;
+  /** A raw or qcow2 disk image, recorded through blkreplay (only read: it is copied into the recording). */
+  disk?: string;
   memoryMiB?: number;
   /** Input script for the serial console (see input-script.ts). */
   input?: string;
@@ -33,6 +39,8 @@ export interface RecordOptions {
   snapshotEvery?: TimePoint;
   /** How long an `expect` waits, in wall-clock seconds. */
   expectTimeoutSeconds?: number;
+  /** Stop once the replay log has this many bytes (default defaultMaxLogBytes(): 128 MiB, less where Node.js has less memory; 0: no limit). */
+  maxLogBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: RecordProgress) => void;
 }
@@ -61,10 +69,12 @@ export interface GuestSetup {
   append: string;
   appendDefaults: string[];
   memoryMiB: number;
+  /** The disk, when there is one. */
+  disk?: DiskSetup;
   warnings: string[];
 }
 
-export { DEFAULT_SNAPSHOT_EVERY };
+export { DEFAULT_MAX_LOG_BYTES, DEFAULT_SNAPSHOT_EVERY, defaultMaxLogBytes };
 
 /** Records a guest into a new bundle directory. */
 export async function record(opts: RecordOptions): Promise<RecordResult> {
@@ -81,12 +91,18 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   try {
     const snapshotsFile = join(work, 'snapshots.qcow2');
     const rawLog = join(work, 'replay.log');
-    await runTool(qemuImg, ['create', '-q', '-f', 'qcow2', snapshotsFile, '1G']);
+    // With a disk, the snapshot store is the disk (bundle/drive.ts); without, an empty qcow2.
+    let diskSha256: string | undefined;
+    if (setup.disk) {
+      opts.onProgress?.({ phase: 'starting', elapsedMs: 0, icount: 0, logBytes: 0, snapshots: 0, consoleTail: [`copying the disk image ${setup.disk.path} into the recording`] });
+      diskSha256 = (await copyDiskIntoStore(setup.disk, snapshotsFile, qemuImg)).sha256;
+    }
+    else await runTool(qemuImg, ['create', '-q', '-f', 'qcow2', snapshotsFile, '1G']);
     const machineArgs = machineArgsFor(setup, { kernel: setup.kernelPath, initrd: setup.initrdPath });
     const argv = [
       ...machineArgs,
       '-icount', `shift=auto,rr=record,rrfile=${rawLog},rrsnapshot=init`,
-      '-drive', `file=${snapshotsFile},if=none,id=rr`,
+      ...storeDriveArgs(snapshotsFile, setup.disk),
       ...consoleAndControlArgs(sockets),
     ];
     const session = await GuestSession.start(qemuBinary, argv, sockets, await consoleFifos(sockets));
@@ -102,6 +118,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       qemuImg,
       qemu: { binary: basename(qemuBinary), version: version.version, banner: version.banner, recordArgv: [qemuBinary, ...argv], machineArgs: machineArgsFor(setup, { kernel: '${bundle}/guest/kernel', initrd: setup.initrdPath ? '${bundle}/guest/initrd' : undefined }) },
       setup,
+      ...(setup.disk && diskSha256 ? { disk: { ...setup.disk, sha256: diskSha256 } } : {}),
       inputScript: opts.input,
       console: session.console,
       snapshotInterval: opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
@@ -133,7 +150,11 @@ export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'sna
   const qemuBinary = requireTool(setup.kernelInfo.qemuBinary);
   const sockets = await fs.mkdtemp(join(tmpdir(), 'rewind-run-'));
   try {
-    const argv = [...machineArgsFor(setup, { kernel: setup.kernelPath, initrd: setup.initrdPath }), '-icount', 'shift=auto', ...consoleAndControlArgs(sockets)];
+    // The same disk device as a recording, on a private copy (blkreplay passes requests through outside record/replay).
+    const store = join(sockets, 'disk.qcow2');
+    if (setup.disk) await copyDiskIntoStore(setup.disk, store, requireTool('qemu-img'));
+    const disk = setup.disk ? storeDriveArgs(store, setup.disk) : [];
+    const argv = [...machineArgsFor(setup, { kernel: setup.kernelPath, initrd: setup.initrdPath }), '-icount', 'shift=auto', ...disk, ...consoleAndControlArgs(sockets)];
     const session = await GuestSession.start(qemuBinary, argv, sockets, await consoleFifos(sockets));
     const run = new RecordingRun(session, { ...opts, snapshotEvery: 0 }, steps, undefined);
     const outcome = await run.run();
@@ -143,9 +164,21 @@ export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'sna
   }
 }
 
-async function prepareGuest(opts: Pick<RecordOptions, 'kernel' | 'initrd' | 'append' | 'linuxDefaults' | 'memoryMiB'>): Promise<GuestSetup> {
+async function prepareGuest(opts: Pick<RecordOptions, 'kernel' | 'initrd' | 'append' | 'linuxDefaults' | 'linux' | 'memoryMiB' | 'disk' | 'maxLogBytes'>): Promise<GuestSetup> {
+  if (opts.linux && opts.linuxDefaults === false) {
+    throw new UserError('the Linux preset (--linux) always adds the Linux recording defaults; drop --no-linux-defaults, or drop --linux and set the command line yourself', 'bad-option');
+  }
+  if (opts.maxLogBytes !== undefined && !(Number.isSafeInteger(opts.maxLogBytes) && opts.maxLogBytes >= 0)) {
+    throw new UserError(`the log limit must be a whole number of bytes (0: no limit), got ${opts.maxLogBytes}`, 'bad-option');
+  }
   const kernelPath = resolve(opts.kernel);
   const kernelInfo = await probeKernel(kernelPath);
+  if (opts.linux && kernelInfo.format !== 'linux-bzimage') {
+    throw new UserError(
+      `--linux records a Linux bzImage (arch/x86/boot/bzImage, or /boot/vmlinuz-* in Debian's linux-image packages), but ${opts.kernel} is a ${kernelInfo.format} kernel; pass the bzImage, or drop --linux for other kernels`,
+      'kernel-invalid',
+    );
+  }
   let initrdPath: string | undefined;
   if (opts.initrd) {
     initrdPath = resolve(opts.initrd);
@@ -165,7 +198,8 @@ async function prepareGuest(opts: Pick<RecordOptions, 'kernel' | 'initrd' | 'app
   if (!Number.isInteger(memoryMiB) || memoryMiB < 8 || memoryMiB > 65536) {
     throw new UserError(`memory must be a whole number of MiB between 8 and 65536, got ${opts.memoryMiB}`, 'bad-option');
   }
-  return { kernelPath, kernelInfo, ...(initrdPath ? { initrdPath } : {}), append, appendDefaults, memoryMiB, warnings };
+  const disk = opts.disk !== undefined ? await probeDisk(opts.disk, requireTool('qemu-img')) : undefined;
+  return { kernelPath, kernelInfo, ...(initrdPath ? { initrdPath } : {}), append, appendDefaults, memoryMiB, ...(disk ? { disk } : {}), warnings };
 }
 
 async function checkOutput(out: string): Promise<void> {

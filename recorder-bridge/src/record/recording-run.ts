@@ -4,12 +4,14 @@ import { constants as fsConstants, openSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { getHeapStatistics } from 'node:v8';
 import type { StopReason } from '../bundle/manifest';
 import { CancelledError, UserError } from '../errors';
 import { QmpClient, type QmpEvent } from '../qemu/qmp';
 import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { ConsoleTranscript } from './console';
 import type { InputStep } from './input-script';
+import { LINUX_PANIC_TEXT } from './linux-defaults';
 import type { RecordOptions, RecordProgress } from './recorder';
 
 /*
@@ -19,8 +21,28 @@ import type { RecordOptions, RecordProgress } from './recorder';
 
 export const DEFAULT_SNAPSHOT_EVERY = 200_000_000;
 
+/**
+ * The default --max-log. Indexing a log takes about 15 bytes of memory per log byte (a log is
+ * mostly checkpoint events of about 6 bytes each), so 128 MiB needs about 2 GB: what Node.js allows
+ * by default on most machines. A normally running Linux guest writes about 0.5 MB a second; one
+ * spinning after a panic, about 12 MB a second (measured).
+ */
+export const DEFAULT_MAX_LOG_BYTES = 128 * 2 ** 20;
+
+/** The default --max-log here: DEFAULT_MAX_LOG_BYTES, less where Node.js may use less memory (finalize.ts checks the same bound). */
+export function defaultMaxLogBytes(): number {
+  return Math.min(DEFAULT_MAX_LOG_BYTES, Math.floor((getHeapStatistics().heap_size_limit * 0.8) / INDEX_BYTES_PER_LOG_BYTE / 2 ** 20) * 2 ** 20);
+}
+
+/**
+ * Memory that indexing a log takes, per log byte: a log is mostly checkpoint events of about 6
+ * bytes, each of which becomes an object in the index (measured: 1.55 GB of heap for 100 MiB).
+ */
+export const INDEX_BYTES_PER_LOG_BYTE = 16;
+
 // Snapshots are due by icount, which is only known by asking QEMU: ask often (guests run ~5e8/s).
 const TICK_MS = 25;
+const LOG_WATCH_MS = 50;
 const PROGRESS_MS = 100;
 const SNAPSHOT_ATTEMPTS = 50;
 const SNAPSHOT_RETRY_MS = 5;
@@ -172,6 +194,7 @@ export class RecordingRun {
     const timer = opts.timeoutSeconds ? setTimeout(() => this.requestStop('timeout', `after ${opts.timeoutSeconds} s`), opts.timeoutSeconds * 1000) : undefined;
 
     const ticker = this.tickLoop(exited);
+    const logWatch = this.watchLog();
     const input = this.runInput().catch((e: unknown) => {
       if (e instanceof CancelledError || this.stopping) return;
       const msg = e instanceof UserError ? e.message : String(e);
@@ -185,6 +208,8 @@ export class RecordingRun {
     this.inputAbort.abort();
     session.console.close();
     if (timer) clearTimeout(timer);
+    if (logWatch) clearInterval(logWatch);
+    if (this.rawLog) this.logBytes = await fs.stat(this.rawLog).then((st) => st.size, () => this.logBytes);
     opts.signal?.removeEventListener('abort', onAbort);
     if (onData) session.console.removeListener('data', onData);
     await Promise.all([ticker, input]);
@@ -192,15 +217,19 @@ export class RecordingRun {
     await session.closeConsole();
     session.console.finish(this.icount);
 
+    const panic = panicLine(session.console.raw);
     if (!this.stopReason) {
       const shutdown = session.events.find((e) => e.event === 'SHUTDOWN');
       if (shutdown && shutdown.data?.guest === true) {
         this.stopReason = 'guest-poweroff';
         this.stopDetail = String(shutdown.data.reason ?? 'guest-shutdown');
+        if (panic) this.stopDetail += ` after a kernel panic (${panic})`;
       } else {
         this.stopReason = 'qemu-exited';
         this.stopDetail = `QEMU exited with code ${code}: ${lastLine(session.stderr) || 'no message'}`;
       }
+    } else if (panic && (this.stopReason === 'timeout' || this.stopReason === 'log-limit')) {
+      this.stopDetail = `${this.stopDetail ?? this.stopReason}; the guest had panicked (${panic}) and was spinning`;
     }
     return {
       stopReason: this.stopReason,
@@ -234,6 +263,31 @@ export class RecordingRun {
     if (raw.indexOf(text, Math.max(0, raw.length - 4096 - text.length)) >= 0) this.requestStop('stop-on', `the console printed "${text}"`);
   }
 
+  /**
+   * Watches the log's size on a timer of its own, without QEMU's help, so that a guest flooding the
+   * log is stopped even while a QMP command or a snapshot keeps the tick loop waiting.
+   */
+  private watchLog(): NodeJS.Timeout | undefined {
+    const rawLog = this.rawLog;
+    if (!rawLog) return undefined;
+    const maxLog = this.opts.maxLogBytes ?? defaultMaxLogBytes();
+    let busy = false;
+    return setInterval(() => {
+      if (busy) return;
+      busy = true;
+      fs.stat(rawLog).then(
+        (st) => {
+          busy = false;
+          this.logBytes = st.size;
+          if (maxLog > 0 && st.size >= maxLog && !this.stopping) {
+            this.requestStop('log-limit', `the replay log reached ${mib(st.size)}, the limit (--max-log ${mib(maxLog)})`);
+          }
+        },
+        () => (busy = false),
+      );
+    }, LOG_WATCH_MS);
+  }
+
   private async tickLoop(exited: Promise<unknown>): Promise<void> {
     let done = false;
     void exited.then(() => (done = true));
@@ -250,7 +304,6 @@ export class RecordingRun {
     } catch {
       return;
     }
-    if (this.rawLog) this.logBytes = await fs.stat(this.rawLog).then((s) => s.size, () => this.logBytes);
     const every = this.opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY;
     if (every > 0 && !this.stopping && !this.snapshotBusy && this.icount - this.lastSnapshotIcount >= every) {
       this.snapshotBusy = true;
@@ -342,4 +395,16 @@ export class RecordingRun {
       }
     }
   }
+}
+
+function mib(bytes: number): string {
+  return `${Math.round((bytes / 2 ** 20) * 10) / 10} MiB`;
+}
+
+/** The first `Kernel panic - not syncing: ...` line of a Linux console, if the guest panicked. */
+export function panicLine(raw: string): string | undefined {
+  const at = raw.indexOf(LINUX_PANIC_TEXT);
+  if (at < 0) return undefined;
+  const end = raw.indexOf('\n', at);
+  return raw.slice(at, end < 0 ? undefined : end).replace(/[\x00-\x1f\x7f]/g, '').trim().slice(0, 200);
 }

@@ -9,8 +9,14 @@ import { ReplayWorker, type Breakpoint, type LadderPoint, type StopCause, type W
 import { ReplayWorkspace } from './workspace';
 
 export interface EngineOptions {
-  /** Replay processes kept alive at once (the current one included). Default 4. */
+  /** Replay processes kept alive at once (the current one included). Default 6. */
   maxWorkers?: number;
+  /**
+   * Idle replay processes kept parked just behind the current time, so that going back starts
+   * without waiting for a process (about 0.5 s for a 256 MiB Linux guest). Default 3: a step back
+   * over a line uses up to three (a scan, a landing, and one to spare). 0 turns them off.
+   */
+  spares?: number;
   /** Workers used by whole-recording queries. Default 2 (one per core here). */
   queryParallelism?: number;
   /** Snapshots the engine may add while replaying (the ladder's bound on storage). Default 24; 0 turns the ladder off. */
@@ -19,12 +25,13 @@ export interface EngineOptions {
   hangTimeoutMs?: number;
 }
 
-/** A seek that lands farther than this from the nearest snapshot first leaves one just behind the target. */
+/**
+ * A time point farther than this from the nearest snapshot behind it gets an anchor: a snapshot
+ * just behind it (synchronously on a seek, in the background after other moves).
+ */
 const LADDER_GAP = 2_000_000;
-/** ...this many instructions before the target, so that stepping back starts next to it. */
+/** ...this many instructions before the time point, so that going back starts next to it. */
 const LADDER_NEAR = 100_000;
-/** A worker that replayed this long (idle stretches are paced by the wall clock) leaves a snapshot where it stopped. */
-const LADDER_SLOW_MS = 200;
 /** Whole-recording queries cut slices no shorter than this. */
 const MIN_SLICE = 20_000_000;
 
@@ -69,10 +76,18 @@ export class ReplayEngine {
   private closed = false;
   /** Every snapshot a worker can start from: the recorded ones, then those the engine added. */
   private ladder: LadderPoint[];
+  /** Snapshots a replay could not get away from: never started from again. */
+  private readonly unusable = new Set<LadderPoint>();
   private readonly maxLadder: number;
   private readonly hangMs: number | undefined;
   private ladderSeq = 0;
+  /** The background job that keeps spares warm (one at a time). */
   private spare?: Promise<void>;
+  private readonly spareCount: number;
+  /** Workers claimed by an operation between choosing them and running them. */
+  private readonly claimed = new Set<ReplayWorker>();
+  /** Workers being killed in the background. */
+  private readonly dying = new Set<Promise<unknown>>();
 
   private constructor(
     readonly bundle: Bundle,
@@ -82,7 +97,8 @@ export class ReplayEngine {
     readonly end: TimePoint,
     opts: EngineOptions,
   ) {
-    this.maxWorkers = Math.max(2, opts.maxWorkers ?? 4);
+    this.maxWorkers = Math.max(2, opts.maxWorkers ?? 6);
+    this.spareCount = Math.max(0, Math.min(opts.spares ?? 3, this.maxWorkers - 2));
     this.parallelism = Math.max(1, opts.queryParallelism ?? 2);
     this.maxLadder = Math.max(0, opts.maxLadderSnapshots ?? 24);
     this.hangMs = opts.hangTimeoutMs;
@@ -114,6 +130,11 @@ export class ReplayEngine {
   /** The snapshots taken while recording. */
   snapshots(): SnapshotEntry[] {
     return this.bundle.manifest.snapshots.list.filter((s) => s.icount <= this.end);
+  }
+
+  /** The time point of the nearest snapshot (of any kind) at or before `t`: where a scan back to `t` can start. */
+  snapshotAtOrBefore(t: TimePoint): TimePoint {
+    return this.nearestSnapshot(t).icount;
   }
 
   /** Every snapshot the engine can start a replay from: recorded ones and those it added. */
@@ -167,10 +188,11 @@ export class ReplayEngine {
         }
         const stop = await this.withRecovery(w, () => w.runTo(t));
         this.setCurrent(w, stop.icount);
-        await this.afterMove(w);
+        this.afterMove();
         return this.position;
       } catch (e) {
-        if (!(e instanceof ReplayWorkerLost) || attempt > 0) throw e;
+        // Retried from another place: the lost worker's snapshot is avoided when it never moved.
+        if (!(e instanceof ReplayWorkerLost) || attempt > 1) throw e;
       }
     }
   }
@@ -201,7 +223,7 @@ export class ReplayEngine {
     const stop = await this.withRecovery(w, () => w.run(opts));
     this.setCurrent(w, stop.icount);
     // Snapshots are only saved where a replay-break stopped the replay (what QEMU was measured to reload).
-    await this.afterMove(w, w.savable);
+    this.afterMove();
     return stop;
   }
 
@@ -211,35 +233,67 @@ export class ReplayEngine {
    */
   async reverseContinue(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; signal?: AbortSignal; onProgress?: (done: TimePoint, total: TimePoint) => void }): Promise<StopCause | { kind: 'start'; icount: 0 }> {
     const before = this.position;
-    // With watchpoints, one instruction past now: a write ending exactly now lands just before it,
-    // and a replay-break at `before` can win over its watchpoint (measured).
-    const slices = this.slices(0, (opts.watchpoints?.length ?? 0) > 0 ? before + 1 : before).reverse();
-    let scanned = 0;
-    // Newest slices first, `parallelism` at a time; the first batch with a hit decides.
-    for (let i = 0; i < slices.length; i += this.parallelism) {
-      if (opts.signal?.aborted) throw new CancelledError('reverse continue');
-      const batch = slices.slice(i, i + this.parallelism);
-      const results = await Promise.all(batch.map((s) => this.scanSlice(s, opts, opts.signal)));
-      scanned += batch.reduce((n, s) => n + (s.to - s.from), 0);
-      opts.onProgress?.(scanned, before);
-      // Going backward, a breakpoint stops where it is hit and a watchpoint stops just BEFORE the
-      // access (the accessing instruction next), as gdb expects of reverse execution: the watched
-      // value is then still the old one, and the stack shows the writing code. Strictly before now.
-      const landing = (h: Hit) => (h.dataAddress !== undefined ? h.icount - 1 : h.icount);
-      const found = results.map((r) => r.filter((h) => landing(h) < before)).find((r) => r.length > 0);
-      if (found) {
-        const hit = found.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
-        // Cancelled now: the position stays where it was.
-        if (opts.signal?.aborted) throw new CancelledError('reverse continue');
-        const at = await this.seek(landing(hit));
-        if (hit.dataAddress === undefined) return { kind: 'breakpoint', icount: at, address: hit.address };
-        const regs = await this.registers();
-        return { kind: 'watchpoint', icount: at, address: regs.rip ?? regs.eip ?? hit.address, dataAddress: hit.dataAddress };
-      }
-    }
+    // Going backward, a breakpoint stops where it is hit and a watchpoint stops just BEFORE the
+    // access (the accessing instruction next), as gdb expects of reverse execution: the watched
+    // value is then still the old one, and the stack shows the writing code. Strictly before now.
+    // With watchpoints the search runs one instruction past now: a write ending exactly now lands
+    // just before it, and a replay-break at `before` can win over its watchpoint (measured).
+    const landing = (h: Hit) => (h.dataAddress !== undefined ? h.icount - 1 : h.icount);
+    const windows = this.reverseWindows((opts.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
+    const found = await this.searchBack(windows, opts, (hits) => hits.filter((h) => landing(h) < before), 'reverse continue', opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before));
+    // Cancelled now: the position stays where it was.
     if (opts.signal?.aborted) throw new CancelledError('reverse continue');
+    if (found) {
+      const hit = found.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
+      const at = await this.seek(landing(hit));
+      if (hit.dataAddress === undefined) return { kind: 'breakpoint', icount: at, address: hit.address };
+      const regs = await this.registers();
+      return { kind: 'watchpoint', icount: at, address: regs.rip ?? regs.eip ?? hit.address, dataAddress: hit.dataAddress };
+    }
     await this.seek(0);
     return { kind: 'start', icount: 0 };
+  }
+
+  /**
+   * Scans windows newest first, `parallelism` at a time, and returns the accepted hits of the
+   * newest window that has any. Older windows of the same batch still running then are cancelled:
+   * a hit close to now never waits for a long scan further back.
+   */
+  private async searchBack(
+    windows: Slice[],
+    what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] },
+    accept: (hits: Hit[]) => Hit[],
+    label: string,
+    signal: AbortSignal | undefined,
+    onProgress: (done: TimePoint) => void,
+  ): Promise<Hit[] | undefined> {
+    let scanned = 0;
+    for (let i = 0; i < windows.length; i += this.parallelism) {
+      if (signal?.aborted) throw new CancelledError(label);
+      const batch = windows.slice(i, i + this.parallelism);
+      const stop = new AbortController();
+      const onAbort = () => stop.abort();
+      signal?.addEventListener('abort', onAbort);
+      const runs = batch.map((w) => this.scanSlice(w, { breakpoints: what.breakpoints ?? [], watchpoints: what.watchpoints ?? [] }, stop.signal));
+      // Older windows are cancelled once a newer one has hits: their rejections are expected.
+      for (const r of runs) r.catch(() => undefined);
+      try {
+        for (let k = 0; k < runs.length; k++) {
+          const hits = accept(await runs[k]!);
+          scanned += batch[k]!.to - batch[k]!.from;
+          onProgress(scanned);
+          if (hits.length > 0) return hits;
+        }
+      } catch (e) {
+        if (signal?.aborted) throw new CancelledError(label);
+        throw e;
+      } finally {
+        stop.abort();
+        signal?.removeEventListener('abort', onAbort);
+        await Promise.allSettled(runs);
+      }
+    }
+    return undefined;
   }
 
   /**
@@ -259,18 +313,13 @@ export class ReplayEngine {
   /** The last write to the range before the current position (without moving), if any. */
   async lastWrite(address: bigint, size: number, opts: { signal?: AbortSignal; onProgress?: (done: TimePoint, total: TimePoint) => void } = {}): Promise<Hit | undefined> {
     const before = this.position;
-    let scanned = 0;
     // One instruction past now: a replay-break at `before` can win over the watchpoint of a write
     // that ends exactly there (measured), and that write ran before now.
-    for (const s of this.slices(0, before + 1).reverse()) {
-      const hits = await this.scanSlice(s, { watchpoints: [{ address, size, access: 'write' }] }, opts.signal);
-      scanned += s.to - s.from;
-      opts.onProgress?.(scanned, before);
-      // A write whose instruction ran before `before` ends at or before it.
-      const h = hits.filter((x) => x.icount <= before);
-      if (h.length) return h[h.length - 1];
-    }
-    return undefined;
+    const windows = this.reverseWindows(before + 1);
+    const what = { watchpoints: [{ address, size, access: 'write' as const }] };
+    // A write whose instruction ran before `before` ends at or before it.
+    const found = await this.searchBack(windows, what, (hits) => hits.filter((x) => x.icount <= before), 'last write', opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before));
+    return found?.[found.length - 1];
   }
 
   async registers(): Promise<X86Registers> {
@@ -319,12 +368,20 @@ export class ReplayEngine {
     return this.workers.filter((w) => w.alive).map((w) => w.pid!).filter((p) => p !== undefined);
   }
 
+  /** Kills a worker in the background; close() waits for every one of them. */
+  private retire(w: ReplayWorker): void {
+    const p = w.kill().catch(() => undefined);
+    this.dying.add(p);
+    void p.finally(() => this.dying.delete(p));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     // Kill first: a background job (the spare) waiting on a process that never answers then fails at once.
     await Promise.all(this.workers.map((w) => w.kill()));
     await this.spare;
     await Promise.all(this.workers.map((w) => w.kill())); // any the spare started meanwhile
+    await Promise.all([...this.dying]);
     this.workers = [];
     this.current = undefined;
     await this.ws.dispose();
@@ -347,13 +404,17 @@ export class ReplayEngine {
     return out.flat();
   }
 
-  /** The slices covering [from, to), cut at snapshots. */
+  /**
+   * The slices covering [from, to), cut at snapshots: the first starts at the snapshot nearest
+   * before `from` (whatever its kind), the others at recorded snapshots and at added ones where they
+   * split a long slice.
+   */
   private slices(from: TimePoint, to: TimePoint): Slice[] {
-    // Recorded snapshots, plus added ones where they split a long slice.
-    const snaps: LadderPoint[] = [];
+    const snaps: LadderPoint[] = [this.nearestSnapshot(from)];
     for (const p of this.ladder) {
-      const last = snaps[snaps.length - 1];
-      if (!last || p.source === 'record' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
+      if (p.icount <= snaps[0]!.icount || p.icount >= to || this.unusable.has(p)) continue;
+      const last = snaps[snaps.length - 1]!;
+      if (p.source === 'record' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
     }
     const out: Slice[] = [];
     for (let i = 0; i < snaps.length; i++) {
@@ -367,12 +428,30 @@ export class ReplayEngine {
   }
 
   /**
+   * The stretches of [0, before) newest first, for searching backward: the first from the
+   * snapshot nearest before `before`, each next one at least as long as all the newer ones
+   * together, so a search near the present scans little and one far back takes few windows.
+   */
+  private reverseWindows(before: TimePoint): Slice[] {
+    const out: Slice[] = [];
+    let end = before;
+    while (end > 0) {
+      const covered = before - end;
+      const p = this.nearestSnapshot(Math.max(0, Math.min(end - 1, end - covered)));
+      out.push({ snapshot: p, from: p.icount, to: end });
+      end = p.icount;
+    }
+    return out;
+  }
+
+  /**
    * Replays one slice in a worker of its own and collects the triggers inside it. A worker that
    * died or hung under the scan is replaced once.
    */
   private async scanSlice(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }, signal?: AbortSignal): Promise<Hit[]> {
     for (let attempt = 0; ; attempt++) {
-      const w = await this.startWorker(slice.snapshot);
+      // A spare parked inside the slice (before its start) saves starting a process.
+      const w = await this.claimAtOrBefore(slice.from, attempt === 0 ? slice.snapshot : this.nearestSnapshot(slice.from));
       // Cancellation stops the slice's replay at once: the worker is only this scan's.
       const onAbort = () => w.interrupt();
       signal?.addEventListener('abort', onAbort);
@@ -388,13 +467,16 @@ export class ReplayEngine {
           if (stop.icount >= slice.to) break;
         }
         if (signal?.aborted) throw new CancelledError('query');
-        return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + (what.watchpoints ? 1 : 0));
+        return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + ((what.watchpoints?.length ?? 0) > 0 ? 1 : 0));
       } catch (e) {
         if (w.alive || attempt > 0 || signal?.aborted || this.closed) throw e;
+        this.avoidIfStuck(w);
       } finally {
         signal?.removeEventListener('abort', onAbort);
+        this.claimed.delete(w);
         this.workers = this.workers.filter((x) => x !== w);
-        await w.kill();
+        // Used up (it ran to the slice's end): it goes, without making the caller wait for its exit.
+        this.retire(w);
       }
     }
   }
@@ -438,62 +520,66 @@ export class ReplayEngine {
    */
   private async workerAtOrBefore(t: TimePoint): Promise<ReplayWorker> {
     const snap = this.nearestSnapshot(t);
-    const candidates = this.workers.filter((w) => w.alive && !w.isBusy && w.icount <= t);
+    const candidates = this.workers.filter((w) => w.alive && !w.isBusy && !this.claimed.has(w) && w.icount <= t);
     candidates.sort((a, b) => b.icount - a.icount);
     const best = candidates[0];
     if (best && best.icount >= snap.icount) return best;
     return this.startWorker(snap);
   }
 
+  /** Like workerAtOrBefore, but the worker is reserved (claimed) for the caller, who releases it. */
+  private async claimAtOrBefore(t: TimePoint, snapshot = this.nearestSnapshot(t)): Promise<ReplayWorker> {
+    const candidates = this.workers.filter((w) => w !== this.current && w.alive && !w.isBusy && !this.claimed.has(w) && w.icount <= t && w.icount >= snapshot.icount);
+    candidates.sort((a, b) => b.icount - a.icount);
+    const w = candidates[0] ?? (await this.startWorker(snapshot));
+    this.claimed.add(w);
+    return w;
+  }
+
   private nearestSnapshot(t: TimePoint): LadderPoint {
     let best = this.ladder[0]!;
-    for (const s of this.ladder) if (s.icount <= t && s.icount >= best.icount) best = s;
+    for (const s of this.ladder) if (s.icount <= t && s.icount >= best.icount && !this.unusable.has(s)) best = s;
     return best;
   }
 
   /**
-   * After a move: a worker that spent long replaying (idle stretches replay at wall-clock pace)
-   * leaves a snapshot where it stopped; and a spare worker is started in the background at the
-   * snapshot just behind the current time, so that the next step back finds it warm.
+   * After a move, in the background: make going back from here cheap. When the nearest snapshot
+   * behind is far (an idle stretch replays at the wall clock's pace, compute at about 5e8
+   * instructions a second), replay the way once more and leave an anchor snapshot just behind the
+   * current time; then park `spares` idle replay processes at the nearest snapshot behind, so a
+   * step back, a scan or a landing starts without waiting for a process.
    */
-  private async afterMove(w: ReplayWorker, mayAddSnapshot = true): Promise<void> {
-    const slow = mayAddSnapshot && w.replayMsSinceSnapshot > LADDER_SLOW_MS;
-    if (this.maxLadder > 0 && slow && this.nearestSnapshot(this.position).icount < this.position) {
-      await this.addLadderPoint(w, false);
-    }
-    if (this.maxLadder > 0 && slow && !this.spare && this.position > 0) this.refineBehind(this.position);
-    else this.prewarm();
-  }
-
-  /**
-   * The way to the current time was slow (an idle stretch, paced by the wall clock): in the
-   * background, replay it once more and leave snapshots at t-2^16 ... t-2, and a spare worker at
-   * t-1, so that stepping back from here does not pay for that stretch again.
-   */
-  private refineBehind(t: TimePoint): void {
-    const from = this.nearestSnapshot(t - 1);
-    this.spare = (async () => {
-      const w = await this.startWorker(from);
-      for (let k = 16; k >= 0; k--) {
-        const target = t - 2 ** k;
-        if (target <= w.icount || this.closed) continue;
-        await w.runTo(target);
-        if (k > 0 && !this.ladder.some((p) => p.icount === target)) await this.addLadderPoint(w, false);
-      }
-    })()
+  private afterMove(): void {
+    if (this.spare || this.closed) return;
+    const target = this.position;
+    this.spare = this.keepWarm(target)
       .catch(() => undefined)
-      .finally(() => (this.spare = undefined));
+      .finally(() => {
+        this.spare = undefined;
+        // Moved meanwhile: warm up for the new place.
+        if (!this.closed && this.position !== target) this.afterMove();
+      });
   }
 
-  private prewarm(): void {
-    if (this.spare || this.closed || this.position === 0) return;
-    const point = this.nearestSnapshot(this.position - 1);
-    const ready = this.workers.some((x) => x !== this.current && x.alive && !x.isBusy && x.icount >= point.icount && x.icount < this.position);
-    if (ready) return;
-    this.spare = this.startWorker(point).then(
-      () => undefined,
-      () => undefined,
-    ).finally(() => (this.spare = undefined));
+  private async keepWarm(t: TimePoint): Promise<void> {
+    if (t === 0) return;
+    let point = this.nearestSnapshot(t - 1);
+    const anchorAt = t - LADDER_NEAR;
+    if (this.maxLadder > 0 && anchorAt - point.icount > LADDER_GAP) {
+      const w = await this.claimAtOrBefore(anchorAt);
+      try {
+        await w.runTo(anchorAt);
+        point = (await this.addLadderPoint(w, false)) ?? point;
+      } finally {
+        this.claimed.delete(w);
+      }
+    }
+    for (;;) {
+      if (this.closed || this.position !== t) return;
+      const parked = this.workers.filter((x) => x !== this.current && x.alive && !x.isBusy && !this.claimed.has(x) && x.icount >= point.icount && x.icount < t);
+      if (parked.length >= this.spareCount) return;
+      await this.startWorker(point);
+    }
   }
 
   /** Saves a snapshot in a worker and puts it on the ladder, within the storage bound. */
@@ -528,12 +614,12 @@ export class ReplayEngine {
   private async evict(): Promise<void> {
     this.workers = this.workers.filter((w) => w.alive);
     while (this.workers.length >= this.maxWorkers) {
-      const idle = this.workers.filter((w) => w !== this.current && !w.isBusy);
+      const idle = this.workers.filter((w) => w !== this.current && !w.isBusy && !this.claimed.has(w));
       if (idle.length === 0) return;
       idle.sort((a, b) => (this.lastUse.get(a) ?? 0) - (this.lastUse.get(b) ?? 0));
       const victim = idle[0]!;
       this.workers = this.workers.filter((w) => w !== victim);
-      await victim.kill();
+      this.retire(victim);
     }
   }
 
@@ -541,12 +627,23 @@ export class ReplayEngine {
    * Runs an operation on a worker; when the worker's process died or hung, it is killed and the
    * operation is retried once on a fresh worker started from the same place.
    */
+  /**
+   * A lost replay that never got past its snapshot (QEMU spinning at the snapshot's icount, a
+   * known QEMU problem with some snapshots): later moves start elsewhere. Never the initial one.
+   */
+  private avoidIfStuck(w: ReplayWorker): void {
+    if (w.icount !== w.snapshot.icount || w.snapshot.icount === 0) return;
+    const point = this.ladder.find((p) => p.name === w.snapshot.name);
+    if (point) this.unusable.add(point);
+  }
+
   private async withRecovery(w: ReplayWorker, op: () => Promise<StopCause>): Promise<StopCause> {
     try {
       return await op();
     } catch (e) {
       if (w.alive) throw e;
       this.workers = this.workers.filter((x) => x !== w);
+      this.avoidIfStuck(w);
       await w.kill();
       if (this.current === w) this.current = undefined;
       throw new ReplayWorkerLost(e as Error);

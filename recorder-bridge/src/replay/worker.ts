@@ -62,6 +62,8 @@ export class ReplayWorker {
   private busy = false;
   private dead = false;
   private hung = false;
+  /** Why the watchdog took the process for hung (for the error message). */
+  private hungWhy?: string;
   /** The image holds snapshots of the ladder: keep the file when the process goes. */
   private retainImage = false;
   /** Wall time spent running since the start or the last snapshot this worker saved. */
@@ -227,7 +229,7 @@ export class ReplayWorker {
       signal?.addEventListener('abort', onAbort);
       return await reply;
     } catch (e) {
-      throw this.hung ? new UserError(`a replay process stopped responding (or its replay stopped making progress) and was killed after ${this.hangMs / 1000} s`, 'replay-hung') : e;
+      throw this.hung ? new UserError(`a replay process hung and was killed: ${this.hungWhy ?? `it stopped responding for ${this.hangMs / 1000} s`}`, 'replay-hung') : e;
     } finally {
       this.continuing = false;
       signal?.removeEventListener('abort', onAbort);
@@ -278,14 +280,16 @@ export class ReplayWorker {
    * While the guest runs, QEMU's main loop keeps answering QMP (even through idle stretches, which
    * replay slowly). A process that stops answering is deadlocked or stopped: it is killed, which
    * ends the pending continue, and the engine replaces it. So is one that answers but whose replay
-   * makes no progress for three hang timeouts while its CPU is busy (a replay spinning inside QEMU).
+   * makes no progress for a hang timeout while its CPU stays busy for half of one more (a replay
+   * spinning inside QEMU; an idle stretch also freezes the icount, but with an idle CPU).
    */
   private watchForHang(): NodeJS.Timeout {
     let probing = false;
     let lastIcount = -1;
     let since = Date.now();
     let cpuSince: { ticks: number; at: number } | undefined;
-    const hung = () => {
+    const hung = (why: string) => {
+      this.hungWhy = why;
       this.hung = true;
       this.dead = true;
       killGroup(this.child);
@@ -305,15 +309,15 @@ export class ReplayWorker {
         // The icount has not moved for a long time. A guest halted with nothing pending replays
         // that stretch asleep (measured: idle stretches replay at the wall clock's pace); a
         // replay stuck inside QEMU spins. Only a frozen icount with a busy CPU is a hang.
-        if (!this.continuing || now - since < 3 * this.hangMs || this.child.pid === undefined) return;
+        if (!this.continuing || now - since < this.hangMs || this.child.pid === undefined) return;
         const ticks = groupCpuTicks(this.child.pid);
         if (!cpuSince) cpuSince = { ticks, at: now };
-        else if (now - cpuSince.at >= this.hangMs) {
+        else if (now - cpuSince.at >= this.hangMs / 2) {
           const busy = (ticks - cpuSince.ticks) / 100 / ((now - cpuSince.at) / 1000);
-          if (busy > 0.8) hung();
+          if (busy > 0.8) hung(`its icount stayed at ${lastIcount} for ${Math.round((now - since) / 1000)} s with ${Math.round(busy * 100)}% CPU`);
           else cpuSince = { ticks, at: now };
         }
-      }, hung);
+      }, () => hung(`it did not answer QMP within ${this.hangMs / 1000} s`));
     }, Math.min(2000, this.hangMs / 4));
     return timer;
   }

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Bundle } from '../bundle/reader';
 import * as layout from '../bundle/layout';
+import { storeDriveArgs } from '../bundle/drive';
 
 /**
  * The writable files a replay needs, outside the read-only bundle: the decompressed log and
@@ -58,13 +59,16 @@ export class ReplayWorkspace {
     return next;
   }
 
-  /** The QEMU arguments of a replay of this bundle, without console, monitor or gdb options. */
+  /**
+   * The QEMU arguments of a replay of this bundle, without console, monitor or gdb options. A
+   * recording's disk is its snapshot store (bundle/drive.ts): `image` is attached as both.
+   */
   replayArgs(bundle: Bundle, snapshot = layout.INITIAL_SNAPSHOT, image = this.snapshots): string[] {
     const machine = bundle.manifest.qemu.machineArgs.map((a) => a.split('${bundle}').join(bundle.dir));
     return [
       ...machine,
       '-icount', `shift=${bundle.manifest.qemu.icountShift},rr=replay,rrfile=${this.log},rrsnapshot=${snapshot}`,
-      '-drive', `file=${image},if=none,id=rr`,
+      ...storeDriveArgs(image, bundle.manifest.guest.disk),
     ];
   }
 

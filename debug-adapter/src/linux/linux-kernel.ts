@@ -1,0 +1,89 @@
+/**
+ * A Linux guest as the adapter sees it: detected from the vmlinux's symbols (`linux_banner` and
+ * `init_task`), read through the gdb-side helpers of linux-gdb-python.ts at the current time point.
+ * Nothing here changes anything for a guest that is not Linux: detect() answers undefined.
+ */
+import type { RewindDmesgResponse } from '../../../recorder-bridge/src/protocol';
+import { AdapterError } from '../errors';
+import type { Gdb } from '../mi/gdb';
+
+/** One vCPU's current task, or why it is unknown. */
+export interface LinuxCpuTask {
+  /** gdb's thread id (one thread per vCPU). */
+  thread: number;
+  cpu: number;
+  /** From the code segment's privilege level: ring 3 is user mode. */
+  mode?: 'kernel' | 'user';
+  /** The task_struct's address (hex). */
+  task?: string;
+  comm?: string;
+  pid?: number;
+  tgid?: number;
+  /** e.g. "R (running)", "S (sleeping)", as ps shows it. */
+  state?: string;
+  /** PF_KTHREAD: a kernel thread (no user address space). */
+  kthread?: boolean;
+  /** Why the task is unknown here (early boot; user mode under KPTI). */
+  error?: string;
+  /** Kernel memory is unmapped: this CPU is on the user page tables of kernel page-table isolation (user code, or the first instructions of an entry). */
+  kpti?: boolean;
+}
+
+export interface LinuxTasks {
+  cpus: LinuxCpuTask[];
+  jiffies?: number;
+  hz?: number;
+  /** From jiffies: (jiffies_64 - INITIAL_JIFFIES) / HZ. */
+  uptimeSeconds?: number;
+}
+
+/** The kernel's reporting functions the kernel-event scan puts breakpoints on. */
+export type LinuxReportingFunction = 'panic' | 'oops_begin' | '__warn' | 'report_bug';
+
+export class LinuxKernel {
+  private constructor(
+    private readonly gdb: Gdb,
+    /** Addresses of the reporting functions this vmlinux has. */
+    readonly functions: ReadonlyMap<LinuxReportingFunction, bigint>,
+  ) {}
+
+  /** A Linux kernel when the symbols say so (cheap: symbol lookups only); otherwise undefined. */
+  static async detect(gdb: Gdb): Promise<LinuxKernel | undefined> {
+    const probe = await runJson<{ linux: boolean; functions?: Record<string, string> }>(gdb, 'rewind-linux-probe').catch(() => undefined);
+    if (!probe?.linux) return undefined;
+    const functions = new Map<LinuxReportingFunction, bigint>();
+    for (const [name, address] of Object.entries(probe.functions ?? {})) functions.set(name as LinuxReportingFunction, BigInt(address));
+    return new LinuxKernel(gdb, functions);
+  }
+
+  /** Every vCPU's current task, kernel or user mode, and jiffies, at the current time point. */
+  tasks(signal?: AbortSignal): Promise<LinuxTasks> {
+    return runJson<LinuxTasks>(this.gdb, 'rewind-linux-tasks', signal);
+  }
+
+  /** The kernel log as it is at the current time point (`limit`: only the last records). */
+  async dmesg(limit?: number, signal?: AbortSignal): Promise<Omit<RewindDmesgResponse, 'icount'>> {
+    const r = await runJson<Omit<RewindDmesgResponse, 'icount'> & { error?: string }>(this.gdb, `rewind-dmesg --json${limit !== undefined ? ` --max ${limit}` : ''}`, signal);
+    if (r.error) throw new AdapterError(`no kernel log here: ${r.error}`);
+    return r;
+  }
+
+  /** The kernel log as text, as `dmesg` prints it. */
+  dmesgText(signal?: AbortSignal): Promise<string> {
+    return this.gdb.console('rewind-dmesg', signal ? { signal } : {});
+  }
+}
+
+/** "CPU 0 · dd [1234] (kernel)"; undefined when the task is unknown and the CPU's mode says nothing useful. */
+export function linuxThreadName(t: LinuxCpuTask): string | undefined {
+  if (t.comm !== undefined && t.pid !== undefined) return `CPU ${t.cpu} · ${t.comm} [${t.pid}]${t.mode ? ` (${t.mode})` : ''}`;
+  if (t.kpti) return `CPU ${t.cpu} · task unknown${t.mode === 'user' ? ' in user mode' : ' on the user page tables'} (KPTI)`;
+  return undefined;
+}
+
+async function runJson<T>(gdb: Gdb, command: string, signal?: AbortSignal): Promise<T> {
+  const out = await gdb.console(command, signal ? { signal } : {});
+  const line = out.split('\n').find((l) => l.startsWith('{'));
+  if (!line) throw new AdapterError(`${command} gave no answer${out.trim() ? `: ${out.trim().split('\n').pop()}` : ''}`);
+  return JSON.parse(line) as T;
+}

@@ -1,0 +1,131 @@
+/**
+ * Kernel awareness for a debug session on a Linux guest, in one object the session delegates to:
+ * thread names and the "Linux" scope (the current task per vCPU), the kernel log (rewind/dmesg,
+ * `dmesg` in the REPL), and the kernel events (rewind/kernelEvents, merged into rewind/events).
+ * attach() answers undefined when the symbols are not Linux's, and the session then behaves as
+ * it does for any other guest.
+ */
+import type { EventsResult, RewindDmesgResponse, RewindEventsChangedEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventsResponse } from '../../../recorder-bridge/src/protocol';
+import type { TimePoint } from '../../../recorder-bridge/src/timepoint';
+import type { Debuggee } from '../debuggee';
+import { AdapterError } from '../errors';
+import type { Inspector } from '../inspector';
+import { asksForKernelKinds, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
+import { LinuxKernel, linuxThreadName } from './linux-kernel';
+import { linuxScope } from './linux-scope';
+
+/** rewind/events' default limit (the bridge's, EventsParams.limit). */
+const EVENTS_LIMIT = 10_000;
+
+export interface LinuxSessionHooks {
+  /** Runs `op` on gdb when no execution runs (an inspection). */
+  inspect<T>(op: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /** Shows a cancellable progress notification for a scan; `cancel` stops it. */
+  progress(title: string, requestSeq: number, cancel: () => void): { update(done: number, total: number): void; end(): void };
+  /** rewind/events has new answers. */
+  eventsChanged(body: RewindEventsChangedEvent): void;
+  log(line: string): void;
+}
+
+export class LinuxSupport {
+  private constructor(
+    private readonly d: Debuggee,
+    readonly kernel: LinuxKernel,
+    private readonly scanner: KernelEventScanner,
+    private readonly hooks: LinuxSessionHooks,
+  ) {}
+
+  static async attach(d: Debuggee, inspector: Inspector, hooks: LinuxSessionHooks): Promise<LinuxSupport | undefined> {
+    const kernel = await LinuxKernel.detect(d.gdb);
+    if (!kernel) return undefined;
+    inspector.addScopeProvider(linuxScope(kernel));
+    inspector.setThreadNamer(async (threads, signal) => {
+      const info = await kernel.tasks(signal);
+      const names = new Map<number, string>();
+      for (const t of info.cpus) {
+        const name = linuxThreadName(t);
+        if (name && threads.some((x) => x.id === t.thread)) names.set(t.thread, name);
+      }
+      return names;
+    });
+    const scanner = new KernelEventScanner({
+      client: d.client,
+      bundle: d.opened.path,
+      mainSessionId: d.sessionId,
+      functions: kernel.functions,
+      indexSize: async () => Object.values((await d.client.events(d.sessionId, { limit: 0 })).counts).reduce((a, b) => a + b, 0),
+      symbolize: (address) => hooks.inspect((signal) => d.gdb.console(`info symbol 0x${address.toString(16)}`, { signal })).then(parseInfoSymbol),
+      log: hooks.log,
+    });
+    hooks.log(`Rewind: a Linux kernel: the current task shows in thread names and the Linux scope; rewind/dmesg (or "dmesg" in the Debug Console) reads the kernel log`);
+    return new LinuxSupport(d, kernel, scanner, hooks);
+  }
+
+  /** rewind/dmesg: the kernel log at the current time point. */
+  async dmesg(limit: number | undefined, signal: AbortSignal): Promise<RewindDmesgResponse> {
+    if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) throw new AdapterError('"limit" must be a whole number of records, 1 or more');
+    const log = await this.kernel.dmesg(limit, signal);
+    const { icount } = await this.d.position();
+    return { icount, ...log };
+  }
+
+  /** `dmesg` in the Debug Console: the log as text. */
+  dmesgText(signal: AbortSignal): Promise<string> {
+    return this.kernel.dmesgText(signal);
+  }
+
+  /** rewind/kernelEvents: waits for the scan (started now if needed), with progress; `signal` stops waiting. */
+  async kernelEvents(requestSeq: number, signal: AbortSignal): Promise<RewindKernelEventsResponse> {
+    if (this.kernel.functions.size === 0) throw new AdapterError('this vmlinux has none of the kernel\'s reporting functions (panic, oops_begin, __warn, report_bug)');
+    const events = await this.scanner.scan({ signal, onStart: (job) => this.showProgress(job, requestSeq) });
+    return { events, functions: this.scanner.functions };
+  }
+
+  /** rewind/events with the kernel events merged in (once known); the first call starts the scan in the background. */
+  async events(args: { from?: TimePoint; to?: TimePoint; kinds?: string[]; limit?: number }, requestSeq: number): Promise<RewindEventsResponse> {
+    if (args.kinds !== undefined && (!Array.isArray(args.kinds) || args.kinds.some((k) => typeof k !== 'string'))) throw new AdapterError('"kinds" must be a list of event kinds');
+    const bridgeKinds = withoutKernelKinds(args.kinds);
+    const bridge: EventsResult = await this.d.client.events(this.d.sessionId, {
+      ...(args.from !== undefined ? { from: args.from } : {}),
+      ...(args.to !== undefined ? { to: args.to } : {}),
+      ...(bridgeKinds !== undefined ? { kinds: bridgeKinds } : {}),
+      limit: args.limit ?? EVENTS_LIMIT,
+    });
+    if (this.kernel.functions.size === 0) return bridge;
+    if (this.scanner.state === 'idle' && asksForKernelKinds(args.kinds)) this.startBackgroundScan(requestSeq);
+    const merged = mergeKernelEvents(bridge, this.scanner.result, args, EVENTS_LIMIT);
+    return { ...merged, kernelScan: this.scanner.state === 'done' ? 'done' : this.scanner.state === 'failed' ? 'failed' : 'scanning' };
+  }
+
+  /** A kernel event by its index in rewind/events (for rewind/seek {eventIndex}). */
+  eventByIndex(index: number): RewindKernelEvent | undefined {
+    return this.scanner.result?.find((e) => e.eventIndex === index);
+  }
+
+  dispose(): void {
+    this.scanner.dispose();
+  }
+
+  private startBackgroundScan(requestSeq: number): void {
+    this.scanner
+      .scan({ background: true, onStart: (job) => this.showProgress(job, requestSeq) })
+      .then(async (events) => {
+        const counts = { ...(await this.d.client.events(this.d.sessionId, { limit: 0 })).counts };
+        for (const e of events) counts[`kernel-${e.kind}`] = (counts[`kernel-${e.kind}`] ?? 0) + 1;
+        this.hooks.eventsChanged({ reason: 'kernel-events', counts });
+      })
+      .catch((e: unknown) => this.hooks.log(`Rewind: the scan for kernel panics, oopses and warnings stopped: ${(e as Error).message}`));
+  }
+
+  private showProgress(job: ScanJobHandle, requestSeq: number): void {
+    const p = this.hooks.progress('Finding kernel panics, oopses, BUGs and warnings', requestSeq, () => job.cancel());
+    job.onProgress((done, total) => p.update(done, total));
+    void job.finished.then(() => p.end());
+  }
+}
+
+/** "page_fault_oops + 123 in section .text" -> "page_fault_oops+123". */
+function parseInfoSymbol(text: string): string | undefined {
+  const m = /^(\S+)(?: \+ (\d+))? in section/m.exec(text);
+  return m ? `${m[1]}${m[2] ? `+${m[2]}` : ''}` : undefined;
+}
