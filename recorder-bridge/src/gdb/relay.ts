@@ -176,7 +176,8 @@ export class GdbRelay {
   private async handle(conn: Conn, packet: string): Promise<string | undefined> {
     const t = this.target;
     if (packet.startsWith('qSupported')) {
-      return 'PacketSize=4000;qXfer:features:read+;ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+';
+      // 0x1000 bytes: QEMU's gdbstub answers E22 to memory reads of more than 2048 bytes (4096 hex digits).
+      return 'PacketSize=1000;qXfer:features:read+;ReverseStep+;ReverseContinue+;swbreak+;hwbreak+;QStartNoAckMode+';
     }
     if (packet === 'vMustReplyEmpty') return '';
     if (packet === '?') return this.stopReply({ kind: 'time', icount: (await t.position()).icount }, false);
