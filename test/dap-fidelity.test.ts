@@ -456,7 +456,11 @@ describe('debug adapter fidelity: random operations against a straight replay', 
       }
       if (op.direction === 'forward') {
         check(now >= here, `${where}: a forward operation moved back`);
-        check(here === end || now > here, `${where}: a forward operation did not move`);
+        // gdb's step at the call site of an inlined function enters its frame without executing an
+        // instruction: the only forward move that may stay at the same time point. (The adapter then
+        // still presents the caller's line there: a known presentation weakness, not a wrong state.)
+        const enteredInline = op.name === 'stepIn' && now === here && (functionsAt(DEMO_KERNEL, [seen.registers.rip!]).get(seen.registers.rip!)?.length ?? 0) > 1;
+        check(here === end || now > here || enteredInline, `${where}: a forward operation did not move`);
         if (now === end) check(reason === REWIND_STOP_REASON.end, `${where}: at the end the reason must be "${REWIND_STOP_REASON.end}"`);
       }
       if (op.direction === 'seek') check(reason === (now === end ? REWIND_STOP_REASON.end : 'goto'), `${where}: a seek stops with reason goto (or the end's)`);

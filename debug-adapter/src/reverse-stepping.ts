@@ -224,11 +224,38 @@ export class ReverseStepper {
     // At the entry itself the activation began now: the call (or a tail call's jump) is one instruction back.
     if (f0.pc === entry) return (await this.target.reverseStepi()) ? { kind: 'step' } : { kind: 'start' };
     // At the entry of this activation the return address is on top of the stack: sp == CFA - 8.
-    const r = await this.target.reverseContinue([{ address: entry, stack: exactly(f0.cfa - 8n) }, ...this.userBps()]);
-    if (r.kind === 'start') return { kind: 'start' };
-    if (r.address !== undefined && r.address !== entry && this.userHit(r.address) !== undefined) return { kind: 'breakpoint', address: r.address };
-    if (!(await this.target.reverseStepi())) return { kind: 'start' };
+    // Found by a scan, then one move straight to the instruction before it (the call): landing on
+    // the entry first and stepping back from there would cost a second replay process.
+    const hit = await this.lastHitBefore([{ address: entry, stack: exactly(f0.cfa - 8n) }, ...this.userBps()], await this.target.icount());
+    if (!hit) {
+      await this.target.seek(0);
+      return { kind: 'start' };
+    }
+    if (hit.address !== entry && this.userHit(hit.address) !== undefined) {
+      await this.target.seek(hit.icount);
+      return { kind: 'breakpoint', address: hit.address };
+    }
+    if (hit.icount === 0) {
+      await this.target.seek(0);
+      return { kind: 'start' };
+    }
+    await this.target.seek(hit.icount - 1);
     return { kind: 'step' };
+  }
+
+  /** The last trigger strictly before `now`, by scans in windows that grow backward (undefined: none since the start). */
+  private async lastHitBefore(bps: FilteredBreakpoint[], now: number): Promise<{ icount: number; address: bigint } | undefined> {
+    let to = now;
+    let size = 4096;
+    while (to > 0) {
+      const r = await this.target.hitsBack(bps, Math.max(0, to - size), to, size > 65536);
+      const before = r.hits.filter((h) => h.icount < to);
+      if (before.length > 0) return before[before.length - 1];
+      if (r.from === 0) return undefined;
+      to = r.from;
+      size = Math.max(size * 16, now - to);
+    }
+    return undefined;
   }
 
   /**
