@@ -952,7 +952,7 @@ async function settings(): Promise<Settings & { about: string }> {
   const runs = Number(values.runs ?? 5);
   const baselineRuns = Number(values['baseline-runs'] ?? (linux ? 1 : runs));
   // QEMU deadlocks in about half of its reverse continues: Linux runs the baseline once, so it tries harder.
-  const baselineAttempts = Number(values['baseline-attempts'] ?? (linux ? 6 : 3));
+  const baselineAttempts = Number(values['baseline-attempts'] ?? (linux ? 10 : 3));
   // Linux: `next` until one steps over a call (ksys_write: the line after vfs_write), at most --next times.
   const nextOverCall = values['next-over-call'] ?? linux;
   const nexts = Number(values.next ?? (nextOverCall ? 12 : 3));
@@ -1332,7 +1332,7 @@ async function main(): Promise<void> {
     const landedCell = (r: OpRow) => {
       if (r.key === 'inspect') return 'n/a';
       const pairs = r.baseline.map((x, i) => [x.landed, r.landedDap[i] ?? r.landedDap[0]] as const).filter(([x]) => x !== undefined) as Array<readonly [number, number]>;
-      if (pairs.length === 0) return r.baseline.length === 0 ? 'not run' : 'QEMU + gdb never finished';
+      if (pairs.length === 0) return r.baseline.length === 0 ? 'not run' : r.baseline.every((b) => b.outcome === 'deadlock') ? 'QEMU + gdb never finished: QEMU deadlocked in every attempt' : 'QEMU + gdb never finished';
       const off = offsetOf(r.key);
       const bad = pairs.filter(([x, d]) => x !== d + off);
       const how = off ? ` (QEMU at ${pairs.map(([x]) => x.toLocaleString('en-US')).join(', ')}: after the writing instruction; Rewind one instruction before, on it)` : '';
