@@ -992,6 +992,8 @@ async function main(): Promise<void> {
   const loadTimer = setInterval(() => loadSamples.push(loadavg()[0]!), 30_000);
   loadTimer.unref();
   const startedAt = new Date();
+  // What was built and measured: the source as the run starts (others may commit meanwhile).
+  const sourceAtStart = sourceState();
 
   const work = mkdtempSync(join(tmpdir(), 'rewind-bench-dap-'));
   let bridge: RunningBridge | undefined;
@@ -1394,7 +1396,7 @@ async function main(): Promise<void> {
       : '';
     const hitNote = cfg.hitIf ? ` that passes \`${cfg.hitIf}\` (${accepted?.size ?? 0} of the ${hitValues.size} hits in the second half do)` : '';
     const about = [
-      `- source: ${sourceState()}`,
+      `- source: ${sourceAtStart}${sourceState() !== sourceAtStart ? ` at the start of the run (at its end: ${sourceState()})` : ''}`,
       `- recording: ${recordedHere || cfg.about || bundlePath}; ${(end / 1e6).toFixed(1)}M instructions, ${m.snapshots.list.length} snapshots, guest ${m.guest.kernel.format}`,
       `- breakpoint: \`${fn}\`, ${hits.length} hits; start point S = icount ${start.toLocaleString('en-US')} (${((start / end) * 100).toFixed(1)}% of the recording), at ${startWhere}: ${plural(nextsDone, '`next`')}${overCall ? ` (the first one that steps over a call: from ${overCall.line}, ${plural(overCall.instructions, 'instruction')})` : ''} after the hit of \`${fn}\` at icount ${hit.toLocaleString('en-US')} (${hitWhere}), the first hit${hitNote} after the longest gap since the previous hit (${plural(pick.gap, 'instruction')}) in the second half of the recording. The reverse continue starts at that hit; every other operation at S.`,
       watchLine,

@@ -635,6 +635,14 @@ export class ReplayEngine {
     if (w.icount !== w.snapshot.icount || w.snapshot.icount === 0) return;
     const point = this.ladder.find((p) => p.name === w.snapshot.name);
     if (point) this.unusable.add(point);
+    // Spare processes parked at that snapshot would spin the same way: they go too.
+    for (const x of this.workers) {
+      if (x === w || x === this.current || x.isBusy || this.claimed.has(x)) continue;
+      if (x.snapshot.name === w.snapshot.name && x.icount === x.snapshot.icount) {
+        this.workers = this.workers.filter((y) => y !== x);
+        this.retire(x);
+      }
+    }
   }
 
   private async withRecovery(w: ReplayWorker, op: () => Promise<StopCause>): Promise<StopCause> {

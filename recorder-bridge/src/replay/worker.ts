@@ -50,6 +50,8 @@ let nextWorkerId = 1;
 
 /** A replay process that does not answer QMP for this long is taken for hung. */
 export const DEFAULT_HANG_MS = 20_000;
+/** A replay frozen at its own snapshot's icount with a busy CPU for this long is hung. */
+const STUCK_AT_SNAPSHOT_MS = 4_000;
 
 /**
  * One QEMU replay process, started paused from one snapshot of a bundle. It only moves forward:
@@ -309,10 +311,13 @@ export class ReplayWorker {
         // The icount has not moved for a long time. A guest halted with nothing pending replays
         // that stretch asleep (measured: idle stretches replay at the wall clock's pace); a
         // replay stuck inside QEMU spins. Only a frozen icount with a busy CPU is a hang.
-        if (!this.continuing || now - since < this.hangMs || this.child.pid === undefined) return;
+        // Still at the snapshot it started from, spinning: the known QEMU problem of a snapshot
+        // replay cannot resume from. Caught sooner, so the engine moves on to another snapshot.
+        const frozenLimit = lastIcount === this.snapshot.icount ? Math.min(this.hangMs, STUCK_AT_SNAPSHOT_MS) : this.hangMs;
+        if (!this.continuing || now - since < frozenLimit || this.child.pid === undefined) return;
         const ticks = groupCpuTicks(this.child.pid);
         if (!cpuSince) cpuSince = { ticks, at: now };
-        else if (now - cpuSince.at >= this.hangMs / 2) {
+        else if (now - cpuSince.at >= frozenLimit / 2) {
           const busy = (ticks - cpuSince.ticks) / 100 / ((now - cpuSince.at) / 1000);
           if (busy > 0.8) hung(`its icount stayed at ${lastIcount} for ${Math.round((now - since) / 1000)} s with ${Math.round(busy * 100)}% CPU`);
           else cpuSince = { ticks, at: now };
