@@ -5,7 +5,8 @@
  *   node out/bench/dap.js                        # the demo guest (records it first)
  *   node out/bench/dap.js --linux                # the Linux fixture (npm run bench:linux)
  *   node out/bench/dap.js --bundle B --symbols ELF... --break FUNCTION [--watch EXPR] [--hit-if EXPR]
- *   options: --runs N  --baseline-runs N  --baseline-timeout [OP=]SECONDS  --baseline-attempts N  --next K
+ *   options: --runs N  --baseline-runs N  --baseline-timeout [OP=]SECONDS  --baseline-attempts N
+ *            --next K  --next-over-call  --ops OP,OP (only these)
  *
  * Operations (issue 6's table, plus what a UI asks after every stop), all from a start point S
  * inside a function unless said otherwise:
@@ -45,7 +46,12 @@
  * (each of its operations replays the whole boot) with longer time limits.
  *
  * The hit is, among the hits in the second half of the recording that pass --hit-if, the one after
- * the longest gap since the previous hit; S is K (default 3) `next`s after it, inside the function.
+ * the longest gap since the previous hit; S is K (default 3) `next`s after it, inside the function,
+ * or with --next-over-call (the default with --linux) the stop after the first `next` that steps
+ * over a call (for ksys_write: the line after vfs_write, so that a reverse step over a line goes
+ * back over the whole call). Before each timed request the engines finish their background work.
+ * A traced run and the engine's building blocks (process start, replay rates near S) follow the
+ * timed runs, then QEMU + gdb.
  * REWIND_BENCH_DEBUG=1 logs every stop, the adapter's output and the engine calls of each request.
  * Results: bench/results/dap-DATE.md (demo, --bundle) or linux-DATE.md (--linux), and .json, with
  * the machine and versions.
@@ -545,7 +551,8 @@ function groupPids(pgid: number): Array<{ pid: number; comm: string }> {
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid) out.push({ pid: Number(name), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
+      // Zombies are gone for our purposes (their files and locks are closed).
+      if (Number(f[2]) === pgid && f[0] !== 'Z') out.push({ pid: Number(name), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
     } catch {
       // gone
     }
@@ -603,7 +610,9 @@ class Baseline {
   async run(setup: string[], timedCommands: string[], timeoutS: number, attempts: number, label: string): Promise<BaselineResult> {
     const list: Attempt[] = [];
     for (let i = 0; i < attempts; i++) {
-      const a = await this.attempt(setup, timedCommands, timeoutS);
+      let a = await this.attempt(setup, timedCommands, timeoutS);
+      // QEMU or gdb did not even start (e.g. the image still locked): the harness's failure, not QEMU's; once more.
+      if (a.outcome === 'failed' && a.startedAt === undefined && /QMP|lock/.test(a.detail ?? '')) a = await this.attempt(setup, timedCommands, timeoutS);
       list.push(a);
       process.stderr.write(`  baseline ${label}: ${a.outcome}${Number.isFinite(a.seconds) ? ` after ${a.seconds.toFixed(1)} s` : ''}${a.landed !== undefined ? `, at icount ${a.landed}` : ''}${a.detail ? ` (${a.detail})` : ''}\n`);
       if (a.outcome !== 'deadlock') break;
@@ -710,6 +719,10 @@ class Baseline {
       }
       killGroup(q);
       await waitForExit(q);
+      // QEMU itself (under the watchdog shell) holds the image's lock until it is gone: the next
+      // attempt must not find it still there.
+      const until = Date.now() + 10_000;
+      while (q.pid !== undefined && groupPids(q.pid).length > 0 && Date.now() < until) await sleep(50);
     }
   }
 }

@@ -449,9 +449,13 @@ export class ReplayEngine {
    * died or hung under the scan is replaced once.
    */
   private async scanSlice(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }, signal?: AbortSignal): Promise<Hit[]> {
+    let lostFrom = slice.snapshot.icount + 1;
     for (let attempt = 0; ; attempt++) {
       // A spare parked inside the slice (before its start) saves starting a process.
-      const w = await this.claimAtOrBefore(slice.from, attempt === 0 ? slice.snapshot : this.nearestSnapshot(slice.from));
+      // A retry starts from another (earlier) snapshot than the lost process: the glitches seen in
+      // QEMU's replay depend on where it started.
+      const w = attempt === 0 ? await this.claimAtOrBefore(slice.from, slice.snapshot) : await this.startWorker(this.nearestSnapshot(Math.min(slice.from, lostFrom - 1)));
+      this.claimed.add(w);
       // Cancellation stops the slice's replay at once: the worker is only this scan's.
       const onAbort = () => w.interrupt();
       signal?.addEventListener('abort', onAbort);
@@ -469,8 +473,9 @@ export class ReplayEngine {
         if (signal?.aborted) throw new CancelledError('query');
         return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + ((what.watchpoints?.length ?? 0) > 0 ? 1 : 0));
       } catch (e) {
-        if (w.alive || attempt > 0 || signal?.aborted || this.closed) throw e;
+        if (w.alive || attempt > 1 || signal?.aborted || this.closed) throw e;
         this.avoidIfStuck(w);
+        lostFrom = w.snapshot.icount;
       } finally {
         signal?.removeEventListener('abort', onAbort);
         this.claimed.delete(w);
