@@ -20,12 +20,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { REWIND_STOP_REASON, type RewindPosition } from '../recorder-bridge/src/protocol';
+import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { replayEnd } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { assertNoLeftovers, RewindTestClient } from './dap-client';
+import { snapshotsInside, unreplayableSnapshot } from './snapshot-check';
 import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind } from './helpers';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
@@ -136,39 +137,6 @@ function functionsAt(elf: string, pcs: bigint[]): Map<bigint, string[]> {
     }
   }
   return out;
-}
-
-/**
- * A recorded snapshot from which a replay process cannot execute one instruction (within 15 s:
- * even an idle guest gets a timer interrupt every 10 ms of guest time), described; or undefined.
- */
-async function unreplayableSnapshot(path: string): Promise<string | undefined> {
-  const b = await Bundle.open(path);
-  const end = replayEnd(await b.readIndex());
-  const ws = await ReplayWorkspace.create(b);
-  try {
-    for (const snap of b.manifest.snapshots.list.filter((s) => s.icount < end)) {
-      const w = await ReplayWorker.start(b, ws, { ...snap, image: ws.snapshots, source: 'record' }, end);
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const moved = await Promise.race([w.runTo(snap.icount + 1).then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 15_000)))]);
-        if (!moved) return `a replay started at snapshot ${snap.name} (icount ${snap.icount}) does not get to the next instruction`;
-      } finally {
-        clearTimeout(timer);
-        await w.kill();
-      }
-    }
-    return undefined;
-  } finally {
-    await ws.dispose();
-  }
-}
-
-/** How many recorded snapshots lie strictly inside the replayable part of the recording. */
-async function snapshotsInside(path: string): Promise<number> {
-  const b = await Bundle.open(path);
-  const end = replayEnd(await b.readIndex());
-  return b.manifest.snapshots.list.filter((s) => s.icount > 0 && s.icount < end).length;
 }
 
 describe('debug adapter fidelity: random operations against a straight replay', { timeout: 900_000 }, () => {

@@ -15,12 +15,9 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import type { RewindHitsResponse, RewindPosition } from '../recorder-bridge/src/protocol';
-import { replayEnd } from '../recorder-bridge/src/replay/engine';
-import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
-import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { processesOf, RewindTestClient } from './dap-client';
+import { unreplayableSnapshot } from './snapshot-check';
 import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
@@ -49,32 +46,6 @@ function lineOf(file: string, text: string): number {
   const i = readFileSync(join(DEMO_SRC, file), 'utf8').split('\n').findIndex((l) => l.includes(text));
   assert.ok(i >= 0, `${text} not found in ${file}`);
   return i + 1;
-}
-
-/**
- * A recorded snapshot from which a replay process cannot execute one instruction (within 15 s:
- * even an idle guest gets a timer interrupt every 10 ms of guest time), described; or undefined.
- */
-async function unreplayableSnapshot(path: string): Promise<string | undefined> {
-  const b = await Bundle.open(path);
-  const end = replayEnd(await b.readIndex());
-  const ws = await ReplayWorkspace.create(b);
-  try {
-    for (const snap of b.manifest.snapshots.list.filter((s) => s.icount < end)) {
-      const w = await ReplayWorker.start(b, ws, { ...snap, image: ws.snapshots, source: 'record' }, end);
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        const moved = await Promise.race([w.runTo(snap.icount + 1).then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 15_000)))]);
-        if (!moved) return `a replay started at snapshot ${snap.name} (icount ${snap.icount}) does not get to the next instruction`;
-      } finally {
-        clearTimeout(timer);
-        await w.kill();
-      }
-    }
-    return undefined;
-  } finally {
-    await ws.dispose();
-  }
 }
 
 /** Leaves `arguments` out of the request (NO_ARGS) or sends `null` (NULL_ARGS) instead of an object. */

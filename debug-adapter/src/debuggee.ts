@@ -148,18 +148,6 @@ export class Debuggee {
     return true;
   }
 
-  /** A reverse continue on the bridge with frame-filtered breakpoints (the fast reverse steps). */
-  async reverseContinue(bps: FilteredBreakpoint[], signal?: AbortSignal): Promise<BridgeStop> {
-    try {
-      return await this.client.reverseContinue(this.sessionId, {
-        breakpoints: bps.map((b) => ({ address: b.address, ...(b.stack ? { stack: b.stack } : {}) })),
-        ...(signal ? { signal } : {}),
-      });
-    } finally {
-      await this.resync();
-    }
-  }
-
   /** Forward on the bridge to the first of some frame-filtered breakpoints, at most to `until`. */
   async continueTo(bps: FilteredBreakpoint[], until: TimePoint, signal?: AbortSignal): Promise<BridgeStop> {
     try {

@@ -6,7 +6,7 @@
  *   stack-filtered breakpoints, in a window that starts at the nearest snapshot behind now, grown
  *   backward only if needed), then one move to the start of the last line run found;
  * - step into: one `reverseStepi` to see what ran just before, then as above in that frame;
- * - step out: one `reverseContinue` to this activation's entry, then one `reverseStepi`.
+ * - step out: one such scan for this activation's entry, then one move to the call before it.
  *
  * The semantics follow gdb's reverse-next/-step/-finish: go back to the start of the previous
  * line range executed in this frame (skipping callees and interrupts), or into the callee that
@@ -30,8 +30,6 @@ export interface ReverseStepTarget {
   presentedFrame(): Promise<FrameInfo>;
   /** One instruction back; false when already at the start of the recording. */
   reverseStepi(): Promise<boolean>;
-  /** Back to the last trigger strictly before now; `start` when none triggered. */
-  reverseContinue(breakpoints: FilteredBreakpoint[]): Promise<{ kind: 'breakpoint' | 'start' | 'other'; address?: bigint }>;
   /** Forward to the first trigger, but no further than `until`. */
   continueTo(breakpoints: FilteredBreakpoint[], until: number): Promise<{ kind: 'breakpoint' | 'other'; address?: bigint }>;
   /** The current time point. */
@@ -56,6 +54,9 @@ export type ReverseStepResult =
 export type ReverseStepKind = 'over' | 'into' | 'out';
 
 export class ReverseStepper {
+  /** Line starts met per instruction by the last step-over scan in each function (by its entry). */
+  private readonly density = new Map<bigint, number>();
+
   constructor(
     private readonly target: ReverseStepTarget,
     /** Addresses of the user's enabled breakpoints: reaching one stops any step. */
@@ -98,16 +99,18 @@ export class ReverseStepper {
     // Windows back from now: a few thousand instructions usually hold the previous line; breakpoints
     // slow a replay down, so the replay runs without them up to the window, then with them.
     let to = now;
-    let size = 4096;
+    const first = this.firstWindow(entry);
+    let size = first;
     for (;;) {
       if (to <= 0) break;
       const r = await this.target.hitsBack(bps, Math.max(0, to - size), to, size > 65536);
+      if (to === now) this.learnDensity(entry, r.hits.length, now - Math.max(0, to - size));
       hits = [...r.hits.filter((h) => h.icount < to), ...hits];
       // Enough when the activation's start is in view, or two runs are (the last one then began in view).
       const started = hits.some((h) => h.address === entry);
       if (started || runsOf(hits, lines).length >= 2 || r.from === 0) break;
       to = r.from;
-      size = Math.max(size * 16, now - to);
+      size = Math.max(Math.max(size, 4096) * 16, now - to);
     }
     const mine = this.activationHits(hits, entry);
     const runs = runsOf(mine, lines);
@@ -132,6 +135,28 @@ export class ReverseStepper {
       if (callSite !== undefined && (callSite === f0.line.line || callSite === prev.line)) await this.target.seek(prev.start);
     }
     return { kind: 'step' };
+  }
+
+  /**
+   * The first scan window of a reverse step over in a function. Every line start the scan meets
+   * stops the replay for about a millisecond: in a tight loop 4096 instructions hold about 900 of
+   * them (measured on the demo), in kernel code that calls out between lines a handful. So the
+   * window is sized for about 32 hits from what the last scan in the same function met, 4096
+   * instructions when there was none yet.
+   */
+  private firstWindow(fn: bigint): number {
+    const density = this.density.get(fn);
+    if (density === undefined || density <= 0) return 4096;
+    let size = 256;
+    while (size < 4096 && size * density < 32) size *= 2;
+    return size;
+  }
+
+  private learnDensity(fn: bigint, hits: number, instructions: number): void {
+    if (instructions <= 0) return;
+    this.density.delete(fn); // kept in last-use order, a few hundred functions at most
+    this.density.set(fn, hits / instructions);
+    if (this.density.size > 256) this.density.delete(this.density.keys().next().value!);
   }
 
   /** From a function's first instruction: one instruction back (the call, or a tail call's jump), then to the start of that line. */
@@ -209,8 +234,8 @@ export class ReverseStepper {
     const others: FilteredBreakpoint[] = starts.filter((s) => s.line !== line).map((s) => ({ address: s.address, ...stack }));
     const entry = this.entryGuard(f);
     if (entry && !others.some((o) => o.address === entry.address)) others.push(entry);
-    const back = await this.target.reverseContinue(others);
-    if (back.kind === 'start') return { kind: 'start' };
+    const back = await this.backTo(others);
+    if (back === undefined) return { kind: 'start' };
     const mine = starts.filter((s) => s.line === line).map((s) => ({ address: s.address, ...stack }));
     await this.target.continueTo(mine, here);
     return { kind: 'step' };
@@ -266,7 +291,7 @@ export class ReverseStepper {
     const bps: FilteredBreakpoint[] = [{ address: start, ...activationStack(frame) }];
     const entry = this.entryGuard(frame);
     if (entry && entry.address !== start) bps.push(entry);
-    return this.finish(await this.target.reverseContinue([...bps, ...this.userBps()]), [start, ...(entry ? [entry.address] : [])]);
+    return this.finish(await this.backTo([...bps, ...this.userBps()]), [start, ...(entry ? [entry.address] : [])]);
   }
 
   /** The last line start that ran in the activation of `frame` (any line), bounded by its entry. */
@@ -277,12 +302,25 @@ export class ReverseStepper {
     const entry = this.entryGuard(frame);
     if (entry && !starts.includes(entry.address)) bps.push(entry);
     if (bps.length === 0) return { kind: 'fallback', reason: 'no line information for this function' };
-    return this.finish(await this.target.reverseContinue([...bps, ...this.userBps()]), [...starts, ...(entry ? [entry.address] : [])]);
+    return this.finish(await this.backTo([...bps, ...this.userBps()]), [...starts, ...(entry ? [entry.address] : [])]);
   }
 
-  private finish(r: { kind: string; address?: bigint }, own: bigint[]): ReverseStepResult {
-    if (r.kind === 'start') return { kind: 'start' };
-    if (r.address !== undefined && !own.includes(r.address) && this.userHit(r.address) !== undefined) return { kind: 'breakpoint', address: r.address };
+  /**
+   * To the last trigger before now (its address), or to the start (undefined) when none: one scan
+   * in windows grown backward from now, then one seek. Not the engine's reverse continue, whose
+   * first window reaches back to a snapshot: with line starts that run often (a loop calling this
+   * function) every rejected hit on the way costs a stop of the replay, seconds over millions of
+   * instructions, while the step's target is usually a few instructions back.
+   */
+  private async backTo(bps: FilteredBreakpoint[]): Promise<bigint | undefined> {
+    const hit = await this.lastHitBefore(bps, await this.target.icount());
+    await this.target.seek(hit?.icount ?? 0);
+    return hit?.address;
+  }
+
+  private finish(address: bigint | undefined, own: bigint[]): ReverseStepResult {
+    if (address === undefined) return { kind: 'start' };
+    if (!own.includes(address) && this.userHit(address) !== undefined) return { kind: 'breakpoint', address };
     return { kind: 'step' };
   }
 

@@ -286,10 +286,6 @@ export class RewindDebugSession extends DebugSession {
         // The frame the user sees on top: after a step that ended on an inlined call, its caller.
         presentedFrame: async () => this.debuggee!.frame(await this.inspector!.presentedLevel(this.lastThreads[0]?.id ?? 1)),
         reverseStepi: () => this.debuggee!.reverseStepi(),
-        reverseContinue: async (bps) => {
-          const stop = await this.debuggee!.reverseContinue(bps, this.running?.abort.signal);
-          return { kind: stop.kind === 'breakpoint' ? 'breakpoint' : stop.kind === 'start' ? 'start' : 'other', ...(stop.address ? { address: BigInt(stop.address) } : {}) };
-        },
         continueTo: async (bps, until) => {
           const stop = await this.debuggee!.continueTo(bps, until, this.running?.abort.signal);
           return { kind: stop.kind === 'breakpoint' ? 'breakpoint' : 'other', ...(stop.address ? { address: BigInt(stop.address) } : {}) };

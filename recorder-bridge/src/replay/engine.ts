@@ -461,16 +461,10 @@ export class ReplayEngine {
       signal?.addEventListener('abort', onAbort);
       try {
         if (slice.from > w.icount) await w.runTo(slice.from);
-        const hits: Hit[] = [];
-        for (;;) {
-          if (signal?.aborted) throw new CancelledError('query');
-          const stop = await w.run({ ...what, until: slice.to, ...(signal ? { signal } : {}) });
-          if (stop.kind === 'breakpoint') hits.push({ icount: stop.icount, address: stop.address });
-          else if (stop.kind === 'watchpoint') hits.push({ icount: stop.icount, address: stop.address, dataAddress: stop.dataAddress });
-          else break;
-          if (stop.icount >= slice.to) break;
-        }
         if (signal?.aborted) throw new CancelledError('query');
+        const { hits: stops } = await w.collect({ ...what, until: slice.to, ...(signal ? { signal } : {}) });
+        if (signal?.aborted) throw new CancelledError('query');
+        const hits: Hit[] = stops.map((h) => (h.kind === 'watchpoint' ? { icount: h.icount, address: h.address, dataAddress: h.dataAddress } : { icount: h.icount, address: h.address }));
         return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + ((what.watchpoints?.length ?? 0) > 0 ? 1 : 0));
       } catch (e) {
         if (w.alive || attempt > 1 || signal?.aborted || this.closed) throw e;

@@ -30,6 +30,13 @@ export interface Breakpoint {
   stack?: { min?: bigint; max?: bigint };
 }
 
+export interface RunOptions {
+  until?: TimePoint;
+  breakpoints?: Breakpoint[];
+  watchpoints?: Watchpoint[];
+  signal?: AbortSignal;
+}
+
 export interface Watchpoint {
   address: bigint;
   size: number;
@@ -164,21 +171,42 @@ export class ReplayWorker {
    * filter rejects is stepped over without being reported. An aborted `signal` interrupts the run
    * where it is (a 'time' stop).
    */
-  async run(opts: { until?: TimePoint; breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; signal?: AbortSignal }): Promise<StopCause> {
+  async run(opts: RunOptions): Promise<StopCause> {
+    return (await this.runWith(opts, () => false)).stop;
+  }
+
+  /**
+   * Runs to `until` (or the end, or the `signal`) and collects every trigger on the way, as `run`
+   * would report them one by one; but the breakpoints and the replay-break are set once for the
+   * whole run, not once per hit: a scan over a loop hits its breakpoints hundreds of times, and
+   * each of those round trips costs about as much as the replay between two hits.
+   */
+  async collect(opts: RunOptions): Promise<{ hits: Array<Exclude<StopCause, { kind: 'time' | 'end' }>>; stop: StopCause }> {
+    const hits: Array<Exclude<StopCause, { kind: 'time' | 'end' }>> = [];
+    const r = await this.runWith(opts, (hit) => {
+      hits.push(hit);
+      return true;
+    });
+    return { hits, stop: r.stop };
+  }
+
+  /** The run loop: `onHit` says whether to go on after a trigger (true) or stop there (false). */
+  private async runWith(opts: RunOptions, onHit: (hit: Exclude<StopCause, { kind: 'time' | 'end' }>) => boolean): Promise<{ stop: StopCause }> {
     this.enter();
     const bps = opts.breakpoints ?? [];
     const wps = opts.watchpoints ?? [];
     this.readThread = undefined;
+    const timeStop = (): { stop: StopCause } => ({ stop: { kind: this.icountCache >= this.endIcount ? 'end' : 'time', icount: this.icountCache } });
     try {
       const until = Math.min(opts.until ?? this.endIcount, this.endIcount);
-      if (this.icountCache >= until) return { kind: this.icountCache >= this.endIcount ? 'end' : 'time', icount: this.icountCache };
-      if (opts.signal?.aborted) return { kind: 'time', icount: this.icountCache };
+      if (this.icountCache >= until) return timeStop();
+      if (opts.signal?.aborted) return { stop: { kind: 'time', icount: this.icountCache } };
       // Step off a breakpoint we are sitting on, so that it does not trigger again at once.
       if (bps.length > 0) {
         const pc = await this.pc();
         if (bps.some((b) => b.address === pc)) {
           await this.step();
-          if (this.icountCache >= until) return { kind: 'time', icount: this.icountCache };
+          if (this.icountCache >= until) return { stop: { kind: 'time', icount: this.icountCache } };
         }
       }
       for (const b of uniqueAddresses(bps)) await this.expectOk(`Z0,${b.toString(16)},1`);
@@ -186,27 +214,37 @@ export class ReplayWorker {
       await this.control('replay-break', { icount: until });
       try {
         for (;;) {
-          if (opts.signal?.aborted) return { kind: 'time', icount: this.icountCache };
+          if (opts.signal?.aborted) return { stop: { kind: 'time', icount: this.icountCache } };
           const reply = await this.resume(opts.signal);
           this.icountCache = await this.currentIcount();
           const watch = watchOf(reply);
-          if (watch !== undefined) return { kind: 'watchpoint', icount: this.icountCache, address: await this.pc(), dataAddress: watch };
+          if (watch !== undefined) {
+            const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: watch };
+            if (!onHit(hit) || this.icountCache >= until) return { stop: hit };
+            continue;
+          }
           const regs = await this.registers();
           const pc = regs[pcName(this.wide)] ?? 0n;
           const at = bps.filter((b) => b.address === pc);
           if (at.length > 0 && this.icountCache < until) {
             const sp = regs[this.wide ? 'rsp' : 'esp'] ?? 0n;
-            if (at.some((b) => stackAccepts(b, sp))) return { kind: 'breakpoint', icount: this.icountCache, address: pc };
-            // Rejected by its stack filter: step over it (single-stepping ignores breakpoints) and go on.
+            if (at.some((b) => stackAccepts(b, sp))) {
+              const hit = { kind: 'breakpoint' as const, icount: this.icountCache, address: pc };
+              if (!onHit(hit)) return { stop: hit };
+            }
+            // Rejected by its stack filter, or collected: step over it (single-stepping ignores breakpoints) and go on.
             const stepped = await this.step();
-            if (stepped !== undefined) return { kind: 'watchpoint', icount: this.icountCache, address: await this.pc(), dataAddress: stepped };
-            if (this.icountCache >= until) return { kind: this.icountCache >= this.endIcount ? 'end' : 'time', icount: this.icountCache };
+            if (stepped !== undefined) {
+              const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: stepped };
+              if (!onHit(hit)) return { stop: hit };
+            }
+            if (this.icountCache >= until) return timeStop();
             continue;
           }
-          if (this.icountCache >= this.endIcount || (await this.atEnd())) return { kind: 'end', icount: this.icountCache };
+          if (this.icountCache >= this.endIcount || (await this.atEnd())) return { stop: { kind: 'end', icount: this.icountCache } };
           // Only a stop at the replay-break itself is one savevm was measured to reload.
           this.atReplayBreak = this.icountCache === until && !opts.signal?.aborted;
-          return { kind: 'time', icount: this.icountCache };
+          return { stop: { kind: 'time', icount: this.icountCache } };
         }
       } finally {
         await this.qmp.execute('replay-delete-break').catch(() => undefined);
