@@ -3,8 +3,8 @@
  * instead of gdb's instruction-by-instruction reverse stepping (one replay per instruction):
  *
  * - step over: one scan of the recent past for the line starts of this activation (the engine's
- *   stack-filtered breakpoints, in a window that starts at the nearest snapshot behind now, grown
- *   backward only if needed), then one move to the start of the last line run found;
+ *   stack-filtered breakpoints, in windows that grow backward from now until the answer is in
+ *   view), then one move to the start of the last line run found;
  * - step into: one `reverseStepi` to see what ran just before, then as above in that frame;
  * - step out: one such scan for this activation's entry, then one move to the call before it.
  *

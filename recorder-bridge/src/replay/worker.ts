@@ -19,6 +19,9 @@ export type StopCause =
   | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint }
   | { kind: 'end'; icount: TimePoint }; // the recording ended first
 
+/** A stop that a breakpoint or watchpoint caused. */
+export type Trigger = Exclude<StopCause, { kind: 'time' | 'end' }>;
+
 export interface Breakpoint {
   /** Code address (a software breakpoint at it). */
   address: bigint;
@@ -181,8 +184,8 @@ export class ReplayWorker {
    * whole run, not once per hit: a scan over a loop hits its breakpoints hundreds of times, and
    * each of those round trips costs about as much as the replay between two hits.
    */
-  async collect(opts: RunOptions): Promise<{ hits: Array<Exclude<StopCause, { kind: 'time' | 'end' }>>; stop: StopCause }> {
-    const hits: Array<Exclude<StopCause, { kind: 'time' | 'end' }>> = [];
+  async collect(opts: RunOptions): Promise<{ hits: Trigger[]; stop: StopCause }> {
+    const hits: Trigger[] = [];
     const r = await this.runWith(opts, (hit) => {
       hits.push(hit);
       return true;
@@ -191,7 +194,7 @@ export class ReplayWorker {
   }
 
   /** The run loop: `onHit` says whether to go on after a trigger (true) or stop there (false). */
-  private async runWith(opts: RunOptions, onHit: (hit: Exclude<StopCause, { kind: 'time' | 'end' }>) => boolean): Promise<{ stop: StopCause }> {
+  private async runWith(opts: RunOptions, onHit: (hit: Trigger) => boolean): Promise<{ stop: StopCause }> {
     this.enter();
     const bps = opts.breakpoints ?? [];
     const wps = opts.watchpoints ?? [];
