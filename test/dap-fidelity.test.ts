@@ -27,7 +27,7 @@ import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { assertNoLeftovers, RewindTestClient } from './dap-client';
 import { snapshotsInside, unreplayableSnapshot } from './snapshot-check';
-import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind } from './helpers';
+import { DEMO_KERNEL, prng, requireDemoKernel, ROOT, runRewind } from './helpers';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
 
@@ -60,18 +60,6 @@ const INPUT = [
   'expect spin done',
   '',
 ].join('\n');
-
-/** mulberry32: a small seeded PRNG, so that a run can be repeated exactly. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const OP_TIMEOUT_MS = 120_000;
 

@@ -18,7 +18,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { RewindHitsResponse, RewindPosition } from '../recorder-bridge/src/protocol';
 import { processesOf, RewindTestClient } from './dap-client';
 import { unreplayableSnapshot } from './snapshot-check';
-import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, prng, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
 const CONFIG_C = join(DEMO_SRC, 'config.c');
@@ -29,18 +29,6 @@ const CONFIG_C = join(DEMO_SRC, 'config.c');
  * after it replays slowly (about 0.5 s per character, measured).
  */
 const QUICK_INPUT = ['expect ready', 'expect > ', 'send hello\\n', 'expect hello, world', 'expect > ', 'send name rewind\\n', 'expect name set', 'expect > ', 'send spin 1\\n', 'expect spin done', ''].join('\n');
-
-/** mulberry32: a small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 function lineOf(file: string, text: string): number {
   const i = readFileSync(join(DEMO_SRC, file), 'utf8').split('\n').findIndex((l) => l.includes(text));
