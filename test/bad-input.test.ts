@@ -146,10 +146,10 @@ describe('bad input', { timeout: 600_000 }, () => {
     const b = await copyBundle(good, join(dir, 'future.rewind'));
     const mpath = join(b, 'manifest.json');
     const m = JSON.parse(await fs.readFile(mpath, 'utf8'));
-    m.formatVersion = 3;
+    m.formatVersion = 4;
     await fs.writeFile(mpath, JSON.stringify(m));
     const before = await fingerprint(b);
-    assertUserError(await runRewind(['info', b]), /bundle format version 3 is not supported \(this Rewind reads versions 1 to 2\); upgrade Rewind/);
+    assertUserError(await runRewind(['info', b]), /bundle format version 4 is not supported \(this Rewind reads versions 1 to 3\); upgrade Rewind/);
     assert.deepEqual(await fingerprint(b), before);
   });
 

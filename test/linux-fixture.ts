@@ -79,6 +79,21 @@ export function cacheRoot(): string {
 }
 
 /** Returns the cached fixture, building it first when needed. */
+/**
+ * The fixture for a test, or why the test must be skipped: only without root can it be impossible
+ * to build (apt-get needs root for its package lists).
+ */
+export async function linuxFixtureOrSkip(): Promise<{ fixture?: LinuxFixture; skip?: string }> {
+  try {
+    return { fixture: await ensureLinuxFixture() };
+  } catch (e) {
+    if (process.getuid?.() !== 0) {
+      return { skip: `the Linux fixture cannot be built as a non-root user (${(e as Error).message}); run \`node out/test/linux-fixture.js\` as root once` };
+    }
+    throw e;
+  }
+}
+
 export async function ensureLinuxFixture(): Promise<LinuxFixture> {
   const { pkg, release, version } = await currentKernel();
   const dir = join(cacheRoot(), `${release}_${version}`);

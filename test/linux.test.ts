@@ -17,7 +17,8 @@ import { classifyKernelHits, mergeKernelEvents } from '../debug-adapter/src/linu
 import type { RewindDmesgResponse, RewindEventsResponse, RewindKernelEventsResponse } from '../recorder-bridge/src/protocol';
 import { record } from '../recorder-bridge/src/record/recorder';
 import { assertNoLeftovers, RewindTestClient, type Stop } from './dap-client';
-import { ensureLinuxFixture, KMSG_MARKER, WRITE_BYTES, WRITE_COUNT, type LinuxFixture } from './linux-fixture';
+import { useLinuxSession } from './linux-session';
+import { linuxFixtureOrSkip, KMSG_MARKER, WRITE_BYTES, WRITE_COUNT, type LinuxFixture } from './linux-fixture';
 
 describe('kernel events: classification of the reporting functions\' hits', () => {
   it('tells panics, oopses, BUG()s and warnings apart', () => {
@@ -61,33 +62,10 @@ describe('kernel events: classification of the reporting functions\' hits', () =
 });
 
 describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_000 }, () => {
-  let fixture: LinuxFixture | undefined;
-  let skip: string | undefined;
-  let c: RewindTestClient;
+  const session = useLinuxSession();
+  const c = session.c;
   /** The dd writes, as the forward breakpoint found them. */
   const writes: Array<{ icount: number; pid: number }> = [];
-
-  before(async () => {
-    try {
-      fixture = await ensureLinuxFixture();
-    } catch (e) {
-      // Only without root can the fixture be impossible to build (apt-get needs it for its package lists).
-      if (process.getuid?.() !== 0) {
-        skip = `the Linux fixture cannot be built as a non-root user (${(e as Error).message}); run \`node out/test/linux-fixture.js\` as root once`;
-        return;
-      }
-      throw e;
-    }
-    c = new RewindTestClient();
-    c.dc.defaultTimeout = 300_000;
-    await c.start();
-  });
-
-  after(async () => {
-    if (!fixture) return;
-    await c.stop().catch(() => undefined);
-    await assertNoLeftovers(fixture.bundle, 20_000);
-  });
 
   const next = () => c.run(() => c.dc.nextRequest({ threadId: 1 }));
   const stepBack = () => c.run(() => c.dc.stepBackRequest({ threadId: 1 }));
@@ -104,8 +82,8 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
   };
 
   it('a breakpoint on ksys_write finds dd\'s writes forward, then the same ones in reverse', async (t) => {
-    if (skip) return t.skip(skip);
-    const f = fixture!;
+    if (session.skip()) return t.skip(session.skip());
+    const f = session.fixture();
     // Opening the recording runs forward to the first write of WRITE_BYTES bytes.
     const first = await c.launch({ recording: f.bundle, symbols: [f.vmlinux] }, async () => {
       const bps = (await c.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'ksys_write', condition: `count == ${WRITE_BYTES}` }] })).body.breakpoints;
@@ -134,7 +112,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
   });
 
   it('shows the current task, dd, in the thread name and the Linux scope', async (t) => {
-    if (skip) return t.skip(skip);
+    if (session.skip()) return t.skip(session.skip());
     // At the first write, in dd's ksys_write.
     const name = await threadName();
     const m = /^CPU 0 · dd \[(\d+)\] \(kernel\)$/.exec(name);
@@ -197,7 +175,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
   }
 
   it('steps back over a call and out of a call in kernel C code, to where stepping forward went', async (t) => {
-    if (skip) return t.skip(skip);
+    if (session.skip()) return t.skip(session.skip());
     await c.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
     const at = await forwardSteps(7);
     assert.ok(new Set(at.map((a) => a.frame)).size >= 6, `forward steps visited several lines: ${at.map((a) => a.frame).join(', ')}`);
@@ -234,7 +212,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
   it(
     'steps back over each line of ksys_write to the stops of stepping forward',
     async (t) => {
-      if (skip) return t.skip(skip);
+      if (session.skip()) return t.skip(session.skip());
       const at = await forwardSteps(7);
       try {
         for (let i = at.length - 2; i >= 0; i--) {
@@ -249,7 +227,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
   );
 
   it('a reverse watchpoint on jiffies_64 finds the tick that wrote it', async (t) => {
-    if (skip) return t.skip(skip);
+    if (session.skip()) return t.skip(session.skip());
     const from = writes[0]!.icount;
     await c.run(() => c.dc.send('rewind/seek', { icount: from }));
     const now = Number(await c.evaluate('jiffies_64'));
@@ -281,7 +259,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
   let dmesgEarly: RewindDmesgResponse;
 
   it('reads dmesg as it was at two time points of the boot', async (t) => {
-    if (skip) return t.skip(skip);
+    if (session.skip()) return t.skip(session.skip());
     // The first read finds the ring's layout in the vmlinux's types; later ones only read memory.
     let t0 = Date.now();
     await c.custom<RewindDmesgResponse>('rewind/dmesg');
@@ -316,7 +294,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
   });
 
   it('finds the sysrq-c panic over the whole recording, one seek away', async (t) => {
-    if (skip) return t.skip(skip);
+    if (session.skip()) return t.skip(session.skip());
     const end = (await c.position()).end;
     // A cancelled scan stops (and its replay processes go); asked again, it runs to the end.
     const started = c.dc.waitForEvent('progressStart');
@@ -388,12 +366,8 @@ describe('Linux kernel awareness under kernel page-table isolation (pti=on)', { 
   let dir: string;
 
   before(async () => {
-    try {
-      fixture = await ensureLinuxFixture();
-    } catch (e) {
-      if (process.getuid?.() !== 0) return;
-      throw e;
-    }
+    ({ fixture } = await linuxFixtureOrSkip());
+    if (!fixture) return;
     // The same kernel and workload, with KPTI forced on (QEMU's default CPU is AMD's, which Linux does not isolate).
     dir = mkdtempSync(join(tmpdir(), 'rewind-linux-kpti-'));
     bundle = join(dir, 'kpti.rewind');

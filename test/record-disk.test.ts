@@ -164,7 +164,9 @@ describe('recording a Linux guest with a disk (blkreplay)', { timeout: 1_800_000
   });
 
   it('the manifest and rewind info describe the disk and the Linux defaults', async () => {
-    assert.equal(manifest.formatVersion, 2);
+    // Version 3 (verified snapshots) carries the disk of version 2.
+    assert.equal(manifest.formatVersion, 3);
+    assert.ok(manifest.snapshots.list.every((s) => s.verified), 'every snapshot of the disk recording was verified');
     assert.deepEqual(manifest.guest.disk, {
       file: 'snapshots.qcow2',
       originalPath: disk,

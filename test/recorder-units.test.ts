@@ -15,7 +15,7 @@ import { LINUX_RECORDING_DEFAULTS, withLinuxDefaults } from '../recorder-bridge/
 import { storeDriveArgs, qemuOptionValue } from '../recorder-bridge/src/bundle/drive';
 import { validateManifest, type Manifest } from '../recorder-bridge/src/bundle/manifest';
 import type { Bundle } from '../recorder-bridge/src/bundle/reader';
-import { uniqueSnapshots } from '../recorder-bridge/src/record/finalize';
+import { uniqueSnapshots } from '../recorder-bridge/src/record/snapshot-list';
 import { panicLine } from '../recorder-bridge/src/record/recording-run';
 import { probeDisk } from '../recorder-bridge/src/record/disk';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
@@ -126,9 +126,9 @@ describe('Linux recording defaults', () => {
     assert.deepEqual(withLinuxDefaults('oops=panic').added, ['console=ttyS0', 'nohz=off', 'nokaslr', 'panic=-1']);
   });
 
-  it('every default says why, and rewind help lists them', async () => {
+  it('every default says why, and rewind help record lists them', async () => {
     assert.ok(LINUX_RECORDING_DEFAULTS.every((d) => d.why.length > 20));
-    const help = await runRewind(['help']);
+    const help = await runRewind(['help', 'record']);
     for (const d of LINUX_RECORDING_DEFAULTS) assert.match(help.stdout, new RegExp(`^  ${d.param}\\s+${d.why.slice(0, 30).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
     assert.match(help.stdout, /--linux /);
     assert.match(help.stdout, /--disk FILE /);
@@ -186,15 +186,17 @@ describe('disk and snapshot-store arguments', () => {
         manifest: { qemu: { machineArgs: ['-kernel', '${bundle}/guest/kernel'], icountShift: 'auto' }, guest: { ...(disk ? { disk } : {}) } },
       }) as unknown as Bundle;
     const ws = Object.create(ReplayWorkspace.prototype) as ReplayWorkspace;
-    Object.assign(ws, { log: '/w/replay.log', snapshots: '/w/snapshots.qcow2' });
+    Object.assign(ws, { dir: '/w', log: '/w/replay.log', snapshots: '/w/snapshots.qcow2' });
+    // The workspace's own copies are throwaway (no flushes); another image (the store itself) is not.
     assert.deepEqual(ws.replayArgs(fake(), 's3', '/w/image-1.qcow2'), [
       '-kernel', '/b/guest/kernel',
       '-icount', 'shift=auto,rr=replay,rrfile=/w/replay.log,rrsnapshot=s3',
-      '-drive', 'file=/w/image-1.qcow2,if=none,id=rr',
+      '-drive', 'file=/w/image-1.qcow2,if=none,id=rr,cache=unsafe',
     ]);
+    assert.deepEqual(ws.replayArgs(fake(), 'init', '/b/snapshots.qcow2').slice(-2), ['-drive', 'file=/b/snapshots.qcow2,if=none,id=rr']);
     const disk = { file: 'snapshots.qcow2', originalPath: '/d.img', format: 'raw', sha256: 'ab', size: 1, virtualSize: 1, device: 'virtio-blk-pci' as const };
     assert.deepEqual(ws.replayArgs(fake(disk), 'init', '/w/image-2.qcow2').slice(4), [
-      '-drive', 'file=/w/image-2.qcow2,if=none,id=rr',
+      '-drive', 'file=/w/image-2.qcow2,if=none,id=rr,cache=unsafe',
       '-drive', 'driver=blkreplay,if=none,image=rr,id=disk0',
       '-device', 'virtio-blk-pci,drive=disk0',
     ]);
@@ -241,10 +243,21 @@ describe('bundle format versions', () => {
     assert.equal(validateManifest(v2, 'm').guest.disk?.device, 'virtio-blk-pci');
   });
 
-  it('refuses a future version, an unknown disk device, and a disk in a version 1 bundle', () => {
-    const v3 = base();
+  it('reads version 3 only with a verdict on every snapshot and the verification summary', () => {
+    const v3: Record<string, unknown> = base();
     v3.formatVersion = 3;
-    assert.throws(() => validateManifest(v3, 'm'), /bundle format version 3 is not supported \(this Rewind reads versions 1 to 2\); upgrade Rewind/);
+    v3.snapshots = { list: [{ name: 'init', icount: 0, vmClockNs: 0, vmStateBytes: 1 }] };
+    assert.throws(() => validateManifest(v3, 'm'), /a version 3 bundle has a snapshot without "verified"/);
+    v3.snapshots = { list: [{ name: 'init', icount: 0, vmClockNs: 0, vmStateBytes: 1, verified: true }] };
+    assert.throws(() => validateManifest(v3, 'm'), /"snapshots.verification" is missing/);
+    v3.snapshots = { list: [{ name: 'init', icount: 0, vmClockNs: 0, vmStateBytes: 1, verified: true }], verification: { method: 'qemu-rrsnapshot', seconds: 1, replaced: [], dropped: [], added: [], complete: true } };
+    assert.equal(validateManifest(v3, 'm').snapshots.list[0]!.verified, true);
+  });
+
+  it('refuses a future version, an unknown disk device, and a disk in a version 1 bundle', () => {
+    const v4 = base();
+    v4.formatVersion = 4;
+    assert.throws(() => validateManifest(v4, 'm'), /bundle format version 4 is not supported \(this Rewind reads versions 1 to 3\); upgrade Rewind/);
     const odd = base();
     odd.formatVersion = 2;
     odd.guest.disk = { ...disk, device: 'nvme' };

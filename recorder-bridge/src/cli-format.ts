@@ -39,11 +39,26 @@ export function formatInfo(dir: string, m: Manifest): string {
     ['replay log', `${formatBytes(m.stats.logBytesRaw)} raw, ${formatBytes(m.stats.logBytesCompressed)} compressed${ratio}, format ${r.replayLog.logFormatName}`],
     ['events', `${m.stats.eventTotal}: ` + Object.entries(m.stats.eventCounts).sort((a, b) => b[1] - a[1]).map(([kind, n]) => `${kind} ${n}`).join(', ')],
     ['snapshots', m.snapshots.list.map((s) => `${s.name}@${formatIcount(s.icount)}`).join(', ') || 'none'],
+    ['verified', verificationLine(m)],
     ['console', `${m.console.lineCount} lines`],
   );
   for (const w of r.warnings) rows.push(['warning', w]);
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, v]) => `${key.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** What `rewind info` says of the snapshots' verification (bundle-format.md, "Snapshot verification"). */
+function verificationLine(m: Manifest): string {
+  const v = m.snapshots.verification;
+  if (!v) return 'not in this bundle (format 1 or 2): the snapshots are verified when it is first opened';
+  const ok = m.snapshots.list.filter((s) => s.verified).length;
+  const what = [
+    v.replaced.length ? `${v.replaced.length} replaced (${v.replaced.map((r) => r.name).join(', ')})` : '',
+    v.added.length ? `${v.added.length} added` : '',
+    v.dropped.length ? `${v.dropped.length} dropped (${v.dropped.map((d) => d.name).join(', ')})` : '',
+  ].filter(Boolean);
+  const head = ok === m.snapshots.list.length ? `all ${ok} snapshots resume` : `${ok} of ${m.snapshots.list.length} snapshots (the rest are verified when the recording is first opened)`;
+  return `${head}${what.length ? `; ${what.join(', ')}` : ''}; ${v.seconds} s`;
 }
 
 /** One line of `rewind events`. */

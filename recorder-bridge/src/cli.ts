@@ -2,68 +2,23 @@ import { defaultBundleName } from './record/bundle-name';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Bundle } from './bundle/reader';
 import { CancelledError, isUserError, UserError } from './errors';
-import { infoJson, type EventsJson } from './protocol';
-import { record, defaultMaxLogBytes, DEFAULT_SNAPSHOT_EVERY, type RecordProgress } from './record/recorder';
-import { LINUX_RECORDING_DEFAULTS } from './record/linux-defaults';
+import { infoJson, type CheckJson, type EventsJson } from './protocol';
+import { record, type RecordProgress } from './record/recorder';
 import { parseSize } from './record/size';
 import { formatIcount, parseIcount } from './timepoint';
 import { REWIND_VERSION } from './version';
 import { EVENT_KINDS, type ReplayEvent } from './replay-log';
 import { formatBytes, formatInfo, formatEvent } from './cli-format';
 import { replayCheck } from './replay/check';
+import { verifyBundleSnapshots } from './replay/snapshot-verify';
 import { closeOnSignals, startBridge } from './bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson } from './protocol';
 import { ReplayEngine, replayEnd } from './replay/engine';
 import { EngineRelayTarget, GdbRelay } from './gdb/relay';
 import { isLoopback } from './util/loopback';
-
-const USAGE = `rewind ${REWIND_VERSION}: record guest kernels and debug the recordings backward and forward
-
-Usage:
-  rewind record --kernel FILE [options]     record a guest into a bundle directory
-  rewind info BUNDLE [--json] [--verify]    what a recording holds
-  rewind events BUNDLE [--json] [--kind K[,K...]] [--from N] [--to N] [--limit N]
-                                            the recorded non-deterministic events, with time points
-  rewind check BUNDLE [--json] [--timeout S]
-                                            verify every file, then replay the whole recording and
-                                            compare its end and console output with the recording
-  rewind bridge --root DIR [--socket PATH | --listen HOST:PORT [--token-file F]] [--log FILE] [--allow-remote]
-                                            serve replay sessions of the bundles under DIR over JSON-RPC
-                                            (docs/bridge.md); TCP is loopback-only and needs a token
-  rewind replay BUNDLE --gdb PORT [--host ADDR]
-                                            serve the recording to gdb (target remote :PORT) with
-                                            fast time travel behind reverse-stepi/reverse-continue
-
-record options:
-  --kernel FILE          ELF multiboot kernel (i386 or x86_64) or Linux bzImage
-  --linux                the Linux preset: the kernel must be a bzImage (vmlinuz), and the Linux
-                         defaults below are always added
-  --initrd FILE          initial ramdisk
-  --append TEXT          kernel command line (Linux gets the defaults below added)
-  --no-linux-defaults    do not add those
-  --disk FILE            a raw or qcow2 disk image, recorded through QEMU's blkreplay so that disk
-                         I/O replays; the guest sees it as virtio-blk (Linux: /dev/vda, needs the
-                         virtio_pci and virtio_blk drivers). The file is only read: it is copied
-                         into the recording, and the guest writes to the copy
-  --memory MIB           guest memory (default 64, 256 for Linux)
-  --input FILE           serial console script: lines "expect TEXT", "send TEXT", "sleep SECONDS"
-  --out DIR              bundle to write (default ./NAME-YYYYMMDD-HHMMSS.rewind); never overwritten
-  --timeout SECONDS      stop after this long (wall clock)
-  --stop-on TEXT         stop when the console prints TEXT
-  --snapshot-every N     snapshot every N instructions, e.g. 200M (default ${formatIcount(DEFAULT_SNAPSHOT_EVERY)}; 0: initial only)
-  --expect-timeout S     how long an "expect" waits (default 120)
-  --max-log SIZE         stop when the replay log reaches SIZE, e.g. 512M (default here ${defaultMaxLogBytes() / 2 ** 20}M;
-                         0: no limit). Indexing takes about 16 bytes of memory per log byte: a larger
-                         log may need NODE_OPTIONS=--max-old-space-size=MB. A Linux guest writes
-                         about 0.5 MB a second, one spinning after a panic about 12 MB a second
-  --quiet                no progress output
-  --json                 print the result as JSON
-
-Linux defaults, added to a bzImage's command line unless it sets the parameter (docs/recording.md):
-${LINUX_RECORDING_DEFAULTS.map((d) => `  ${d.param.padEnd(15)} ${d.why}`).join('\n')}
-
-Numbers of instructions take k, M and G suffixes (1000s); sizes take K, M and G (1024s).
-Docs: README.md, docs/.`;
+import { COMMAND_NAMES, commandHelp, overview, wantsHelp } from './cli-help';
+import { handleBrokenPipes, pipeBroken } from './cli-pipes';
+import { salvage, type SalvageProgress } from './record/salvage';
 
 type Handler = (args: string[]) => Promise<number>;
 
@@ -72,16 +27,36 @@ const COMMANDS: Record<string, Handler> = {
   info: cmdInfo,
   events: cmdEvents,
   check: cmdCheck,
+  salvage: cmdSalvage,
   replay: cmdReplay,
   bridge: cmdBridge,
+  dap: cmdDap,
 };
+
+/** The command being run, for messages that point to its help. */
+let currentCommand = '';
 
 /** Entry point of the `rewind` command: returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  handleBrokenPipes();
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
-    process.stdout.write(USAGE + '\n');
-    return cmd ? 0 : 2;
+  if (!cmd) {
+    process.stderr.write(overview() + '\n');
+    return 2;
+  }
+  if (cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    const topic = cmd === 'help' ? rest[0] : undefined;
+    if (topic === undefined) {
+      process.stdout.write(overview() + '\n');
+      return 0;
+    }
+    const help = commandHelp(topic);
+    if (help === undefined) {
+      process.stderr.write(`rewind: there is no command "${topic}"; the commands are ${COMMAND_NAMES.join(', ')}\n`);
+      return 2;
+    }
+    process.stdout.write(help + '\n');
+    return 0;
   }
   if (cmd === '--version' || cmd === 'version') {
     process.stdout.write(REWIND_VERSION + '\n');
@@ -89,12 +64,20 @@ export async function main(argv: string[]): Promise<number> {
   }
   const handler = COMMANDS[cmd];
   if (!handler) {
-    process.stderr.write(`rewind: unknown command "${cmd}"; run \`rewind help\` for the list\n`);
+    process.stderr.write(`rewind: unknown command "${cmd}"; the commands are ${COMMAND_NAMES.join(', ')} (rewind help)\n`);
     return 2;
   }
+  if (wantsHelp(rest)) {
+    process.stdout.write(commandHelp(cmd)! + '\n');
+    return 0;
+  }
+  currentCommand = cmd;
   try {
-    return await handler(rest);
+    const code = await handler(rest);
+    return pipeBroken() ? 0 : code;
   } catch (e) {
+    // The reader went away and the command stopped (cli-pipes.ts): nothing more to say.
+    if (pipeBroken()) return 0;
     if (isUserError(e)) {
       process.stderr.write(`rewind: ${e.message}\n`);
       return e.exitCode;
@@ -111,7 +94,7 @@ function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[]
   try {
     return parseArgs({ args, options, allowPositionals, strict: true });
   } catch (e) {
-    throw new UserError(`${(e as Error).message.split('\n')[0]}; run \`rewind help\``, 'bad-option');
+    throw new UserError(`${(e as Error).message.split('\n')[0]}; run \`rewind ${currentCommand} --help\``, 'bad-option');
   }
 }
 
@@ -147,7 +130,7 @@ async function cmdRecord(args: string[]): Promise<number> {
   );
   const kernel = values.kernel ?? positionals[0];
   if (!kernel) throw new UserError('record needs a kernel: rewind record --kernel FILE', 'bad-option');
-  if (positionals.length > (values.kernel ? 0 : 1)) throw new UserError(`unexpected argument "${positionals[values.kernel ? 0 : 1]}"; run \`rewind help\``, 'bad-option');
+  if (positionals.length > (values.kernel ? 0 : 1)) throw new UserError(`unexpected argument "${positionals[values.kernel ? 0 : 1]}"; run \`rewind record --help\``, 'bad-option');
   let snapshotEvery: number | undefined;
   if (values['snapshot-every'] !== undefined) {
     snapshotEvery = parseIcount(values['snapshot-every']);
@@ -162,10 +145,15 @@ async function cmdRecord(args: string[]): Promise<number> {
   const out = values.out ?? defaultBundleName(kernel);
   const controller = new AbortController();
   let interrupts = 0;
+  // A second Ctrl-C skips the rest of the snapshot verification (checked on first open instead).
+  const finish = new AbortController();
   const onSigint = () => {
     interrupts++;
     if (interrupts === 1) process.stderr.write('\nrewind: stopping the recording (the bundle will be complete)...\n');
-    else process.stderr.write('rewind: still finishing the bundle; please wait\n');
+    else {
+      process.stderr.write('rewind: skipping the rest of the snapshot verification (done on first open instead); finishing the bundle\n');
+      finish.abort();
+    }
     controller.abort();
   };
   process.on('SIGINT', onSigint);
@@ -187,6 +175,7 @@ async function cmdRecord(args: string[]): Promise<number> {
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
       ...(values['expect-timeout'] !== undefined ? { expectTimeoutSeconds: numberOption(values['expect-timeout'], 'expect-timeout')! } : {}),
       signal: controller.signal,
+      finishSignal: finish.signal,
       ...(progress ? { onProgress: progress.update } : {}),
     });
     progress?.done();
@@ -223,7 +212,10 @@ function progressPrinter(): { update: (p: RecordProgress) => void; done: () => v
       if (!tty && now - lastPrint < 2000 && p.phase === 'recording') return;
       lastPrint = now;
       const tail = (p.consoleTail[p.consoleTail.length - 1] ?? '').replace(/[\x00-\x1f\x7f]/g, '');
-      const line = `${p.phase} ${(p.elapsedMs / 1000).toFixed(1)} s | ${formatIcount(p.icount)} instructions | log ${formatBytes(p.logBytes)} | ${p.snapshots} snapshots | ${tail}`;
+      const line =
+        p.phase === 'verifying'
+          ? `verifying snapshots ${(p.elapsedMs / 1000).toFixed(1)} s | replayed ${formatIcount(p.icount)} of ${formatIcount(p.totalIcount ?? p.icount)} instructions | Ctrl-C skips (checked on first open)`
+          : `${p.phase} ${(p.elapsedMs / 1000).toFixed(1)} s | ${formatIcount(p.icount)} instructions | log ${formatBytes(p.logBytes)} | ${p.snapshots} snapshots | ${tail}`;
       if (tty) {
         const width = process.stderr.columns ?? 100;
         process.stderr.write('\r\x1b[K' + line.slice(0, width - 1));
@@ -322,16 +314,28 @@ async function cmdCheck(args: string[]): Promise<number> {
       },
     });
     if (tty) process.stderr.write('\r\x1b[K');
+    // Every snapshot, started as QEMU's own replay starts one, must reach the next with the same registers.
+    const snapshots = await verifyBundleSnapshots(bundle, index, {
+      mode: 'qemu',
+      signal: controller.signal,
+      onProgress: (i, total) => {
+        if (tty) process.stderr.write(`\r\x1b[Kchecking snapshots: replayed ${formatIcount(i)} of ${formatIcount(total)}`);
+      },
+    });
+    if (tty) process.stderr.write('\r\x1b[K');
     // QEMU may run a few instructions past the shutdown request before it stops, as it did when recording.
     const reachedEnd = r.icount >= r.endIcount && r.icount <= r.totalIcount;
-    const ok = reachedEnd && r.consoleMatches;
-    if (values.json) process.stdout.write(JSON.stringify({ schema: 'rewind.check/1', bundle: bundle.dir, ok, ...r }) + '\n');
+    const snapshotsOk = snapshots.every((v) => v.verdict === 'ok');
+    const ok = reachedEnd && r.consoleMatches && snapshotsOk;
+    if (values.json) process.stdout.write(JSON.stringify({ schema: 'rewind.check/1', bundle: bundle.dir, ok, ...r, snapshots } satisfies CheckJson) + '\n');
     else {
       process.stdout.write(
         `files       ok (${Object.keys(bundle.manifest.files).length} files, sha256 verified)\n` +
           `log         ok (${index.events.length} events, ${formatBytes(bundle.manifest.stats.logBytesRaw)})\n` +
           `replay      ${reachedEnd ? 'ok' : 'MISMATCH'}: reached icount ${r.icount}, the recording ends at ${r.endIcount}..${r.totalIcount}, in ${r.wallSeconds.toFixed(1)} s\n` +
-          `console     ${r.consoleMatches ? 'ok' : 'MISMATCH'}: the replay printed ${r.consoleBytes} bytes, the recording ${bundle.manifest.files[bundle.manifest.console.raw]?.size ?? '?'}\n`,
+          `console     ${r.consoleMatches ? 'ok' : 'MISMATCH'}: the replay printed ${r.consoleBytes} bytes, the recording ${bundle.manifest.files[bundle.manifest.console.raw]?.size ?? '?'}\n` +
+          `snapshots   ${snapshotsOk ? 'ok' : 'BAD'}: ${snapshots.filter((v) => v.verdict === 'ok').length} of ${snapshots.length} resume and replay the same machine as the snapshot before them\n` +
+          snapshots.map((v) => `  ${v.name.padEnd(8)} @${String(v.icount).padEnd(12)} ${v.verdict === 'ok' ? 'ok' : v.verdict.toUpperCase()}${v.why ? `: ${v.why}` : ''}\n`).join(''),
       );
     }
     return ok ? 0 : 1;
@@ -405,4 +409,65 @@ async function cmdBridge(args: string[]): Promise<number> {
   if (bridge.token && values['token-file'] === undefined) process.stderr.write(`rewind bridge: token ${bridge.token}\n`);
   await closed;
   return 0;
+}
+
+async function cmdSalvage(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { out: { type: 'string' }, json: { type: 'boolean' }, timeout: { type: 'string' }, quiet: { type: 'boolean' } }, true);
+  if (positionals.length !== 1) throw new UserError('salvage needs one interrupted recording: rewind salvage OUT.partial [--out DIR]', 'bad-option');
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on('SIGINT', onSigint);
+  const progress = values.quiet ? undefined : salvageProgressPrinter();
+  try {
+    const r = await salvage({
+      partial: positionals[0]!,
+      ...(values.out !== undefined ? { out: values.out } : {}),
+      ...(values.timeout !== undefined ? { timeoutSeconds: numberOption(values.timeout, 'timeout')! } : {}),
+      signal: controller.signal,
+      ...(progress ? { onProgress: progress.update } : {}),
+    });
+    progress?.done();
+    if (values.json) process.stdout.write(JSON.stringify(infoJson(r.bundle, r.manifest), null, 2) + '\n');
+    else process.stdout.write(formatInfo(r.bundle, r.manifest) + '\n');
+    const notes = [
+      r.logWasComplete ? 'QEMU had finished the log' : `the log ends at icount ${r.totalIcount}, its last complete event (${r.droppedLogBytes} bytes after it dropped)`,
+      r.droppedSnapshots.length ? `snapshots dropped: ${r.droppedSnapshots.join(', ')}` : 'no snapshot dropped',
+      ...(r.repairedLeaks ? [`${r.repairedLeaks} leaked clusters of the snapshot store repaired (clusters QEMU had allocated but not yet recorded when it died, as in a snapshot save)`] : []),
+    ];
+    process.stderr.write(`rewind: salvaged ${r.partial} into ${r.bundle}: ${notes.join('; ')}\n`);
+    process.stderr.write(`rewind: ${r.partial} was left as it was; remove it once you no longer need it (rewind check ${r.bundle} replays the new bundle)\n`);
+    return 0;
+  } finally {
+    progress?.done();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+/** Salvage progress on stderr: one rewritten line on a terminal, one line a step otherwise. */
+function salvageProgressPrinter(): { update: (p: SalvageProgress) => void; done: () => void } {
+  const tty = process.stderr.isTTY === true;
+  let lastStep = '';
+  let shown = false;
+  return {
+    update(p) {
+      const counted = p.icount !== undefined && p.total !== undefined;
+      const line = counted ? `${p.step}: ${formatIcount(p.icount!)} of ${formatIcount(p.total!)} instructions` : p.step;
+      if (tty) {
+        process.stderr.write('\r\x1b[K' + line.slice(0, (process.stderr.columns ?? 100) - 1));
+        shown = true;
+      } else if (p.step !== lastStep) {
+        process.stderr.write(`rewind: ${p.step}\n`);
+      }
+      lastStep = p.step;
+    },
+    done() {
+      if (shown) process.stderr.write('\r\x1b[K');
+      shown = false;
+    },
+  };
+}
+
+/** `rewind dap` runs from bin/rewind.js (the adapter is bundled on its own): only its help is here. */
+async function cmdDap(args: string[]): Promise<number> {
+  throw new UserError(`rewind dap takes no arguments (got "${args.join(' ')}"); clients start it as \`rewind dap\`: see \`rewind dap --help\``, 'bad-option');
 }

@@ -37,6 +37,39 @@ export interface InfoJson {
   warnings: string[];
 }
 
+/** The verdict on one snapshot of a recording (snapshot verification: docs/bundle-format.md). */
+export interface SnapshotVerdict {
+  name: string;
+  icount: TimePoint;
+  /** 'ok': resumes and replays the same machine; 'bad': does not; 'unknown': could not be compared (the snapshot before it is bad). */
+  verdict: 'ok' | 'bad' | 'unknown';
+  /** Where it was compared with the replay from the snapshot before it. */
+  probe: TimePoint;
+  why?: string;
+}
+
+/** What a replay of a whole recording found (`rewind check`). */
+export interface ReplayCheckResult {
+  /** icount at which the replay stopped. */
+  icount: TimePoint;
+  /** Where a replay of this recording ends (its first shutdown event). */
+  endIcount: TimePoint;
+  totalIcount: TimePoint;
+  /** Console output the replay produced, compared with the recorded transcript. */
+  consoleMatches: boolean;
+  consoleBytes: number;
+  wallSeconds: number;
+}
+
+/** `rewind check --json`. */
+export interface CheckJson extends ReplayCheckResult {
+  schema: 'rewind.check/1';
+  bundle: string;
+  ok: boolean;
+  /** Each snapshot, started as QEMU's own replay starts one (rrsnapshot, paused, continued). */
+  snapshots: SnapshotVerdict[];
+}
+
 /** `rewind events --json`. */
 export interface EventsJson {
   schema: 'rewind.events/1';

@@ -40,10 +40,13 @@ export function qemuOptionValue(value: string): string {
 
 /**
  * The QEMU arguments that attach the snapshot store `image` and, with `disk`, present that same
- * image to the guest as its disk through blkreplay.
+ * image to the guest as its disk through blkreplay. `throwaway`: the image is a private copy that
+ * nothing needs after a host crash, so QEMU may skip its flushes (cache=unsafe). Measured: a replay
+ * process started on a fresh 58 MB copy answered after 0.07-0.12 s instead of 0.14-0.52 s, the
+ * flush of the copy's dirty pages no longer in the way.
  */
-export function storeDriveArgs(image: string, disk?: { device: DiskDevice }): string[] {
-  const args = ['-drive', `file=${qemuOptionValue(image)},if=none,id=rr`];
+export function storeDriveArgs(image: string, disk?: { device: DiskDevice }, throwaway = false): string[] {
+  const args = ['-drive', `file=${qemuOptionValue(image)},if=none,id=rr${throwaway ? ',cache=unsafe' : ''}`];
   if (disk) args.push('-drive', 'driver=blkreplay,if=none,image=rr,id=disk0', '-device', `${disk.device},drive=disk0`);
   return args;
 }

@@ -1,14 +1,16 @@
 /**
- * File names inside a recording bundle (format v1 and v2). A bundle is a directory; every file except
+ * File names inside a recording bundle (format v1 to v3). A bundle is a directory; every file except
  * manifest.json is listed with its size and sha256 in the manifest. See docs/bundle-format.md.
  */
 export const BUNDLE_FORMAT = 'rewind-recording';
 /**
- * The newest bundle format version: 2 adds a disk (`guest.disk`). Rewind writes version 2 only for
- * a recording with a disk, which an older Rewind must refuse rather than replay without the disk;
- * every other recording is still written as version 1.
+ * The newest bundle format version. 2 added a disk (`guest.disk`); 3 says per snapshot whether it
+ * was verified to resume (`snapshots.list[].verified`, `snapshots.verification`). Rewind writes
+ * version 3 for every new recording: an older Rewind would trust its snapshots without knowing
+ * which ones were checked. Versions 1 and 2 are still read; their snapshots are verified on first
+ * open into an additive file (SNAPSHOT_VERDICTS).
  */
-export const BUNDLE_FORMAT_VERSION = 2;
+export const BUNDLE_FORMAT_VERSION = 3;
 /** The oldest bundle format version this Rewind reads. */
 export const BUNDLE_FORMAT_VERSION_MIN = 1;
 
@@ -29,5 +31,10 @@ export const GUEST_KERNEL = 'guest/kernel';
 export const GUEST_INITRD = 'guest/initrd';
 /** The input script used while recording, when there was one. */
 export const INPUT_SCRIPT = 'input.txt';
+/**
+ * Verdicts on the snapshots of a bundle that does not carry them (format 1 and 2, or a recording
+ * whose verification was cancelled): written beside the manifest on first open, never listed in it.
+ */
+export const SNAPSHOT_VERDICTS = 'snapshot-verdicts.json';
 /** The snapshot QEMU takes at the start of every recording (rrsnapshot=init). */
 export const INITIAL_SNAPSHOT = 'init';

@@ -26,6 +26,32 @@ export interface SnapshotEntry {
   vmClockNs: number;
   /** Bytes of saved machine state. */
   vmStateBytes: number;
+  /**
+   * Format 3: true when a replay started from it as QEMU's own replay starts one (`rrsnapshot`,
+   * paused after the load) reached the next snapshot with the registers of the replay from the
+   * snapshot before it (docs/bundle-format.md, "Snapshot verification"); false when not checked.
+   */
+  verified?: boolean;
+}
+
+/** What the verification of a new recording's snapshots did (format 3). */
+export interface SnapshotVerificationSummary {
+  /** How the checking replays started: as QEMU's own replay does (rrsnapshot=NAME, paused, continued). */
+  method: 'qemu-rrsnapshot';
+  /** Wall time the checks and repairs took. */
+  seconds: number;
+  /** Snapshots QEMU saved while recording that did not resume, replaced by one saved during a replay just after them (same name). */
+  replaced: Array<{ name: string; icount: TimePoint; newIcount: TimePoint; why: string }>;
+  /** Snapshots left out: they did not resume and could not be replaced, or lay past the replay's end. */
+  dropped: Array<{ name: string; icount: TimePoint; why: string }>;
+  /**
+   * Snapshots added during the verification replay (named v1, v2, ...) where those taken while
+   * recording were further apart than twice the interval: the recorder polls the icount every
+   * 25 ms, in which a fast guest runs tens of millions of instructions.
+   */
+  added: Array<{ name: string; icount: TimePoint }>;
+  /** False when the verification was cancelled: the snapshots with `verified: false` are checked on first open. */
+  complete: boolean;
 }
 
 /** The disk of a recording (format version 2). Its blocks live in the snapshot store. */
@@ -45,7 +71,7 @@ export interface DiskEntry {
   device: DiskDevice;
 }
 
-/** manifest.json of a bundle, format version 1 or 2 (2: with a disk). Documented in docs/bundle-format.md. */
+/** manifest.json of a bundle, format version 1 to 3 (2: with a disk; 3: verified snapshots). Documented in docs/bundle-format.md. */
 export interface Manifest {
   format: typeof BUNDLE_FORMAT;
   formatVersion: number;
@@ -98,7 +124,7 @@ export interface Manifest {
     /** Warnings raised while recording (e.g. input delivered without echo). */
     warnings: string[];
   };
-  snapshots: { file: string; interval: TimePoint; list: SnapshotEntry[] };
+  snapshots: { file: string; interval: TimePoint; list: SnapshotEntry[]; verification?: SnapshotVerificationSummary };
   console: {
     raw: string;
     lines: string;
@@ -164,6 +190,12 @@ export function validateManifest(value: unknown, where: string): Manifest {
     if (!isDiskDevice(device)) {
       throw new UserError(`${where}: the recording's disk was attached as ${JSON.stringify(device)}, a device this Rewind cannot replay; upgrade Rewind`, 'bundle-version');
     }
+  }
+  if (version >= 3) {
+    const snaps = m.snapshots as Record<string, unknown>;
+    const list = snaps.list as unknown[];
+    if (!Array.isArray(list) || list.some((e) => typeof (e as { verified?: unknown } | null)?.verified !== 'boolean')) bad('a version 3 bundle has a snapshot without "verified"');
+    need('snapshots.verification', 'object');
   }
   need('stats.eventCounts', 'object');
   need('files', 'object');

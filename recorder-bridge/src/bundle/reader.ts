@@ -7,6 +7,7 @@ import { parseReplayLog, ReplayLogError, type ReplayLogIndex } from '../replay-l
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
 import { MANIFEST } from './layout';
 import { validateManifest, type Manifest } from './manifest';
+import { incompleteRecordingError, inspectPartial, looksLikePartial, PARTIAL_SUFFIX } from '../record/partial';
 
 const gunzip = promisify(gunzipCb);
 
@@ -17,12 +18,17 @@ export class Bundle {
     readonly manifest: Manifest,
   ) {}
 
-  static async open(path: string): Promise<Bundle> {
+  /** `unfinished`: the recorder's own work folder (OUT.partial), opened while it finishes the bundle. */
+  static async open(path: string, opts: { unfinished?: boolean } = {}): Promise<Bundle> {
     const dir = resolve(path);
     let st;
     try {
       st = await fs.stat(dir);
     } catch {
+      // Only OUT.partial: the recording to OUT is still running, or was interrupted.
+      if (await fs.stat(dir + PARTIAL_SUFFIX).then((p) => p.isDirectory(), () => false)) {
+        throw incompleteRecordingError(await inspectPartial(dir + PARTIAL_SUFFIX), path + PARTIAL_SUFFIX);
+      }
       throw new UserError(`no recording at ${path}; pass a bundle directory made by \`rewind record\``, 'bundle-missing');
     }
     if (!st.isDirectory()) throw new UserError(`${path} is not a recording bundle (a bundle is a directory made by \`rewind record\`)`, 'bundle-invalid');
@@ -31,7 +37,16 @@ export class Bundle {
     try {
       text = await fs.readFile(manifestPath, 'utf8');
     } catch {
+      if (await looksLikePartial(dir)) throw incompleteRecordingError(await inspectPartial(dir), path);
       throw new UserError(`${path} has no ${MANIFEST}; it is not a finished recording (an interrupted one ends in .partial) or it is damaged`, 'manifest-missing');
+    }
+    if (dir.endsWith(PARTIAL_SUFFIX) && !opts.unfinished) {
+      const state = await inspectPartial(dir);
+      if (state.recorderPid !== undefined) throw incompleteRecordingError(state, path);
+      throw new UserError(
+        `${path} is a recording whose bundle was not finished (the recorder was interrupted while it verified the snapshots); finish it with \`rewind salvage ${path}\``,
+        'recording-incomplete',
+      );
     }
     let json: unknown;
     try {

@@ -1,9 +1,7 @@
-import { execFile } from 'node:child_process';
 import { getHeapStatistics } from 'node:v8';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { promisify } from 'node:util';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
 import { UserError } from '../errors';
 import { parseReplayLog, ReplayLogError } from '../replay-log';
@@ -16,8 +14,11 @@ import { INDEX_BYTES_PER_LOG_BYTE } from './recording-run';
 import type { ConsoleTranscript } from './console';
 import { consoleLineTimepoints } from './console-timepoints';
 import { REWIND_VERSION } from '../version';
+import { listSnapshots } from './snapshot-list';
+import { verifyNewRecording } from './verify-snapshots';
+import { RECORDING_SETUP } from './recording-setup';
+import type { TimePoint } from '../timepoint';
 
-const execFileAsync = promisify(execFile);
 
 export interface FinalizeInput {
   work: string;
@@ -37,6 +38,11 @@ export interface FinalizeInput {
   stopReason: StopReason;
   stopDetail: string | undefined;
   warnings: string[];
+  /**
+   * The snapshot verification that follows (record/verify-snapshots.ts): its progress, and a signal
+   * that cancels it (the bundle is kept; the unchecked snapshots are checked on first open).
+   */
+  verify?: { signal?: AbortSignal; onProgress?: (done: TimePoint, total: TimePoint) => void };
 }
 
 /**
@@ -63,9 +69,8 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
   const logGz = join(f.work, layout.REPLAY_LOG);
   await pipeline(createReadStream(f.rawLog), createGzip({ level: zlibConstants.Z_BEST_COMPRESSION }), createWriteStream(logGz));
   const rawSha256 = sha256OfBuffer(raw);
-  await fs.rm(f.rawLog);
 
-  const snapshots = await listSnapshots(f.qemuImg, f.snapshotsFile);
+  const snapshots = (await listSnapshots(f.qemuImg, f.snapshotsFile)).map((s) => ({ ...s, verified: false }));
 
   await fs.mkdir(join(f.work, 'guest'));
   await fs.copyFile(f.setup.kernelPath, join(f.work, layout.GUEST_KERNEL));
@@ -79,14 +84,15 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
     : f.console.lines.map((l, i) => JSON.stringify({ line: i + 1, ...(l.icount === undefined ? {} : { icount: l.icount }), text: l.text }));
   await fs.writeFile(join(f.work, layout.CONSOLE_LINES), lines.length ? lines.join('\n') + '\n' : '');
 
-  const files = await hashFiles(f.work);
+  // The raw log and the recorder's setup file stay until the manifest exists: until then an
+  // interrupted finish is salvaged from them (record/salvage.ts), after it from the manifest.
+  const files = await hashFiles(f.work, new Set([relative(f.work, f.rawLog), RECORDING_SETUP]));
   const kernelEntry = files[layout.GUEST_KERNEL]!;
   const initrdEntry = f.setup.initrdPath ? files[layout.GUEST_INITRD]! : undefined;
   const lastSnapshot = snapshots[snapshots.length - 1];
   const manifest: Manifest = {
     format: layout.BUNDLE_FORMAT,
-    // Version 2 only when needed (a disk), so that other recordings stay readable by older Rewinds.
-    formatVersion: f.disk ? 2 : 1,
+    formatVersion: layout.BUNDLE_FORMAT_VERSION,
     createdAt: f.finishedAt,
     rewind: { version: REWIND_VERSION },
     qemu: { ...f.qemu, icountShift: 'auto' },
@@ -137,7 +143,7 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
       ...(f.inputScript ? { inputScript: layout.INPUT_SCRIPT } : {}),
       warnings: f.warnings,
     },
-    snapshots: { file: layout.SNAPSHOTS, interval: f.snapshotInterval, list: snapshots },
+    snapshots: { file: layout.SNAPSHOTS, interval: f.snapshotInterval, list: snapshots, verification: { method: 'qemu-rrsnapshot', seconds: 0, replaced: [], dropped: [], added: [], complete: false } },
     console: { raw: layout.CONSOLE_RAW, lines: layout.CONSOLE_LINES, lineCount: lines.length, timepoints: exact ? 'exact' : 'approximate' },
     stats: {
       eventTotal: index.events.length,
@@ -147,7 +153,19 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
     },
     files,
   };
-  await fs.writeFile(join(f.work, layout.MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  // Written once so that the folder opens as a bundle for the verification replays, then again.
+  const manifestPath = join(f.work, layout.MANIFEST);
+  await fs.writeFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+  await fs.rm(f.rawLog, { force: true });
+  const checked = await verifyNewRecording(f.work, index, f.qemuImg, { interval: f.snapshotInterval, ...f.verify });
+  manifest.snapshots.list = checked.list;
+  manifest.snapshots.verification = checked.summary;
+  manifest.recording.warnings.push(...checked.warnings);
+  // Repairs rewrote the store.
+  manifest.files[layout.SNAPSHOTS] = { size: (await fs.stat(f.snapshotsFile)).size, sha256: await sha256OfFile(f.snapshotsFile) };
+  await fs.writeFile(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+  // Kept until now: it names the live recorder while the snapshots are verified (record/partial.ts).
+  await fs.rm(join(f.work, RECORDING_SETUP), { force: true });
   await makeReadOnly(f.work, Object.keys(files).concat(layout.MANIFEST));
   await fs.rename(f.work, f.out);
   return manifest;
@@ -163,35 +181,6 @@ function guestSeconds(totalIcount: number, last: SnapshotEntry | undefined): { g
   return { guestSeconds: Math.round((last.vmClockNs / 1e9) * (totalIcount / last.icount) * 1000) / 1000 };
 }
 
-export interface QemuImgSnapshot {
-  name: string;
-  icount?: number;
-  'vm-clock-sec': number;
-  'vm-clock-nsec': number;
-  'vm-state-size': number;
-}
-
-/**
- * The snapshots of a store, one per name. With a disk, QEMU records each snapshot twice in the same
- * file (once for the store's drive, with the machine state, and once through the disk's blkreplay
- * filter, without): the entry with the machine state is the one listed.
- */
-export async function listSnapshots(qemuImg: string, file: string): Promise<SnapshotEntry[]> {
-  const { stdout } = await execFileAsync(qemuImg, ['info', '-U', '--output=json', file], { maxBuffer: 16 << 20 });
-  const info = JSON.parse(stdout) as { snapshots?: QemuImgSnapshot[] };
-  return uniqueSnapshots(info.snapshots ?? []);
-}
-
-export function uniqueSnapshots(list: QemuImgSnapshot[]): SnapshotEntry[] {
-  const byName = new Map<string, SnapshotEntry>();
-  for (const s of list) {
-    const e = { name: s.name, icount: s.icount ?? 0, vmClockNs: s['vm-clock-sec'] * 1e9 + s['vm-clock-nsec'], vmStateBytes: s['vm-state-size'] };
-    const seen = byName.get(e.name);
-    if (!seen || e.vmStateBytes > seen.vmStateBytes) byName.set(e.name, e);
-  }
-  return [...byName.values()].sort((a, b) => a.icount - b.icount);
-}
-
 /** Refuses (keeping the work directory) a log that cannot be indexed in this process's memory, instead of crashing. */
 function checkIndexable(logBytes: number, work: string): void {
   const limit = getHeapStatistics().heap_size_limit;
@@ -205,11 +194,11 @@ function checkIndexable(logBytes: number, work: string): void {
   }
 }
 
-async function hashFiles(dir: string): Promise<Manifest['files']> {
+async function hashFiles(dir: string, skip: Set<string>): Promise<Manifest['files']> {
   const files: Manifest['files'] = {};
   for (const p of await walk(dir)) {
     const name = relative(dir, p).split('\\').join('/');
-    if (name === layout.MANIFEST) continue;
+    if (name === layout.MANIFEST || skip.has(name)) continue;
     files[name] = { size: (await fs.stat(p)).size, sha256: await sha256OfFile(p) };
   }
   return files;

@@ -13,6 +13,9 @@ import { readInputScript } from './input-script';
 import { withLinuxDefaults } from './linux-defaults';
 import { copyDiskIntoStore, probeDisk, type DiskSetup } from './disk';
 import { finalizeBundle } from './finalize';
+import { recordingSetupFor, writeRecordingSetup } from './recording-setup';
+import { MANIFEST } from '../bundle/layout';
+import { unfinishedLogError } from './partial';
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_SNAPSHOT_EVERY, defaultMaxLogBytes, GuestSession, RecordingRun } from './recording-run';
 
 export interface RecordOptions {
@@ -42,11 +45,18 @@ export interface RecordOptions {
   /** Stop once the replay log has this many bytes (default defaultMaxLogBytes(): 128 MiB, less where Node.js has less memory; 0: no limit). */
   maxLogBytes?: number;
   signal?: AbortSignal;
+  /**
+   * Cancels the work after the recording stopped: the snapshot verification (the bundle is kept,
+   * its unchecked snapshots are checked on first open). `signal` stops the recording itself.
+   */
+  finishSignal?: AbortSignal;
   onProgress?: (p: RecordProgress) => void;
 }
 
 export interface RecordProgress {
-  phase: 'starting' | 'recording' | 'stopping' | 'finalizing';
+  phase: 'starting' | 'recording' | 'stopping' | 'finalizing' | 'verifying';
+  /** While verifying: the instructions of the recording (icount: those replayed so far). */
+  totalIcount?: TimePoint;
   elapsedMs: number;
   icount: TimePoint;
   logBytes: number;
@@ -105,12 +115,28 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       ...storeDriveArgs(snapshotsFile, setup.disk),
       ...consoleAndControlArgs(sockets),
     ];
+    // Before QEMU starts: what `rewind salvage` needs if this process or QEMU is killed.
+    await writeRecordingSetup(work, await recordingSetupFor({
+      setup,
+      disk: setup.disk && diskSha256 ? { ...setup.disk, sha256: diskSha256 } : undefined,
+      qemuBinary,
+      qemuVersion: await qemuVersion(qemuBinary),
+      argv,
+      machineArgs: machineArgsFor(setup, { kernel: '${bundle}/guest/kernel', initrd: setup.initrdPath ? '${bundle}/guest/initrd' : undefined }),
+      machineArgsHere: machineArgs,
+      input: opts.input,
+      snapshotInterval: opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
+    }));
     const session = await GuestSession.start(qemuBinary, argv, sockets, await consoleFifos(sockets));
     const run = new RecordingRun(session, opts, steps, rawLog);
     const outcome = await run.run();
+    const unfinished = await unfinishedLogError(rawLog, work, outcome.stopDetail);
+    if (unfinished) throw unfinished;
     opts.onProgress?.({ ...run.progress(), phase: 'finalizing' });
+    const verifyStart = Date.now();
     const version = await qemuVersion(qemuBinary);
-    await finalizeBundle({
+    const last = run.progress();
+    const manifest = await finalizeBundle({
       work,
       out,
       rawLog,
@@ -127,12 +153,18 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       stopReason: outcome.stopReason,
       stopDetail: outcome.stopDetail,
       warnings: [...setup.warnings, ...outcome.warnings],
+      verify: {
+        ...(opts.finishSignal ? { signal: opts.finishSignal } : {}),
+        onProgress: (done, total) => opts.onProgress?.({ ...last, phase: 'verifying', elapsedMs: Date.now() - verifyStart, icount: done, totalIcount: total }),
+      },
     });
-    return { bundle: out, stopReason: outcome.stopReason, ...(outcome.stopDetail ? { stopDetail: outcome.stopDetail } : {}), warnings: [...setup.warnings, ...outcome.warnings] };
+    return { bundle: out, stopReason: outcome.stopReason, ...(outcome.stopDetail ? { stopDetail: outcome.stopDetail } : {}), warnings: manifest.recording.warnings };
   } catch (e) {
     // A recording that failed before it produced a usable log is not worth keeping; anything else
-    // (a finished log that could not be bundled) stays in the .partial directory for inspection.
-    const keep = await fs.stat(join(work, 'replay.log')).then((s) => s.size > 0, () => false);
+    // (a finished log that could not be bundled, a bundle whose finishing failed) stays in the
+    // .partial directory, for `rewind salvage`.
+    const has = (name: string, min: number) => fs.stat(join(work, name)).then((s) => s.size >= min, () => false);
+    const keep = (await has('replay.log', 1)) || (await has(MANIFEST, 0));
     if (!keep) await fs.rm(work, { recursive: true, force: true });
     throw e;
   } finally {

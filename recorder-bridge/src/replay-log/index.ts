@@ -22,3 +22,4 @@ export {
   KEY_VALUE_KINDS,
 } from './format';
 export type { EventKind, ReplayLogFormat, EventCodeSpec, PayloadLayout } from './format';
+export { cutAtLastEvent, type CutLog } from './cut';

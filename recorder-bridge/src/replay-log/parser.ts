@@ -66,6 +66,12 @@ export interface ReplayLogIndex {
   complete: boolean;
   /** Bytes covered by complete events (the whole buffer when complete). */
   parsedBytes: number;
+  /**
+   * Byte offset just after the last complete event other than EVENT_INSTRUCTION (the header size
+   * when there is none). An unfinished log can end with an EVENT_INSTRUCTION whose event was cut:
+   * salvaging cuts here (record/salvage.ts).
+   */
+  eventsEnd: number;
 }
 
 export interface ParseReplayLogOptions {
@@ -188,6 +194,7 @@ export function parseReplayLog(buf: Buffer, opts: ParseReplayLogOptions = {}): R
   let icount = 0;
   let complete = false;
   let parsedBytes = pos;
+  let eventsEnd = pos;
   let nextCheck = pos + PROGRESS_STEP;
 
   // Reads without bounds checks: every read below is preceded by a length check.
@@ -228,6 +235,7 @@ export function parseReplayLog(buf: Buffer, opts: ParseReplayLogOptions = {}): R
         : { index: events.length, icount, kind, detail, offset: off });
       perCode[code]!++;
       parsedBytes = pos;
+      eventsEnd = pos;
       continue;
     }
     let ev: ReplayEvent | undefined;
@@ -356,6 +364,7 @@ export function parseReplayLog(buf: Buffer, opts: ParseReplayLogOptions = {}): R
     perCode[code]!++;
     if (ev) events.push(ev);
     parsedBytes = pos;
+    if (layout !== L_INSTRUCTION) eventsEnd = pos;
     if (code === endCode) {
       complete = true;
       if (pos !== len) {
@@ -389,6 +398,7 @@ export function parseReplayLog(buf: Buffer, opts: ParseReplayLogOptions = {}): R
     counts,
     complete,
     parsedBytes,
+    eventsEnd,
   };
 }
 

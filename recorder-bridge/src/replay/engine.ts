@@ -5,6 +5,12 @@ import { checkReadPacket } from '../gdb/read-packets';
 import type { X86Registers } from '../gdb/x86-registers';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
+import { QuietPoints } from './quiet-points';
+import { replayEnd } from './replay-end';
+
+export { replayEnd };
+import { checkSnapshot, probeOf, verifyBundleSnapshots } from './snapshot-verify';
+import { readVerdicts, writeVerdicts } from './verdict-file';
 import { ReplayWorker, type Breakpoint, type LadderPoint, type StopCause, type Watchpoint } from './worker';
 import { ReplayWorkspace } from './workspace';
 
@@ -21,9 +27,21 @@ export interface EngineOptions {
   queryParallelism?: number;
   /** Snapshots the engine may add while replaying (the ladder's bound on storage). Default 24; 0 turns the ladder off. */
   maxLadderSnapshots?: number;
-  /** A replay process that does not answer for this long is killed and replaced. Default 20 s. */
+  /** A replay process that does not answer, or spins without moving, for this long is killed and replaced. Default 1.5 s. */
   hangTimeoutMs?: number;
+  /** Progress of the snapshot verification an older bundle gets on first open (replayed instructions of the total). */
+  onVerifyProgress?: (done: TimePoint, total: TimePoint) => void;
+  /** Cancels that verification (open then fails with a CancelledError). */
+  signal?: AbortSignal;
 }
+
+/**
+ * How often an operation is tried on fresh replay processes before its error reaches the user: a
+ * process can die (killed, stopped, hung) under any step, and that says nothing about the request.
+ */
+const ATTEMPTS = 5;
+/** How often idle replay processes are asked whether they still answer. */
+const HEALTH_MS = 500;
 
 /**
  * A time point farther than this from the nearest snapshot behind it gets an anchor: a snapshot
@@ -34,14 +52,6 @@ const LADDER_GAP = 2_000_000;
 const LADDER_NEAR = 100_000;
 /** Whole-recording queries cut slices no shorter than this. */
 const MIN_SLICE = 20_000_000;
-
-/**
- * Where a replay of a recording ends: at its first shutdown event (the guest's power-off or the
- * recorder's quit). The log's total can exceed it by the few instructions QEMU ran while stopping.
- */
-export function replayEnd(index: ReplayLogIndex): TimePoint {
-  return index.events.find((e) => e.kind === 'shutdown')?.icount ?? index.totalIcount;
-}
 
 export interface Hit {
   icount: TimePoint;
@@ -76,8 +86,25 @@ export class ReplayEngine {
   private closed = false;
   /** Every snapshot a worker can start from: the recorded ones, then those the engine added. */
   private ladder: LadderPoint[];
-  /** Snapshots a replay could not get away from: never started from again. */
+  /** Snapshots that failed verification again after a replay started from them was lost: never started from again. */
   private readonly unusable = new Set<LadderPoint>();
+  /**
+   * Snapshots a replay process was lost while starting from: avoided until a verification replay
+   * clears them (a killed or stopped process says nothing about its snapshot) or condemns them.
+   */
+  private readonly suspect = new Set<LadderPoint>();
+  /** Re-verifications of suspect snapshots, one at a time in the background. */
+  private rechecks: Promise<void> = Promise.resolve();
+  /** Aborted by close(): stops background re-checks. */
+  private readonly closing = new AbortController();
+  private readonly health: NodeJS.Timeout;
+  private checking = false;
+  /** Re-checks of suspect snapshots, as they came out (diagnostics, tests). */
+  readonly verdicts: Array<{ name: string; icount: TimePoint; ok: boolean; why?: string }> = [];
+  /** Processes the watchdog killed: when and why (diagnostics, tests). */
+  readonly hangsNoticed: Array<{ pid: number | undefined; why: string; at: number }> = [];
+  /** Time points with no event of the log: where processes may be stopped and saved safely. */
+  readonly quiet: QuietPoints;
   private readonly maxLadder: number;
   private readonly hangMs: number | undefined;
   private ladderSeq = 0;
@@ -102,6 +129,10 @@ export class ReplayEngine {
     this.parallelism = Math.max(1, opts.queryParallelism ?? 2);
     this.maxLadder = Math.max(0, opts.maxLadderSnapshots ?? 24);
     this.hangMs = opts.hangTimeoutMs;
+    this.quiet = new QuietPoints(index.events.map((e) => e.icount));
+    // Idle processes are watched too: one stopped or deadlocked while parked is replaced before it is needed.
+    this.health = setInterval(() => this.checkIdle(), HEALTH_MS);
+    this.health.unref();
     this.ladder = bundle.manifest.snapshots.list
       .filter((s) => s.icount <= end)
       .map((s) => ({ ...s, image: ws.snapshots, source: 'record' as const }));
@@ -115,6 +146,7 @@ export class ReplayEngine {
     const end = replayEnd(index);
     const engine = new ReplayEngine(bundle, index, ws, end, opts);
     try {
+      await engine.applyVerdicts(opts);
       await engine.seek(0);
     } catch (e) {
       await engine.close();
@@ -127,14 +159,39 @@ export class ReplayEngine {
     return this.position;
   }
 
+  /**
+   * A bundle whose manifest does not say that every snapshot was verified (format 1 and 2, or a
+   * cancelled verification) gets its verdicts from the file beside it, or works them out once (a
+   * replay of the whole recording, in parallel slices) and stores them there. Bad snapshots are
+   * never started from.
+   */
+  private async applyVerdicts(opts: EngineOptions): Promise<void> {
+    if (this.bundle.manifest.snapshots.list.every((s) => s.verified === true)) return;
+    let verdicts = (await readVerdicts(this.bundle))?.verdicts;
+    if (!verdicts) {
+      verdicts = await verifyBundleSnapshots(this.bundle, this.index, {
+        mode: 'engine',
+        parallelism: this.parallelism,
+        ...(this.hangMs !== undefined ? { hangMs: this.hangMs } : {}),
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onVerifyProgress ? { onProgress: opts.onVerifyProgress } : {}),
+      });
+      await writeVerdicts(this.bundle, 'engine', verdicts);
+    }
+    for (const v of verdicts) {
+      const p = this.ladder.find((x) => x.name === v.name && x.icount === v.icount);
+      if (p && v.verdict !== 'ok' && p.icount !== 0) this.unusable.add(p);
+    }
+  }
+
   /** The snapshots taken while recording. */
   snapshots(): SnapshotEntry[] {
     return this.bundle.manifest.snapshots.list.filter((s) => s.icount <= this.end);
   }
 
-  /** The time point of the nearest snapshot (of any kind) at or before `t`: where a scan back to `t` can start. */
+  /** Where a scan back to `t` can start: the start point of the nearest snapshot (of any kind) whose replays reach `t`. */
   snapshotAtOrBefore(t: TimePoint): TimePoint {
-    return this.nearestSnapshot(t).icount;
+    return this.startOf(this.nearestSnapshot(t));
   }
 
   /** Every snapshot the engine can start a replay from: recorded ones and those it added. */
@@ -156,8 +213,10 @@ export class ReplayEngine {
    * returned instead. Undefined when QEMU refused to save.
    */
   async createSnapshot(): Promise<Omit<LadderPoint, 'image'> | undefined> {
-    const existing = this.ladder.find((p) => p.icount === this.position);
-    const p = existing ?? (await this.addLadderPoint(await this.savableCurrent(), true));
+    // At the quiet time point at or just before now (docs/replay-research.md): usually now itself.
+    const q = this.quiet.atOrBefore(this.position);
+    const existing = this.ladder.find((p) => p.icount === q);
+    const p = existing ?? (await this.attempts('take a snapshot', () => this.saveAt(q, true)));
     if (!p) return undefined;
     if (p.source === 'replay') p.pinned = true;
     const { image: _image, ...rest } = p;
@@ -176,25 +235,20 @@ export class ReplayEngine {
   /** Goes to exactly `target` (clamped to the recording). */
   async seek(target: TimePoint): Promise<TimePoint> {
     const t = Math.max(0, Math.min(Math.floor(target), this.end));
-    for (let attempt = 0; ; attempt++) {
+    return this.attempts('go to a time point', async () => {
       const w = await this.workerAtOrBefore(t);
-      try {
-        // A long way from the nearest snapshot: leave one just behind the target on the way, so
-        // that stepping back from there is short.
-        const near = t - LADDER_NEAR;
-        if (this.maxLadder > 0 && near - this.nearestSnapshot(t - 1).icount > LADDER_GAP && w.icount < near) {
-          await this.withRecovery(w, () => w.runTo(near));
-          await this.addLadderPoint(w, false);
-        }
-        const stop = await this.withRecovery(w, () => w.runTo(t));
-        this.setCurrent(w, stop.icount);
-        this.afterMove();
-        return this.position;
-      } catch (e) {
-        // Retried from another place: the lost worker's snapshot is avoided when it never moved.
-        if (!(e instanceof ReplayWorkerLost) || attempt > 1) throw e;
+      // A long way from the nearest snapshot: leave one just behind the target on the way, so
+      // that stepping back from there is short.
+      const near = this.quiet.atOrBefore(t - LADDER_NEAR);
+      if (this.maxLadder > 0 && near - this.startOf(this.nearestSnapshot(t - 1)) > LADDER_GAP && w.icount < near) {
+        await this.withRecovery(w, () => w.runTo(near));
+        await this.addLadderPoint(w, false);
       }
-    }
+      const stop = await this.withRecovery(w, () => w.runTo(t));
+      this.setCurrent(w, stop.icount);
+      this.afterMove();
+      return this.position;
+    });
   }
 
   /** Goes to the time point of an event of the index (by its index). */
@@ -219,12 +273,14 @@ export class ReplayEngine {
    * `signal` (or interrupt()) stops it where it is: a 'time' stop.
    */
   async continueForward(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; until?: TimePoint; signal?: AbortSignal } = {}): Promise<StopCause> {
-    const w = await this.currentWorker();
-    const stop = await this.withRecovery(w, () => w.run(opts));
-    this.setCurrent(w, stop.icount);
-    // Snapshots are only saved where a replay-break stopped the replay (what QEMU was measured to reload).
-    this.afterMove();
-    return stop;
+    // A process lost on the way leaves the position where it was: the next attempt starts there again.
+    return this.attempts('continue', async () => {
+      const w = await this.currentWorker();
+      const stop = await this.withRecovery(w, () => w.run(opts));
+      this.setCurrent(w, stop.icount);
+      this.afterMove();
+      return stop;
+    });
   }
 
   /**
@@ -350,17 +406,17 @@ export class ReplayEngine {
    * read, the same time point is rebuilt on a fresh process and the read is retried once.
    */
   private async onCurrent<T>(read: (w: ReplayWorker) => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+    return this.attempts('read the guest', async () => {
       const w = await this.currentWorker();
       try {
         return await read(w);
       } catch (e) {
-        if (w.alive || attempt > 0) throw e;
-        this.workers = this.workers.filter((x) => x !== w);
-        if (this.current === w) this.current = undefined;
+        if (w.alive) throw e;
+        this.forget(w);
         await w.kill();
+        throw new ReplayWorkerLost(e as Error, w.snapshot);
       }
-    }
+    });
   }
 
   /** Process groups of the live replay processes: for tests and diagnostics. */
@@ -377,11 +433,14 @@ export class ReplayEngine {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.closing.abort();
+    clearInterval(this.health);
     // Kill first: a background job (the spare) waiting on a process that never answers then fails at once.
     await Promise.all(this.workers.map((w) => w.kill()));
     await this.spare;
     await Promise.all(this.workers.map((w) => w.kill())); // any the spare started meanwhile
     await Promise.all([...this.dying]);
+    await this.rechecks;
     this.workers = [];
     this.current = undefined;
     await this.ws.dispose();
@@ -412,15 +471,15 @@ export class ReplayEngine {
   private slices(from: TimePoint, to: TimePoint): Slice[] {
     const snaps: LadderPoint[] = [this.nearestSnapshot(from)];
     for (const p of this.ladder) {
-      if (p.icount <= snaps[0]!.icount || p.icount >= to || this.unusable.has(p)) continue;
+      if (this.startOf(p) <= this.startOf(snaps[0]!) || this.startOf(p) >= to || !this.usable(p)) continue;
       const last = snaps[snaps.length - 1]!;
       if (p.source === 'record' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
     }
     const out: Slice[] = [];
     for (let i = 0; i < snaps.length; i++) {
       const s = snaps[i]!;
-      const next = i + 1 < snaps.length ? snaps[i + 1]!.icount : this.end + 1;
-      const a = Math.max(from, s.icount);
+      const next = i + 1 < snaps.length ? this.startOf(snaps[i + 1]!) : this.end + 1;
+      const a = Math.max(from, this.startOf(s));
       const b = Math.min(to, next);
       if (a < b) out.push({ snapshot: s, from: a, to: b });
     }
@@ -438,45 +497,42 @@ export class ReplayEngine {
     while (end > 0) {
       const covered = before - end;
       const p = this.nearestSnapshot(Math.max(0, Math.min(end - 1, end - covered)));
-      out.push({ snapshot: p, from: p.icount, to: end });
-      end = p.icount;
+      out.push({ snapshot: p, from: this.startOf(p), to: end });
+      end = this.startOf(p);
     }
     return out;
   }
 
   /**
    * Replays one slice in a worker of its own and collects the triggers inside it. A worker that
-   * died or hung under the scan is replaced once.
+   * died or hung under the scan is replaced (attempts()).
    */
   private async scanSlice(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }, signal?: AbortSignal): Promise<Hit[]> {
-    let lostFrom = slice.snapshot.icount + 1;
-    for (let attempt = 0; ; attempt++) {
-      // A spare parked inside the slice (before its start) saves starting a process.
-      // A retry starts from another (earlier) snapshot than the lost process: the glitches seen in
-      // QEMU's replay depend on where it started.
-      const w = attempt === 0 ? await this.claimAtOrBefore(slice.from, slice.snapshot) : await this.startWorker(this.nearestSnapshot(Math.min(slice.from, lostFrom - 1)));
-      this.claimed.add(w);
-      // Cancellation stops the slice's replay at once: the worker is only this scan's.
-      const onAbort = () => w.interrupt();
-      signal?.addEventListener('abort', onAbort);
-      try {
-        if (slice.from > w.icount) await w.runTo(slice.from);
-        if (signal?.aborted) throw new CancelledError('query');
-        const { hits: stops } = await w.collect({ ...what, until: slice.to, ...(signal ? { signal } : {}) });
-        if (signal?.aborted) throw new CancelledError('query');
-        const hits: Hit[] = stops.map((h) => (h.kind === 'watchpoint' ? { icount: h.icount, address: h.address, dataAddress: h.dataAddress } : { icount: h.icount, address: h.address }));
-        return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + ((what.watchpoints?.length ?? 0) > 0 ? 1 : 0));
-      } catch (e) {
-        if (w.alive || attempt > 1 || signal?.aborted || this.closed) throw e;
-        this.avoidIfStuck(w);
-        lostFrom = w.snapshot.icount;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
-        this.claimed.delete(w);
-        this.workers = this.workers.filter((x) => x !== w);
-        // Used up (it ran to the slice's end): it goes, without making the caller wait for its exit.
-        this.retire(w);
-      }
+    return this.attempts('scan', () => this.scanSliceOnce(slice, what, signal));
+  }
+
+  private async scanSliceOnce(slice: Slice, what: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] }, signal?: AbortSignal): Promise<Hit[]> {
+    // A spare parked inside the slice (before its start) saves starting a process.
+    const w = await this.claimAtOrBefore(slice.from, slice.snapshot);
+    // Cancellation stops the slice's replay at once: the worker is only this scan's.
+    const onAbort = () => w.interrupt();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      if (slice.from > w.icount) await w.runTo(slice.from);
+      if (signal?.aborted) throw new CancelledError('query');
+      const { hits: stops } = await w.collect({ ...what, until: slice.to, ...(signal ? { signal } : {}) });
+      if (signal?.aborted) throw new CancelledError('query');
+      const hits: Hit[] = stops.map((h) => (h.kind === 'watchpoint' ? { icount: h.icount, address: h.address, dataAddress: h.dataAddress } : { icount: h.icount, address: h.address }));
+      return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + ((what.watchpoints?.length ?? 0) > 0 ? 1 : 0));
+    } catch (e) {
+      if (w.alive || signal?.aborted || this.closed) throw e;
+      throw new ReplayWorkerLost(e as Error, w.snapshot);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      this.claimed.delete(w);
+      this.forget(w);
+      // Used up (it ran to the slice's end): it goes, without making the caller wait for its exit.
+      this.retire(w);
     }
   }
 
@@ -487,21 +543,25 @@ export class ReplayEngine {
   }
 
   /**
-   * A worker at the current time that stopped there by a replay-break (where savevm was measured
-   * to reload). One that stopped at a breakpoint or watchpoint is replaced by one that runs there
-   * with a replay-break.
+   * Saves a snapshot at the quiet time point `q` and puts it on the ladder: in the current process
+   * when a replay-break stopped it exactly there, else in another process run there with one (the
+   * kind of stop savevm was measured to reload).
    */
-  private async savableCurrent(): Promise<ReplayWorker> {
-    const w = await this.currentWorker();
-    if (w.savable) return w;
-    const t = this.position;
-    const others = this.workers.filter((x) => x !== w && x.alive && !x.isBusy && (x.icount < t || (x.icount === t && x.savable)));
-    others.sort((a, b) => b.icount - a.icount);
-    const snap = this.nearestSnapshot(t);
-    const best = others[0] && others[0].icount >= snap.icount ? others[0] : await this.startWorker(snap);
-    const stop = await this.withRecovery(best, () => best.runTo(t));
-    this.setCurrent(best, stop.icount);
-    return best;
+  private async saveAt(q: TimePoint, explicit: boolean): Promise<LadderPoint | undefined> {
+    const cur = this.current;
+    if (cur?.alive && !cur.isBusy && cur.icount === q && cur.savable) return this.addLadderPoint(cur, explicit);
+    let w = await this.claimAtOrBefore(q);
+    try {
+      if (w.icount === q && !w.savable) {
+        this.claimed.delete(w);
+        w = await this.startWorker(this.nearestSnapshot(q));
+        this.claimed.add(w);
+      }
+      if (w.icount < q) await this.withRecovery(w, () => w.runTo(q));
+      return await this.addLadderPoint(w, explicit);
+    } finally {
+      this.claimed.delete(w);
+    }
   }
 
   private async currentWorker(): Promise<ReplayWorker> {
@@ -522,23 +582,36 @@ export class ReplayEngine {
     const candidates = this.workers.filter((w) => w.alive && !w.isBusy && !this.claimed.has(w) && w.icount <= t);
     candidates.sort((a, b) => b.icount - a.icount);
     const best = candidates[0];
-    if (best && best.icount >= snap.icount) return best;
+    if (best && best.icount >= this.startOf(snap)) return best;
     return this.startWorker(snap);
   }
 
   /** Like workerAtOrBefore, but the worker is reserved (claimed) for the caller, who releases it. */
   private async claimAtOrBefore(t: TimePoint, snapshot = this.nearestSnapshot(t)): Promise<ReplayWorker> {
-    const candidates = this.workers.filter((w) => w !== this.current && w.alive && !w.isBusy && !this.claimed.has(w) && w.icount <= t && w.icount >= snapshot.icount);
+    const candidates = this.workers.filter((w) => w !== this.current && w.alive && !w.isBusy && !this.claimed.has(w) && w.icount <= t && w.icount >= this.startOf(snapshot));
     candidates.sort((a, b) => b.icount - a.icount);
     const w = candidates[0] ?? (await this.startWorker(snapshot));
     this.claimed.add(w);
     return w;
   }
 
+  /**
+   * The usable snapshot whose replays reach `t` soonest: the latest one whose start point is at or
+   * before `t` (a process never stops right at a snapshot taken while recording: see ReplayWorker.start).
+   */
   private nearestSnapshot(t: TimePoint): LadderPoint {
     let best = this.ladder[0]!;
-    for (const s of this.ladder) if (s.icount <= t && s.icount >= best.icount && !this.unusable.has(s)) best = s;
+    for (const s of this.ladder) if (this.startOf(s) <= t && s.icount >= best.icount && this.usable(s)) best = s;
     return best;
+  }
+
+  /** Where a replay process started from `p` first stops: its icount for init and for snapshots at quiet points, else the first quiet point after it. */
+  private startOf(p: LadderPoint): TimePoint {
+    return probeOf(p, this.quiet);
+  }
+
+  private usable(p: LadderPoint): boolean {
+    return p.icount === 0 || (!this.unusable.has(p) && !this.suspect.has(p));
   }
 
   /**
@@ -563,19 +636,11 @@ export class ReplayEngine {
   private async keepWarm(t: TimePoint): Promise<void> {
     if (t === 0) return;
     let point = this.nearestSnapshot(t - 1);
-    const anchorAt = t - LADDER_NEAR;
-    if (this.maxLadder > 0 && anchorAt - point.icount > LADDER_GAP) {
-      const w = await this.claimAtOrBefore(anchorAt);
-      try {
-        await w.runTo(anchorAt);
-        point = (await this.addLadderPoint(w, false)) ?? point;
-      } finally {
-        this.claimed.delete(w);
-      }
-    }
+    const anchorAt = this.quiet.atOrBefore(t - LADDER_NEAR);
+    if (this.maxLadder > 0 && anchorAt - this.startOf(point) > LADDER_GAP) point = (await this.saveAt(anchorAt, false)) ?? point;
     for (;;) {
       if (this.closed || this.position !== t) return;
-      const parked = this.workers.filter((x) => x !== this.current && x.alive && !x.isBusy && !this.claimed.has(x) && x.icount >= point.icount && x.icount < t);
+      const parked = this.workers.filter((x) => x !== this.current && x.alive && !x.isBusy && !this.claimed.has(x) && x.icount >= this.startOf(point) && x.icount < t);
       if (parked.length >= this.spareCount) return;
       await this.startWorker(point);
     }
@@ -586,7 +651,15 @@ export class ReplayEngine {
     if (!explicit && this.maxLadder === 0) return undefined;
     const existing = this.ladder.find((p) => p.icount === w.icount);
     if (existing) return existing;
-    const p = await w.saveSnapshot(`rw${++this.ladderSeq}`);
+    let p: LadderPoint | undefined;
+    try {
+      p = await w.saveSnapshot(`rw${++this.ladderSeq}`);
+    } catch (e) {
+      if (w.alive) throw e;
+      this.forget(w);
+      await w.kill();
+      throw new ReplayWorkerLost(e as Error, w.snapshot);
+    }
     if (!p) return undefined;
     this.ladder.push(p);
     this.ladder.sort((a, b) => a.icount - b.icount);
@@ -600,13 +673,32 @@ export class ReplayEngine {
     return p;
   }
 
+  /**
+   * A fresh replay process from `snapshot` (or, when it cannot start there, from the nearest usable
+   * snapshot before it: the one it could not start from is suspect until re-verified).
+   */
   private async startWorker(snapshot: LadderPoint): Promise<ReplayWorker> {
-    if (this.closed) throw new UserError('the replay engine is closed', 'engine-closed');
-    await this.evict();
-    const w = await ReplayWorker.start(this.bundle, this.ws, snapshot, this.end, this.hangMs);
-    this.workers.push(w);
-    this.lastUse.set(w, ++this.useClock);
-    return w;
+    for (let p = snapshot; ; ) {
+      if (this.closed) throw new UserError('the replay engine is closed', 'engine-closed');
+      await this.evict();
+      try {
+        const w = await ReplayWorker.start(this.bundle, this.ws, p, this.end, { ...(this.hangMs !== undefined ? { hangMs: this.hangMs } : {}), startAt: this.startOf(p) });
+        if (this.closed) {
+          await w.kill();
+          throw new UserError('the replay engine is closed', 'engine-closed');
+        }
+        this.workers.push(w);
+        this.lastUse.set(w, ++this.useClock);
+        return w;
+      } catch (e) {
+        if (!isReplayFailure(e) || this.closed) throw e;
+        this.hangsNoticed.push({ pid: undefined, why: (e as Error).message, at: Date.now() });
+        // The initial snapshot is never suspected: the caller's attempts() retry it.
+        if (p.icount === 0) throw new ReplayWorkerLost(e as Error, p);
+        this.suspectSnapshot(p);
+        p = this.nearestSnapshot(this.startOf(p));
+      }
+    }
   }
 
   /** Keeps at most maxWorkers - 1 workers before a new one starts: the least recently used go. */
@@ -623,44 +715,113 @@ export class ReplayEngine {
   }
 
   /**
-   * Runs an operation on a worker; when the worker's process died or hung, it is killed and the
-   * operation is retried once on a fresh worker started from the same place.
+   * Runs an operation on a worker; when the worker's process died or hung, it is killed and a
+   * ReplayWorkerLost goes up to attempts(), which runs the operation again.
    */
-  /**
-   * A lost replay that never got past its snapshot (QEMU spinning at the snapshot's icount, a
-   * known QEMU problem with some snapshots): later moves start elsewhere. Never the initial one.
-   */
-  private avoidIfStuck(w: ReplayWorker): void {
-    if (w.icount !== w.snapshot.icount || w.snapshot.icount === 0) return;
-    const point = this.ladder.find((p) => p.name === w.snapshot.name);
-    if (point) this.unusable.add(point);
-    // Spare processes parked at that snapshot would spin the same way: they go too.
-    for (const x of this.workers) {
-      if (x === w || x === this.current || x.isBusy || this.claimed.has(x)) continue;
-      if (x.snapshot.name === w.snapshot.name && x.icount === x.snapshot.icount) {
-        this.workers = this.workers.filter((y) => y !== x);
-        this.retire(x);
-      }
-    }
-  }
-
   private async withRecovery(w: ReplayWorker, op: () => Promise<StopCause>): Promise<StopCause> {
     try {
       return await op();
     } catch (e) {
       if (w.alive) throw e;
-      this.workers = this.workers.filter((x) => x !== w);
-      this.avoidIfStuck(w);
+      this.forget(w);
       await w.kill();
-      if (this.current === w) this.current = undefined;
-      throw new ReplayWorkerLost(e as Error);
+      throw new ReplayWorkerLost(e as Error, w.snapshot);
     }
+  }
+
+  /** Pings the idle processes; one that does not answer was killed by ping() and is dropped here. */
+  private checkIdle(): void {
+    if (this.checking || this.closed) return;
+    this.checking = true;
+    const idle = this.workers.filter((w) => w.alive && !w.isBusy && !this.claimed.has(w));
+    void Promise.all(
+      idle.map(async (w) => {
+        if (!(await w.ping()) && this.workers.includes(w)) {
+          this.forget(w);
+          this.retire(w);
+        }
+      }),
+    ).finally(() => (this.checking = false));
+  }
+
+  /** Drops a worker from the engine's lists (the caller kills or retires it). */
+  private forget(w: ReplayWorker): void {
+    if (w.hangNoticed) this.hangsNoticed.push({ pid: w.pid, ...w.hangNoticed });
+    this.workers = this.workers.filter((x) => x !== w);
+    if (this.current === w) this.current = undefined;
+  }
+
+  /**
+   * Runs `op` until it completes without losing a replay process, ATTEMPTS times at most. A process
+   * can be lost to anything (killed, stopped, QEMU hanging); each attempt starts from what is left.
+   */
+  private async attempts<T>(what: string, op: () => Promise<T>): Promise<T> {
+    let last: ReplayWorkerLost | undefined;
+    for (let i = 0; i < ATTEMPTS; i++) {
+      if (this.closed) throw new UserError('the replay engine is closed', 'engine-closed');
+      try {
+        return await op();
+      } catch (e) {
+        if (!(e instanceof ReplayWorkerLost)) throw e;
+        last = e;
+      }
+    }
+    const snap = last!.snapshot;
+    throw new UserError(
+      `could not ${what}: ${ATTEMPTS} replay processes in a row were lost (the last one started at snapshot ${snap.name}, icount ${snap.icount}: ${last!.cause.message}). ` +
+        `Run \`rewind check ${this.bundle.dir}\` to verify the recording's snapshots`,
+      'replay-hung',
+    );
+  }
+
+  /**
+   * A replay process could not start from `p`: avoid it, and re-verify it in the background (a
+   * process that was killed or stopped says nothing about its snapshot). Only a failed verification
+   * makes it unusable for good.
+   */
+  private suspectSnapshot(p: LadderPoint): void {
+    if (p.icount === 0 || this.suspect.has(p) || this.unusable.has(p)) return;
+    this.suspect.add(p);
+    // Processes parked there may be as lost: they go too.
+    for (const x of this.workers) {
+      if (x === this.current || x.isBusy || this.claimed.has(x) || x.snapshot !== p || x.icount !== this.startOf(p)) continue;
+      this.forget(x);
+      this.retire(x);
+    }
+    this.rechecks = this.rechecks.then(() => this.recheck(p)).catch(() => undefined);
+  }
+
+  private async recheck(p: LadderPoint): Promise<void> {
+    if (this.closed) return;
+    const prev = this.nearestSnapshot(this.startOf(p) - 1);
+    const nextPoint = this.ladder.find((x) => x.icount > p.icount && this.usable(x));
+    const range = { start: this.startOf(p), end: Math.min(nextPoint ? this.startOf(nextPoint) : this.end, this.end) };
+    const verdict = await checkSnapshot(this.bundle, this.ws, { previous: prev, startPrevious: this.startOf(prev), snapshot: p, ...range }, {
+      replayEnd: this.end,
+      ...(this.hangMs !== undefined ? { hangMs: this.hangMs } : {}),
+      signal: this.closing.signal,
+    });
+    if (this.closed) return;
+    this.suspect.delete(p);
+    if (!verdict.ok) this.unusable.add(p);
+    this.verdicts.push({ name: p.name, icount: p.icount, ok: verdict.ok, ...(verdict.why ? { why: verdict.why } : {}) });
   }
 }
 
-/** A replay process died under an operation; callers (seek) retry once. */
+/** Whether an error is a replay process failing (hung, exited), not a request the user got wrong. */
+function isReplayFailure(e: unknown): boolean {
+  if (e instanceof ReplayWorkerLost) return true;
+  const code = (e as { code?: unknown }).code;
+  return code === 'replay-hung' || code === 'replay-failed' || (e instanceof Error && !(e instanceof UserError) && !(e instanceof CancelledError));
+}
+
+/** A replay process died under an operation; attempts() runs the operation again. */
 export class ReplayWorkerLost extends Error {
-  constructor(override readonly cause: Error) {
+  constructor(
+    override readonly cause: Error,
+    /** The snapshot the lost process had started from. */
+    readonly snapshot: LadderPoint,
+  ) {
     super(`a replay process died: ${cause.message}`);
   }
 }

@@ -6,10 +6,12 @@ import type { SnapshotEntry } from '../bundle/manifest';
 import { UserError } from '../errors';
 import { RspClient } from '../gdb/rsp-client';
 import { decodeRegisters, pcName, type X86Registers } from '../gdb/x86-registers';
-import { QmpClient, QmpTimeoutError } from '../qemu/qmp';
+import { QmpClient, QmpTimeoutError, type QmpEvent } from '../qemu/qmp';
 import { requireTool } from '../qemu/tools';
 import type { TimePoint } from '../timepoint';
-import { groupCpuTicks, killGroup, spawnGuarded, waitForExit } from '../util/processes';
+import { groupStat, killGroup, spawnGuarded, waitForExit } from '../util/processes';
+import { INITIAL_SNAPSHOT } from '../bundle/layout';
+import { watchForHang } from './hang-watch';
 import type { ReplayWorkspace } from './workspace';
 
 /** Why a worker stopped after running. */
@@ -56,12 +58,36 @@ export interface LadderPoint extends SnapshotEntry {
   pinned?: boolean;
 }
 
+export interface StartOptions {
+  hangMs?: number;
+  /** Where the process first stops (default: one instruction past the snapshot). */
+  startAt?: TimePoint;
+  /**
+   * Start the way QEMU's own replay does (`rrsnapshot=NAME`, paused right after the load) instead
+   * of through replay-seek: what snapshot verification checks, so that kept snapshots resume
+   * however they are started. The process then stands at the snapshot's icount.
+   */
+  loadAtStart?: boolean;
+  /**
+   * Replay on this image file itself instead of a private copy: the process writes into it (QEMU
+   * does, even to load) and snapshots it saves stay in it. Only for a store nothing else uses (the
+   * finalizer repairing a new recording's snapshots); the file is kept when the process goes.
+   */
+  image?: string;
+}
+
 let nextWorkerId = 1;
 
-/** A replay process that does not answer QMP for this long is taken for hung. */
-export const DEFAULT_HANG_MS = 20_000;
-/** A replay frozen at its own snapshot's icount with a busy CPU for this long is hung. */
-const STUCK_AT_SNAPSHOT_MS = 4_000;
+/**
+ * A replay process that does not answer for this long (QMP, or gdb while paused), or whose icount
+ * stays frozen this long while it keeps a core busy, is taken for hung (replay/hang-watch.ts).
+ */
+export const DEFAULT_HANG_MS = 1_500;
+/**
+ * Loading a snapshot or saving one blocks QEMU's main loop (QMP included) for as long as it takes:
+ * about 0.1 s for a small guest, seconds for a big one with a disk. Those two commands get this long.
+ */
+const SNAPSHOT_IO_MS = 120_000;
 
 /**
  * One QEMU replay process, started paused from one snapshot of a bundle. It only moves forward:
@@ -76,6 +102,10 @@ export class ReplayWorker {
   private hung = false;
   /** Why the watchdog took the process for hung (for the error message). */
   private hungWhy?: string;
+  /** Operations started on this process (ping() tells idle silence from a busy main loop). */
+  private uses = 0;
+  /** When and why the watchdog killed this process (diagnostics: how fast hangs are noticed). */
+  hangNoticed?: { why: string; at: number };
   /** The image holds snapshots of the ladder: keep the file when the process goes. */
   private retainImage = false;
   /** Wall time spent running since the start or the last snapshot this worker saved. */
@@ -106,15 +136,24 @@ export class ReplayWorker {
     qmp.on('close', () => (this.dead = true));
   }
 
-  /** Starts a paused replay process at `snapshot`. */
-  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, hangMs = DEFAULT_HANG_MS): Promise<ReplayWorker> {
+  /**
+   * Starts a replay process from `snapshot`, paused: at icount 0 for the initial snapshot, else at
+   * `startAt` (default: one instruction past the snapshot; callers pass the first quiet point). A process is never left paused right after loading a snapshot
+   * taken while recording: QEMU's main loop then replays part of the log with the VM stopped, and
+   * the warp timer of an idle guest fires without advancing the virtual clock, so that the replay
+   * livelocks a little later (docs/replay-research.md, "Snapshots that never resume"). So the
+   * process starts at `init` (safe: recording started paused too) and QMP `replay-seek` loads the
+   * snapshot and runs the VM on at once, past the events recorded at the snapshot's icount.
+   */
+  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, opts: StartOptions = {}): Promise<ReplayWorker> {
+    const hangMs = opts.hangMs ?? DEFAULT_HANG_MS;
     const qemu = requireTool(bundle.manifest.qemu.binary);
     const id = nextWorkerId++;
     const dir = join(ws.dir, `w${id}-${process.pid}`);
     await fs.mkdir(dir, { recursive: true });
-    const image = await ws.newImage(snapshot.image);
+    const image = opts.image ?? (await ws.newImage(snapshot.image));
     const argv = [
-      ...ws.replayArgs(bundle, snapshot.name, image),
+      ...ws.replayArgs(bundle, opts.loadAtStart ? snapshot.name : INITIAL_SNAPSHOT, image),
       '-chardev', `file,id=con0,path=${join(dir, 'console.out')}`,
       '-serial', 'chardev:con0',
       '-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`,
@@ -126,24 +165,34 @@ export class ReplayWorker {
     const child = spawnGuarded(qemu, argv);
     const stderr = { text: '' };
     child.stderr!.on('data', (d: Buffer) => (stderr.text = (stderr.text + d.toString()).slice(-4096)));
+    // A process stopped by a signal while starting would keep the connections below waiting.
+    const guard = setInterval(() => {
+      if (child.pid !== undefined && groupStat(child.pid).stopped) killGroup(child);
+    }, 250);
     try {
       const exited = waitForExit(child).then(({ code }) => {
         throw new UserError(`a replay process exited (code ${code}) while starting at snapshot ${snapshot.name}: ${stderr.text.trim().split('\n').pop() ?? ''}`, 'replay-failed');
       });
+      exited.catch(() => undefined);
       const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
+      // Before gdb connects: a stop with a gdb client attached sends it an unasked-for stop reply.
+      if (snapshot.icount > 0 && !opts.loadAtStart) await Promise.race([seekPast(qmp, child, snapshot, Math.min(opts.startAt ?? snapshot.icount + 1, endIcount), hangMs), exited]);
       const rsp = await Promise.race([RspClient.connect(join(dir, 'gdb.sock')), exited]);
       // QEMU answers 'p' (one register) only once the target description was read: every process
       // must answer the same reads, whichever holds the current time when gdb asks.
-      await Promise.race([rsp.request('qXfer:features:read:target.xml:0,1'), exited]);
-      exited.catch(() => undefined);
+      await Promise.race([rsp.request('qXfer:features:read:target.xml:0,1', 10_000), exited]);
       const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws, hangMs);
+      w.retainImage = opts.image !== undefined;
       w.icountCache = await qmp.icount();
       return w;
     } catch (e) {
       killGroup(child);
+      await waitForExit(child);
       await fs.rm(dir, { recursive: true, force: true });
-      await fs.rm(image, { force: true });
+      if (!opts.image) await fs.rm(image, { force: true });
       throw e;
+    } finally {
+      clearInterval(guard);
     }
   }
 
@@ -250,9 +299,12 @@ export class ReplayWorker {
           return { stop: { kind: 'time', icount: this.icountCache } };
         }
       } finally {
-        await this.qmp.execute('replay-delete-break').catch(() => undefined);
-        for (const b of uniqueAddresses(bps)) await this.rsp.request(`z0,${b.toString(16)},1`).catch(() => undefined);
-        for (const w of wps) await this.rsp.request(`z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`).catch(() => undefined);
+        // Nothing to clean up in a process that is gone (and one that hangs here is taken for hung).
+        if (!this.dead) {
+          await this.control('replay-delete-break').catch(() => undefined);
+          for (const b of uniqueAddresses(bps)) await this.read(`z0,${b.toString(16)},1`).catch(() => undefined);
+          for (const w of wps) await this.read(`z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`).catch(() => undefined);
+        }
       }
     } finally {
       this.busy = false;
@@ -260,15 +312,15 @@ export class ReplayWorker {
   }
 
   /** Continues the paused process until it stops (breakpoint, watchpoint, replay-break, ^C, end); returns the stop reply. */
-  private async resume(signal?: AbortSignal): Promise<string> {
+  private async resume(signal?: AbortSignal, packet = this.wide ? 'vCont;c' : 'c'): Promise<string> {
     this.atReplayBreak = false;
     const started = Date.now();
-    const watchdog = this.watchForHang();
+    const stopWatch = this.watchWhileRunning();
     const onAbort = () => this.interrupt();
     try {
       // The packet is written before any abort event can run (the request queue is empty: this worker is busy with us).
-      const reply = this.rsp.request(this.wide ? 'vCont;c' : 'c', 0);
-      this.continuing = true;
+      const reply = this.rsp.request(packet, 0);
+      this.continuing = packet !== 's';
       signal?.addEventListener('abort', onAbort);
       return await reply;
     } catch (e) {
@@ -276,15 +328,15 @@ export class ReplayWorker {
     } finally {
       this.continuing = false;
       signal?.removeEventListener('abort', onAbort);
-      clearInterval(watchdog);
+      stopWatch();
       this.runMsSinceSnapshot += Date.now() - started;
     }
   }
 
   /** One instruction forward (the gdbstub's step ignores breakpoints); returns the data address when a watchpoint triggered. */
   private async step(): Promise<bigint | undefined> {
-    this.atReplayBreak = false;
-    const reply = await this.read('s');
+    // Watched like a continue, not timed like a read: the step of a `hlt` ends with the next interrupt.
+    const reply = await this.resume(undefined, 's');
     this.icountCache = await this.currentIcount();
     return watchOf(reply);
   }
@@ -309,7 +361,11 @@ export class ReplayWorker {
   async saveSnapshot(name: string): Promise<LadderPoint | undefined> {
     this.enter();
     try {
-      const out = await this.ws.withImage(this.image, () => this.qmp.hmp(`savevm ${name}`));
+      // The save holds QMP up for as long as it takes: only a stopped process is caught meanwhile.
+      const stopWatch = watchForHang({ qmp: this.qmp, pgid: this.child.pid, noAnswerMs: SNAPSHOT_IO_MS, frozenMs: Infinity, onHung: (why) => this.declareHung(why) });
+      const out = await this.ws
+        .withImage(this.image, () => this.qmp.execute<string>('human-monitor-command', { 'command-line': `savevm ${name}` }, SNAPSHOT_IO_MS))
+        .finally(stopWatch);
       if (/error/i.test(out)) return undefined;
       this.retainImage = true;
       this.runMsSinceSnapshot = 0;
@@ -319,53 +375,25 @@ export class ReplayWorker {
     }
   }
 
-  /**
-   * While the guest runs, QEMU's main loop keeps answering QMP (even through idle stretches, which
-   * replay slowly). A process that stops answering is deadlocked or stopped: it is killed, which
-   * ends the pending continue, and the engine replaces it. So is one that answers but whose replay
-   * makes no progress for a hang timeout while its CPU stays busy for half of one more (a replay
-   * spinning inside QEMU; an idle stretch also freezes the icount, but with an idle CPU).
-   */
-  private watchForHang(): NodeJS.Timeout {
-    let probing = false;
-    let lastIcount = -1;
-    let since = Date.now();
-    let cpuSince: { ticks: number; at: number } | undefined;
-    const hung = (why: string) => {
-      this.hungWhy = why;
-      this.hung = true;
-      this.dead = true;
-      killGroup(this.child);
-    };
-    const timer = setInterval(() => {
-      if (probing || this.dead) return;
-      probing = true;
-      this.qmp.execute<{ icount?: number }>('query-replay', undefined, this.hangMs).then((r) => {
-        probing = false;
-        const now = Date.now();
-        if (r.icount !== lastIcount) {
-          lastIcount = r.icount ?? -1;
-          since = now;
-          cpuSince = undefined;
-          return;
-        }
-        // The icount has not moved for a long time. A guest halted with nothing pending replays
-        // that stretch asleep (measured: idle stretches replay at the wall clock's pace); a
-        // replay stuck inside QEMU spins. Only a frozen icount with a busy CPU is a hang.
-        // Still at the snapshot it started from, spinning: the known QEMU problem of a snapshot
-        // replay cannot resume from. Caught sooner, so the engine moves on to another snapshot.
-        const frozenLimit = lastIcount === this.snapshot.icount ? Math.min(this.hangMs, STUCK_AT_SNAPSHOT_MS) : this.hangMs;
-        if (!this.continuing || now - since < frozenLimit || this.child.pid === undefined) return;
-        const ticks = groupCpuTicks(this.child.pid);
-        if (!cpuSince) cpuSince = { ticks, at: now };
-        else if (now - cpuSince.at >= frozenLimit / 2) {
-          const busy = (ticks - cpuSince.ticks) / 100 / ((now - cpuSince.at) / 1000);
-          if (busy > 0.8) hung(`its icount stayed at ${lastIcount} for ${Math.round((now - since) / 1000)} s with ${Math.round(busy * 100)}% CPU`);
-          else cpuSince = { ticks, at: now };
-        }
-      }, () => hung(`it did not answer QMP within ${this.hangMs / 1000} s`));
-    }, Math.min(2000, this.hangMs / 4));
-    return timer;
+  /** Watches the running process (replay/hang-watch.ts); a hung one is killed, which ends the pending continue. */
+  private watchWhileRunning(): () => void {
+    return watchForHang({
+      qmp: this.qmp,
+      pgid: this.child.pid,
+      noAnswerMs: this.hangMs,
+      frozenMs: this.hangMs,
+      onHung: (why) => this.declareHung(why),
+    });
+  }
+
+  /** Kills a process taken for hung; the engine replaces it. */
+  private declareHung(why: string): void {
+    if (this.hung) return;
+    this.hungWhy = why;
+    this.hung = true;
+    this.dead = true;
+    this.hangNoticed = { why, at: Date.now() };
+    killGroup(this.child);
   }
 
   /**
@@ -393,11 +421,7 @@ export class ReplayWorker {
     try {
       return await this.rsp.request(packet, this.hangMs);
     } catch (e) {
-      if (!this.rsp.isClosed) {
-        this.hung = true;
-        this.dead = true;
-        killGroup(this.child);
-      }
+      if (!this.rsp.isClosed) this.declareHung(`it did not answer gdb within ${this.hangMs / 1000} s`);
       throw e;
     }
   }
@@ -407,11 +431,7 @@ export class ReplayWorker {
     try {
       return await this.qmp.execute<T>(command, args, this.hangMs);
     } catch (e) {
-      if (e instanceof QmpTimeoutError) {
-        this.hung = true;
-        this.dead = true;
-        killGroup(this.child);
-      }
+      if (e instanceof QmpTimeoutError) this.declareHung(`it did not answer QMP within ${this.hangMs / 1000} s`);
       throw e;
     }
   }
@@ -449,6 +469,17 @@ export class ReplayWorker {
     return fs.readFile(join(this.dir, 'console.out')).catch(() => Buffer.alloc(0));
   }
 
+  /** Ends the process through QMP `quit`, so that QEMU closes its image cleanly (killed when it does not). */
+  async quit(): Promise<void> {
+    this.dead = true;
+    await this.qmp.execute('quit', undefined, 10_000).catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const gone = await Promise.race([waitForExit(this.child).then(() => true), new Promise<false>((r) => (timer = setTimeout(() => r(false), 10_000)))]);
+    clearTimeout(timer);
+    if (!gone) killGroup(this.child);
+    await this.kill();
+  }
+
   async kill(): Promise<void> {
     this.dead = true;
     this.qmp.close();
@@ -468,10 +499,33 @@ export class ReplayWorker {
     if (this.dead) throw new Error(`replay worker ${this.id} is dead: ${this.stderr.text.trim().split('\n').pop() ?? ''}`);
     if (this.busy) throw new Error(`replay worker ${this.id} is busy`);
     this.busy = true;
+    this.uses++;
+  }
+
+  /**
+   * Checks that an idle process still answers (a stopped or deadlocked one does not): one that
+   * stays silent for the hang timeout while nothing used it is taken for hung and killed. False then.
+   */
+  async ping(): Promise<boolean> {
+    if (this.dead || this.busy) return !this.dead;
+    if (this.child.pid !== undefined && groupStat(this.child.pid).stopped) {
+      this.declareHung('it was stopped by a signal while idle');
+      return false;
+    }
+    const uses = this.uses;
+    try {
+      await this.qmp.execute('query-status', undefined, this.hangMs);
+      return true;
+    } catch {
+      // Used meanwhile: a savevm or a load may hold QMP up; that op has its own watch.
+      if (this.busy || this.uses !== uses || this.qmp.isClosed) return !this.dead;
+      this.declareHung(`it did not answer QMP within ${this.hangMs / 1000} s while idle`);
+      return false;
+    }
   }
 
   private async expectOk(packet: string): Promise<void> {
-    const r = await this.rsp.request(packet);
+    const r = await this.read(packet);
     if (r !== 'OK') throw new UserError(`the gdbstub refused "${packet}" (${r || 'unsupported'})`, 'gdbstub-refused');
   }
 
@@ -498,4 +552,41 @@ function stackAccepts(b: Breakpoint, sp: bigint): boolean {
 /** One gdbstub breakpoint per address, however many filters share it. */
 function uniqueAddresses(bps: Breakpoint[]): bigint[] {
   return [...new Set(bps.map((b) => b.address))];
+}
+
+/**
+ * QMP `replay-seek` from a freshly started, paused process: QEMU loads the nearest snapshot at or
+ * before the target (the image holds `snapshot` and none between it and target) and runs the VM to
+ * the target. Resolves once it stopped there; a replay that hangs on the way is killed.
+ */
+async function seekPast(qmp: QmpClient, child: ChildProcess, snapshot: LadderPoint, target: TimePoint, hangMs: number): Promise<void> {
+  let onEvent: ((e: QmpEvent) => void) | undefined;
+  let stopWatch: (() => void) | undefined;
+  try {
+    const stopped = new Promise<void>((resolve, reject) => {
+      onEvent = (e: QmpEvent) => {
+        if (e.event === 'STOP') resolve();
+      };
+      qmp.on('event', onEvent);
+      stopWatch = watchForHang({
+        qmp,
+        pgid: child.pid,
+        noAnswerMs: SNAPSHOT_IO_MS,
+        frozenMs: hangMs,
+        onHung: (why) => {
+          killGroup(child);
+          reject(new UserError(`a replay process started at snapshot ${snapshot.name} (icount ${snapshot.icount}) hung and was killed: ${why}`, 'replay-hung'));
+        },
+      });
+    });
+    await qmp.execute('replay-seek', { icount: target }, SNAPSHOT_IO_MS);
+    await stopped;
+  } finally {
+    stopWatch?.();
+    if (onEvent) qmp.off('event', onEvent);
+  }
+  const at = (await qmp.execute<{ icount?: number }>('query-replay', undefined, hangMs)).icount ?? 0;
+  if (at !== target) {
+    throw new UserError(`a replay process started at snapshot ${snapshot.name} stopped at icount ${at} instead of ${target}`, 'replay-failed');
+  }
 }

@@ -61,14 +61,15 @@ export class ReplayWorkspace {
 
   /**
    * The QEMU arguments of a replay of this bundle, without console, monitor or gdb options. A
-   * recording's disk is its snapshot store (bundle/drive.ts): `image` is attached as both.
+   * recording's disk is its snapshot store (bundle/drive.ts): `image` is attached as both. Images
+   * of this workspace are private copies (flushes skipped); any other is written with flushes.
    */
   replayArgs(bundle: Bundle, snapshot = layout.INITIAL_SNAPSHOT, image = this.snapshots): string[] {
     const machine = bundle.manifest.qemu.machineArgs.map((a) => a.split('${bundle}').join(bundle.dir));
     return [
       ...machine,
       '-icount', `shift=${bundle.manifest.qemu.icountShift},rr=replay,rrfile=${this.log},rrsnapshot=${snapshot}`,
-      ...storeDriveArgs(image, bundle.manifest.guest.disk),
+      ...storeDriveArgs(image, bundle.manifest.guest.disk, image.startsWith(this.dir + '/')),
     ];
   }
 

@@ -75,22 +75,34 @@ export function killGroup(child: ChildProcess): void {
  * replay at the wall clock's pace, asleep). Processes that are gone no longer count.
  */
 export function groupCpuTicks(pgid: number): number {
+  return groupStat(pgid).cpuTicks;
+}
+
+/**
+ * CPU time used so far by a process group (see groupCpuTicks), and whether one of its processes is
+ * stopped by a signal (SIGSTOP, SIGTSTP: state T): such a process answers nothing until continued.
+ */
+export function groupStat(pgid: number): { cpuTicks: number; stopped: boolean } {
   let total = 0;
+  let stopped = false;
   let names: string[];
   try {
     names = readdirSync('/proc');
   } catch {
-    return 0;
+    return { cpuTicks: 0, stopped: false };
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid) total += Number(f[11]) + Number(f[12]);
+      if (Number(f[2]) === pgid) {
+        total += Number(f[11]) + Number(f[12]);
+        if (f[0] === 'T') stopped = true;
+      }
     } catch {
       // gone
     }
   }
-  return total;
+  return { cpuTicks: total, stopped };
 }
