@@ -36,14 +36,18 @@ export function runRewind(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?:
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       child.kill('SIGKILL');
-      reject(new Error(`rewind ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 120_000} ms\n${stderr}`));
     }, opts.timeoutMs ?? 120_000);
     child.on('error', reject);
+    // Settles only once the process is gone, so that a suite's check for leftover QEMU processes
+    // does not race the watchdogs that kill them when their rewind process dies.
     child.on('exit', (code) => {
       clearTimeout(timer);
-      resolve({ code, stdout, stderr });
+      if (timedOut) reject(new Error(`rewind ${args.join(' ')} did not finish within ${opts.timeoutMs ?? 120_000} ms\n${stderr}`));
+      else resolve({ code, stdout, stderr });
     });
   });
 }
@@ -90,7 +94,17 @@ export async function copyBundle(src: string, dest: string): Promise<string> {
 }
 
 /** Lists the PIDs of QEMU processes whose command line mentions `needle`. */
-export async function qemuProcessesMentioning(needle: string): Promise<number[]> {
+export async function qemuProcessesMentioning(needle: string, opts: { graceMs?: number } = {}): Promise<number[]> {
+  // A QEMU whose rewind process just died is killed by its watchdog a moment later.
+  const deadline = Date.now() + (opts.graceMs ?? 0);
+  for (;;) {
+    const pids = await qemuPidsMentioning(needle);
+    if (pids.length === 0 || Date.now() >= deadline) return pids;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function qemuPidsMentioning(needle: string): Promise<number[]> {
   const pids: number[] = [];
   for (const name of await fs.readdir('/proc')) {
     if (!/^\d+$/.test(name)) continue;

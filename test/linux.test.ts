@@ -209,6 +209,22 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     assert.equal(out.position.icount, entered.position.icount - 1);
   });
 
+  it('refuses to step back out of boot code that has no symbols, says why, and stays where it was', async (t) => {
+    if (session.skip()) return t.skip(session.skip());
+    // One million instructions in, the firmware and the boot loader run: no function of vmlinux.
+    const at = 1_000_000;
+    try {
+      await c.run(() => c.dc.send('rewind/seek', { icount: at }));
+      await assert.rejects(c.custom('rewind/reverseStepOut', { threadId: 1 }), (e: Error) => {
+        assert.match(e.message, /^there is no function to step out of here: the code at 0x[0-9a-f]+ has no symbols or no caller gdb can find \(gdb: .+\); step back by instruction, or reverse continue to a breakpoint instead$/);
+        return true;
+      });
+      assert.equal((await c.position()).icount, at, 'a refused step out does not move');
+    } finally {
+      await c.run(() => c.dc.send('rewind/seek', { icount: writes[0]!.icount }));
+    }
+  });
+
   it(
     'steps back over each line of ksys_write to the stops of stepping forward',
     async (t) => {

@@ -135,7 +135,7 @@ describe('recording a Linux guest with a disk (blkreplay)', { timeout: 1_800_000
   });
 
   after(async () => {
-    assert.deepEqual(await qemuProcessesMentioning(dir), [], 'QEMU processes left behind');
+    assert.deepEqual(await qemuProcessesMentioning(dir, { graceMs: 3000 }), [], 'QEMU processes left behind');
   });
 
   it("never changes the user's disk file", async () => {
@@ -207,7 +207,9 @@ describe('recording a Linux guest with a disk (blkreplay)', { timeout: 1_800_000
     const started = Date.now();
     const w = await ReplayWorker.start(bundle, ws, { ...snap, image: ws.snapshots, source: 'record' }, lineWith('disk-test: done').icount + 1);
     try {
-      assert.equal(w.icount, snap.icount);
+      // A worker starts one instruction past its snapshot: it is never left paused right after
+      // loading one (docs/replay-research.md, question 4).
+      assert.equal(w.icount, snap.icount + 1);
       await w.runTo(lineWith('disk-test: done').icount);
       const out = await w.consoleOutput();
       process.stderr.write(`record-disk: replay from ${snap.name}@${snap.icount} to the end (of ${end}) in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
@@ -333,7 +335,7 @@ describe('rewind record --disk with a bad disk', () => {
   });
 });
 
-describe('the Linux preset with a panicking guest', { timeout: 600_000 }, () => {
+describe('the Linux preset with a panicking guest', { timeout: 900_000 }, () => {
   const dir = tempDir(after, 'rewind-panic-');
   let fixture: LinuxFixture;
   let initrd: string;
@@ -352,7 +354,7 @@ echo c > /proc/sysrq-trigger
   });
 
   after(async () => {
-    assert.deepEqual(await qemuProcessesMentioning(dir), [], 'QEMU processes left behind');
+    assert.deepEqual(await qemuProcessesMentioning(dir, { graceMs: 3000 }), [], 'QEMU processes left behind');
   });
 
   it('with panic=-1 (a default) the recording ends at the reboot after the panic, and says so', async () => {
@@ -385,7 +387,9 @@ echo c > /proc/sysrq-trigger
   it('with panic=0 and no log limit, --timeout stops the spinning guest on time', async () => {
     const out = join(dir, 'timeout.rewind');
     const started = Date.now();
-    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '0', '--timeout', '10', '--quiet']);
+    // Finishing includes verifying the init snapshot, a replay of the whole recording: replaying the
+    // spinning guest's clock reads takes about 100 s on a 2-core machine.
+    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '0', '--timeout', '10', '--quiet'], { timeoutMs: 600_000 });
     const wall = (Date.now() - started) / 1000;
     assert.equal(r.code, 0, r.stderr);
     const m = (await Bundle.open(out)).manifest;
@@ -393,7 +397,7 @@ echo c > /proc/sysrq-trigger
     assert.match(m.recording.stopDetail ?? '', /^after 10 s; the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning$/);
     assert.ok(m.recording.wallSeconds < 15, `recorded for ${m.recording.wallSeconds} s`);
     process.stderr.write(`record-disk: a guest spinning after a panic, stopped by --timeout 10: ${(m.stats.logBytesRaw / 2 ** 20).toFixed(1)} MiB of log, ${wall.toFixed(1)} s in all\n`);
-    assert.ok(wall < 60, `rewind record took ${wall} s`);
+    assert.equal(m.snapshots.list[0]?.verified, true, 'the init snapshot was verified');
     await fs.rm(out, { recursive: true, force: true });
   });
 });

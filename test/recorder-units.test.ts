@@ -18,6 +18,7 @@ import type { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { uniqueSnapshots } from '../recorder-bridge/src/record/snapshot-list';
 import { panicLine } from '../recorder-bridge/src/record/recording-run';
 import { probeDisk } from '../recorder-bridge/src/record/disk';
+import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { parseSize } from '../recorder-bridge/src/record/size';
 import { parseLaunchArguments } from '../debug-adapter/src/launch-config';
@@ -314,5 +315,33 @@ describe('the launch configuration\'s record object', () => {
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, linux: 'yes' } }, dir), /"record\.linux" must be true or false/);
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, disk: 'missing.img' } }, dir), /"record\.disk" \(a raw or qcow2 disk image\): missing\.img does not exist/);
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, maxLog: 'huge' } }, dir), /"record\.maxLog" must be a size such as "512M"/);
+  });
+});
+
+describe('quiet time points', () => {
+  it('are the time points at which no event of the log happens', () => {
+    const q = new QuietPoints([5, 3, 3, 4, 10, 0]);
+    assert.deepEqual([0, 1, 2, 3, 4, 5, 6, 10, 11].map((t) => q.isQuiet(t)), [false, true, true, false, false, false, true, false, true]);
+    assert.equal(q.after(2), 6, 'past a run of busy time points');
+    assert.equal(q.after(6), 7);
+    assert.equal(q.atOrBefore(5), 2);
+    assert.equal(q.atOrBefore(5, 4), 4, 'never below min');
+    assert.equal(q.atOrBefore(0), 0);
+  });
+
+  it('hold more event time points than a Set can (a guest spinning after a panic logged 17M)', () => {
+    const n = 2 ** 24 + 1000;
+    // Two events at each even time point: 2^24 + 1000 distinct ones among twice as many.
+    const icounts = (function* () {
+      for (let i = 0; i < n; i++) {
+        yield 2 * i;
+        yield 2 * i;
+      }
+    })();
+    const q = new QuietPoints(icounts);
+    assert.equal(q.isQuiet(2 * (n - 1)), false);
+    assert.equal(q.isQuiet(2 * (n - 1) + 1), true);
+    assert.equal(q.after(2 * (n - 1)), 2 * (n - 1) + 1);
+    assert.equal(q.after(2 * n), 2 * n + 1);
   });
 });

@@ -661,7 +661,23 @@ export class RewindDebugSession extends DebugSession {
 
   private async stepOut(args: DebugProtocol.StepOutArguments, ctx: RequestContext): Promise<void> {
     const t = this.threadOf(args);
-    await this.executeMove(ctx, (signal) => this.gdbStep(`-exec-finish --thread ${t}`, 'forward', ctx, signal));
+    await this.executeMove(ctx, (signal) => this.finish(`-exec-finish --thread ${t}`, 'forward', ctx, signal));
+  }
+
+  /**
+   * gdb's finish (either way). Where the pc belongs to no function (the kernel's boot
+   * decompressor runs before vmlinux and has no symbols) it refuses: say why, in the user's terms.
+   */
+  private async finish(command: string, direction: 'forward' | 'reverse', ctx: RequestContext, signal: AbortSignal): Promise<StopInfo> {
+    try {
+      return await this.gdbStep(command, direction, ctx, signal);
+    } catch (e) {
+      if (ctx.responded || !/Cannot find bounds of current function|not meaningful in the outermost frame/.test(messageOf(e))) throw e;
+      const pc = (await this.requireDebuggee().frame().catch(() => undefined))?.pc;
+      const instead = direction === 'reverse' ? 'step back by instruction, or reverse continue to a breakpoint' : 'step by instruction, or continue to a breakpoint';
+      const at = pc !== undefined ? ` at 0x${pc.toString(16)}` : '';
+      throw new AdapterError(`there is no function to step out of here: the code${at} has no symbols or no caller gdb can find (gdb: ${messageOf(e)}); ${instead} instead`);
+    }
   }
 
   private async stepBack(args: DebugProtocol.StepBackArguments, ctx: RequestContext): Promise<void> {
@@ -695,8 +711,8 @@ export class RewindDebugSession extends DebugSession {
       if (r.kind === 'fallback') {
         this.output(`Rewind: ${r.reason}: using gdb's own reverse ${kind === 'out' ? 'finish' : kind === 'into' ? 'step' : 'next'} (slower)\n`, 'console');
         // gdb's general options (--thread) must come before the command's own (--reverse).
-        const cmd = kind === 'out' ? '-exec-finish' : kind === 'into' ? '-exec-step' : '-exec-next';
-        return this.gdbStep(`${cmd} --thread ${t} --reverse`, 'reverse', ctx, signal);
+        if (kind === 'out') return this.finish(`-exec-finish --thread ${t} --reverse`, 'reverse', ctx, signal);
+        return this.gdbStep(`${kind === 'into' ? '-exec-step' : '-exec-next'} --thread ${t} --reverse`, 'reverse', ctx, signal);
       }
       if (r.kind === 'start' || (r.kind === 'step' && (await d.position()).icount === 0)) return this.startStop('stepBack');
       if (r.kind === 'breakpoint') {
