@@ -8,7 +8,7 @@ import { parseReplayLog, ReplayLogError } from '../replay-log';
 import type { Manifest, SnapshotEntry, StopReason } from '../bundle/manifest';
 import * as layout from '../bundle/layout';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
-import type { GuestSetup } from './recorder';
+import type { GuestSetup } from './types';
 import type { DiskSetup } from './disk';
 import { INDEX_BYTES_PER_LOG_BYTE } from './recording-run';
 import type { ConsoleTranscript } from './console';

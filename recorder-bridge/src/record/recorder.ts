@@ -1,90 +1,23 @@
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors';
-import { probeKernel, type KernelInfo } from '../qemu/kernel-probe';
 import { qemuVersion, requireTool } from '../qemu/tools';
-import type { StopReason } from '../bundle/manifest';
 import { storeDriveArgs } from '../bundle/drive';
-import type { TimePoint } from '../timepoint';
-import { waitForExit } from '../util/processes';
-import { readInputScript } from './input-script';
-import { withLinuxDefaults } from './linux-defaults';
-import { copyDiskIntoStore, probeDisk, type DiskSetup } from './disk';
-import { finalizeBundle } from './finalize';
-import { recordingSetupFor, writeRecordingSetup } from './recording-setup';
 import { MANIFEST } from '../bundle/layout';
+import { copyDiskIntoStore } from './disk';
+import { finalizeBundle } from './finalize';
+import { consoleAndControlArgs, consoleFifos, machineArgsFor, prepareGuest, runTool } from './guest';
+import { readInputScript } from './input-script';
 import { unfinishedLogError } from './partial';
+import { recordingSetupFor, writeRecordingSetup } from './recording-setup';
 import { DEFAULT_MAX_LOG_BYTES, DEFAULT_SNAPSHOT_EVERY, defaultMaxLogBytes, GuestSession, RecordingRun } from './recording-run';
-
-export interface RecordOptions {
-  kernel: string;
-  initrd?: string;
-  /** Kernel command line. */
-  append?: string;
-  /** Add the Linux recording defaults (console=ttyS0 nohz=off nokaslr panic=-1) to a bzImage's command line. Default true. */
-  linuxDefaults?: boolean;
-  /** The Linux preset: the kernel must be a bzImage, and the Linux defaults apply (they cannot be turned off). */
-  linux?: boolean;
-  /** A raw or qcow2 disk image, recorded through blkreplay (only read: it is copied into the recording). */
-  disk?: string;
-  memoryMiB?: number;
-  /** Input script for the serial console (see input-script.ts). */
-  input?: string;
-  /** Where to write the bundle directory; must not exist yet. */
-  out: string;
-  /** Stop after this many wall-clock seconds. */
-  timeoutSeconds?: number;
-  /** Stop when the console prints this text. */
-  stopOn?: string;
-  /** Take a snapshot every this many instructions (0: only the initial one). */
-  snapshotEvery?: TimePoint;
-  /** How long an `expect` waits, in wall-clock seconds. */
-  expectTimeoutSeconds?: number;
-  /** Stop once the replay log has this many bytes (default defaultMaxLogBytes(): 128 MiB, less where Node.js has less memory; 0: no limit). */
-  maxLogBytes?: number;
-  signal?: AbortSignal;
-  /**
-   * Cancels the work after the recording stopped: the snapshot verification (the bundle is kept,
-   * its unchecked snapshots are checked on first open). `signal` stops the recording itself.
-   */
-  finishSignal?: AbortSignal;
-  onProgress?: (p: RecordProgress) => void;
-}
-
-export interface RecordProgress {
-  phase: 'starting' | 'recording' | 'stopping' | 'finalizing' | 'verifying';
-  /** While verifying: the instructions of the recording (icount: those replayed so far). */
-  totalIcount?: TimePoint;
-  elapsedMs: number;
-  icount: TimePoint;
-  logBytes: number;
-  snapshots: number;
-  consoleTail: string[];
-}
-
-export interface RecordResult {
-  bundle: string;
-  stopReason: StopReason;
-  stopDetail?: string;
-  warnings: string[];
-}
-
-/** The guest as it will be booted: shared by a recording and the benchmark's plain -icount run. */
-export interface GuestSetup {
-  kernelPath: string;
-  kernelInfo: KernelInfo;
-  initrdPath?: string;
-  append: string;
-  appendDefaults: string[];
-  memoryMiB: number;
-  /** The disk, when there is one. */
-  disk?: DiskSetup;
-  warnings: string[];
-}
+import type { RecordOptions, RecordResult } from './types';
+import type { StopReason } from '../bundle/manifest';
+import type { TimePoint } from '../timepoint';
 
 export { DEFAULT_MAX_LOG_BYTES, DEFAULT_SNAPSHOT_EVERY, defaultMaxLogBytes };
+export type { GuestSetup, RecordOptions, RecordProgress, RecordResult } from './types';
 
 /** Records a guest into a new bundle directory. */
 export async function record(opts: RecordOptions): Promise<RecordResult> {
@@ -196,44 +129,6 @@ export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'sna
   }
 }
 
-async function prepareGuest(opts: Pick<RecordOptions, 'kernel' | 'initrd' | 'append' | 'linuxDefaults' | 'linux' | 'memoryMiB' | 'disk' | 'maxLogBytes'>): Promise<GuestSetup> {
-  if (opts.linux && opts.linuxDefaults === false) {
-    throw new UserError('the Linux preset (--linux) always adds the Linux recording defaults; drop --no-linux-defaults, or drop --linux and set the command line yourself', 'bad-option');
-  }
-  if (opts.maxLogBytes !== undefined && !(Number.isSafeInteger(opts.maxLogBytes) && opts.maxLogBytes >= 0)) {
-    throw new UserError(`the log limit must be a whole number of bytes (0: no limit), got ${opts.maxLogBytes}`, 'bad-option');
-  }
-  const kernelPath = resolve(opts.kernel);
-  const kernelInfo = await probeKernel(kernelPath);
-  if (opts.linux && kernelInfo.format !== 'linux-bzimage') {
-    throw new UserError(
-      `--linux records a Linux bzImage (arch/x86/boot/bzImage, or /boot/vmlinuz-* in Debian's linux-image packages), but ${opts.kernel} is a ${kernelInfo.format} kernel; pass the bzImage, or drop --linux for other kernels`,
-      'kernel-invalid',
-    );
-  }
-  let initrdPath: string | undefined;
-  if (opts.initrd) {
-    initrdPath = resolve(opts.initrd);
-    const st = await fs.stat(initrdPath).catch(() => undefined);
-    if (!st?.isFile()) throw new UserError(`initrd not found: ${opts.initrd}; check the path`, 'initrd-missing');
-  }
-  let append = opts.append ?? '';
-  let appendDefaults: string[] = [];
-  const warnings: string[] = [];
-  if (kernelInfo.format === 'linux-bzimage' && opts.linuxDefaults !== false) {
-    const d = withLinuxDefaults(append);
-    append = d.append;
-    appendDefaults = d.added;
-    warnings.push(...d.warnings);
-  }
-  const memoryMiB = opts.memoryMiB ?? (kernelInfo.format === 'linux-bzimage' ? 256 : 64);
-  if (!Number.isInteger(memoryMiB) || memoryMiB < 8 || memoryMiB > 65536) {
-    throw new UserError(`memory must be a whole number of MiB between 8 and 65536, got ${opts.memoryMiB}`, 'bad-option');
-  }
-  const disk = opts.disk !== undefined ? await probeDisk(opts.disk, requireTool('qemu-img')) : undefined;
-  return { kernelPath, kernelInfo, ...(initrdPath ? { initrdPath } : {}), append, appendDefaults, memoryMiB, ...(disk ? { disk } : {}), warnings };
-}
-
 async function checkOutput(out: string): Promise<void> {
   if (await fs.stat(out).then(() => true, () => false)) {
     throw new UserError(`${out} already exists; Rewind never overwrites a recording: choose another --out or remove it`, 'out-exists');
@@ -245,39 +140,4 @@ async function checkOutput(out: string): Promise<void> {
   if (!(await fs.stat(parent).then((s) => s.isDirectory(), () => false))) {
     throw new UserError(`the folder ${parent} does not exist; create it or choose another --out`, 'out-parent-missing');
   }
-}
-
-/** The machine description: everything that must be identical between record and replay. */
-export function machineArgsFor(setup: Pick<GuestSetup, 'memoryMiB' | 'append'>, files: { kernel: string; initrd?: string | undefined }): string[] {
-  const args = ['-machine', 'pc', '-nodefaults', '-display', 'none', '-m', String(setup.memoryMiB), '-kernel', files.kernel];
-  if (files.initrd) args.push('-initrd', files.initrd);
-  if (setup.append) args.push('-append', setup.append);
-  args.push('-net', 'none', '-no-reboot');
-  return args;
-}
-
-function consoleAndControlArgs(sockets: string): string[] {
-  return [
-    '-chardev', `pipe,id=con0,path=${join(sockets, 'console')}`,
-    '-serial', 'chardev:con0',
-    '-qmp', `unix:${join(sockets, 'qmp.sock')},server=on,wait=off`,
-    '-monitor', 'none',
-    // Start paused so that no console output is missed before Rewind is connected.
-    '-S',
-  ];
-}
-
-/** Makes the console FIFOs (DIR/console.in, DIR/console.out) and returns their base path. */
-async function consoleFifos(sockets: string): Promise<string> {
-  const base = join(sockets, 'console');
-  await runTool('mkfifo', ['-m', '600', `${base}.in`, `${base}.out`]);
-  return base;
-}
-
-async function runTool(binary: string, args: string[]): Promise<void> {
-  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const { code } = await waitForExit(child);
-  if (code !== 0) throw new Error(`${basename(binary)} ${args.join(' ')} failed: ${err.trim()}`);
 }

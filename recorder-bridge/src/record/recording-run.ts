@@ -12,7 +12,7 @@ import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { ConsoleTranscript } from './console';
 import type { InputStep } from './input-script';
 import { LINUX_PANIC_TEXT } from './linux-defaults';
-import type { RecordOptions, RecordProgress } from './recorder';
+import type { RecordOptions, RecordProgress } from './types';
 
 /*
  * A running guest (QEMU with its QMP connection and serial console) and the loop that drives it

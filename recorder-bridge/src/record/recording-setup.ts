@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { REWIND_VERSION } from '../version';
 import type { DiskSetup } from './disk';
-import type { GuestSetup } from './recorder';
+import type { GuestSetup } from './types';
 import type { Manifest } from '../bundle/manifest';
 
 /*
