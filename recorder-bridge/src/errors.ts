@@ -1,3 +1,5 @@
+import type { ErrorCode } from './error-codes';
+
 /**
  * Errors a user can cause and fix. The CLI prints `message` as one line and exits with `exitCode`;
  * everything else is an internal error and gets a stack trace.
@@ -5,7 +7,7 @@
 export class UserError extends Error {
   constructor(
     message: string,
-    readonly code: string,
+    readonly code: ErrorCode,
     readonly exitCode = 2,
   ) {
     super(message);

@@ -3,6 +3,7 @@
  * module where the shapes of Rewind's JSON live. `rewind info --json` and `rewind events --json`
  * print these shapes; docs/json-output.md documents them and they only grow (new optional fields).
  */
+import type { ErrorCode } from './error-codes';
 import type { Manifest, SnapshotEntry, StopReason } from './bundle/manifest';
 import type { ReplayEvent } from './replay-log';
 import type { TimePoint } from './timepoint';
@@ -147,8 +148,8 @@ export const BridgeErrorCode = {
 } as const;
 
 export interface BridgeErrorData {
-  /** Stable string code: 'outside-root', 'bad-token', 'hello-required', 'cancelled', 'internal', a UserError code... */
-  code: string;
+  /** Stable string code: one of error-codes.ts, each listed in docs/bridge.md. */
+  code: ErrorCode;
 }
 
 export interface HelloParams {

@@ -22,6 +22,7 @@ import {
   type BridgeWatchpoint,
   type HexAddress,
 } from '../protocol';
+import type { ErrorCode } from '../error-codes';
 import type { TimePoint } from '../timepoint';
 import { toAddress, type BridgeAddress } from './address';
 
@@ -31,8 +32,8 @@ export class BridgeRequestError extends Error {
     message: string,
     /** The JSON-RPC error code (BridgeErrorCode). */
     readonly rpcCode: number,
-    /** The bridge's string code (error.data.code): 'outside-root', 'bad-token', 'cancelled'... */
-    readonly code: string,
+    /** The bridge's string code (error.data.code; error-codes.ts). */
+    readonly code: ErrorCode,
   ) {
     super(message);
     this.name = 'BridgeRequestError';

@@ -38,6 +38,7 @@ import { REWIND_VERSION } from '../version';
 import { checkListenHost, defaultSocketPath, formatAddress, toAddress, type BridgeAddress } from './address';
 import { resolveInRoot } from './root';
 import { BridgeSession } from './session';
+import type { ErrorCode } from '../error-codes';
 
 export interface BridgeOptions {
   /** Bundles are opened only inside this directory. */
@@ -165,7 +166,7 @@ class RequestLog {
 }
 
 /** A response-error with the bridge's data.code. */
-function bridgeError(code: number, message: string, dataCode: string): ResponseError<BridgeErrorData> {
+function bridgeError(code: number, message: string, dataCode: ErrorCode): ResponseError<BridgeErrorData> {
   return new ResponseError<BridgeErrorData>(code, message, { code: dataCode });
 }
 
