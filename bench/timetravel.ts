@@ -21,16 +21,11 @@ import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { trackChild, waitForExit } from '../recorder-bridge/src/util/processes';
 import { benchHeader, median, resultsPath, ROOT } from './common';
+import { symbolAddress } from '../test/support/elf';
 
 const execFileAsync = promisify(execFile);
 /** A baseline operation still running after this long is reported as not finished (QEMU deadlocks). */
 const BASELINE_TIMEOUT_S = 60;
-
-function symbol(elf: string, name: string): bigint {
-  const line = execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(` ${name}`));
-  if (!line) throw new Error(`no symbol ${name} in ${elf}`);
-  return BigInt('0x' + line.split(' ')[0]);
-}
 
 async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
   const t0 = process.hrtime.bigint();
@@ -146,7 +141,7 @@ async function main(): Promise<void> {
     };
     try {
       const end = engine.end;
-      const putc = symbol(kernel, 'serial_putc');
+      const putc = symbolAddress(kernel, 'serial_putc');
       const hits = await engine.hits(putc);
       // The late part of the recording, where QEMU + gdb pay for the whole prefix.
       const late = Math.floor(end * 0.9);
@@ -173,7 +168,7 @@ async function main(): Promise<void> {
         }
 
         await engine.seek(late);
-        lw.rewind.push((await timed(() => engine.lastWrite(symbol(kernel, 'ticks'), 8)))[0]);
+        lw.rewind.push((await timed(() => engine.lastWrite(symbolAddress(kernel, 'ticks'), 8)))[0]);
         lw.baseline.push(await base.run([`monitor replay_break ${late}`, 'continue', 'watch ticks'], ['reverse-continue']));
       }
       // Every hit of serial_putc over the whole recording: one replay under gdb, stopping at each

@@ -13,18 +13,13 @@ import { after, before, describe, it } from 'node:test';
 import { BridgeClient, BridgeRequestError, startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson, type EventsJson } from '../recorder-bridge/src/protocol';
 import { DEMO_KERNEL, fingerprint, qemuProcessesMentioning, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { symbolAddress } from './support/elf';
 
 const T = { timeout: 120_000 };
 
-function symbol(elf: string, name: string): bigint {
-  const line = execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(` ${name}`));
-  assert.ok(line, `symbol ${name} not found in ${elf}`);
-  return BigInt('0x' + line.split(' ')[0]);
-}
-
 /** The target of the backward jump that closes crunch()'s loop: the demo guest's hottest instruction. */
 function crunchLoop(elf: string): bigint {
-  const start = symbol(elf, 'crunch');
+  const start = symbolAddress(elf, 'crunch');
   const dis = execFileSync('objdump', ['-d', elf, `--start-address=0x${start.toString(16)}`, `--stop-address=0x${(start + 0x40n).toString(16)}`], { encoding: 'utf8' });
   for (const m of dis.matchAll(/^\s*([0-9a-f]+):.*\sj\w+\s+([0-9a-f]+) <crunch\+0x[0-9a-f]+>/gm)) {
     if (BigInt('0x' + m[2]) < BigInt('0x' + m[1])) return BigInt('0x' + m[2]);
@@ -175,7 +170,7 @@ describe('bridge', { timeout: 900_000 }, () => {
   it('reverse-continues to the last breakpoint hit before now, with progress', T, async () => {
     const c = await client();
     const s = await c.open('demo.rewind');
-    const putc = symbol(DEMO_KERNEL, 'serial_putc');
+    const putc = symbolAddress(DEMO_KERNEL, 'serial_putc');
     const t = firstInput - 1000;
     await c.seek(s.sessionId, t);
     const progress: number[] = [];
@@ -215,7 +210,7 @@ describe('bridge', { timeout: 900_000 }, () => {
     const c = await client();
     t.after(() => c.dispose()); // its sessions close with it, even when the test fails
     const s = await c.open('demo.rewind');
-    const fn = symbol(DEMO_KERNEL, 'kstrlen'); // called from several depths
+    const fn = symbolAddress(DEMO_KERNEL, 'kstrlen'); // called from several depths
     const all = (await c.hits(s.sessionId, fn)).hits;
     const rsps = await rspAtHits(c, s.sessionId, all);
     assert.ok(all.length >= 3 && new Set(rsps).size >= 2, `kstrlen hits ${all.length}, stack pointers ${rsps.join(' ')}`);
@@ -264,8 +259,8 @@ describe('bridge', { timeout: 900_000 }, () => {
     const c = await client();
     t.after(() => c.dispose()); // its sessions close with it, even when the test fails
     const s = await c.open('demo.rewind');
-    const putc = symbol(DEMO_KERNEL, 'serial_putc');
-    const strlen = symbol(DEMO_KERNEL, 'kstrlen');
+    const putc = symbolAddress(DEMO_KERNEL, 'serial_putc');
+    const strlen = symbolAddress(DEMO_KERNEL, 'kstrlen');
     const to = firstInput + 2_000_000;
     const a = (await c.hits(s.sessionId, putc, { to })).hits;
     const b = (await c.hits(s.sessionId, strlen, { to })).hits;
@@ -331,7 +326,7 @@ describe('bridge', { timeout: 900_000 }, () => {
       const c = await client(small.address);
       t.after(() => c.dispose());
       const s = await c.open('demo.rewind');
-      const putc = symbol(DEMO_KERNEL, 'serial_putc');
+      const putc = symbolAddress(DEMO_KERNEL, 'serial_putc');
       // At a breakpoint stop (not a replay-break): the engine rebuilds the point before saving it.
       const stop = await c.continue(s.sessionId, { breakpoints: [putc], until: firstInput });
       assert.equal(stop.kind, 'breakpoint');

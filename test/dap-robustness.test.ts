@@ -18,7 +18,8 @@ import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { RewindHitsResponse, RewindPosition } from '../recorder-bridge/src/protocol';
 import { processesOf, RewindTestClient } from './dap-client';
-import { DEMO_KERNEL, prng, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { prng } from './support/prng';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
 const CONFIG_C = join(DEMO_SRC, 'config.c');

@@ -3,18 +3,13 @@
  * where time travel must cost in proportion to the distance from a snapshot, not to the length.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind, tempDir } from './helpers';
-
-function symbol(elf: string, name: string): bigint {
-  const line = execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(` ${name}`));
-  assert.ok(line, `symbol ${name} not found`);
-  return BigInt('0x' + line.split(' ')[0]);
-}
+import { symbolAddress } from './support/elf';
+import { prng } from './support/prng';
 
 describe('replay engine on a long recording', { timeout: 900_000 }, () => {
   const dir = tempDir(after);
@@ -41,8 +36,7 @@ describe('replay engine on a long recording', { timeout: 900_000 }, () => {
   });
 
   it('100 random seeks across the whole recording, none hanging', { timeout: 600_000 }, async () => {
-    let s = 12345;
-    const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const rand = prng(12345);
     for (let i = 0; i < 100; i++) {
       const t = Math.floor(rand() * engine.end);
       const started = Date.now();
@@ -63,7 +57,7 @@ describe('replay engine on a long recording', { timeout: 900_000 }, () => {
   });
 
   it('reverse-continues from the end to the last progress line, across slices', async () => {
-    const putc = symbol(kernel, 'serial_putc');
+    const putc = symbolAddress(kernel, 'serial_putc');
     const hits = await engine.hits(putc);
     // Progress lines are printed during the computation, so hits fall in several slices.
     const slicesWithHits = new Set(hits.map((h) => engine.snapshots().filter((x) => x.icount <= h.icount).length));

@@ -4,7 +4,6 @@
  * reverse continue, hits, last write, and recovery from a killed replay process.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
@@ -14,21 +13,8 @@ import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind, tempDir } from './helpers';
-
-/** A deterministic pseudo-random sequence, so that a failure can be replayed. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
-
-function symbol(elf: string, name: string): bigint {
-  const line = execFileSync('nm', [elf], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(` ${name}`));
-  assert.ok(line, `symbol ${name} not found in ${elf}`);
-  return BigInt('0x' + line.split(' ')[0]);
-}
+import { symbolAddress } from './support/elf';
+import { prng } from './support/prng';
 
 interface State {
   regs: string;
@@ -66,7 +52,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
     const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', bundlePath, '--snapshot-every', '20M', '--quiet']);
     assert.equal(r.code, 0, r.stderr);
     kernel = join(bundlePath, 'guest', 'kernel');
-    memoryLength = Number(symbol(kernel, '_bss_end') - MEMORY_START);
+    memoryLength = Number(symbolAddress(kernel, '_bss_end') - MEMORY_START);
     engine = await ReplayEngine.open(bundlePath);
     assert.ok(engine.snapshots().length >= 3, `need several snapshots, got ${engine.snapshots().map((s) => s.name)}`);
   });
@@ -77,7 +63,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
   });
 
   it('seeks forward and backward 120 times in random order, across slices', { timeout: 600_000 }, async () => {
-    const rand = rng(42);
+    const rand = prng(42);
     const snaps = engine.snapshots().map((s) => s.icount);
     for (let i = 0; i < 120; i++) {
       // Half the targets near a snapshot boundary, half anywhere.
@@ -90,7 +76,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
   });
 
   it('lands in the same state as a straight forward replay, at 50 random time points', { timeout: 600_000 }, async () => {
-    const rand = rng(7);
+    const rand = prng(7);
     const targets = Array.from({ length: 50 }, () => Math.floor(rand() * engine.end));
     // Ground truth: one process from the initial snapshot, forward only, through the sorted targets.
     const bundle = await Bundle.open(bundlePath);
@@ -132,7 +118,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
   });
 
   it('finds every hit of an address, and reverse-continues to the last one before now', async () => {
-    const putc = symbol(kernel, 'serial_putc');
+    const putc = symbolAddress(kernel, 'serial_putc');
     const hits = await engine.hits(putc);
     // The slice-parallel query finds exactly what one straight replay through everything finds.
     const bundle = await Bundle.open(bundlePath);
@@ -173,7 +159,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
   });
 
   it('finds the last write to a variable before now', async () => {
-    const ticks = symbol(kernel, 'ticks');
+    const ticks = symbolAddress(kernel, 'ticks');
     const writes = await engine.writes(ticks, 8);
     assert.ok(writes.length >= 3, `ticks written ${writes.length} times`);
     const k = writes.length - 2;

@@ -18,6 +18,7 @@ import { BridgeRelayTarget } from '../recorder-bridge/src/gdb/bridge-target';
 import { GdbRelay, type RelayExecutionEvent, type RelayPoints, type RelayTarget } from '../recorder-bridge/src/gdb/relay';
 import { RspClient } from '../recorder-bridge/src/gdb/rsp-client';
 import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind } from './helpers';
+import { symbolAddress } from './support/elf';
 
 /** Delegates to a target and writes down every read with the thread it was asked for. */
 class SpyTarget implements RelayTarget {
@@ -51,19 +52,6 @@ class SpyTarget implements RelayTarget {
   interrupt() {
     this.inner.interrupt();
   }
-}
-
-async function symbol(elf: string, name: string): Promise<bigint> {
-  const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn('nm', [elf]);
-    let text = '';
-    p.stdout.on('data', (d: Buffer) => (text += d.toString()));
-    p.once('error', reject);
-    p.once('exit', () => resolve(text));
-  });
-  const line = out.split('\n').find((l) => l.endsWith(` ${name}`));
-  assert.ok(line, `symbol ${name} not found`);
-  return BigInt('0x' + line.split(' ')[0]);
 }
 
 /** Each test's own limit: a hang fails it instead of holding up the whole file. */
@@ -224,7 +212,7 @@ describe('gdb through a relay over a bridge session', { timeout: 600_000 }, () =
     assert.deepEqual(events[1], { phase: 'end', kind: 'continue', packet: 'c', stop: { kind: 'time', icount: at }, interrupted: true });
 
     // A reverse continue from the end for a breakpoint that never hits scans the whole recording.
-    const never = await symbol(DEMO_KERNEL, 'cmd_ticks');
+    const never = symbolAddress(DEMO_KERNEL, 'cmd_ticks');
     await client!.seek(sessionId, end);
     assert.equal(await rsp.request(`Z0,${never.toString(16)},1`), 'OK');
     events.length = 0;

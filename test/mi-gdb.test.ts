@@ -28,6 +28,7 @@ import {
 import { Gdb, GdbCommandError, GdbExitedError, GdbNotFoundError, GdbTimeoutError, MiAsyncRecord, miQuote } from '../debug-adapter/src/mi/gdb';
 import { miInt, miList, miString, miTuple, miTupleList } from '../debug-adapter/src/mi/parser';
 import { DEMO_KERNEL, ROOT, requireDemoKernel, tempDir } from './helpers';
+import { symbolTable, type ElfSymbol } from './support/elf';
 
 const execFileAsync = promisify(execFile);
 
@@ -80,14 +81,6 @@ async function cleanupGdbs(): Promise<void> {
   assert.deepEqual(left, [], 'gdb processes left behind');
 }
 
-/** `nm -S`: symbol -> [address, size]. */
-async function nm(): Promise<Map<string, [bigint, bigint]>> {
-  const { stdout } = await execFileAsync('nm', ['-S', DEMO_KERNEL]);
-  const out = new Map<string, [bigint, bigint]>();
-  for (const m of stdout.matchAll(/^([0-9a-f]+) ([0-9a-f]+) \w (\S+)$/gm)) out.set(m[3]!, [BigInt('0x' + m[1]), BigInt('0x' + m[2])]);
-  return out;
-}
-
 /** `addr2line`: "config.c:36" (basename and line, without discriminators). */
 async function addr2line(addr: string): Promise<string> {
   const { stdout } = await execFileAsync('addr2line', ['-e', DEMO_KERNEL, addr]);
@@ -96,12 +89,12 @@ async function addr2line(addr: string): Promise<string> {
 }
 
 describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
-  let symbols: Map<string, [bigint, bigint]>;
+  let symbols: Map<string, ElfSymbol>;
   afterEach(cleanupGdbs);
 
   before(async () => {
     requireDemoKernel();
-    symbols = await nm();
+    symbols = symbolTable(DEMO_KERNEL);
   });
 
   it('starts with mi-async on, and traces every line in and out', async () => {
@@ -126,13 +119,13 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     assert.equal(l1.line, 36);
     assert.equal(l1.func, 'config_set_name');
     assert.equal(await addr2line(l1.address!), 'config.c:36');
-    const [fnStart, fnSize] = symbols.get('config_set_name')!;
+    const { address: fnStart, size: fnSize } = symbols.get('config_set_name')!;
     assert.ok(BigInt(l1.address!) >= fnStart && BigInt(l1.address!) < fnStart + fnSize);
 
     const b2 = await breakInsert(gdb, 'panic');
     assert.equal(b2.number, b1.number + 1);
     const l2 = b2.locations[0]!;
-    const [panicAddr, panicSize] = symbols.get('panic')!;
+    const { address: panicAddr, size: panicSize } = symbols.get('panic')!;
     assert.ok(BigInt(l2.address!) >= panicAddr && BigInt(l2.address!) < panicAddr + panicSize, `${l2.address} outside panic`);
     assert.equal(await addr2line(l2.address!), `panic.c:${l2.line}`);
     assert.equal(l2.func, 'panic');
@@ -175,7 +168,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     const addr = await evaluate(gdb, '&cfg.heartbeat_interval');
     const m = /^(0x[0-9a-f]+) <cfg\+16>$/.exec(addr);
     assert.ok(m, addr);
-    assert.equal(BigInt(m[1]!), symbols.get('cfg')![0] + 16n);
+    assert.equal(BigInt(m[1]!), symbols.get('cfg')!.address + 16n);
     assert.equal(await evaluate(gdb, 'cfg.heartbeat_interval'), '100'); // read from the ELF's .data
     assert.equal(await evaluate(gdb, '"a b" "\\"c\\""'), '"a b\\"c\\""'); // quoting survives
 
@@ -191,7 +184,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
 
   it('runs CLI commands with console() and returns their output', async () => {
     const gdb = await startWithKernel();
-    const panic = symbols.get('panic')![0];
+    const panic = symbols.get('panic')!.address;
     const out = await gdb.console('info line panic');
     assert.match(out, new RegExp(`^Line \\d+ of "panic\\.c" starts at address 0x${panic.toString(16)} <panic> and ends at 0x[0-9a-f]+ <panic\\+\\d+>\\.\\n$`));
     assert.equal(await gdb.console('echo a"b\\\\c\\t\\n'), 'a"b\\c\t\n');
@@ -225,7 +218,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
 
   it('disassembles a range with opcodes and source lines', async () => {
     const gdb = await startWithKernel();
-    const [panic] = symbols.get('panic')!;
+    const { address: panic } = symbols.get('panic')!;
     const insns = await disassemble(gdb, panic, panic + 16n);
     assert.ok(insns.length >= 3, JSON.stringify(insns));
     assert.equal(insns[0]!.address, `0x${panic.toString(16)}`);
@@ -265,7 +258,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     assert.equal(info[1], loop[0]!.start);
     assert.ok(BigInt(info[2]!) <= BigInt(loop[0]!.end));
 
-    const [panic] = symbols.get('panic')!;
+    const { address: panic } = symbols.get('panic')!;
     const at = await symbolInfoLine(gdb, `*0x${(panic + 4n).toString(16)}`);
     assert.equal(at.length, 1);
     assert.equal(at[0]!.func, 'panic');
@@ -286,7 +279,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     const gdb = await startWithKernel();
     const [blk] = await readMemory(gdb, '&cfg', 8);
     assert.ok(blk);
-    assert.equal(BigInt(blk.address), symbols.get('cfg')![0]);
+    assert.equal(BigInt(blk.address), symbols.get('cfg')!.address);
     assert.equal(blk.offset, 0);
     assert.deepEqual(blk.data, Buffer.from('demo\0\0\0\0', 'latin1'));
 

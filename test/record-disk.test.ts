@@ -23,6 +23,7 @@ import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { qemuProcessesMentioning, runRewind, tempDir } from './helpers';
 import { buildInitramfs, ensureLinuxFixture, VIRTIO_BLK_MODULES, insmodLines } from './linux-initramfs';
 import type { LinuxFixture } from './linux-fixture';
+import { symbolAddresses } from './support/elf';
 
 const SNAPSHOT_EVERY = 300_000_000;
 
@@ -66,17 +67,6 @@ interface Line {
 
 function sha256(data: Buffer): string {
   return createHash('sha256').update(data).digest('hex');
-}
-
-/** Addresses of kernel symbols, from the vmlinux. */
-function symbols(vmlinux: string, names: string[]): Map<string, bigint> {
-  const out = new Map<string, bigint>();
-  for (const l of execFileSync('nm', [vmlinux], { encoding: 'utf8', maxBuffer: 64 << 20 }).split('\n')) {
-    const [addr, , name] = l.split(' ');
-    if (name && names.includes(name)) out.set(name, BigInt('0x' + addr));
-  }
-  for (const n of names) assert.ok(out.has(n), `symbol ${n} not in ${vmlinux}`);
-  return out;
 }
 
 describe('recording a Linux guest with a disk (blkreplay)', { timeout: 1_800_000 }, () => {
@@ -226,7 +216,7 @@ describe('recording a Linux guest with a disk (blkreplay)', { timeout: 1_800_000
   });
 
   it('the engine lands in the same state as a straight replay at time points inside the disk I/O', { timeout: 900_000 }, async () => {
-    const sym = symbols(fixture.vmlinux, ['log_buf', 'log_buf_len']);
+    const sym = symbolAddresses(fixture.vmlinux, ['log_buf', 'log_buf_len']);
     const from = lineWith('disk-test: phase2 begins').start;
     const to = lineWith('disk-test: done').icount;
     const kmsg = lineWith('disk-test: kmsg').text.replace(/^\[[^\]]*\]\s*/, '');

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { Manifest } from '../recorder-bridge/src/protocol';
-import { copyBundle, DEMO_KERNEL, fingerprint, prng, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir, type CliResult } from './helpers';
+import { copyBundle, DEMO_KERNEL, fingerprint, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir, type CliResult } from './helpers';
+import { prng } from './support/prng';
 
 /** "spin 400" runs about 3.6e9 instructions (over 30 s under record): every kill lands while it runs. */
 const SPINS = 400;

@@ -19,7 +19,7 @@ import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import type { RewindTestClient } from './dap-client';
-import { prng } from './helpers';
+import { prng } from './support/prng';
 
 /** A set of breakpoints the soak switches to now and then. */
 export interface BreakpointConfig {
