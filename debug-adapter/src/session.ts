@@ -15,7 +15,6 @@ import { BridgeClient } from '../../recorder-bridge/src/bridge/client';
 import { UserError } from '../../recorder-bridge/src/errors';
 import type { RelayExecutionEvent } from '../../recorder-bridge/src/gdb/relay';
 import {
-  REWIND_STOP_REASON,
   type ReplayEvent,
   type RewindDapCommand,
   type RewindDapEvents,
@@ -35,21 +34,12 @@ import { Inspector } from './inspector';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
 import { disassemble, evaluate, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
 import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
-import { miString, miTuple, type MiTuple } from './mi/parser';
+import { miString, type MiTuple } from './mi/parser';
 import { ReverseStepper, type ReverseStepKind, type ReverseStepResult } from './reverse-stepping';
+import { classifyStop, endStop, startStop, stopNeedsPosition, watchpointOf, type StopInfo } from './stops';
 import { LinuxSupport } from './linux/linux-support';
 
 /** How a stop is reported. */
-interface StopInfo {
-  reason: string;
-  description?: string;
-  text?: string;
-  threadId?: number;
-  hitBreakpointIds?: number[];
-  /** What moved time, for rewind/positionChanged. */
-  cause: string;
-}
-
 interface RequestContext {
   request: DebugProtocol.Request;
   /** Sends the response now (handlers of execution requests answer before the stop). */
@@ -702,7 +692,7 @@ export class RewindDebugSession extends DebugSession {
         return this.gdbStep(`-exec-step-instruction --thread ${t} --reverse`, 'reverse', ctx, signal);
       }
       const startedAt = (await d.position()).icount;
-      if (startedAt === 0) return this.startStop('stepBack');
+      if (startedAt === 0) return startStop('stepBack');
       await d.gdb.send(`-thread-select ${t}`);
       // Answered now, unless gdb's own reverse-finish does the step: that one is answered once gdb
       // runs, so that gdb refusing it (no symbols here, the outermost frame) is an error response.
@@ -714,31 +704,13 @@ export class RewindDebugSession extends DebugSession {
         if (kind === 'out') return this.finish(`-exec-finish --thread ${t} --reverse`, 'reverse', ctx, signal);
         return this.gdbStep(`${kind === 'into' ? '-exec-step' : '-exec-next'} --thread ${t} --reverse`, 'reverse', ctx, signal);
       }
-      if (r.kind === 'start' || (r.kind === 'step' && (await d.position()).icount === 0)) return this.startStop('stepBack');
+      if (r.kind === 'start' || (r.kind === 'step' && (await d.position()).icount === 0)) return startStop('stepBack');
       if (r.kind === 'breakpoint') {
         const ids = this.breakpoints!.idsAt(r.address);
         return { reason: 'breakpoint', description: 'Paused on a breakpoint while stepping back', threadId: t, ...(ids.length ? { hitBreakpointIds: ids } : {}), cause: 'stepBack' };
       }
       return { reason: 'step', threadId: t, cause: 'stepBack' };
     });
-  }
-
-  private startStop(cause: string): StopInfo {
-    return {
-      reason: REWIND_STOP_REASON.start,
-      description: 'The start of the recording: there is no history before this point',
-      text: 'Start of the recording',
-      cause,
-    };
-  }
-
-  private endStop(cause: string, icount: TimePoint): StopInfo {
-    return {
-      reason: REWIND_STOP_REASON.end,
-      description: `The end of the recording (icount ${icount.toLocaleString('en-US')}): the recorded run stops here; go back with Step Back or Reverse Continue`,
-      text: 'End of the recording',
-      cause,
-    };
   }
 
   /**
@@ -752,7 +724,7 @@ export class RewindDebugSession extends DebugSession {
       const st = await d.exec(cmd, signal, () => ctx.respond({ allThreadsContinued: true }));
       const reason = miString(st, 'reason') ?? '';
       if (!signal.aborted && (reason === 'breakpoint-hit' || reason.endsWith('watchpoint-trigger'))) {
-        const n = Number(miString(st, 'bkptno') ?? miString(miTuple(st, 'wpt') ?? miTuple(st, 'hw-rwpt') ?? miTuple(st, 'hw-awpt'), 'number'));
+        const n = Number(miString(st, 'bkptno') ?? miString(watchpointOf(st), 'number'));
         const decision = await this.breakpoints!.onHit(n, { thread: Number(miString(st, 'thread-id') ?? 1), level: 0 });
         if (decision?.log !== undefined) this.output(`${direction === 'reverse' ? '◀ ' : ''}${decision.log}\n`, 'console');
         if (decision && !decision.stop) {
@@ -776,52 +748,10 @@ export class RewindDebugSession extends DebugSession {
     }
   }
 
-  /** What a gdb `*stopped` record means for the user. */
+  /** What a gdb `*stopped` record means for the user (stops.ts decides; this gathers the facts). */
   private async stopFromMi(st: MiTuple, direction: 'forward' | 'reverse', aborted = false): Promise<StopInfo> {
-    const reason = miString(st, 'reason') ?? '';
-    const threadId = Number(miString(st, 'thread-id') ?? 1);
-    const cause = direction === 'reverse' ? 'reverseContinue' : 'continue';
-    if (aborted && (reason === 'signal-received' || reason === '')) {
-      return { reason: 'pause', threadId, description: direction === 'reverse' ? 'Cancelled: still where it started' : 'Paused', cause };
-    }
-    // A step that lands on the first or last time point is a stop at that end, too.
-    const stepped = reason === 'end-stepping-range' || reason === 'function-finished';
-    if (reason === 'no-history' || reason === '' || reason === 'signal-received' || stepped) {
-      // gdb names "no-history" only going backward; the position tells either end apart.
-      const pos = await this.debuggee!.position();
-      if (pos.icount >= pos.end && (!stepped || direction === 'forward')) return this.endStop(cause, pos.icount);
-      if (pos.icount === 0 && (direction === 'reverse' || reason === 'no-history')) return this.startStop(cause);
-    }
-    if (reason === 'breakpoint-hit') {
-      const n = Number(miString(st, 'bkptno'));
-      const bp = this.breakpoints!.lookup(n);
-      const dapReason = bp?.kind === 'function' ? 'function breakpoint' : bp?.kind === 'instruction' ? 'instruction breakpoint' : bp?.kind === 'exception' ? 'exception' : 'breakpoint';
-      return {
-        reason: dapReason,
-        threadId,
-        ...(bp?.kind === 'exception' ? { description: 'Paused on a kernel panic', text: 'Kernel panic' } : {}),
-        ...(bp ? { hitBreakpointIds: [bp.dapId] } : {}),
-        cause,
-      };
-    }
-    if (reason.endsWith('watchpoint-trigger')) {
-      const wpt = miTuple(st, 'wpt') ?? miTuple(st, 'hw-rwpt') ?? miTuple(st, 'hw-awpt');
-      const value = miTuple(st, 'value');
-      const bp = this.breakpoints!.lookup(Number(miString(wpt, 'number')));
-      const oldV = miString(value, 'old');
-      const newV = miString(value, 'new');
-      const what = bp?.label ?? miString(wpt, 'exp') ?? 'the watched memory';
-      const change = oldV !== undefined && newV !== undefined ? (direction === 'reverse' ? `: before the write ${newV}, after it ${oldV}` : `: ${oldV} → ${newV}`) : miString(value, 'value') ? `: value ${miString(value, 'value')}` : '';
-      return {
-        reason: 'data breakpoint',
-        threadId,
-        description: `${direction === 'reverse' ? 'Went back to the write of' : 'Paused on an access to'} ${what}${change}`,
-        ...(bp ? { hitBreakpointIds: [bp.dapId] } : {}),
-        cause,
-      };
-    }
-    if (reason === 'signal-received' || reason === '' || reason === 'no-history') return { reason: 'pause', threadId, cause };
-    return { reason: 'step', threadId, cause: direction === 'reverse' ? 'stepBack' : 'step' };
+    const position = stopNeedsPosition(st, aborted) ? await this.debuggee!.position() : undefined;
+    return classifyStop(st, { direction, aborted, ...(position ? { position } : {}), breakpoint: (n) => this.breakpoints!.lookup(n) });
   }
 
   private async pause(): Promise<void> {
@@ -959,8 +889,8 @@ export class RewindDebugSession extends DebugSession {
     await this.executeMove(ctx, async () => {
       const at = await d.seek(Math.min(target, d.end));
       ctx.respond(await this.position());
-      if (at >= d.end) return this.endStop('seek', at);
-      if (at === 0) return { ...this.startStop('seek'), reason: 'goto' };
+      if (at >= d.end) return endStop('seek', at);
+      if (at === 0) return { ...startStop('seek'), reason: 'goto' };
       return { reason: 'goto', description: `Went to ${what}`, cause: 'seek' };
     }, 'Go to time');
   }
