@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isMiTuple, miInt, miList, miString, miTuple, miTupleList, MiRecord, parseMiLine } from '../debug-adapter/src/mi/parser';
+import { exec, threadSelect } from '../debug-adapter/src/mi/exec';
 
 function parse(line: string | Buffer): MiRecord {
   return parseMiLine(line);
@@ -297,5 +298,18 @@ describe('MI accessors', () => {
     assert.equal(miTuple(r, '__proto__'), undefined);
     assert.ok(isMiTuple(r));
     assert.ok(!isMiTuple([]));
+  });
+});
+
+describe('mi/exec: the execution commands', () => {
+  it('puts --thread before --reverse, and picks the instruction variants', () => {
+    assert.equal(exec.continue(), '-exec-continue');
+    assert.equal(exec.continue({ reverse: true }), '-exec-continue --reverse');
+    assert.equal(exec.step({ thread: 2 }), '-exec-step --thread 2');
+    assert.equal(exec.step({ thread: 1, reverse: true, instruction: true }), '-exec-step-instruction --thread 1 --reverse');
+    assert.equal(exec.next({ thread: 1, instruction: true }), '-exec-next-instruction --thread 1');
+    assert.equal(exec.next({ thread: 3, reverse: true }), '-exec-next --thread 3 --reverse');
+    assert.equal(exec.finish({ thread: 1, reverse: true }), '-exec-finish --thread 1 --reverse');
+    assert.equal(threadSelect(4), '-thread-select 4');
   });
 });

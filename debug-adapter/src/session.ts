@@ -32,7 +32,8 @@ import { AdapterError, CancelledRequestError, ErrorId, historyError, userMessage
 import { ExecutionGate } from './execution-gate';
 import { Inspector } from './inspector';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
-import { disassemble, evaluate, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
+import { disassemble, evaluate, listSourceFiles, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
+import { exec, threadSelect } from './mi/exec';
 import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
 import { miString, type MiTuple } from './mi/parser';
 import { ReverseStepper, type ReverseStepKind, type ReverseStepResult } from './reverse-stepping';
@@ -316,7 +317,7 @@ export class RewindDebugSession extends DebugSession {
         return { reason: 'entry', description: 'Paused at the requested start time', cause: 'seek' };
       }
       if (config.stopOnEntry) return { reason: 'entry', description: 'Paused at the start of the recording', cause: 'entry' };
-      return this.gdbContinue('-exec-continue', 'forward', ctx, signal);
+      return this.gdbContinue(exec.continue(), 'forward', ctx, signal);
     });
   }
 
@@ -441,19 +442,8 @@ export class RewindDebugSession extends DebugSession {
 
   private async loadedSources(_args: unknown, ctx: RequestContext): Promise<DebugProtocol.LoadedSourcesResponse['body']> {
     const d = this.requireDebuggee();
-    const files = await this.inspect(ctx, async (signal) => {
-      const r = await d.gdb.send('-file-list-exec-source-files', { signal });
-      return (r.results.files as MiTuple[] | undefined) ?? [];
-    });
-    const seen = new Set<string>();
-    const sources: DebugProtocol.Source[] = [];
-    for (const f of files) {
-      const full = miString(f, 'fullname') ?? miString(f, 'file');
-      if (!full || seen.has(full)) continue;
-      seen.add(full);
-      sources.push(new Source(basename(full), full));
-    }
-    return { sources };
+    const files = await this.inspect(ctx, (signal) => listSourceFiles(d.gdb, { signal }));
+    return { sources: files.map((f) => new Source(basename(f.fullname), f.fullname)) };
   }
 
   private async disassemble(args: DebugProtocol.DisassembleArguments, ctx: RequestContext): Promise<DebugProtocol.DisassembleResponse['body']> {
@@ -614,24 +604,22 @@ export class RewindDebugSession extends DebugSession {
 
   private async continue(args: DebugProtocol.ContinueArguments, ctx: RequestContext): Promise<void> {
     this.threadOf(args);
-    await this.executeMove(ctx, (signal) => this.gdbContinue('-exec-continue', 'forward', ctx, signal, { allThreadsContinued: true }));
+    await this.executeMove(ctx, (signal) => this.gdbContinue(exec.continue(), 'forward', ctx, signal, { allThreadsContinued: true }));
   }
 
   private async reverseContinue(args: DebugProtocol.ReverseContinueArguments, ctx: RequestContext): Promise<void> {
     this.threadOf(args);
-    await this.executeMove(ctx, (signal) => this.gdbContinue('-exec-continue --reverse', 'reverse', ctx, signal, { allThreadsContinued: true }), 'Reverse continue', true);
+    await this.executeMove(ctx, (signal) => this.gdbContinue(exec.continue({ reverse: true }), 'reverse', ctx, signal, { allThreadsContinued: true }), 'Reverse continue', true);
   }
 
   private async next(args: DebugProtocol.NextArguments, ctx: RequestContext): Promise<void> {
     const t = this.threadOf(args);
-    const cmd = args.granularity === 'instruction' ? '-exec-next-instruction' : '-exec-next';
-    await this.executeMove(ctx, (signal) => this.lineStep(`${cmd} --thread ${t}`, t, ctx, signal));
+    await this.executeMove(ctx, (signal) => this.lineStep(exec.next({ thread: t, instruction: args.granularity === 'instruction' }), t, ctx, signal));
   }
 
   private async stepIn(args: DebugProtocol.StepInArguments, ctx: RequestContext): Promise<void> {
     const t = this.threadOf(args);
-    const cmd = args.granularity === 'instruction' ? '-exec-step-instruction' : '-exec-step';
-    await this.executeMove(ctx, (signal) => this.lineStep(`${cmd} --thread ${t}`, t, ctx, signal));
+    await this.executeMove(ctx, (signal) => this.lineStep(exec.step({ thread: t, instruction: args.granularity === 'instruction' }), t, ctx, signal));
   }
 
   /**
@@ -645,13 +633,13 @@ export class RewindDebugSession extends DebugSession {
     } catch (e) {
       if (ctx.responded || !/Cannot find bounds of current function/.test((e as Error).message)) throw e;
       this.output('Rewind: no line information at this address: stepped one instruction\n', 'console');
-      return this.gdbStep(`-exec-step-instruction --thread ${thread}`, 'forward', ctx, signal);
+      return this.gdbStep(exec.step({ thread, instruction: true }), 'forward', ctx, signal);
     }
   }
 
   private async stepOut(args: DebugProtocol.StepOutArguments, ctx: RequestContext): Promise<void> {
     const t = this.threadOf(args);
-    await this.executeMove(ctx, (signal) => this.finish(`-exec-finish --thread ${t}`, 'forward', ctx, signal));
+    await this.executeMove(ctx, (signal) => this.finish(exec.finish({ thread: t }), 'forward', ctx, signal));
   }
 
   /**
@@ -689,20 +677,19 @@ export class RewindDebugSession extends DebugSession {
     await this.executeMove(ctx, async (signal) => {
       if (args.granularity === 'instruction' && kind !== 'out') {
         // Exactly one instruction back, also over a `ret` (reverse-nexti would go back over the whole call).
-        return this.gdbStep(`-exec-step-instruction --thread ${t} --reverse`, 'reverse', ctx, signal);
+        return this.gdbStep(exec.step({ thread: t, reverse: true, instruction: true }), 'reverse', ctx, signal);
       }
       const startedAt = (await d.position()).icount;
       if (startedAt === 0) return startStop('stepBack');
-      await d.gdb.send(`-thread-select ${t}`);
+      await d.gdb.send(threadSelect(t));
       // Answered now, unless gdb's own reverse-finish does the step: that one is answered once gdb
       // runs, so that gdb refusing it (no symbols here, the outermost frame) is an error response.
       if (kind !== 'out' || (await this.stepper!.outFallback()) === undefined) ctx.respond();
       const r: ReverseStepResult = await this.stepper!.step(kind);
       if (r.kind === 'fallback') {
         this.output(`Rewind: ${r.reason}: using gdb's own reverse ${kind === 'out' ? 'finish' : kind === 'into' ? 'step' : 'next'} (slower)\n`, 'console');
-        // gdb's general options (--thread) must come before the command's own (--reverse).
-        if (kind === 'out') return this.finish(`-exec-finish --thread ${t} --reverse`, 'reverse', ctx, signal);
-        return this.gdbStep(`${kind === 'into' ? '-exec-step' : '-exec-next'} --thread ${t} --reverse`, 'reverse', ctx, signal);
+        if (kind === 'out') return this.finish(exec.finish({ thread: t, reverse: true }), 'reverse', ctx, signal);
+        return this.gdbStep((kind === 'into' ? exec.step : exec.next)({ thread: t, reverse: true }), 'reverse', ctx, signal);
       }
       if (r.kind === 'start' || (r.kind === 'step' && (await d.position()).icount === 0)) return startStop('stepBack');
       if (r.kind === 'breakpoint') {
@@ -728,7 +715,7 @@ export class RewindDebugSession extends DebugSession {
         const decision = await this.breakpoints!.onHit(n, { thread: Number(miString(st, 'thread-id') ?? 1), level: 0 });
         if (decision?.log !== undefined) this.output(`${direction === 'reverse' ? '◀ ' : ''}${decision.log}\n`, 'console');
         if (decision && !decision.stop) {
-          cmd = direction === 'reverse' ? '-exec-continue --reverse' : '-exec-continue';
+          cmd = exec.continue({ reverse: direction === 'reverse' });
           continue;
         }
       }
