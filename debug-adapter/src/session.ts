@@ -7,7 +7,7 @@
  * are answered before the `stopped` event that follows them; inspection requests still pending
  * when an execution starts are cancelled.
  */
-import { DebugSession, InitializedEvent, InvalidatedEvent, OutputEvent, ProgressEndEvent, ProgressStartEvent, ProgressUpdateEvent, Response, Source, StoppedEvent, TerminatedEvent } from '@vscode/debugadapter';
+import { DebugSession, InitializedEvent, InvalidatedEvent, OutputEvent, Response, Source, StoppedEvent, TerminatedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -30,6 +30,7 @@ import { BreakpointManager, EXCEPTION_FILTERS, noDataBreakpoint, type DataId } f
 import { Debuggee, isBridgeUserError } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, historyError, userMessage } from './errors';
 import { ExecutionGate } from './execution-gate';
+import { LongOperations } from './long-operation';
 import { Inspector } from './inspector';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
 import { disassemble, evaluate, listSourceFiles, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
@@ -53,15 +54,6 @@ type Handler = (args: any, ctx: RequestContext) => Promise<unknown>; // eslint-d
 /** Event kinds that make a useful "nearest event" (clock reads and checkpoints are noise). */
 const NOTABLE_KINDS = ['interrupt', 'exception', 'serial-input', 'block', 'network', 'input', 'shutdown', 'char-write'];
 
-/** The current long operation (an execution or a query): cancellable, with progress. */
-interface Running {
-  requestSeq: number;
-  abort: AbortController;
-  progressId?: string;
-  title: string;
-  lastPercent?: number;
-}
-
 export class RewindDebugSession extends DebugSession {
   private debuggee?: Debuggee;
   private inspector?: Inspector;
@@ -72,13 +64,12 @@ export class RewindDebugSession extends DebugSession {
   private readonly gate = new ExecutionGate();
   private clientCaps: DebugProtocol.InitializeRequestArguments = { adapterID: 'rewind' };
   private config?: SessionConfig;
-  private running?: Running;
-  private readonly pending = new Map<number, AbortController>();
-  /** Progress notifications shown now, by id: DAP cancel names them. */
-  private readonly progresses = new Map<string, AbortController>();
+  private readonly ops = new LongOperations(
+    (e) => this.sendEvent(e),
+    () => this.clientCaps.supportsProgressReporting === true,
+  );
   private notable?: ReplayEvent[];
   private lastThreads: DebugProtocol.Thread[] = [{ id: 1, name: 'vCPU 0' }];
-  private progressSeq = 0;
   private disposed = false;
   private exceptionFilters: string[] = ['panic'];
   private readonly cwd: string;
@@ -267,7 +258,8 @@ export class RewindDebugSession extends DebugSession {
     const log = (line: string) => this.output(`${line}\n`, 'console');
     this.debuggee = await Debuggee.open(target, { ...(config as CommonConfig), log, onRelayExecution: (e) => this.onRelayExecution(e) });
     this.debuggee.client.onProgress((p) => {
-      if (p.sessionId === this.debuggee?.sessionId) this.progressUpdate(p.done, p.total);
+      // A reverse continue or a query made progress: shown on the current operation.
+      if (p.sessionId === this.debuggee?.sessionId) this.ops.current?.progress(p.done, p.total, 'of the way scanned', true);
     });
     this.inspector = new Inspector(this.debuggee.gdb);
     this.breakpoints = new BreakpointManager(this.debuggee.gdb, log);
@@ -278,7 +270,7 @@ export class RewindDebugSession extends DebugSession {
         presentedFrame: async () => this.debuggee!.frame(await this.inspector!.presentedLevel(this.lastThreads[0]?.id ?? 1)),
         reverseStepi: () => this.debuggee!.reverseStepi(),
         continueTo: async (bps, until) => {
-          const stop = await this.debuggee!.continueTo(bps, until, this.running?.abort.signal);
+          const stop = await this.debuggee!.continueTo(bps, until, this.ops.current?.signal);
           return { kind: stop.kind === 'breakpoint' ? 'breakpoint' : 'other', ...(stop.address ? { address: BigInt(stop.address) } : {}) };
         },
         icount: async () => (await this.debuggee!.position()).icount,
@@ -287,7 +279,7 @@ export class RewindDebugSession extends DebugSession {
           const r = await d.client.hits(
             d.sessionId,
             bps.map((b) => ({ address: b.address, ...(b.stack ? { stack: b.stack } : {}) })),
-            { from, to, snapFrom, ...(this.running ? { signal: this.running.abort.signal } : {}) },
+            { from, to, snapFrom, ...(this.ops.current ? { signal: this.ops.current.signal } : {}) },
           );
           return { hits: r.hits.map((h) => ({ icount: h.icount, address: BigInt(h.address) })).sort((a, b) => a.icount - b.icount), from: r.from ?? from };
         },
@@ -338,8 +330,7 @@ export class RewindDebugSession extends DebugSession {
   async endSession(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    this.running?.abort.abort();
-    for (const c of this.pending.values()) c.abort();
+    this.ops.cancelAll();
     this.linux?.dispose();
     const d = this.debuggee;
     this.debuggee = undefined;
@@ -361,9 +352,7 @@ export class RewindDebugSession extends DebugSession {
   /** Runs an inspection: after any running execution, cancelled by the next one or by a cancel request. */
   private inspect<T>(ctx: RequestContext, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
     this.requireDebuggee();
-    const c = new AbortController();
-    this.pending.set(ctx.request.seq, c);
-    return this.gate.inspection(op, c.signal).finally(() => this.pending.delete(ctx.request.seq));
+    return this.ops.run(ctx.request.seq, ctx.request.command, { current: 'never' }, (o) => this.gate.inspection(op, o.signal));
   }
 
   private async threads(_args: unknown, ctx: RequestContext): Promise<DebugProtocol.ThreadsResponse['body']> {
@@ -569,17 +558,15 @@ export class RewindDebugSession extends DebugSession {
   private executeMove(ctx: RequestContext, op: (signal: AbortSignal) => Promise<StopInfo>, title?: string, progress = false): Promise<void> {
     const d = this.requireDebuggee();
     return this.gate.execution(async () => {
-      const run: Running = { requestSeq: ctx.request.seq, abort: new AbortController(), title: title ?? ctx.request.command };
-      this.running = run;
-      // Long by nature: shown (and cancellable) from the start, not from the first progress report.
-      if (progress) this.progressStart(run);
+      // Long by nature (progress): shown (and cancellable) from the start, not from the first progress report.
+      const run = this.ops.begin(ctx.request.seq, title ?? ctx.request.command, { current: 'always', showNow: progress });
       let stop: StopInfo;
       try {
-        stop = await op(run.abort.signal);
+        stop = await op(run.signal);
       } catch (e) {
         if (!ctx.responded) throw e;
         await d.resync().catch(() => undefined);
-        if (run.abort.signal.aborted) {
+        if (run.signal.aborted) {
           stop = { reason: 'pause', description: 'Cancelled', cause: ctx.request.command };
         } else {
           // Answered already: the failure goes to the console, and the client still gets a stop.
@@ -587,8 +574,7 @@ export class RewindDebugSession extends DebugSession {
           stop = { reason: 'pause', description: `${ctx.request.command} failed: ${messageOf(e)}`, cause: ctx.request.command };
         }
       } finally {
-        this.running = undefined;
-        this.progressEnd(run);
+        run.end();
       }
       ctx.respond();
       await this.reportStop(stop);
@@ -742,49 +728,12 @@ export class RewindDebugSession extends DebugSession {
   }
 
   private async pause(): Promise<void> {
-    const run = this.running;
-    if (!run) return; // already stopped: nothing to do
-    run.abort.abort();
+    // Nothing current: already stopped, nothing to do.
+    this.ops.current?.cancel();
   }
 
   private async cancel(args: DebugProtocol.CancelArguments): Promise<void> {
-    if (args.progressId !== undefined) this.progresses.get(args.progressId)?.abort();
-    if (args.requestId !== undefined) {
-      if (this.running?.requestSeq === args.requestId) this.running.abort.abort();
-      this.pending.get(args.requestId)?.abort();
-    }
-  }
-
-  /** A reverse continue or a query made progress (bridge notifications): DAP progress events. */
-  private progressUpdate(done: number, total: number): void {
-    const run = this.running;
-    if (!run || !this.clientCaps.supportsProgressReporting) return;
-    const percent = total > 0 ? Math.min(100, Math.round((done / total) * 100)) : undefined;
-    if (run.progressId === undefined) {
-      this.progressStart(run, percent);
-    } else if (percent !== run.lastPercent) {
-      const e = new ProgressUpdateEvent(run.progressId, `${percent ?? 0}% of the way scanned`) as DebugProtocol.ProgressUpdateEvent;
-      if (percent !== undefined) e.body.percentage = percent;
-      this.sendEvent(e);
-    }
-    run.lastPercent = percent;
-  }
-
-  /** A cancellable progress notification for a long operation (DAP cancel with its progressId stops it). */
-  private progressStart(run: Running, percent?: number): void {
-    if (!this.clientCaps.supportsProgressReporting || run.progressId !== undefined) return;
-    run.progressId = `rewind-${++this.progressSeq}`;
-    this.progresses.set(run.progressId, run.abort);
-    const e = new ProgressStartEvent(run.progressId, run.title) as DebugProtocol.ProgressStartEvent;
-    e.body.cancellable = true;
-    e.body.requestId = run.requestSeq;
-    if (percent !== undefined) e.body.percentage = percent;
-    this.sendEvent(e);
-  }
-
-  private progressEnd(run: Running): void {
-    if (run.progressId !== undefined) this.progresses.delete(run.progressId);
-    if (run.progressId !== undefined) this.sendEvent(new ProgressEndEvent(run.progressId, run.abort.signal.aborted ? 'cancelled' : undefined));
+    this.ops.cancel(args);
   }
 
   /** The relay tells about execution packets gdb sends (diagnostics when tracing). */
@@ -925,22 +874,7 @@ export class RewindDebugSession extends DebugSession {
     } else throw new AdapterError('rewind/lastWrite needs "expression" (with an optional frameId) or "address" and "size"');
 
     const after = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
-    const run: Running = { requestSeq: ctx.request.seq, abort: new AbortController(), title: `Last write of ${label}` };
-    this.pending.set(ctx.request.seq, run.abort);
-    const prev = this.running;
-    this.running ??= run;
-    this.progressStart(run);
-    let hit;
-    try {
-      hit = (await d.client.lastWrite(d.sessionId, address, size, { signal: run.abort.signal })).hit;
-    } catch (e) {
-      if (run.abort.signal.aborted) throw new CancelledRequestError();
-      throw e;
-    } finally {
-      if (this.running === run) this.running = prev;
-      this.progressEnd(run);
-      this.pending.delete(ctx.request.seq);
-    }
+    const { hit } = await this.query(ctx, `Last write of ${label}`, (signal) => d.client.lastWrite(d.sessionId, address, size, { signal }));
     const base = { address: `0x${address.toString(16)}`, size };
     if (!hit) return { found: false, ...base };
     if (!args.seek) {
@@ -981,26 +915,22 @@ export class RewindDebugSession extends DebugSession {
       return (json.locations ?? []).map((l) => BigInt(l.address));
     });
     if (addresses.length === 0) throw new AdapterError(`no code for ${spec}`);
-    const run: Running = { requestSeq: ctx.request.seq, abort: new AbortController(), title: `All hits of ${spec}` };
-    this.pending.set(ctx.request.seq, run.abort);
-    const prev = this.running;
-    this.running ??= run;
-    this.progressStart(run);
-    try {
-      const r = await d.client.hits(d.sessionId, addresses, {
-        ...(args.from !== undefined ? { from: args.from } : {}),
-        ...(args.to !== undefined ? { to: args.to } : {}),
-        signal: run.abort.signal,
-      });
-      return { addresses: addresses.map((a) => `0x${a.toString(16)}`), hits: r.hits.map((h) => ({ icount: h.icount, address: h.address })) };
-    } catch (e) {
-      if (run.abort.signal.aborted) throw new CancelledRequestError();
-      throw e;
-    } finally {
-      if (this.running === run) this.running = prev;
-      this.progressEnd(run);
-      this.pending.delete(ctx.request.seq);
-    }
+    const r = await this.query(ctx, `All hits of ${spec}`, (signal) =>
+      d.client.hits(d.sessionId, addresses, { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}), signal }),
+    );
+    return { addresses: addresses.map((a) => `0x${a.toString(16)}`), hits: r.hits.map((h) => ({ icount: h.icount, address: h.address })) };
+  }
+
+  /** A query over the recording on the bridge: shown with progress, cancellable, current unless a move is. */
+  private query<T>(ctx: RequestContext, title: string, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    return this.ops.run(ctx.request.seq, title, { current: 'ifIdle', showNow: true }, async (op) => {
+      try {
+        return await fn(op.signal);
+      } catch (e) {
+        if (op.signal.aborted) throw new CancelledRequestError();
+        throw e;
+      }
+    });
   }
 
   // ---- Linux guests (debug-adapter/src/linux/) -------------------------------------------------
@@ -1019,31 +949,13 @@ export class RewindDebugSession extends DebugSession {
   /** Not an inspection: the scan runs in a bridge session of its own, whatever the user does meanwhile. */
   private async kernelEventsRequest(_args: unknown, ctx: RequestContext): Promise<unknown> {
     const linux = this.requireLinux('rewind/kernelEvents');
-    const abort = new AbortController();
-    this.pending.set(ctx.request.seq, abort);
-    try {
-      return await linux.kernelEvents(ctx.request.seq, abort.signal);
-    } finally {
-      this.pending.delete(ctx.request.seq);
-    }
+    return this.ops.run(ctx.request.seq, 'Kernel events', { current: 'never' }, (op) => linux.kernelEvents(ctx.request.seq, op.signal));
   }
 
   /** Progress of a kernel-event scan: a cancellable progress notification of its own. */
   private scanProgress(title: string, requestSeq: number, cancel: () => void): { update(done: number, total: number): void; end(): void } {
-    const run: Running = { requestSeq, abort: new AbortController(), title };
-    run.abort.signal.addEventListener('abort', cancel, { once: true });
-    this.progressStart(run);
-    return {
-      update: (done, total) => {
-        const percent = total > 0 ? Math.min(100, Math.round((done / total) * 100)) : 0;
-        if (run.progressId === undefined || percent === run.lastPercent) return;
-        run.lastPercent = percent;
-        const e = new ProgressUpdateEvent(run.progressId, `${percent}% of the recording scanned`) as DebugProtocol.ProgressUpdateEvent;
-        e.body.percentage = percent;
-        this.sendEvent(e);
-      },
-      end: () => this.progressEnd(run),
-    };
+    const op = this.ops.begin(requestSeq, title, { current: 'never', showNow: true, onCancel: cancel });
+    return { update: (done, total) => op.progress(done, total, 'of the recording scanned'), end: () => op.end() };
   }
 
   // ---- recording first -----------------------------------------------------------------------
@@ -1051,9 +963,7 @@ export class RewindDebugSession extends DebugSession {
   private async recordFirst(spec: NormalizedRecordSpec, requestSeq: number, cwd: string): Promise<string> {
     const out = spec.out ?? join(cwd, 'recordings', defaultBundleName(spec.kernel));
     await fs.mkdir(dirname(out), { recursive: true });
-    const run: Running = { requestSeq, abort: new AbortController(), title: `Recording ${basename(spec.kernel)}` };
-    this.running = run;
-    this.progressStart(run);
+    const run = this.ops.begin(requestSeq, `Recording ${basename(spec.kernel)}`, { current: 'always', showNow: true });
     let last = 0;
     try {
       const result = await record({
@@ -1069,20 +979,19 @@ export class RewindDebugSession extends DebugSession {
         ...(spec.linux ? { linux: true } : {}),
         ...(spec.disk ? { disk: spec.disk } : {}),
         ...(spec.maxLogBytes !== undefined ? { maxLogBytes: spec.maxLogBytes } : {}),
-        signal: run.abort.signal,
+        signal: run.signal,
         onProgress: (p) => {
-          if (run.progressId === undefined || Date.now() - last < 250) return;
+          if (Date.now() - last < 250) return;
           last = Date.now();
           const tail = p.consoleTail[p.consoleTail.length - 1] ?? '';
-          this.sendEvent(new ProgressUpdateEvent(run.progressId!, `${p.phase}: ${(p.icount / 1e6).toFixed(1)}M instructions, ${Math.round(p.elapsedMs / 1000)} s${tail ? ` — ${tail.slice(0, 60)}` : ''}`));
+          run.message(`${p.phase}: ${(p.icount / 1e6).toFixed(1)}M instructions, ${Math.round(p.elapsedMs / 1000)} s${tail ? ` — ${tail.slice(0, 60)}` : ''}`);
         },
       });
       this.output(`Rewind: recorded ${result.bundle} (${result.stopReason}${result.stopDetail ? `: ${result.stopDetail}` : ''})\n`, 'console');
       for (const w of result.warnings) this.output(`Rewind: warning: ${w}\n`, 'console');
       return result.bundle;
     } finally {
-      this.running = undefined;
-      this.progressEnd(run);
+      run.end();
     }
   }
 
