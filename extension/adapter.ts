@@ -3,15 +3,13 @@
  * (no process of its own; gdb and QEMU are its children). With "rewind.adapter.mode":
  * "executable" it runs as `node dist/dap.js` (the same program as `rewind dap`), a process of its
  * own, which isolates it from the extension host and lets its traffic be logged or debugged on
- * its own. Either way the corrections of novsc/dap-shims.ts apply to its traffic: the extension
- * starts the process itself and relays its messages (a DebugAdapterExecutable would have VS Code
- * talk to it directly, uncorrected).
+ * its own. The extension starts that process itself and relays its messages, so that its stderr
+ * goes to the Rewind log and its death ends the session with a message that says why.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
 import { RewindDebugSession } from '../debug-adapter/src/session';
 import { DapMessageReader, encodeDapMessage } from './novsc/dap-stream';
-import { DapShims } from './novsc/dap-shims';
 
 export class RewindAdapterFactory implements vscode.DebugAdapterDescriptorFactory {
   constructor(private readonly extensionUri: vscode.Uri, private readonly log: vscode.LogOutputChannel) {}
@@ -29,26 +27,8 @@ export class RewindAdapterFactory implements vscode.DebugAdapterDescriptorFactor
       // onDidSendMessage, the shape of vscode.DebugAdapter.
       adapter = new RewindDebugSession(cwd ? { cwd } : {}) as unknown as vscode.DebugAdapter;
     }
-    return new vscode.DebugAdapterInlineImplementation(withShims(adapter));
+    return new vscode.DebugAdapterInlineImplementation(adapter);
   }
-}
-
-/** The adapter with the corrections of novsc/dap-shims.ts applied to its traffic. */
-function withShims(adapter: vscode.DebugAdapter): vscode.DebugAdapter {
-  const shims = new DapShims();
-  const emitter = new vscode.EventEmitter<vscode.DebugProtocolMessage>();
-  const subscription = adapter.onDidSendMessage((m) => {
-    for (const out of shims.fromAdapter(m)) emitter.fire(out as vscode.DebugProtocolMessage);
-  });
-  return {
-    onDidSendMessage: emitter.event,
-    handleMessage: (m) => adapter.handleMessage(shims.fromClient(m) as vscode.DebugProtocolMessage),
-    dispose: () => {
-      subscription.dispose();
-      emitter.dispose();
-      adapter.dispose();
-    },
-  };
 }
 
 /**

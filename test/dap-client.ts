@@ -29,6 +29,8 @@ export class RewindTestClient {
   readonly events: DebugProtocol.Event[] = [];
   /** Every message from the adapter, in arrival order (to check that responses precede their stops). */
   readonly received: DebugProtocol.ProtocolMessage[] = [];
+  /** The messages of the last run(), by name ("response", "continued", "stopped", ...): its request's, and what followed until the stop was described. */
+  lastTraffic: string[] = [];
 
   constructor() {
     this.dc = new DebugClient('node', DAP_ENTRY, 'rewind', { cwd: ROOT }, false);
@@ -44,7 +46,7 @@ export class RewindTestClient {
   async start(init: Partial<DebugProtocol.InitializeRequestArguments> = {}): Promise<DebugProtocol.Capabilities> {
     await this.dc.start();
     this.dc.on('output', (e: DebugProtocol.OutputEvent) => this.output.push(e.body.output));
-    for (const name of ['stopped', 'invalidated', 'rewind/positionChanged', 'progressStart', 'progressUpdate', 'progressEnd']) {
+    for (const name of ['stopped', 'continued', 'invalidated', 'rewind/positionChanged', 'progressStart', 'progressUpdate', 'progressEnd']) {
       this.dc.on(name, (e: DebugProtocol.Event) => this.events.push(e));
     }
     const r = await this.dc.initializeRequest({
@@ -86,7 +88,10 @@ export class RewindTestClient {
     const response = after.findIndex((m) => m.type === 'response');
     const stop = after.findIndex((m) => m.type === 'event' && (m as DebugProtocol.Event).event === 'stopped');
     assert.ok(response >= 0 && response < stop, `the response must precede the stopped event: ${after.map((m) => (m.type === 'event' ? (m as DebugProtocol.Event).event : m.type)).join(', ')}`);
-    return this.describe(e);
+    const described = await this.describe(e);
+    // Up to the answers describe() asked for: whatever the adapter sent after the stop has arrived.
+    this.lastTraffic = this.received.slice(from).map((m) => (m.type === 'event' ? (m as DebugProtocol.Event).event : m.type));
+    return described;
   }
 
   async describe(e: DebugProtocol.StoppedEvent): Promise<Stop> {

@@ -30,6 +30,18 @@ async function recordDemo(dir: string, input: string, name: string): Promise<str
   return bundle;
 }
 
+/**
+ * The DAP traffic of the last move: a custom request that moves time answers with `continued`
+ * just before its response (DAP clients learn of the move only so); a standard move implies it.
+ * Either way the stop ends it, and no `invalidated` follows (clients refresh on `stopped`).
+ */
+function assertMoveTraffic(c: RewindTestClient, what: string, custom: boolean): void {
+  const t = c.lastTraffic;
+  const names = t.slice(0, t.indexOf('stopped') + 1).filter((n) => n === 'continued' || n === 'response' || n === 'stopped');
+  assert.deepEqual(names, custom ? ['continued', 'response', 'stopped'] : ['response', 'stopped'], `${what}: ${t.join(', ')}`);
+  assert.ok(!t.includes('invalidated'), `${what}: no invalidated: ${t.join(', ')}`);
+}
+
 describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
   const dir = tempDir(after, 'rewind-dap-test-');
   let overflow: string;
@@ -157,9 +169,11 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.match(s.frames[0]!, /^cmd_name shell\.c:\d+$/);
     // Back into the callee: reverse step-in enters config_set_name at its last line.
     s = await c.run(() => c.custom('rewind/reverseStepIn', { threadId: 1 }));
+    assertMoveTraffic(c, 'rewind/reverseStepIn', true);
     assert.match(s.frames[0]!, /^config_set_name config\.c:\d+$/);
     // Reverse step-out: to the call instruction in cmd_name, before config_set_name ran.
     s = await c.run(() => c.custom('rewind/reverseStepOut', { threadId: 1 }));
+    assertMoveTraffic(c, 'rewind/reverseStepOut', true);
     assert.equal(s.frames[0], `cmd_name shell.c:${callLine}`);
     const callInsn = (await c.position()).icount;
     assert.ok(callInsn >= beforeCall && callInsn < inside, `${beforeCall} <= ${callInsn} < ${inside}`);
@@ -167,6 +181,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     await c.run(() => c.dc.send('rewind/seek', { icount: inside }));
     await c.run(() => c.dc.stepOutRequest({ threadId: 1 }));
     s = await c.run(() => c.dc.stepBackRequest({ threadId: 1 }));
+    assertMoveTraffic(c, 'stepBack', false);
     assert.equal(s.frames[0], `cmd_name shell.c:${callLine}`);
     assert.equal((await c.position()).icount, beforeCall);
     await close(c);
@@ -211,12 +226,12 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.equal(first.reason, 'entry');
     assert.equal(first.position.icount, 0);
     assert.equal(first.position.atStart, true);
-    const invalidatedBefore = c.events.filter((e) => e.event === 'invalidated').length;
     const target = 3_000_000;
     const seek = await c.run(() => c.custom<RewindPosition>('rewind/seek', { icount: target }));
     assert.equal(seek.reason, 'goto');
     assert.equal(seek.position.icount, target);
-    assert.ok(c.events.filter((e) => e.event === 'invalidated').length > invalidatedBefore, 'an invalidated event follows a seek');
+    // A custom request that moves time: continued (with the answer), then stopped; no invalidated.
+    assertMoveTraffic(c, 'rewind/seek', true);
     const changed = c.events.filter((e) => e.event === 'rewind/positionChanged').pop() as DebugProtocol.Event;
     assert.equal(changed.body.icount, target);
     assert.ok(seek.position.nearestEvent, 'the position names the nearest event');
@@ -240,6 +255,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.equal(c.events.filter((e) => e.event === 'exited' || e.event === 'terminated').length, 0, 'the end is not the guest exiting');
     // Reverse continue with nothing to hit goes back to the start.
     const back = await c.run(() => c.dc.send('reverseContinue', { threadId: 1 }));
+    assertMoveTraffic(c, 'reverseContinue', false);
     assert.equal(back.reason, 'start of recording');
     assert.equal(back.position.icount, 0);
     await close(c);
@@ -252,7 +268,9 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.equal(probe.found, true);
     assert.equal(probe.size, 4);
     assert.equal((await c.position()).icount, first.position.icount, 'without seek, the position stays');
+    assert.equal(c.events.filter((e) => e.event === 'continued').length, 0, 'a query that does not move sends no continued');
     const moved = await c.run(() => c.custom('rewind/lastWrite', { expression: 'cfg.heartbeat_interval', frameId: frame.id, seek: true }));
+    assertMoveTraffic(c, 'rewind/lastWrite with seek', true);
     assert.equal(moved.position.icount, probe.icount! - 1, 'lands on the writing instruction');
     assert.equal(moved.frames[0], `config_set_name config.c:${lineOf('config.c', 'cfg.machine_name[i] = name[i];')}`);
     assert.equal(await c.evaluate('i'), '19');

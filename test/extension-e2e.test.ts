@@ -150,10 +150,7 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     }
     await exec('make', ['-s', '-C', ws]);
     mkdirSync(join(ws, 'recordings'));
-    // The default snapshot interval (200M): the recording has only its `init` snapshot. (With
-    // `--snapshot-every 2M` a snapshot lands near 5.68M, and when it lands in some places replay
-    // cannot resume from it: the replay process spins at that icount until the engine kills it, and
-    // reverse continue never ends. docs/extension.md, "Known adapter issues".)
+    // The default snapshot interval (200M): the recording has only its `init` snapshot.
     const rec = await runRewind(['record', '--kernel', join(ws, 'build', 'kernel.elf'), '--input', join(ws, 'inputs', 'overflow.txt'), '--out', join(ws, 'recordings', 'demo.rewind'), '--quiet']);
     assert.equal(rec.code, 0, rec.stderr);
     // launch.json as "create a launch.json file" writes it: the extension's initial configurations.

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expressionFromContext, lineFromContext } from '../extension/novsc/context-args';
-import { DapShims } from '../extension/novsc/dap-shims';
 import { memoryValue, typedLines } from '../extension/novsc/events';
 import { DapMessageReader, encodeDapMessage } from '../extension/novsc/dap-stream';
 import { BOOKKEEPING_KINDS, describeEvent, describePosition, formatPercent, groupDigits, guestEventCount, percentOf, printableBytes, shortIcount } from '../extension/novsc/format';
@@ -111,40 +110,6 @@ describe('context-menu arguments', () => {
     assert.equal(lineFromContext({ lineNumber: 36, uri: {} }), 36);
     assert.equal(lineFromContext({ lineNumber: 0 }), undefined);
     assert.equal(lineFromContext('x'), undefined);
-  });
-});
-
-describe('corrections to the adapter\'s traffic (inline and executable)', () => {
-  it('tells the adapter that VS Code takes no invalidated events (it refreshes on stopped)', () => {
-    const shims = new DapShims();
-    const init = shims.fromClient({ seq: 1, type: 'request', command: 'initialize', arguments: { adapterID: 'rewind', supportsInvalidatedEvent: true } }) as { arguments: Record<string, unknown> };
-    assert.equal(init.arguments.supportsInvalidatedEvent, false);
-    assert.equal(init.arguments.adapterID, 'rewind');
-    const other = { seq: 2, type: 'request', command: 'threads' };
-    assert.equal(shims.fromClient(other), other);
-  });
-
-  it('sends continued before the stop of a move made by a custom request, and only then', () => {
-    const shims = new DapShims();
-    const seek = { seq: 10, type: 'request', command: 'rewind/seek', arguments: { icount: 5 } };
-    shims.fromClient(seek);
-    const ok = shims.fromAdapter({ seq: 3, type: 'response', request_seq: 10, command: 'rewind/seek', success: true, body: {} });
-    assert.deepEqual(ok.map((m) => (m as { event?: string; type: string }).event ?? (m as { type: string }).type), ['continued', 'response']);
-    // Once per request.
-    assert.equal(shims.fromAdapter({ seq: 4, type: 'response', request_seq: 10, command: 'rewind/seek', success: true }).length, 1);
-    // A failed move, a last write that was not found or not followed, a query: no continued.
-    shims.fromClient({ seq: 11, type: 'request', command: 'rewind/seek', arguments: { icount: -1 } });
-    assert.equal(shims.fromAdapter({ seq: 5, type: 'response', request_seq: 11, command: 'rewind/seek', success: false }).length, 1);
-    shims.fromClient({ seq: 12, type: 'request', command: 'rewind/lastWrite', arguments: { expression: 'x', seek: true } });
-    assert.equal(shims.fromAdapter({ seq: 6, type: 'response', request_seq: 12, command: 'rewind/lastWrite', success: true, body: { found: false } }).length, 1);
-    shims.fromClient({ seq: 13, type: 'request', command: 'rewind/lastWrite', arguments: { expression: 'x' } });
-    assert.equal(shims.fromAdapter({ seq: 7, type: 'response', request_seq: 13, command: 'rewind/lastWrite', success: true, body: { found: true } }).length, 1);
-    shims.fromClient({ seq: 14, type: 'request', command: 'rewind/lastWrite', arguments: { expression: 'x', seek: true } });
-    assert.equal(shims.fromAdapter({ seq: 8, type: 'response', request_seq: 14, command: 'rewind/lastWrite', success: true, body: { found: true } }).length, 2);
-    shims.fromClient({ seq: 15, type: 'request', command: 'rewind/reverseStepOut', arguments: { threadId: 1 } });
-    assert.equal(shims.fromAdapter({ seq: 9, type: 'response', request_seq: 15, command: 'rewind/reverseStepOut', success: true }).length, 2);
-    shims.fromClient({ seq: 16, type: 'request', command: 'rewind/events', arguments: {} });
-    assert.equal(shims.fromAdapter({ seq: 10, type: 'response', request_seq: 16, command: 'rewind/events', success: true }).length, 1);
   });
 });
 

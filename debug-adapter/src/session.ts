@@ -7,7 +7,7 @@
  * are answered before the `stopped` event that follows them; inspection requests still pending
  * when an execution starts are cancelled.
  */
-import { DebugSession, InitializedEvent, InvalidatedEvent, OutputEvent, Response, Source, StoppedEvent, TerminatedEvent } from '@vscode/debugadapter';
+import { ContinuedEvent, DebugSession, InitializedEvent, OutputEvent, Response, Source, StoppedEvent, TerminatedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -41,11 +41,16 @@ import { ReverseStepper, type ReverseStepKind, type ReverseStepResult } from './
 import { classifyStop, endStop, startStop, stopNeedsPosition, watchpointOf, type StopInfo } from './stops';
 import { LinuxSupport } from './linux/linux-support';
 
-/** How a stop is reported. */
+/** Requests whose response tells DAP clients that execution continued (DAP: no `continued` event for them). */
+const MOVES_THAT_IMPLY_CONTINUED = new Set(['configurationDone', 'continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue']);
+
+/** One request being handled: its response is sent once, when the handler says (moves answer before their stop). */
 interface RequestContext {
   request: DebugProtocol.Request;
   /** Sends the response now (handlers of execution requests answer before the stop). */
   respond(body?: unknown): void;
+  /** Called once, just before the response goes out (a custom request that moves time sends `continued` there). */
+  beforeRespond?: () => void;
   readonly responded: boolean;
 }
 
@@ -95,6 +100,7 @@ export class RewindDebugSession extends DebugSession {
       respond: (body?: unknown) => {
         if (responded) return;
         responded = true;
+        ctx.beforeRespond?.();
         if (body !== undefined) (response as DebugProtocol.Response).body = body;
         this.sendResponse(response);
       },
@@ -557,6 +563,10 @@ export class RewindDebugSession extends DebugSession {
    */
   private executeMove(ctx: RequestContext, op: (signal: AbortSignal) => Promise<StopInfo>, title?: string, progress = false): Promise<void> {
     const d = this.requireDebuggee();
+    // DAP clients learn that a custom request (or a gdb command in the Debug Console) moves time only
+    // from a `continued` event (the standard moves imply it): sent with a successful answer, so that
+    // a refused move leaves the thread stopped.
+    if (!MOVES_THAT_IMPLY_CONTINUED.has(ctx.request.command)) ctx.beforeRespond = () => this.sendEvent(new ContinuedEvent(this.lastThreads[0]?.id ?? 1, true));
     return this.gate.execution(async () => {
       // Long by nature (progress): shown (and cancellable) from the start, not from the first progress report.
       const run = this.ops.begin(ctx.request.seq, title ?? ctx.request.command, { current: 'always', showNow: progress });
@@ -753,8 +763,9 @@ export class RewindDebugSession extends DebugSession {
     if (stop.hitBreakpointIds) e.body.hitBreakpointIds = stop.hitBreakpointIds;
     this.sendEvent(e);
     const pos = await this.position().catch(() => undefined);
+    // No `invalidated`: every move ends in `stopped` (after `continued` for custom ones), on which
+    // clients refresh their views; an extra `invalidated` makes VS Code cancel the stack trace it is fetching.
     if (pos) this.sendCustomEvent('rewind/positionChanged', { ...pos, reason: stop.cause });
-    if (this.clientCaps.supportsInvalidatedEvent) this.sendEvent(new InvalidatedEvent(['all']));
   }
 
   private sendCustomEvent<E extends keyof RewindDapEvents>(event: E, body: RewindDapEvents[E]): void {

@@ -1,8 +1,8 @@
 /**
  * The Debug Adapter Protocol's wire format (a `Content-Length: N` header, an empty line, N bytes
  * of UTF-8 JSON), for the extension's executable adapter mode: the extension runs
- * `node dist/dap.js` itself and relays its messages, so that the corrections of dap-shims.ts
- * apply to it as they do to the inline adapter. Never imports `vscode`.
+ * `node dist/dap.js` itself and relays its messages (extension/adapter.ts says why). Never
+ * imports `vscode`.
  */
 
 /** One message as it goes on the wire. */
