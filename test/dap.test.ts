@@ -78,6 +78,10 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.equal(first.reason, 'exception');
     assert.match(first.frames[0]!, /^panic panic\.c:\d+$/);
     assert.match(first.frames[1]!, /^heartbeat_poll config\.c:\d+$/);
+    // Its message: what the guest printed next, from the recording's console.
+    const printed = /^PANIC: (.+)$/m.exec(readFileSync(join(overflow, 'console.txt'), 'latin1'))![1]!.trim();
+    const panicInfo = (await c.dc.send('exceptionInfo', { threadId: 1 })).body as DebugProtocol.ExceptionInfoResponse['body'];
+    assert.deepEqual(panicInfo, { exceptionId: 'panic', description: printed, breakMode: 'always', details: { typeName: 'Kernel panic', message: printed } });
     assert.equal(Number(await c.evaluate('cfg.heartbeat_interval')), 0x32342d6b);
 
     const frame = (await c.stack())[0]!;

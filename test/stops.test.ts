@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { BreakpointKind } from '../debug-adapter/src/breakpoints';
 import { parseMiLine, type MiTuple } from '../debug-adapter/src/mi/parser';
-import { classifyStop, stopNeedsPosition, type StopFacts } from '../debug-adapter/src/stops';
+import { classifyStop, panicMessage, stopNeedsPosition, type StopFacts } from '../debug-adapter/src/stops';
 import { REWIND_STOP_REASON } from '../recorder-bridge/src/protocol';
 
 const FRAME = 'frame={addr="0x0000000000100c41",func="panic",args=[],file="panic.c",fullname="/work/main/guests/demo/panic.c",line="12",arch="i386:x86-64"},thread-id="1",stopped-threads="all"';
@@ -90,5 +90,13 @@ describe('classifyStop', () => {
     const bare = record(`*stopped,${FRAME}`);
     assert.equal(stopNeedsPosition(bare, false), true);
     assert.equal(classifyStop(bare, facts('forward', END)).reason, REWIND_STOP_REASON.end);
+  });
+});
+
+describe('panicMessage', () => {
+  it('finds the first panic line of the demo guest or of Linux, and nothing else', () => {
+    assert.equal(panicMessage(['> name x', 'PANIC: heartbeat interval 1819042152 out of range', 'PANIC: later']), 'heartbeat interval 1819042152 out of range');
+    assert.equal(panicMessage(['[    5.233604] sysrq: Trigger a crash', '[    5.234001] Kernel panic - not syncing: sysrq triggered crash']), 'sysrq triggered crash');
+    assert.equal(panicMessage(['no PANIC: here', 'ok']), undefined);
   });
 });

@@ -38,7 +38,7 @@ import { exec, threadSelect } from './mi/exec';
 import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
 import { miString, type MiTuple } from './mi/parser';
 import { ReverseStepper, type ReverseStepKind, type ReverseStepResult } from './reverse-stepping';
-import { classifyStop, endStop, startStop, stopNeedsPosition, watchpointOf, type StopInfo } from './stops';
+import { classifyStop, endStop, panicMessage, startStop, stopNeedsPosition, watchpointOf, type StopInfo } from './stops';
 import { LinuxSupport } from './linux/linux-support';
 
 /** Requests whose response tells DAP clients that execution continued (DAP: no `continued` event for them). */
@@ -77,6 +77,8 @@ export class RewindDebugSession extends DebugSession {
   private lastThreads: DebugProtocol.Thread[] = [{ id: 1, name: 'vCPU 0' }];
   private disposed = false;
   private exceptionFilters: string[] = ['panic'];
+  /** The reason of the last stop reported (exceptionInfo answers only at a panic stop). */
+  private lastStopReason?: string;
   private readonly cwd: string;
 
   constructor(opts: { cwd?: string } = {}) {
@@ -165,6 +167,7 @@ export class RewindDebugSession extends DebugSession {
     pause: this.pause,
     cancel: this.cancel,
     disassemble: this.disassemble,
+    exceptionInfo: this.exceptionInfo,
     readMemory: this.readMemory,
     setVariable: async () => {
       throw historyError('Setting a variable');
@@ -225,7 +228,7 @@ export class RewindDebugSession extends DebugSession {
       supportsCancelRequest: true,
       supportsTerminateRequest: true,
       supportsValueFormattingOptions: false,
-      supportsExceptionInfoRequest: false,
+      supportsExceptionInfoRequest: true,
       exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
   }
@@ -439,6 +442,25 @@ export class RewindDebugSession extends DebugSession {
     const d = this.requireDebuggee();
     const files = await this.inspect(ctx, (signal) => listSourceFiles(d.gdb, { signal }));
     return { sources: files.map((f) => new Source(basename(f.fullname), f.fullname)) };
+  }
+
+  /**
+   * At a stop on the panic filter: the panic's message. A recording knows what the kernel printed
+   * next: the first panic line of the console at or after this time point (the demo guest's
+   * "PANIC: ...", Linux's "Kernel panic - not syncing: ...").
+   */
+  private async exceptionInfo(_args: DebugProtocol.ExceptionInfoArguments, ctx: RequestContext): Promise<DebugProtocol.ExceptionInfoResponse['body']> {
+    const d = this.requireDebuggee();
+    if (this.lastStopReason !== 'exception') throw new AdapterError('exceptionInfo: the debuggee is not stopped on a kernel panic');
+    const { icount } = await d.position();
+    const { lines } = await this.inspect(ctx, () => d.client.console(d.sessionId, { from: icount, limit: 200 }));
+    const message = panicMessage(lines.map((l) => l.text));
+    return {
+      exceptionId: 'panic',
+      description: message ?? 'The kernel panicked (the recording ends before it printed why)',
+      breakMode: 'always',
+      details: { typeName: 'Kernel panic', ...(message ? { message } : {}) },
+    };
   }
 
   private async disassemble(args: DebugProtocol.DisassembleArguments, ctx: RequestContext): Promise<DebugProtocol.DisassembleResponse['body']> {
@@ -756,6 +778,7 @@ export class RewindDebugSession extends DebugSession {
     const d = this.debuggee;
     if (!d) return;
     await this.inspector!.reset(stop.reason);
+    this.lastStopReason = stop.reason;
     const e = new StoppedEvent(stop.reason, stop.threadId ?? this.lastThreads[0]?.id ?? 1) as DebugProtocol.StoppedEvent;
     e.body.allThreadsStopped = true;
     if (stop.description) e.body.description = stop.description;

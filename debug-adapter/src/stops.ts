@@ -113,3 +113,12 @@ export function classifyStop(st: MiTuple, facts: StopFacts): StopInfo {
   if (reason === 'signal-received' || reason === '' || reason === 'no-history') return { reason: 'pause', threadId, cause };
   return { reason: 'step', threadId, cause: direction === 'reverse' ? 'stepBack' : 'step' };
 }
+
+/** The message of the first panic line among console lines: the demo guest's "PANIC: ...", Linux's "Kernel panic - not syncing: ...". */
+export function panicMessage(lines: string[]): string | undefined {
+  for (const line of lines) {
+    const m = /(?:^PANIC: |Kernel panic - not syncing: )(.*)$/.exec(line);
+    if (m) return m[1]!.trim();
+  }
+  return undefined;
+}

@@ -266,6 +266,26 @@ export interface CreateSnapshotResult {
   snapshot: BridgeSnapshot;
 }
 
+/** The console's lines (the bundle's console.jsonl), at or after `from`. */
+export interface ConsoleParams extends SessionParams {
+  from?: TimePoint;
+  /** At most this many lines (default 1000). */
+  limit?: number;
+}
+export interface ConsoleLine {
+  /** 1-based line number of the transcript. */
+  line: number;
+  /** When the guest wrote its first character. */
+  start: TimePoint;
+  /** When the guest wrote its newline (or, for 'approximate' time points, an upper bound). */
+  icount: TimePoint;
+  text: string;
+}
+export interface ConsoleResult {
+  lines: ConsoleLine[];
+  truncated: boolean;
+  timepoints: 'exact' | 'approximate';
+}
 export interface EventsParams extends SessionParams {
   from?: TimePoint;
   to?: TimePoint;
@@ -353,6 +373,7 @@ export interface BridgeRequests {
   'rewind/readMemory': { params: ReadMemoryParams; result: ReadMemoryResult };
   'rewind/snapshots': { params: SessionParams; result: SnapshotsResult };
   'rewind/events': { params: EventsParams; result: EventsResult };
+  'rewind/console': { params: ConsoleParams; result: ConsoleResult };
   'rewind/hits': { params: HitsParams; result: HitsResult };
   'rewind/writes': { params: WritesParams; result: HitsResult };
   'rewind/lastWrite': { params: LastWriteParams; result: LastWriteResult };

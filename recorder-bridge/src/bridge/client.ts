@@ -225,6 +225,11 @@ export class BridgeClient {
     return this.request('rewind/events', { sessionId, ...filter });
   }
 
+  /** The console's lines that end at or after `from` (default: all), at most `limit` (default 1000). */
+  console(sessionId: string, opts: { from?: TimePoint; limit?: number } = {}) {
+    return this.request('rewind/console', { sessionId, ...opts });
+  }
+
   /** Every execution of an address, or of any of several (a list: e.g. every address of a source line, optionally with stack filters). */
   hits(sessionId: string, address: Addr | BreakpointSpec[], opts: { from?: TimePoint; to?: TimePoint; snapFrom?: boolean } & RequestOptions = {}) {
     const where = Array.isArray(address) ? { addresses: address.map(wireBreakpoint) } : { address: hexOf(address) };

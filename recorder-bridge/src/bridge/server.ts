@@ -69,6 +69,7 @@ export interface RunningBridge {
 
 const MAX_READ = 1 << 20;
 const DEFAULT_EVENT_LIMIT = 10_000;
+const DEFAULT_CONSOLE_LIMIT = 1000;
 
 /** Starts a bridge; resolves once it listens. */
 export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
@@ -551,6 +552,14 @@ class Bridge {
       const index = s.engine.index;
       const selected = index.events.filter((e) => (!kinds || kinds.has(e.kind)) && (from === undefined || e.icount >= from) && (to === undefined || e.icount <= to));
       return { totalIcount: index.totalIcount, counts: index.counts, events: selected.slice(0, limit), truncated: selected.length > limit };
+    },
+    'rewind/console': async (conn, p) => {
+      const s = this.session(conn, p);
+      const from = optionalIcount(p.from, 'from') ?? 0;
+      const limit = p.limit === undefined || p.limit === null ? DEFAULT_CONSOLE_LIMIT : icount(p.limit, 'limit');
+      const bundle = s.engine.bundle;
+      const selected = (await bundle.consoleLines()).filter((l) => l.icount >= from);
+      return { lines: selected.slice(0, limit), truncated: selected.length > limit, timepoints: bundle.manifest.console.timepoints };
     },
     'rewind/hits': async (conn, p, token) => {
       const s = this.session(conn, p);

@@ -5,6 +5,7 @@ import { gunzip as gunzipCb } from 'node:zlib';
 import { UserError } from '../errors';
 import { parseReplayLog, ReplayLogError, type ReplayLogIndex } from '../replay-log';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
+import type { ConsoleLine } from '../protocol';
 import { MANIFEST } from './layout';
 import { validateManifest, type Manifest } from './manifest';
 import { incompleteRecordingError, inspectPartial, looksLikePartial, PARTIAL_SUFFIX } from '../record/partial';
@@ -13,6 +14,8 @@ const gunzip = promisify(gunzipCb);
 
 /** A finished recording bundle, opened read-only. Nothing here writes into the bundle. */
 export class Bundle {
+  private consoleCache?: Promise<ConsoleLine[]>;
+
   private constructor(
     readonly dir: string,
     readonly manifest: Manifest,
@@ -114,5 +117,17 @@ export class Bundle {
       if (e instanceof ReplayLogError) throw new UserError(`${this.dir}: ${e.message}`, `log-${e.code}`);
       throw e;
     }
+  }
+
+  /** The console transcript's lines with their time points (console.jsonl), read once. */
+  consoleLines(): Promise<ConsoleLine[]> {
+    this.consoleCache ??= fs.readFile(this.path(this.manifest.console.lines), 'utf8').then(
+      (text) => text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ConsoleLine),
+      (e: NodeJS.ErrnoException) => {
+        this.consoleCache = undefined;
+        throw new UserError(`${this.dir}: cannot read the console transcript ${this.manifest.console.lines} (${e.code ?? e.message}); the bundle is incomplete (restore it from a copy)`, 'bundle-damaged');
+      },
+    );
+    return this.consoleCache;
   }
 }
