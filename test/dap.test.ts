@@ -83,6 +83,20 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     const panicInfo = (await c.dc.send('exceptionInfo', { threadId: 1 })).body as DebugProtocol.ExceptionInfoResponse['body'];
     assert.deepEqual(panicInfo, { exceptionId: 'panic', description: printed, breakMode: 'always', details: { typeName: 'Kernel panic', message: printed } });
     assert.equal(Number(await c.evaluate('cfg.heartbeat_interval')), 0x32342d6b);
+    // Hex on request (DAP value format), and a char array as its text, as gdb's print shows them.
+    const top = (await c.stack())[0]!;
+    const hex = await c.dc.evaluateRequest({ expression: 'cfg.heartbeat_interval', frameId: top.id, context: 'watch', format: { hex: true } });
+    assert.equal(hex.body.result, '0x32342d6b');
+    const name = await c.evaluate('cfg.machine_name');
+    assert.match(name, /^"[ -~]{16}"/, 'the text of the 16-byte name, not "[16]"');
+    const cfg = await c.dc.evaluateRequest({ expression: 'cfg', frameId: top.id, context: 'watch' });
+    const fields = async (hexToo: boolean) => new Map((await c.dc.variablesRequest({ variablesReference: cfg.body.variablesReference, ...(hexToo ? { format: { hex: true } } : {}) })).body.variables.map((v) => [v.name, v.value]));
+    const plain = await fields(false);
+    assert.equal(plain.get('heartbeat_interval'), String(0x32342d6b));
+    assert.equal(plain.get('machine_name'), name);
+    const inHex = await fields(true);
+    assert.equal(inHex.get('heartbeat_interval'), '0x32342d6b');
+    assert.equal(inHex.get('machine_name'), name, 'text stays text in hex');
 
     const frame = (await c.stack())[0]!;
     const info = (await c.dc.dataBreakpointInfoRequest({ name: 'cfg.heartbeat_interval', frameId: frame.id })).body;

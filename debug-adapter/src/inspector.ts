@@ -9,7 +9,8 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { basename } from 'node:path';
 import { AdapterError, ErrorId } from './errors';
 import type { Gdb } from './mi/gdb';
-import { stackListFrames, stackListVariables, threadInfo, varCreate, varDelete, varListChildren, type FrameRef, type VarObject } from './mi/commands';
+import { evaluate, stackListFrames, stackListVariables, threadInfo, varCreate, varDelete, varListChildren, type FrameRef, type VarObject } from './mi/commands';
+import { miQuote } from './mi/gdb';
 import { miList, miString, miTupleList } from './mi/parser';
 
 type Ref =
@@ -156,7 +157,7 @@ export class Inspector {
   async variables(args: DebugProtocol.VariablesArguments, signal?: AbortSignal): Promise<DebugProtocol.Variable[]> {
     const ref = this.refs.get(args.variablesReference);
     if (!ref) throw new AdapterError(`unknown variablesReference ${args.variablesReference} (references are valid until the next stop)`, ErrorId.unknownReference);
-    const opts = signalOpt(signal);
+    const opts: ShowOptions = { ...signalOpt(signal), ...(args.format?.hex ? { hex: true } : {}) };
     switch (ref.kind) {
       case 'scope':
         if (ref.scope === 'registers') return this.registers(ref.frame, undefined, opts);
@@ -191,11 +192,12 @@ export class Inspector {
    * Evaluates a C expression as a variable object, so that structures and arrays can be expanded.
    * Errors are gdb's own ("No symbol "x" in current context.").
    */
-  async evaluate(expression: string, frame: FrameRef | undefined, signal?: AbortSignal): Promise<DebugProtocol.EvaluateResponse['body']> {
-    const v = await varCreate(this.gdb, expression, frame, signalOpt(signal));
+  async evaluate(expression: string, frame: FrameRef | undefined, signal?: AbortSignal, format?: DebugProtocol.ValueFormat): Promise<DebugProtocol.EvaluateResponse['body']> {
+    const opts: ShowOptions = { ...signalOpt(signal), ...(format?.hex ? { hex: true } : {}) };
+    const v = await varCreate(this.gdb, expression, frame, opts);
     this.varobjs.push(v.name);
     return {
-      result: v.value ?? '',
+      result: await this.shownValue(v, expression, frame, opts),
       ...(v.type ? { type: v.type } : {}),
       variablesReference: v.numchild > 0 || v.hasMore ? this.refs.create({ kind: 'varobj', name: v.name, evaluateName: expression, ...(v.type ? { type: v.type } : {}), ...(frame ? { frame } : {}) }) : 0,
       ...(memoryReferenceOf(v.value, v.type) ? { memoryReference: memoryReferenceOf(v.value, v.type)! } : {}),
@@ -224,11 +226,12 @@ export class Inspector {
     if (!ids.includes(threadId)) throw new AdapterError(`unknown threadId ${threadId}; the guest's vCPUs are threads ${ids.join(', ')}`, ErrorId.unknownReference);
   }
 
-  private async frameVariables(frame: FrameRef, args: boolean, opts: { signal?: AbortSignal }): Promise<DebugProtocol.Variable[]> {
+  private async frameVariables(frame: FrameRef, args: boolean, opts: ShowOptions): Promise<DebugProtocol.Variable[]> {
     const vars = (await stackListVariables(this.gdb, frame, opts)).filter((v) => v.isArg === args);
     const out: DebugProtocol.Variable[] = [];
     for (const v of vars) {
-      if (v.value !== undefined) {
+      // Plain values as gdb listed them; in hex, and for aggregates, through a variable object.
+      if (v.value !== undefined && !opts.hex) {
         const variable = new Variable(v.name, v.value) as DebugProtocol.Variable;
         variable.evaluateName = v.name;
         if (v.type) variable.type = v.type;
@@ -242,12 +245,12 @@ export class Inspector {
     return out;
   }
 
-  private async varobjVariable(name: string, expression: string, frame: FrameRef | undefined, opts: { signal?: AbortSignal }): Promise<DebugProtocol.Variable> {
+  private async varobjVariable(name: string, expression: string, frame: FrameRef | undefined, opts: ShowOptions): Promise<DebugProtocol.Variable> {
     try {
       const o = await varCreate(this.gdb, expression, frame, opts);
       this.varobjs.push(o.name);
       const ref = o.numchild > 0 || o.hasMore ? this.refs.create({ kind: 'varobj', name: o.name, evaluateName: expression, ...(o.type ? { type: o.type } : {}), ...(frame ? { frame } : {}) }) : 0;
-      const v = new Variable(name, o.value ?? '', ref) as DebugProtocol.Variable;
+      const v = new Variable(name, await this.shownValue(o, expression, frame, opts), ref) as DebugProtocol.Variable;
       v.evaluateName = expression;
       if (o.type) v.type = o.type;
       return v;
@@ -256,9 +259,11 @@ export class Inspector {
     }
   }
 
-  private async children(ref: Extract<Ref, { kind: 'varobj' }>, args: DebugProtocol.VariablesArguments, opts: { signal?: AbortSignal }): Promise<DebugProtocol.Variable[]> {
+  private async children(ref: Extract<Ref, { kind: 'varobj' }>, args: DebugProtocol.VariablesArguments, opts: ShowOptions): Promise<DebugProtocol.Variable[]> {
     let children = await varListChildren(this.gdb, ref.name, opts);
     if (args.start !== undefined || args.count !== undefined) children = children.slice(args.start ?? 0, (args.start ?? 0) + (args.count ?? children.length));
+    const values = new Map<string, string>();
+    for (const c of children) if (needsOwnValue(c, opts)) values.set(c.name, await this.shownValue(c, undefined, ref.frame, opts));
     return children.map((c) => {
       const name = displayName(c, ref.evaluateName);
       const expr = childExpression(ref.evaluateName, ref.type, c);
@@ -266,7 +271,7 @@ export class Inspector {
         c.numchild > 0 || c.hasMore
           ? this.refs.create({ kind: 'varobj', name: c.name, ...(expr ? { evaluateName: expr } : {}), ...(c.type ? { type: c.type } : {}), ...(ref.frame ? { frame: ref.frame } : {}) })
           : 0;
-      const v = new Variable(name, c.value ?? (c.numchild > 0 ? `{...}` : ''), childRef) as DebugProtocol.Variable;
+      const v = new Variable(name, values.get(c.name) ?? c.value ?? (c.numchild > 0 ? `{...}` : ''), childRef) as DebugProtocol.Variable;
       if (c.type) v.type = c.type;
       if (expr) v.evaluateName = expr;
       const mem = memoryReferenceOf(c.value, c.type);
@@ -318,7 +323,26 @@ export class Inspector {
     return out;
   }
 
-  private async globals(frame: FrameRef, opts: { signal?: AbortSignal }): Promise<DebugProtocol.Variable[]> {
+  /**
+   * A variable object's value as the user reads it: a char array as its text (gdb's print:
+   * `"payload 3\n"`, where a variable object says only `[10]`), and, with `hex`, a scalar in hex.
+   * `expression` is the object's C expression when the caller knows it (else gdb says it).
+   */
+  private async shownValue(o: VarObject, expression: string | undefined, frame: FrameRef | undefined, opts: ShowOptions): Promise<string> {
+    if (!needsOwnValue(o, opts)) return o.value ?? '';
+    try {
+      if (isCharArray(o.type)) {
+        const expr = expression ?? miString((await this.gdb.send(`-var-info-path-expression ${miQuote(o.name)}`, opts)).results, 'path_expr');
+        return expr ? await evaluate(this.gdb, expr, frame, opts) : (o.value ?? '');
+      }
+      const r = await this.gdb.send(`-var-evaluate-expression -f hexadecimal ${miQuote(o.name)}`, opts);
+      return miString(r.results, 'value') ?? o.value ?? '';
+    } catch {
+      return o.value ?? '';
+    }
+  }
+
+  private async globals(frame: FrameRef, opts: ShowOptions): Promise<DebugProtocol.Variable[]> {
     await this.gdb.send(`-stack-select-frame --thread ${frame.thread} ${frame.level}`, opts);
     const text = await this.gdb.console('rewind-globals', opts);
     const line = text.split('\n').find((l) => l.startsWith('{'));
@@ -336,6 +360,23 @@ export function threadName(id: number, details: string | undefined): string {
   const m = /CPU#(\d+)\s*\[\s*([a-z]+)\s*\]/i.exec(details ?? '');
   if (m) return `vCPU ${m[1]} (${m[2]!.toLowerCase()})`;
   return details ? `vCPU ${id - 1} (${details})` : `vCPU ${id - 1}`;
+}
+
+/** How values are shown: DAP's value format (hex) and the request's cancellation. */
+interface ShowOptions {
+  signal?: AbortSignal;
+  hex?: boolean;
+}
+
+/** `char [16]`, `unsigned char [4]`, `const char [10]`: shown as text. */
+function isCharArray(type: string | undefined): boolean {
+  return type !== undefined && /^(const )?(volatile )?((un)?signed )?char \[\d+\]$/.test(type);
+}
+
+/** Whether a value must be asked for again: a char array's text, or a scalar in hex. */
+function needsOwnValue(o: VarObject, opts: ShowOptions): boolean {
+  if (isCharArray(o.type)) return true;
+  return opts.hex === true && o.numchild === 0 && o.value !== undefined && !o.hasMore;
 }
 
 function signalOpt(signal?: AbortSignal): { signal?: AbortSignal } {

@@ -227,7 +227,7 @@ export class RewindDebugSession extends DebugSession {
       supportsEvaluateForHovers: true,
       supportsCancelRequest: true,
       supportsTerminateRequest: true,
-      supportsValueFormattingOptions: false,
+      supportsValueFormattingOptions: true,
       supportsExceptionInfoRequest: true,
       exceptionBreakpointFilters: EXCEPTION_FILTERS,
     };
@@ -398,7 +398,7 @@ export class RewindDebugSession extends DebugSession {
       const linux = this.linux;
       return { result: (await this.inspect(ctx, (signal) => linux.dmesgText(signal))).replace(/\n$/, ''), variablesReference: 0 };
     }
-    return this.inspect(ctx, (signal) => this.inspector!.evaluate(text, this.inspector!.frame(args.frameId), signal));
+    return this.inspect(ctx, (signal) => this.inspector!.evaluate(text, this.inspector!.frame(args.frameId), signal, args.format));
   }
 
   /**
