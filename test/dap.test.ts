@@ -118,6 +118,25 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     await close(c);
   });
 
+  it('a data breakpoint by address and size (a Memory view selection) finds the same write', async () => {
+    const { c, first } = await open(overflow);
+    const address = /0x[0-9a-f]+/.exec(await c.evaluate('&cfg.heartbeat_interval'))![0];
+    const info = (await c.dc.dataBreakpointInfoRequest({ name: address, asAddress: true, bytes: 4 })).body;
+    assert.ok(info.dataId, info.description);
+    assert.equal(info.description, `4 bytes at ${address}`);
+    const bad = (await c.dc.dataBreakpointInfoRequest({ name: 'cfg', asAddress: true })).body;
+    assert.equal(bad.dataId, null);
+    assert.match(bad.description, /is not an address/);
+    const set = (await c.dc.setDataBreakpointsRequest({ breakpoints: [{ dataId: info.dataId!, accessType: 'write' }] })).body.breakpoints;
+    assert.equal(set[0]!.verified, true, set[0]!.message);
+    const stop = await c.run(() => c.dc.send('reverseContinue', { threadId: 1 }));
+    assert.equal(stop.reason, 'data breakpoint');
+    assert.equal(stop.frames[0], `config_set_name config.c:${lineOf('config.c', 'cfg.machine_name[i] = name[i];')}`);
+    assert.equal(await c.evaluate('i'), '19');
+    assert.ok(stop.position.icount < first.position.icount);
+    await close(c);
+  });
+
   it('finds bug (b): the lost tick is the ISR increment that work_unit overwrote', async () => {
     const { c, first } = await open(race);
     assert.equal(first.reason, 'exception');

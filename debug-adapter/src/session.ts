@@ -215,7 +215,7 @@ export class RewindDebugSession extends DebugSession {
       supportsFunctionBreakpoints: true,
       supportsInstructionBreakpoints: true,
       supportsDataBreakpoints: true,
-      supportsDataBreakpointBytes: false,
+      supportsDataBreakpointBytes: true,
       supportsDisassembleRequest: true,
       supportsReadMemoryRequest: true,
       supportsWriteMemoryRequest: false,
@@ -541,6 +541,21 @@ export class RewindDebugSession extends DebugSession {
   private async dataBreakpointInfo(args: DebugProtocol.DataBreakpointInfoArguments, ctx: RequestContext): Promise<DebugProtocol.DataBreakpointInfoResponse['body']> {
     const d = this.requireDebuggee();
     if (typeof args.name !== 'string' || args.name === '') throw new AdapterError('dataBreakpointInfo needs "name"');
+    const bytes = args.bytes === undefined ? undefined : optionalInteger(args.bytes, 'bytes', 1, 4096);
+    const access: DebugProtocol.DataBreakpointAccessType[] = ['write', 'read', 'readWrite'];
+    if (args.asAddress === true) {
+      // Memory by address (a Memory view selection, a pointer's value): no expression, no type.
+      let address: bigint;
+      try {
+        address = parseAddress(args.name);
+      } catch (e) {
+        return { dataId: null, description: messageOf(e) };
+      }
+      const size = bytes ?? 1;
+      const hex = `0x${address.toString(16)}`;
+      const id: DataId = { address: hex, size, expression: `${size} byte${size === 1 ? '' : 's'} at ${hex}` };
+      return { dataId: JSON.stringify(id), description: id.expression, accessTypes: access, canPersist: true };
+    }
     return this.inspect(ctx, async () => {
       let expression = args.name;
       let frame = this.inspector!.frame(args.frameId);
@@ -551,8 +566,10 @@ export class RewindDebugSession extends DebugSession {
       }
       if (expression.startsWith('$')) return { dataId: null, description: `${expression} is a register, not memory` };
       try {
-        const id = await this.dataIdOf(d, expression, frame);
-        return { dataId: JSON.stringify(id), description: `${expression} (${id.size} bytes at ${id.address})`, accessTypes: ['write', 'read', 'readWrite'], canPersist: false };
+        const found = await this.dataIdOf(d, expression, frame);
+        // `bytes`: that many bytes from the variable's address (its type then no longer describes them).
+        const id: DataId = bytes === undefined ? found : { address: found.address, size: bytes, expression: found.expression };
+        return { dataId: JSON.stringify(id), description: `${expression} (${id.size} bytes at ${id.address})`, accessTypes: access, canPersist: false };
       } catch (e) {
         return { dataId: null, description: `no data breakpoint for ${expression}: ${messageOf(e)}` };
       }
