@@ -59,10 +59,10 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     await assertNoLeftovers(dir);
   });
 
-  async function open(recording: string, extra: Record<string, unknown> = {}, setup?: (c: RewindTestClient) => Promise<void>): Promise<{ c: RewindTestClient; first: Stop }> {
+  async function open(recording: string, extra: Record<string, unknown> = {}, setup?: (c: RewindTestClient) => Promise<void>, init: Partial<DebugProtocol.InitializeRequestArguments> = {}): Promise<{ c: RewindTestClient; first: Stop }> {
     const c = new RewindTestClient();
     clients.push(c);
-    await c.start();
+    await c.start(init);
     const first = await c.launch({ recording, ...extra }, setup ? () => setup(c) : undefined);
     return { c, first };
   }
@@ -221,6 +221,23 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assertMoveTraffic(c, 'stepBack', false);
     assert.equal(s.frames[0], `cmd_name shell.c:${callLine}`);
     assert.equal((await c.position()).icount, beforeCall);
+    await close(c);
+  });
+
+  it('speaks to a client that counts lines from 0 in its numbering, both ways', async () => {
+    const line = lineOf('config.c', 'cfg.machine_name[i] = name[i];');
+    const path = join(DEMO_SRC, 'config.c');
+    const { c } = await open(overflow, {}, async (cl) => {
+      const bps = (await cl.dc.setBreakpointsRequest({ source: { path }, breakpoints: [{ line: line - 1 }] })).body.breakpoints;
+      assert.equal(bps[0]!.verified, true, bps[0]!.message);
+      assert.equal(bps[0]!.line, line - 1, 'the breakpoint answers in the client\'s numbering');
+    }, { linesStartAt1: false });
+    const stop = await c.stack();
+    assert.equal(stop[0]!.name, 'config_set_name');
+    assert.equal(stop[0]!.line, line - 1, 'the frame is on the copy line, counted from 0');
+    assert.equal(await c.evaluate('i'), '0');
+    const hits = await c.custom<RewindHitsResponse>('rewind/hits', { source: { path }, line: line - 1 });
+    assert.equal(hits.hits.length, 30);
     await close(c);
   });
 

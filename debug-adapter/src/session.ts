@@ -30,6 +30,7 @@ import { BreakpointManager, EXCEPTION_FILTERS, noDataBreakpoint, type DataId } f
 import { Debuggee, isBridgeUserError } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, historyError, userMessage } from './errors';
 import { ExecutionGate } from './execution-gate';
+import { LineBase } from './line-base';
 import { LongOperations } from './long-operation';
 import { Inspector } from './inspector';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
@@ -77,6 +78,8 @@ export class RewindDebugSession extends DebugSession {
   private lastThreads: DebugProtocol.Thread[] = [{ id: 1, name: 'vCPU 0' }];
   private disposed = false;
   private exceptionFilters: string[] = ['panic'];
+  /** The client's line numbering (from initialize). */
+  private lines = new LineBase(true);
   /** The reason of the last stop reported (exceptionInfo answers only at a panic stop). */
   private lastStopReason?: string;
   private readonly cwd: string;
@@ -103,7 +106,7 @@ export class RewindDebugSession extends DebugSession {
         if (responded) return;
         responded = true;
         ctx.beforeRespond?.();
-        if (body !== undefined) (response as DebugProtocol.Response).body = body;
+        if (body !== undefined) (response as DebugProtocol.Response).body = this.lines.response(request.command, body);
         this.sendResponse(response);
       },
       get responded() {
@@ -115,6 +118,7 @@ export class RewindDebugSession extends DebugSession {
     try {
       if (!handler) throw new AdapterError(`Rewind does not support the request "${request.command}"`, ErrorId.user);
       if (!isObjectOrMissing(request.arguments)) throw new AdapterError(`the arguments of "${request.command}" must be an object`, ErrorId.user);
+      this.lines.request(request.command, request.arguments);
       const body = await handler.call(this, request.arguments ?? {}, ctx);
       ctx.respond(body === undefined ? undefined : body);
     } catch (e) {
@@ -125,6 +129,11 @@ export class RewindDebugSession extends DebugSession {
         this.output(`${request.command}: ${messageOf(e)}\n`, 'stderr');
       }
     }
+  }
+
+  /** Every event goes out in the client's line numbering. */
+  override sendEvent(event: DebugProtocol.Event): void {
+    super.sendEvent(this.lines.event(event));
   }
 
   private sendError(response: DebugProtocol.Response, e: unknown): void {
@@ -205,7 +214,7 @@ export class RewindDebugSession extends DebugSession {
   private async initialize(args: DebugProtocol.InitializeRequestArguments): Promise<DebugProtocol.Capabilities> {
     if (args.pathFormat !== undefined && args.pathFormat !== 'path') throw new AdapterError('Rewind only supports native paths (pathFormat "path")');
     this.clientCaps = args;
-    if (args.linesStartAt1 === false) throw new AdapterError('Rewind reports lines starting at 1 (linesStartAt1 must be true)');
+    this.lines = new LineBase(args.linesStartAt1 !== false);
     return {
       supportsConfigurationDoneRequest: true,
       supportsStepBack: true,
