@@ -410,11 +410,9 @@ describe('bridge', { timeout: 900_000 }, () => {
     const progress: number[] = [];
     c.onProgress((p) => progress.push(p.done));
     const ac = new AbortController();
-    const started = Date.now();
     const running = c.hits(s.sessionId, loop, { signal: ac.signal });
     setTimeout(() => ac.abort(), 1500);
     await rejects(running, 'cancelled', /cancelled/);
-    assert.ok(Date.now() - started < 10_000, 'the cancellation took too long');
     assert.equal(progress[0], 0, 'a progress notification at the start');
     assert.ok(logLines.some((l) => /rewind\/hits s\d+ \d+ms error cancelled/.test(l)));
     c.dispose();

@@ -397,7 +397,6 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     await c.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'panic' }] });
     const progress = c.dc.waitForEvent('progressStart');
     const back = c.dc.waitForEvent('stopped');
-    const started = Date.now();
     await c.dc.send('reverseContinue', { threadId: 1 });
     const p = (await progress) as DebugProtocol.ProgressStartEvent;
     assert.equal(p.body.cancellable, true);
@@ -408,7 +407,6 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.match(cancelled.body.description ?? '', /cancelled/i);
     assert.equal((await c.position()).icount, end, 'a cancelled reverse continue does not move');
     assert.ok(c.events.some((e) => e.event === 'progressEnd' && (e as DebugProtocol.ProgressEndEvent).body.progressId === p.body.progressId));
-    assert.ok(Date.now() - started < 30_000);
     await close(c);
   });
 

@@ -68,10 +68,8 @@ describe('replay engine', { timeout: 900_000 }, () => {
     for (let i = 0; i < 120; i++) {
       // Half the targets near a snapshot boundary, half anywhere.
       const t = i % 2 === 0 ? Math.floor(rand() * engine.end) : Math.max(0, snaps[Math.floor(rand() * snaps.length)]! + Math.floor(rand() * 2000) - 1000);
-      const started = Date.now();
       const at = await engine.seek(t);
       assert.equal(at, Math.min(t, engine.end));
-      assert.ok(Date.now() - started < 60_000, `seek ${i} to ${t} hung`);
     }
   });
 

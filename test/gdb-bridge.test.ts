@@ -228,7 +228,6 @@ describe('gdb through a relay over a bridge session', { timeout: 600_000 }, () =
     assert.equal((await client!.position(sessionId)).icount, 0);
     assert.equal(await rsp.request(`z0,${never.toString(16)},1`), 'OK');
     t.diagnostic(`^C answered after ${cMs} ms (continue) and ${bcMs} ms (reverse continue), sent at 300 ms`);
-    assert.ok(cMs < 5000 && bcMs < 5000, `^C took ${cMs} / ${bcMs} ms`);
   });
 
   it('passes the thread gdb selected with every read, across time travel; refuses writes', T, async (t) => {

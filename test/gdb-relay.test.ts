@@ -118,7 +118,15 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
   });
 
   it('serves an in-process engine on a 0600 Unix socket; ^C stops a continue and cancels a reverse continue', { timeout: 120_000 }, async (t) => {
-    const engine = await ReplayEngine.open(bundle);
+    // ^C must arrive while the replay runs. basic.txt replays whole in about 0.2 s, so a ^C 200 ms
+    // after the request raced the end (seen in CI). A 3 s idle stretch replays at wall-clock pace
+    // (notes/qemu-rr.md): seconds on any machine, and never faster.
+    const idleInput = join(dir, 'idle.txt');
+    await fs.writeFile(idleInput, 'expect > \nsend hello\\n\nexpect hello, world\nexpect > \nsleep 3\nsend poweroff\\n\nexpect Power off.\n');
+    const idle = join(dir, 'idle.rewind');
+    const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', idleInput, '--out', idle, '--quiet']);
+    assert.equal(rec.code, 0, rec.stderr);
+    const engine = await ReplayEngine.open(idle);
     const events: RelayExecutionEvent[] = [];
     const relay = new GdbRelay(new EngineRelayTarget(engine), { onExecution: (e) => events.push(e) });
     t.after(async () => {
@@ -130,9 +138,9 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     assert.equal((await fs.stat(path)).mode & 0o777, 0o600);
     const rsp = await RspClient.connect(path);
     t.after(() => rsp.close());
-    // Forward to the end with no breakpoint replays the idle stretches at wall-clock pace: seconds.
+    // Forward to the end with no breakpoint replays the idle stretch at wall-clock pace: seconds.
     let reply = rsp.request('c', 60_000);
-    setTimeout(() => rsp.interrupt(), 200);
+    setTimeout(() => rsp.interrupt(), 500);
     assert.match(await reply, /^T02/);
     const at = engine.icount;
     assert.ok(at > 0 && at < engine.end, `interrupted at ${at}`);
@@ -142,7 +150,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     const never = execFileSync('nm', [DEMO_KERNEL], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(' cmd_spin'))!.split(' ')[0]!;
     assert.equal(await rsp.request(`Z0,${never},1`), 'OK');
     reply = rsp.request('bc', 60_000);
-    setTimeout(() => rsp.interrupt(), 200);
+    setTimeout(() => rsp.interrupt(), 500);
     assert.match(await reply, /^T02/);
     assert.equal(engine.icount, engine.end, 'the cancelled reverse continue did not move');
     // The relay carries gdb's thread; reads and monitor commands still work after the cancel.

@@ -365,12 +365,11 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
   it('dispose() ends gdb with -gdb-exit, is idempotent, and later sends fail at once', async () => {
     const gdb = await startWithKernel();
     const pid = gdb.pid!;
-    const t0 = Date.now();
     const a = gdb.dispose();
     assert.equal(gdb.dispose(), a);
     await a;
-    assert.ok(Date.now() - t0 < 1500, 'gdb obeyed -gdb-exit');
-    assert.equal((await gdb.exited).code, 0);
+    // Exit code 0, no signal: gdb obeyed -gdb-exit (a gdb that had to be killed ends by SIGKILL).
+    assert.deepEqual(await gdb.exited, { code: 0, signal: null });
     assert.equal(await alive(pid), false);
     await assert.rejects(gdb.send('-gdb-version'), GdbExitedError);
   });
@@ -383,7 +382,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     const t0 = Date.now();
     await gdb.dispose();
     const took = Date.now() - t0;
-    assert.ok(took >= 1900 && took < 10_000, `took ${took} ms`);
+    assert.ok(took >= 1900, `killed after ${took} ms, before its grace period of 2 s`);
     assert.deepEqual(await gdb.exited, { code: null, signal: 'SIGKILL' });
     await assert.rejects(pending, GdbExitedError);
     assert.equal(await alive(pid), false);

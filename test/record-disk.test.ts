@@ -360,12 +360,10 @@ echo c > /proc/sysrq-trigger
 
   it('with panic=0 the spinning guest is stopped by --max-log, and the bundle is kept and replays', async () => {
     const out = join(dir, 'spin.rewind');
-    const started = Date.now();
     const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet']);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /warning: the command line sets panic=0; after a panic the guest will spin until --timeout or --max-log stops the recording/);
     assert.match(r.stderr, /rewind: stopped early: the replay log reached [\d.]+ MiB, the limit \(--max-log 24 MiB\); the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning; the recording up to that point is in .*spin\.rewind\. Raise --max-log/);
-    assert.ok(Date.now() - started < 120_000, `took ${Date.now() - started} ms`);
     const m = (await Bundle.open(out)).manifest;
     assert.equal(m.recording.stopReason, 'log-limit');
     assert.ok(m.stats.logBytesRaw >= 24 << 20 && m.stats.logBytesRaw < 40 << 20, `a ${m.stats.logBytesRaw}-byte log`);
