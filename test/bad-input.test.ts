@@ -158,7 +158,7 @@ describe('bad input', { timeout: 600_000 }, () => {
     assertUserError(await runRewind(['events', good, '--kind', 'teleport']), /unknown event kind "teleport"; kinds are: /);
     assertUserError(await runRewind(['events', good, '--from', 'soon']), /--from needs an instruction count/);
     assertUserError(await runRewind(['record', '--kernel', DEMO_KERNEL, '--snapshot-every', 'often', '--out', join(dir, 'v')]), /--snapshot-every needs an instruction count/);
-    assertUserError(await runRewind(['record', '--kernel', DEMO_KERNEL, '--memory', '3', '--out', join(dir, 'v')]), /memory must be a whole number of MiB/);
+    assertUserError(await runRewind(['record', '--kernel', DEMO_KERNEL, '--memory', '3', '--out', join(dir, 'v')]), /^rewind: --memory needs a whole number of MiB from 8 to 65536, got "3"$/m);
     assertUserError(await runRewind(['record', '--kernel', DEMO_KERNEL, '--bogus']), /Unknown option '--bogus'/);
     assertUserError(await runRewind(['teleport']), /unknown command "teleport"/);
   });

@@ -22,6 +22,7 @@ import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { parseSize } from '../recorder-bridge/src/record/size';
 import { parseLaunchArguments } from '../debug-adapter/src/launch-config';
+import { parseRecordOptions, type RawRecordOptions } from '../recorder-bridge/src/record/options';
 import type { ReplayEvent } from '../recorder-bridge/src/replay-log';
 import { parseIcount } from '../recorder-bridge/src/timepoint';
 import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
@@ -314,7 +315,47 @@ describe('the launch configuration\'s record object', () => {
     assert.ok(plain.kind === 'record' && plain.record.linux === undefined && plain.record.disk === undefined && plain.record.maxLogBytes === undefined);
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, linux: 'yes' } }, dir), /"record\.linux" must be true or false/);
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, disk: 'missing.img' } }, dir), /"record\.disk" \(a raw or qcow2 disk image\): missing\.img does not exist/);
-    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, maxLog: 'huge' } }, dir), /"record\.maxLog" must be a size such as "512M"/);
+    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, maxLog: 'huge' } }, dir), /"record\.maxLog" needs a size such as 512M or 2G \(0: no limit\), got "huge"/);
+  });
+});
+
+describe('record options: one set of limits and messages for the command line, launch configurations, the extension and the API', () => {
+  const cases: Array<[RawRecordOptions, RegExp]> = [
+    [{ memory: '3' }, /: --memory needs a whole number of MiB from 8 to 65536, got "3"$/],
+    [{ memory: 65537 }, /: --memory needs a whole number of MiB from 8 to 65536, got 65537$/],
+    [{ snapshotEvery: 'often' }, /: --snapshot-every needs an instruction count such as 200M \(0: only the initial snapshot\), got "often"$/],
+    [{ maxLog: '-1' }, /: --max-log needs a size such as 512M or 2G \(0: no limit\), got "-1"$/],
+    [{ timeout: 'soon' }, /: --timeout needs a number of seconds \(0: no limit\), got "soon"$/],
+    [{ expectTimeout: '0' }, /: --expect-timeout needs a number of seconds greater than 0, got "0"$/],
+    [{ disk: '' }, /: --disk needs a disk image file/],
+    [{ linux: true, linuxDefaults: false }, /: the Linux preset \(--linux\) always adds the Linux recording defaults; drop --no-linux-defaults/],
+  ];
+
+  it('the same check, named as each origin spells the option', () => {
+    for (const [raw, message] of cases) {
+      assert.throws(() => parseRecordOptions({ kernel: 'k', ...raw }, 'cli'), message);
+    }
+    assert.throws(() => parseRecordOptions({ kernel: 'k', memory: 3 }, 'launch'), /: "record\.memory" needs a whole number of MiB from 8 to 65536, got 3$/);
+    assert.throws(() => parseRecordOptions({ kernel: 'k', snapshotEvery: 'often' }, 'extension'), /: the setting rewind\.record\.snapshotEvery needs an instruction count such as 200M/);
+    assert.throws(() => parseRecordOptions({ kernel: 'k', memory: 3 }, 'api'), /: memoryMiB needs a whole number of MiB from 8 to 65536, got 3$/);
+    assert.throws(() => parseRecordOptions({}, 'cli'), /: --kernel is required/);
+    for (const origin of ['cli', 'launch', 'extension', 'api'] as const) {
+      assert.throws(() => parseRecordOptions({ kernel: 'k', memory: 'x' }, origin), (e: Error) => e instanceof UserError && e.code === 'bad-option');
+    }
+  });
+
+  it('reads strings and numbers alike, resolves files against the working folder, and keeps what was not given out', () => {
+    assert.deepEqual(parseRecordOptions({ kernel: 'k.elf', snapshotEvery: '2M', maxLog: '64M', memory: '128', timeout: '0', input: 'in.txt', out: '/tmp/x.rewind', linux: false }, 'cli', '/w'), {
+      kernel: '/w/k.elf',
+      linux: false,
+      maxLogBytes: 64 * 2 ** 20,
+      memoryMiB: 128,
+      input: '/w/in.txt',
+      out: '/tmp/x.rewind',
+      timeoutSeconds: 0,
+      snapshotEvery: 2_000_000,
+    });
+    assert.deepEqual(parseRecordOptions({ kernel: '/k', snapshotEvery: 2_000_000, memory: 256, append: '' }, 'launch', '/w'), { kernel: '/k', append: '', memoryMiB: 256, snapshotEvery: 2_000_000 });
   });
 });
 

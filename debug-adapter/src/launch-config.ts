@@ -7,7 +7,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { toAddress, type BridgeAddress } from '../../recorder-bridge/src/bridge/address';
 import type { RecordSpec, RewindAttachArguments, RewindCommonArguments, RewindLaunchArguments } from '../../recorder-bridge/src/protocol';
 import { parseIcount } from '../../recorder-bridge/src/timepoint';
-import { parseSize } from '../../recorder-bridge/src/record/size';
+import { isUserError } from '../../recorder-bridge/src/errors';
+import { parseRecordOptions, type ParsedRecordOptions } from '../../recorder-bridge/src/record/options';
 import { AdapterError, ErrorId } from './errors';
 
 export interface CommonConfig {
@@ -24,23 +25,11 @@ export type SessionConfig =
   | (CommonConfig & { kind: 'record'; record: NormalizedRecordSpec })
   | (CommonConfig & { kind: 'attach'; bridge: BridgeAddress; token?: string; recording: string });
 
-export interface NormalizedRecordSpec {
-  kernel: string;
-  initrd?: string;
-  append?: string;
-  input?: string;
-  stopOn?: string;
-  timeoutSeconds: number;
-  memoryMiB?: number;
-  snapshotEvery?: number;
-  out?: string;
-  /** The Linux preset (rewind record --linux): the kernel must be a bzImage. */
-  linux?: boolean;
-  /** A raw or qcow2 disk image recorded through blkreplay (rewind record --disk); only read. */
-  disk?: string;
-  /** Stop when the replay log reaches this many bytes (rewind record --max-log; 0: no limit). */
-  maxLogBytes?: number;
-}
+/** A launch configuration's "record": the recorder's options, checked, with its files found. */
+export type NormalizedRecordSpec = ParsedRecordOptions & { timeoutSeconds: number };
+
+/** A recording started from a launch configuration stops after this long unless "record.timeout" says otherwise. */
+const DEFAULT_RECORD_TIMEOUT_S = 120;
 
 function bad(message: string): AdapterError {
   return new AdapterError(`Rewind launch configuration: ${message}`, ErrorId.badConfig, true);
@@ -130,49 +119,23 @@ export function parseLaunchArguments(args: unknown, cwd = process.cwd()): Sessio
 function parseRecordSpec(v: unknown, cwd: string): NormalizedRecordSpec {
   if (!isObject(v)) throw bad('"record" must be an object: { "kernel": "path/to/kernel", "input": ..., "timeout": ... }');
   const r = v as Record<string, unknown> & Partial<RecordSpec>;
-  const kernelPath = optString(r, 'kernel', 'record.');
-  if (!kernelPath) throw bad('"record.kernel" is required: an ELF multiboot kernel or a Linux bzImage');
-  const kernel = existingFile(kernelPath, '"record.kernel":', cwd);
-  const initrd = optString(r, 'initrd', 'record.');
-  const input = optString(r, 'input', 'record.');
-  const append = r.append === undefined || r.append === null ? undefined : typeof r.append === 'string' ? r.append : undefined;
-  if (r.append !== undefined && r.append !== null && append === undefined) throw bad('"record.append" must be a string (the kernel command line)');
-  const timeout = r.timeout ?? 120;
-  if (typeof timeout !== 'number' || !(timeout > 0)) throw bad(`"record.timeout" must be a number of seconds, got ${JSON.stringify(r.timeout)}`);
-  let memoryMiB: number | undefined;
-  if (r.memory !== undefined && r.memory !== null) {
-    if (typeof r.memory !== 'number' || !Number.isInteger(r.memory) || r.memory < 2) throw bad('"record.memory" must be a whole number of MiB (at least 2)');
-    memoryMiB = r.memory;
+  let parsed: ParsedRecordOptions;
+  try {
+    // One set of limits and messages with the command line (record/options.ts).
+    parsed = parseRecordOptions({ ...r, timeout: r.timeout ?? DEFAULT_RECORD_TIMEOUT_S }, 'launch', cwd);
+  } catch (e) {
+    if (isUserError(e)) throw bad(e.message);
+    throw e;
   }
-  let snapshotEvery: number | undefined;
-  if (r.snapshotEvery !== undefined && r.snapshotEvery !== null) {
-    const n = typeof r.snapshotEvery === 'number' ? r.snapshotEvery : parseIcount(String(r.snapshotEvery));
-    if (n === undefined || !Number.isSafeInteger(n) || n < 0) throw bad(`"record.snapshotEvery" must be an instruction count such as 200000000 or "200M", got ${JSON.stringify(r.snapshotEvery)}`);
-    snapshotEvery = n;
-  }
-  const out = optString(r, 'out', 'record.');
-  const stopOn = optString(r, 'stopOn', 'record.');
-  if (r.linux !== undefined && r.linux !== null && typeof r.linux !== 'boolean') throw bad('"record.linux" must be true or false (true: the kernel is a Linux bzImage, recorded with the Linux defaults)');
-  const disk = optString(r, 'disk', 'record.');
-  let maxLogBytes: number | undefined;
-  if (r.maxLog !== undefined && r.maxLog !== null) {
-    const n = typeof r.maxLog === 'number' ? r.maxLog : parseSize(String(r.maxLog));
-    if (n === undefined || !Number.isSafeInteger(n) || n < 0) throw bad(`"record.maxLog" must be a size such as "512M" or a number of bytes (0: no limit), got ${JSON.stringify(r.maxLog)}`);
-    maxLogBytes = n;
-  }
+  // A launch configuration's files are checked now, so that the user fixes launch.json before anything runs.
+  const file = (key: 'kernel' | 'initrd' | 'input' | 'disk', what: string) => (parsed[key] ? { [key]: existingFile(String(r[key]), what, cwd) } : {});
   return {
-    kernel,
-    ...(initrd ? { initrd: existingFile(initrd, '"record.initrd":', cwd) } : {}),
-    ...(append !== undefined ? { append } : {}),
-    ...(input ? { input: existingFile(input, '"record.input":', cwd) } : {}),
-    ...(stopOn ? { stopOn } : {}),
-    timeoutSeconds: timeout,
-    ...(memoryMiB !== undefined ? { memoryMiB } : {}),
-    ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
-    ...(out ? { out: isAbsolute(out) ? out : resolve(cwd, out) } : {}),
-    ...(r.linux === true ? { linux: true } : {}),
-    ...(disk ? { disk: existingFile(disk, '"record.disk" (a raw or qcow2 disk image):', cwd) } : {}),
-    ...(maxLogBytes !== undefined ? { maxLogBytes } : {}),
+    ...parsed,
+    ...file('kernel', '"record.kernel":'),
+    ...file('initrd', '"record.initrd":'),
+    ...file('input', '"record.input":'),
+    ...file('disk', '"record.disk" (a raw or qcow2 disk image):'),
+    timeoutSeconds: parsed.timeoutSeconds ?? DEFAULT_RECORD_TIMEOUT_S,
   };
 }
 

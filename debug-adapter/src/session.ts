@@ -1027,18 +1027,8 @@ export class RewindDebugSession extends DebugSession {
     let last = 0;
     try {
       const result = await record({
-        kernel: spec.kernel,
+        ...spec,
         out,
-        ...(spec.initrd ? { initrd: spec.initrd } : {}),
-        ...(spec.append !== undefined ? { append: spec.append } : {}),
-        ...(spec.input ? { input: spec.input } : {}),
-        ...(spec.stopOn ? { stopOn: spec.stopOn } : {}),
-        timeoutSeconds: spec.timeoutSeconds,
-        ...(spec.memoryMiB ? { memoryMiB: spec.memoryMiB } : {}),
-        ...(spec.snapshotEvery !== undefined ? { snapshotEvery: spec.snapshotEvery } : {}),
-        ...(spec.linux ? { linux: true } : {}),
-        ...(spec.disk ? { disk: spec.disk } : {}),
-        ...(spec.maxLogBytes !== undefined ? { maxLogBytes: spec.maxLogBytes } : {}),
         signal: run.signal,
         onProgress: (p) => {
           if (Date.now() - last < 250) return;

@@ -11,7 +11,8 @@ import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import { defaultBundleName } from '../../recorder-bridge/src/record/bundle-name';
 import { record, type RecordProgress } from '../../recorder-bridge/src/record/recorder';
-import { parseIcount } from '../../recorder-bridge/src/timepoint';
+import { isUserError } from '../../recorder-bridge/src/errors';
+import { parseRecordOptions, type ParsedRecordOptions } from '../../recorder-bridge/src/record/options';
 import { shortIcount } from '../novsc/format';
 import { INITIAL_CONFIGURATIONS, replayConfiguration } from '../novsc/launch-configs';
 import { GDB, installCommand, missingTools, prerequisiteMessage, QEMU, QEMU_IMG, type Tool } from '../novsc/prerequisites';
@@ -104,9 +105,14 @@ async function recordGuest(): Promise<void> {
 /** Records with a cancellable notification; Cancel stops the guest and keeps what was recorded. */
 async function recordWithProgress(opts: { kernel: string; out: string; initrd?: string; input?: string; stopOn?: string }): Promise<string> {
   const settings = vscode.workspace.getConfiguration('rewind.record');
-  const snapshotEvery = settings.get<string>('snapshotEvery');
-  const every = snapshotEvery ? parseIcount(snapshotEvery) : undefined;
-  if (snapshotEvery && every === undefined) throw new UserFacingError(`The setting rewind.record.snapshotEvery must be an instruction count such as "200M" or "2000000", not "${snapshotEvery}".`);
+  let options: ParsedRecordOptions;
+  try {
+    // The settings are checked like the command line's options (record/options.ts).
+    options = parseRecordOptions({ ...opts, snapshotEvery: settings.get<string>('snapshotEvery') || undefined, timeout: settings.get<number>('timeoutSeconds') ?? 120 }, 'extension');
+  } catch (e) {
+    if (isUserError(e)) throw new UserFacingError(`${e.message[0]!.toUpperCase()}${e.message.slice(1)}.`);
+    throw e;
+  }
   await fs.mkdir(join(opts.out, '..'), { recursive: true });
   return vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Recording ${basename(opts.kernel)}`, cancellable: true },
@@ -116,9 +122,8 @@ async function recordWithProgress(opts: { kernel: string; out: string; initrd?: 
       let last = 0;
       progress.report({ message: 'starting QEMU — Cancel stops recording and keeps what was recorded' });
       const result = await record({
-        ...opts,
-        timeoutSeconds: settings.get<number>('timeoutSeconds') ?? 120,
-        ...(every !== undefined ? { snapshotEvery: every } : {}),
+        ...options,
+        out: opts.out,
         signal: abort.signal,
         onProgress: (p: RecordProgress) => {
           if (Date.now() - last < 250) return;

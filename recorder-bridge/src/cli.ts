@@ -3,8 +3,8 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { Bundle } from './bundle/reader';
 import { CancelledError, isUserError, UserError } from './errors';
 import { infoJson, type CheckJson, type EventsJson } from './protocol';
+import { parseRecordOptions } from './record/options';
 import { record, type RecordProgress } from './record/recorder';
-import { parseSize } from './record/size';
 import { formatIcount, parseIcount } from './timepoint';
 import { REWIND_VERSION } from './version';
 import { EVENT_KINDS, type ReplayEvent } from './replay-log';
@@ -131,18 +131,26 @@ async function cmdRecord(args: string[]): Promise<number> {
   const kernel = values.kernel ?? positionals[0];
   if (!kernel) throw new UserError('record needs a kernel: rewind record --kernel FILE', 'bad-option');
   if (positionals.length > (values.kernel ? 0 : 1)) throw new UserError(`unexpected argument "${positionals[values.kernel ? 0 : 1]}"; run \`rewind record --help\``, 'bad-option');
-  let snapshotEvery: number | undefined;
-  if (values['snapshot-every'] !== undefined) {
-    snapshotEvery = parseIcount(values['snapshot-every']);
-    if (snapshotEvery === undefined) throw new UserError(`--snapshot-every needs an instruction count such as 200M, got "${values['snapshot-every']}"`, 'bad-option');
-  }
-  let maxLogBytes: number | undefined;
-  if (values['max-log'] !== undefined) {
-    maxLogBytes = parseSize(values['max-log']);
-    if (maxLogBytes === undefined) throw new UserError(`--max-log needs a size such as 512M or 2G (0: no limit), got "${values['max-log']}"`, 'bad-option');
-  }
-  if (values.disk === '') throw new UserError('--disk needs a disk image file: --disk FILE (raw or qcow2)', 'bad-option');
-  const out = values.out ?? defaultBundleName(kernel);
+  const options = parseRecordOptions(
+    {
+      kernel,
+      initrd: values.initrd,
+      append: values.append,
+      input: values.input,
+      stopOn: values['stop-on'],
+      timeout: values.timeout,
+      memory: values.memory,
+      snapshotEvery: values['snapshot-every'],
+      out: values.out ?? defaultBundleName(kernel),
+      ...(values.linux ? { linux: true } : {}),
+      // --no-linux-defaults: given, the defaults are off.
+      ...(values['no-linux-defaults'] ? { linuxDefaults: false } : {}),
+      disk: values.disk,
+      maxLog: values['max-log'],
+      expectTimeout: values['expect-timeout'],
+    },
+    'cli',
+  );
   const controller = new AbortController();
   let interrupts = 0;
   // A second Ctrl-C skips the rest of the snapshot verification (checked on first open instead).
@@ -160,20 +168,8 @@ async function cmdRecord(args: string[]): Promise<number> {
   const progress = values.quiet ? undefined : progressPrinter();
   try {
     const result = await record({
-      kernel,
-      ...(values.initrd ? { initrd: values.initrd } : {}),
-      ...(values.append !== undefined ? { append: values.append } : {}),
-      linuxDefaults: !values['no-linux-defaults'],
-      ...(values.linux ? { linux: true } : {}),
-      ...(values.disk !== undefined ? { disk: values.disk } : {}),
-      ...(maxLogBytes !== undefined ? { maxLogBytes } : {}),
-      ...(values.memory !== undefined ? { memoryMiB: numberOption(values.memory, 'memory')! } : {}),
-      ...(values.input ? { input: values.input } : {}),
-      out,
-      ...(values.timeout !== undefined ? { timeoutSeconds: numberOption(values.timeout, 'timeout')! } : {}),
-      ...(values['stop-on'] ? { stopOn: values['stop-on'] } : {}),
-      ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
-      ...(values['expect-timeout'] !== undefined ? { expectTimeoutSeconds: numberOption(values['expect-timeout'], 'expect-timeout')! } : {}),
+      ...options,
+      out: options.out!,
       signal: controller.signal,
       finishSignal: finish.signal,
       ...(progress ? { onProgress: progress.update } : {}),

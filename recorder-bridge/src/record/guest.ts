@@ -7,17 +7,14 @@ import { requireTool } from '../qemu/tools';
 import { waitForExit } from '../util/processes';
 import { probeDisk } from './disk';
 import { withLinuxDefaults } from './linux-defaults';
+import { checkRecordOptions } from './options';
 import type { GuestSetup, RecordOptions } from './types';
 
 /** The guest as QEMU boots it: checked options, the machine description, the console and control sockets. */
 
-export async function prepareGuest(opts: Pick<RecordOptions, 'kernel' | 'initrd' | 'append' | 'linuxDefaults' | 'linux' | 'memoryMiB' | 'disk' | 'maxLogBytes'>): Promise<GuestSetup> {
-  if (opts.linux && opts.linuxDefaults === false) {
-    throw new UserError('the Linux preset (--linux) always adds the Linux recording defaults; drop --no-linux-defaults, or drop --linux and set the command line yourself', 'bad-option');
-  }
-  if (opts.maxLogBytes !== undefined && !(Number.isSafeInteger(opts.maxLogBytes) && opts.maxLogBytes >= 0)) {
-    throw new UserError(`the log limit must be a whole number of bytes (0: no limit), got ${opts.maxLogBytes}`, 'bad-option');
-  }
+export async function prepareGuest(opts: Omit<RecordOptions, 'out'> & { out?: string }): Promise<GuestSetup> {
+  // The CLI and launch configurations checked their options already; code calling record() gets the same checks.
+  checkRecordOptions(opts);
   const kernelPath = resolve(opts.kernel);
   const kernelInfo = await probeKernel(kernelPath);
   if (opts.linux && kernelInfo.format !== 'linux-bzimage') {
@@ -42,9 +39,6 @@ export async function prepareGuest(opts: Pick<RecordOptions, 'kernel' | 'initrd'
     warnings.push(...d.warnings);
   }
   const memoryMiB = opts.memoryMiB ?? (kernelInfo.format === 'linux-bzimage' ? 256 : 64);
-  if (!Number.isInteger(memoryMiB) || memoryMiB < 8 || memoryMiB > 65536) {
-    throw new UserError(`memory must be a whole number of MiB between 8 and 65536, got ${opts.memoryMiB}`, 'bad-option');
-  }
   const disk = opts.disk !== undefined ? await probeDisk(opts.disk, requireTool('qemu-img')) : undefined;
   return { kernelPath, kernelInfo, ...(initrdPath ? { initrdPath } : {}), append, appendDefaults, memoryMiB, ...(disk ? { disk } : {}), warnings };
 }
