@@ -1,7 +1,7 @@
 /**
  * The `rewind` command's JSON outputs: `info --json`, `events --json`, `check --json` (and
- * `record`/`salvage --json`, shaped as `info`), and the line `rewind bridge` prints once it
- * listens. Documented in docs/json-output.md; they only grow (new optional fields).
+ * `record`/`salvage --json`, shaped as `info`), documented in docs/json-output.md; and the line
+ * `rewind bridge` prints once it listens (docs/bridge.md). They only grow (new optional fields).
  */
 import type { SnapshotEntry, StopReason } from './manifest';
 import type { ReplayEvent, TimePoint } from './recording';
