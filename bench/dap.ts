@@ -20,8 +20,9 @@
  *   - stackTrace + scopes + variables (Locals, Arguments, Registers); gdb `bt`, `info args`,
  *     `info locals`, `info registers`.
  *
- * - DAP: @vscode/debugadapter-testsupport's DebugClient runs the real adapter (`node dist/dap.js`)
- *   and times each request to its `stopped` event (moves) or to the last response (inspection).
+ * - DAP: the tests' DAP client (test/support/dap-client.ts, over @vscode/debugadapter-testsupport's
+ *   DebugClient) runs the real adapter (`node dist/dap.js`) and times each request to its `stopped`
+ *   event (moves) or to the last response (inspection).
  *   The adapter attaches to a bridge this process hosts: the same JSON-RPC over a Unix socket that
  *   a launch uses for its private bridge, but here every ReplayEngine call that a DAP request
  *   causes is timed and recorded ("engine inside the request").
