@@ -1,11 +1,18 @@
-/** Shared benchmark helpers: medians, result paths, and the machine/version header every result carries. */
+/** Shared benchmark helpers: clocks, medians, result paths, and the machine/version header every result carries. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { REWIND_VERSION } from '../recorder-bridge/src/version';
 
 export const ROOT = join(__dirname, '..', '..');
+
+export const now = (): bigint => process.hrtime.bigint();
+/** Seconds since `t0` (a now()). */
+export const since = (t0: bigint): number => Number(now() - t0) / 1e9;
+/** A sleep that does not keep the process alive (for time limits raced against the real work). */
+export const deadline = (ms: number): Promise<void> => sleep(Math.max(0, ms), undefined, { ref: false });
 
 export function median(xs: number[]): number {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);

@@ -20,8 +20,9 @@
  *   - stackTrace + scopes + variables (Locals, Arguments, Registers); gdb `bt`, `info args`,
  *     `info locals`, `info registers`.
  *
- * - DAP: @vscode/debugadapter-testsupport's DebugClient runs the real adapter (`node dist/dap.js`)
- *   and times each request to its `stopped` event (moves) or to the last response (inspection).
+ * - DAP: the tests' DAP client (test/support/dap-client.ts, over @vscode/debugadapter-testsupport's
+ *   DebugClient) runs the real adapter (`node dist/dap.js`) and times each request to its `stopped`
+ *   event (moves) or to the last response (inspection).
  *   The adapter attaches to a bridge this process hosts: the same JSON-RPC over a Unix socket that
  *   a launch uses for its private bridge, but here every ReplayEngine call that a DAP request
  *   causes is timed and recorded ("engine inside the request").
@@ -31,8 +32,9 @@
  *   session with the adapter's `trace` on, which logs every GDB/MI command and its answer; their
  *   arrival times split the time between the engine, gdb (with the gdb relay and the bridge's
  *   JSON-RPC) and the adapter (with DAP).
- * - QEMU + gdb: one QEMU replay process with only the initial snapshot (loading any other one
- *   deadlocks QEMU), driven by gdb (-batch) over its gdbstub, as a user without Rewind runs them.
+ * - QEMU + gdb (bench/baseline.ts): one QEMU replay process with only the initial snapshot
+ *   (loading any other one deadlocks QEMU), driven by gdb (-batch) over its gdbstub, as a user
+ *   without Rewind runs them.
  *   Only the commands after reaching the start point are timed (gdb's own clock), each operation
  *   with its own time limit. QEMU's reverse execution sometimes deadlocks (its main thread in
  *   do_run_on_cpu, the vCPU thread in replay_mutex_lock): a QEMU that uses no CPU for 15 s is
@@ -56,33 +58,27 @@
  * Results: bench/results/dap-DATE.md (demo, --bundle) or linux-DATE.md (--linux), and .json, with
  * the machine and versions.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { constants as fsc, promises as fs, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseArgs, promisify } from 'node:util';
-import { DebugClient } from '@vscode/debugadapter-testsupport';
+import { parseArgs } from 'node:util';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge/server';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
-import type { RewindHitsResponse, RewindPosition } from '../recorder-bridge/src/protocol';
-import { QmpClient } from '../recorder-bridge/src/qemu/qmp';
 import { record } from '../recorder-bridge/src/record/recorder';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorker, type Breakpoint, type LadderPoint, type Watchpoint } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import { groupCpuTicks, killAllChildren, killGroup, spawnGuarded, trackChild, waitForExit } from '../recorder-bridge/src/util/processes';
+import { killAllChildren } from '../recorder-bridge/src/util/processes';
 import { ensureLinuxFixture, WRITE_BYTES } from '../test/linux-fixture';
-import { benchHeader, median, resultsPath, ROOT } from './common';
+import { RewindDapClient, type Stopped } from '../test/support/dap-client';
+import { descendantsOf } from '../test/support/procs';
+import { Baseline, type BaselineResult } from './baseline';
+import { benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
 
-const execFileAsync = promisify(execFile);
 /** A DAP request that gets no answer (or no stop) in this long fails the benchmark. */
 const DAP_TIMEOUT_MS = 300_000;
-/** Reaching the start point in the baseline (untimed): a whole replay up to it, symbols loaded. */
-const BASELINE_SETUP_TIMEOUT_S = 900;
-/** A baseline QEMU that uses less than this much CPU over DEADLOCK_WINDOW_S is checked for the deadlock. */
-const DEADLOCK_WINDOW_S = 15;
-const DEADLOCK_CPU_TICKS = 15;
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
 const DEMO_BREAK = 'kprintf';
 const DEMO_WATCH = 'ticks';
@@ -103,11 +99,6 @@ const TARGETS: Record<string, { seconds: number; issueBaseline: string }> = {
   watch: { seconds: 2, issueBaseline: '> 300 s' },
 };
 
-const now = () => process.hrtime.bigint();
-const since = (t0: bigint) => Number(now() - t0) / 1e9;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-/** A sleep that does not keep the process alive (for timeouts raced against the real work). */
-const deadline = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)).unref());
 const debug = (line: string) => {
   if (process.env.REWIND_BENCH_DEBUG) process.stderr.write(line.endsWith('\n') ? line : line + '\n');
 };
@@ -387,97 +378,45 @@ function describeCalls(calls: EngineCall[]): string {
 
 // ---- the DAP client ------------------------------------------------------------------------------
 
-interface Move {
-  seconds: number;
-  stop: DebugProtocol.StoppedEvent;
-}
-
-/** The real adapter (`node dist/dap.js`) driven by DebugClient. */
-class DapClient {
-  readonly dc = new DebugClient('node', join(ROOT, 'dist', 'dap.js'), 'rewind', { cwd: ROOT }, false);
-  /** Every output event, with when it arrived (for the traced run). */
-  readonly output: Array<{ t: bigint; text: string }> = [];
+/** The shared DAP client, attached to the benchmark's bridge, with what the benchmark asks of it. */
+class BenchDapClient extends RewindDapClient {
+  /** Every output event, with when it arrived, while recordOutput is on (for the traced run). */
+  readonly timedOutput: Array<{ t: bigint; text: string }> = [];
   recordOutput = false;
 
   constructor() {
-    this.dc.defaultTimeout = DAP_TIMEOUT_MS;
-  }
-
-  get pid(): number | undefined {
-    return (this.dc as unknown as { _adapterProcess?: { pid?: number } })._adapterProcess?.pid;
+    super({ timeoutMs: DAP_TIMEOUT_MS });
   }
 
   async open(attach: Record<string, unknown>): Promise<void> {
-    await this.dc.start();
+    await this.start();
     this.dc.on('output', (e: DebugProtocol.OutputEvent) => {
-      if (this.recordOutput) this.output.push({ t: now(), text: e.body.output });
-      if (process.env.REWIND_BENCH_DEBUG && !this.recordOutput) process.stderr.write(`adapter: ${e.body.output}`);
+      if (this.recordOutput) this.timedOutput.push({ t: now(), text: e.body.output });
+      else debug(`adapter: ${e.body.output}`);
     });
-    await this.dc.initializeRequest({
-      adapterID: 'rewind',
-      pathFormat: 'path',
-      linesStartAt1: true,
-      columnsStartAt1: true,
-      supportsProgressReporting: true,
-      supportsInvalidatedEvent: true,
-    });
-    const initialized = this.dc.waitForEvent('initialized');
-    await this.dc.attachRequest(attach as DebugProtocol.AttachRequestArguments);
-    await initialized;
     // Only the breakpoints each operation sets: no panic filter.
-    await this.dc.setExceptionBreakpointsRequest({ filters: [] });
-    await this.move(() => this.dc.configurationDoneRequest());
+    await this.launchOrAttach('attach', attach, async () => void (await this.dc.setExceptionBreakpointsRequest({ filters: [] })));
   }
 
-  /**
-   * An execution request: the time from sending it to its `stopped` event. Resolves once the
-   * adapter has finished with the move (its `invalidated` event, sent after the stop and the position).
-   */
-  async move(send: () => Promise<unknown>): Promise<Move> {
-    const stopped = this.dc.waitForEvent('stopped');
-    const settled = this.dc.waitForEvent('invalidated');
-    stopped.catch(() => undefined);
-    settled.catch(() => undefined);
-    const t0 = now();
-    await send();
-    const stop = (await stopped) as DebugProtocol.StoppedEvent;
-    const seconds = since(t0);
-    debug(`stopped: ${stop.body.reason} ${stop.body.description ?? ''}`);
-    await settled;
-    return { seconds, stop };
-  }
-
-  custom<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
-    return this.dc.customRequest(command, args).then((r) => r.body as T);
-  }
-
-  position(): Promise<RewindPosition> {
-    return this.custom<RewindPosition>('rewind/position');
+  override async move(send: () => Promise<unknown>): Promise<Stopped> {
+    const m = await super.move(send);
+    debug(`stopped: ${m.event.body.reason} ${m.event.body.description ?? ''}`);
+    return m;
   }
 
   async seek(icount: number): Promise<void> {
-    await this.move(() => this.dc.customRequest('rewind/seek', { icount }));
+    await this.move(() => this.custom('rewind/seek', { icount }));
   }
 
-  async stack(): Promise<DebugProtocol.StackFrame[]> {
-    return (await this.dc.stackTraceRequest({ threadId: 1, startFrame: 0, levels: 20 })).body.stackFrames;
-  }
-
+  /** "function file:line" of the top frame. */
   async top(): Promise<string> {
-    const f = (await this.stack())[0];
-    return f ? `${f.name} ${f.source?.name ?? '?'}:${f.line}` : '?';
-  }
-
-  /** A C expression in frame 0. */
-  async evaluate(expression: string): Promise<string> {
-    const frame = (await this.stack())[0];
-    return (await this.dc.evaluateRequest({ expression, context: 'watch', ...(frame ? { frameId: frame.id } : {}) })).body.result;
+    return (await this.frames())[0] ?? '?';
   }
 
   /** What a UI asks after every stop: the stack, the scopes of frame 0, and the variables of three of them. */
   async inspect(): Promise<{ seconds: number; variables: number }> {
     const t0 = now();
-    const frames = (await this.dc.stackTraceRequest({ threadId: 1, startFrame: 0, levels: 20 })).body.stackFrames;
+    const frames = await this.stack();
     const scopes = (await this.dc.scopesRequest({ frameId: frames[0]!.id })).body.scopes;
     let variables = 0;
     for (const name of ['Locals', 'Arguments', 'Registers']) {
@@ -487,261 +426,6 @@ class DapClient {
     }
     return { seconds: since(t0), variables };
   }
-
-  async close(): Promise<void> {
-    const pid = this.pid;
-    await this.dc.stop().catch(() => undefined);
-    if (pid !== undefined) await waitForPid(pid, 10_000);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Waits until a process is gone; SIGKILLs it after `ms`. */
-async function waitForPid(pid: number, ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (alive(pid) && Date.now() < until) await sleep(100);
-  if (alive(pid)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // gone meanwhile
-    }
-  }
-}
-
-/** Every process below this one (by parent pid), for the leak check at the end. */
-function descendants(root = process.pid): Array<{ pid: number; comm: string }> {
-  const parent = new Map<number, number>();
-  const comm = new Map<number, string>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      parent.set(Number(name), Number(f[1]));
-      comm.set(Number(name), stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')));
-    } catch {
-      // gone
-    }
-  }
-  const out: Array<{ pid: number; comm: string }> = [];
-  for (const pid of parent.keys()) {
-    for (let p = parent.get(pid); p !== undefined && p > 1; p = parent.get(p)) {
-      if (p === root) {
-        out.push({ pid, comm: comm.get(pid) ?? '?' });
-        break;
-      }
-    }
-  }
-  return out;
-}
-
-function groupPids(pgid: number): Array<{ pid: number; comm: string }> {
-  const out: Array<{ pid: number; comm: string }> = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // Zombies are gone for our purposes (their files and locks are closed).
-      if (Number(f[2]) === pgid && f[0] !== 'Z') out.push({ pid: Number(name), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) });
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
-
-// ---- QEMU + gdb ----------------------------------------------------------------------------------
-
-type AttemptOutcome = 'finished' | 'timeout' | 'deadlock' | 'failed';
-
-interface Attempt {
-  outcome: AttemptOutcome;
-  /** gdb's own clock around the timed commands (finished), or how long they ran before they were stopped. */
-  seconds: number;
-  /** Where QEMU says it is after the timed commands (HMP `info replay`). */
-  landed?: number;
-  /** Where the setup left QEMU (should be the operation's start). */
-  startedAt?: number;
-  pc?: string;
-  /** CPU seconds QEMU used during the timed commands. */
-  qemuCpu?: number;
-  detail?: string;
-}
-
-interface BaselineResult {
-  /** Seconds of the run: Infinity when it did not finish (time limit, deadlock on every attempt, failure). */
-  seconds: number;
-  outcome: AttemptOutcome;
-  landed?: number;
-  pc?: string;
-  attempts: Attempt[];
-}
-
-/** QEMU replay + gdb, as a user without Rewind runs them; gdb is driven with -batch scripts. */
-class Baseline {
-  private seq = 0;
-  private constructor(
-    private readonly dir: string,
-    private readonly binary: string,
-    private readonly argv: string[],
-    private readonly symbols: string[],
-  ) {}
-
-  static async create(bundle: Bundle, ws: ReplayWorkspace, dir: string, symbols: string[]): Promise<Baseline> {
-    // Only the initial snapshot: QEMU deadlocks loading any other one after it has run.
-    const image = join(dir, 'baseline.qcow2');
-    await fs.copyFile(ws.snapshots, image, fsc.COPYFILE_FICLONE);
-    for (const s of bundle.manifest.snapshots.list) if (s.name !== 'init') execFileSync('qemu-img', ['snapshot', '-d', s.name, image]);
-    const argv = [...ws.replayArgs(bundle, 'init', image), '-serial', 'null', '-monitor', 'none'];
-    return new Baseline(dir, bundle.manifest.qemu.binary, argv, symbols);
-  }
-
-  /** One run: attempts again after a QEMU deadlock, up to `attempts` in all. */
-  async run(setup: string[], timedCommands: string[], timeoutS: number, attempts: number, label: string): Promise<BaselineResult> {
-    const list: Attempt[] = [];
-    for (let i = 0; i < attempts; i++) {
-      let a = await this.attempt(setup, timedCommands, timeoutS);
-      // QEMU or gdb did not even start (e.g. the image still locked): the harness's failure, not QEMU's; once more.
-      if (a.outcome === 'failed' && a.startedAt === undefined && /QMP|lock/.test(a.detail ?? '')) a = await this.attempt(setup, timedCommands, timeoutS);
-      list.push(a);
-      process.stderr.write(`  baseline ${label}: ${a.outcome}${Number.isFinite(a.seconds) ? ` after ${a.seconds.toFixed(1)} s` : ''}${a.landed !== undefined ? `, at icount ${a.landed}` : ''}${a.detail ? ` (${a.detail})` : ''}\n`);
-      if (a.outcome !== 'deadlock') break;
-    }
-    const last = list[list.length - 1]!;
-    return {
-      seconds: last.outcome === 'finished' ? last.seconds : Infinity,
-      outcome: last.outcome,
-      ...(last.outcome === 'finished' && last.landed !== undefined ? { landed: last.landed } : {}),
-      ...(last.outcome === 'finished' && last.pc !== undefined ? { pc: last.pc } : {}),
-      attempts: list,
-    };
-  }
-
-  /** Runs QEMU with a gdbstub, then a gdb script; gdb's own clock times the timed commands. */
-  private async attempt(setup: string[], timedCommands: string[], timeoutS: number): Promise<Attempt> {
-    const n = ++this.seq;
-    const gdbSock = join(this.dir, `b${n}-gdb.sock`);
-    const qmpSock = join(this.dir, `b${n}-qmp.sock`);
-    // Under the watchdog shell, in its own process group: killed with it, and never outlives us.
-    const q = spawnGuarded(this.binary, [...this.argv, '-gdb', `unix:${gdbSock},server=on,wait=off`, '-qmp', `unix:${qmpSock},server=on,wait=off`, '-S']);
-    let qemuErr = '';
-    q.stderr?.on('data', (d: Buffer) => (qemuErr = (qemuErr + d.toString()).slice(-4000)));
-    let g: ChildProcess | undefined;
-    try {
-      const qmp = await QmpClient.connect(qmpSock, 60_000);
-      qmp.close();
-      const args = ['-batch', '-nx', this.symbols[0]!, '-ex', 'set pagination off', '-ex', 'set confirm off'];
-      for (const extra of this.symbols.slice(1)) args.push('-ex', `add-symbol-file ${extra}`);
-      args.push('-ex', `target remote ${gdbSock}`);
-      for (const c of setup) args.push('-ex', c);
-      args.push('-ex', 'python import time, sys; __t0 = time.time(); print("TIMED-START"); sys.stdout.flush()');
-      for (const c of timedCommands) args.push('-ex', c);
-      args.push('-ex', 'python print("ELAPSED %f" % (time.time() - __t0)); sys.stdout.flush()', '-ex', 'monitor info replay', '-ex', 'python print("PC %#x" % int(gdb.parse_and_eval("$pc"))); sys.stdout.flush()');
-      const gp = spawn('gdb', args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      g = gp;
-      trackChild(gp);
-      let stdout = '';
-      let stderr = '';
-      let onStdout = () => {};
-      gp.stdout!.on('data', (d: Buffer) => {
-        stdout += d.toString();
-        onStdout();
-      });
-      gp.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = waitForExit(gp);
-      const counts = () => [...stderr.matchAll(/instruction count = (\d+)/g)].map((m) => Number(m[1]));
-      const tail = () => stderr.trim().split('\n').filter((l) => !/^warning:/.test(l)).slice(-3).join(' / ');
-
-      // Setup (untimed): symbols, connect, replay up to the start point.
-      const started = new Promise<void>((r) => {
-        onStdout = () => stdout.includes('TIMED-START') && r();
-      });
-      const setupEnd = await Promise.race([started.then(() => 'started' as const), exited.then(() => 'exited' as const), deadline(BASELINE_SETUP_TIMEOUT_S * 1000).then(() => 'timeout' as const)]);
-      if (setupEnd !== 'started') return { outcome: 'failed', seconds: Infinity, detail: `setup ${setupEnd === 'exited' ? `ended: ${tail()}` : `took over ${BASELINE_SETUP_TIMEOUT_S} s`}` };
-      // QEMU's answer to the setup's `info replay` (gdb prints it on stderr, which may come later).
-      const startedAtNow = counts()[0];
-
-      // The timed commands: until gdb exits, the time limit, or a deadlock.
-      const t0 = now();
-      const cpu0 = groupCpuTicks(q.pid!);
-      const samples: Array<{ t: number; cpu: number }> = [{ t: 0, cpu: cpu0 }];
-      let checkedAt = -Infinity;
-      let done = false;
-      void exited.then(() => (done = true));
-      const startedAtOf = () => startedAtNow ?? counts()[0];
-      while (!done) {
-        await Promise.race([exited, sleep(2000)]);
-        if (done) break;
-        const t = since(t0);
-        const cpu = groupCpuTicks(q.pid!);
-        samples.push({ t, cpu });
-        if (t >= timeoutS) {
-          return { outcome: 'timeout', seconds: t, ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}), qemuCpu: (cpu - cpu0) / 100, detail: `did not finish in ${timeoutS} s; QEMU used ${((cpu - cpu0) / 100).toFixed(0)} CPU-seconds meanwhile` };
-        }
-        // Idle for a whole window: deadlocked (or pacing an idle stretch): ask its threads.
-        const old = samples.find((s) => s.t >= t - DEADLOCK_WINDOW_S - 1);
-        if (old && t - old.t >= DEADLOCK_WINDOW_S - 2 && cpu - old.cpu < DEADLOCK_CPU_TICKS && t - checkedAt >= DEADLOCK_WINDOW_S) {
-          checkedAt = t;
-          const sig = await deadlockSignature(q.pid!);
-          if (sig) return { outcome: 'deadlock', seconds: t, ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}), qemuCpu: (cpu - cpu0) / 100, detail: `QEMU idle since ${old.t.toFixed(0)} s of the timed part: ${sig}` };
-        }
-      }
-      const qemuCpu = (groupCpuTicks(q.pid!) - cpu0) / 100;
-      const m = /ELAPSED ([0-9.]+)/.exec(stdout);
-      if (!m) return { outcome: 'failed', seconds: Infinity, ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}), qemuCpu, detail: `gdb gave up: ${tail()}` };
-      const c = counts();
-      const pc = /PC (0x[0-9a-f]+)/.exec(stdout)?.[1];
-      return {
-        outcome: 'finished',
-        seconds: Number(m[1]),
-        ...(c.length >= 2 ? { landed: c[c.length - 1]! } : {}),
-        ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}),
-        ...(pc ? { pc } : {}),
-        qemuCpu,
-      };
-    } catch (e) {
-      return { outcome: 'failed', seconds: Infinity, detail: `${(e as Error).message}${qemuErr ? `; QEMU: ${qemuErr.trim().split('\n').slice(-2).join(' / ')}` : ''}` };
-    } finally {
-      // By pid: gdb's process group, then QEMU's (the watchdog shell and QEMU under it).
-      if (g) {
-        killGroup(g);
-        await waitForExit(g);
-      }
-      killGroup(q);
-      await waitForExit(q);
-      // QEMU itself (under the watchdog shell) holds the image's lock until it is gone: the next
-      // attempt must not find it still there.
-      const until = Date.now() + 10_000;
-      while (q.pid !== undefined && groupPids(q.pid).length > 0 && Date.now() < until) await sleep(50);
-    }
-  }
-}
-
-/**
- * QEMU's known reverse-execution deadlock: the main thread waits in do_run_on_cpu (loading the
- * snapshot) while holding the replay mutex that the vCPU thread waits for. Returns a description
- * when the process's threads show it.
- */
-async function deadlockSignature(pgid: number): Promise<string | undefined> {
-  const qemu = groupPids(pgid).find((p) => p.comm.startsWith('qemu-system'));
-  if (!qemu) return undefined;
-  try {
-    const { stdout } = await execFileAsync('gdb', ['-p', String(qemu.pid), '-batch', '-nx', '-ex', 'thread apply all bt 12'], { timeout: 60_000, maxBuffer: 1 << 24 });
-    if (/do_run_on_cpu/.test(stdout) && /replay_mutex_lock/.test(stdout)) return `deadlocked (main thread in do_run_on_cpu, vCPU thread in replay_mutex_lock; pid ${qemu.pid})`;
-  } catch {
-    // could not look: not called a deadlock
-  }
-  return undefined;
 }
 
 // ---- the benchmark -------------------------------------------------------------------------------
@@ -773,10 +457,10 @@ interface Op {
   /** Where it starts: S, or the hit of the breakpoint S was reached from (a user stopped on it). */
   from: 'start' | 'hit';
   /** Set up the session (untimed), run the timed DAP request(s), undo the setup. */
-  dap: (c: DapClient) => Promise<Move | { seconds: number }>;
+  dap: (c: BenchDapClient) => Promise<Stopped | { seconds: number }>;
   baseline: { setup: string[]; timed: string[] };
-  before?: (c: DapClient) => Promise<void>;
-  after?: (c: DapClient) => Promise<void>;
+  before?: (c: BenchDapClient) => Promise<void>;
+  after?: (c: BenchDapClient) => Promise<void>;
   moves: boolean;
   /**
    * Where QEMU + gdb lands relative to Rewind for the same event: 0 for the same instruction; 1
@@ -1010,11 +694,11 @@ async function main(): Promise<void> {
 
   const work = mkdtempSync(join(tmpdir(), 'rewind-bench-dap-'));
   let bridge: RunningBridge | undefined;
-  let dap: DapClient | undefined;
+  let dap: BenchDapClient | undefined;
   let alone: ReplayEngine | undefined;
   let ws: ReplayWorkspace | undefined;
   const cleanup = async () => {
-    await dap?.close();
+    await dap?.stop();
     dap = undefined;
     await bridge?.close();
     bridge = undefined;
@@ -1024,7 +708,7 @@ async function main(): Promise<void> {
     ws = undefined;
     killAllChildren();
     // Anything still below this process (a QEMU or gdb a failure left behind): by pid.
-    for (const p of descendants()) {
+    for (const p of descendantsOf()) {
       process.stderr.write(`bench/dap: killing leftover process ${p.pid} (${p.comm})\n`);
       try {
         process.kill(p.pid, 'SIGKILL');
@@ -1063,13 +747,13 @@ async function main(): Promise<void> {
     const attach = { bridge: `unix:${join(work, 'bridge.sock')}`, recording: bundlePath, stopOnEntry: true, ...(symbols.length ? { symbols } : {}) };
 
     process.stderr.write('opening the DAP session\n');
-    dap = new DapClient();
+    dap = new BenchDapClient();
     await dap.open(attach);
     const c = dap;
     const end = (await c.position()).end;
 
     // The start point: a hit of the function after a long quiet stretch, then `next` into it.
-    const hitsResponse = await c.custom<RewindHitsResponse>('rewind/hits', { function: fn });
+    const hitsResponse = await c.custom('rewind/hits', { function: fn });
     const hits = hitsResponse.hits.map((h) => h.icount);
     if (hits.length < 2) throw new Error(`${fn} runs ${hits.length} time(s) in this recording; --break needs a function that runs at least twice`);
     let accepted: Set<number> | undefined;
@@ -1153,7 +837,7 @@ async function main(): Promise<void> {
         op: 'reverse step out (rewind/reverseStepOut)',
         from: 'start',
         moves: true,
-        dap: (d) => d.move(() => d.dc.customRequest('rewind/reverseStepOut', { threadId: 1 })),
+        dap: (d) => d.move(() => d.custom('rewind/reverseStepOut', { threadId: 1 })),
         baseline: { setup: toStart, timed: ['reverse-finish'] },
       },
       {
@@ -1178,14 +862,14 @@ async function main(): Promise<void> {
               op: `reverse watchpoint: last write of ${watch} (setDataBreakpoints, reverseContinue)`,
               from: 'start',
               moves: true,
-              before: async (d: DapClient) => {
+              before: async (d: BenchDapClient) => {
                 const info = (await d.dc.dataBreakpointInfoRequest({ name: watch })).body;
                 if (!info.dataId) throw new Error(`no data breakpoint on ${watch}: ${info.description}`);
                 const bp = (await d.dc.setDataBreakpointsRequest({ breakpoints: [{ dataId: info.dataId, accessType: 'write' }] })).body.breakpoints[0];
                 if (!bp?.verified) throw new Error(`data breakpoint on ${watch} not verified: ${bp?.message ?? '?'}`);
               },
-              dap: (d: DapClient) => d.move(() => d.dc.send('reverseContinue', { threadId: 1 })),
-              after: async (d: DapClient) => {
+              dap: (d: BenchDapClient) => d.move(() => d.dc.send('reverseContinue', { threadId: 1 })),
+              after: async (d: BenchDapClient) => {
                 await d.dc.setDataBreakpointsRequest({ breakpoints: [] });
               },
               baseline: { setup: [...toStart, `watch ${watch}`], timed: ['reverse-continue'] },
@@ -1206,7 +890,7 @@ async function main(): Promise<void> {
     const rows: OpRow[] = ops.map((o) => ({ key: o.key, op: o.op, dap: [], engineInRequest: [], engineReadsInRequest: [], engineAlone: [], baseline: [], landedDap: [], calls: '', setupSeconds: [], internals: [] }));
 
     /** One DAP run of an operation from its start: [the move or inspection, the engine calls]. */
-    const runOp = async (d: DapClient, o: Op, from: number) => {
+    const runOp = async (d: BenchDapClient, o: Op, from: number) => {
       await d.seek(from);
       const ts = now();
       await o.before?.(d);
@@ -1214,7 +898,7 @@ async function main(): Promise<void> {
       for (const e of [...probe.seen, alone!]) await settle(e);
       probe.begin();
       const t0 = now();
-      let r: Move | { seconds: number };
+      let r: Stopped | { seconds: number };
       let calls: EngineCall[];
       try {
         r = await o.dap(d);
@@ -1254,7 +938,7 @@ async function main(): Promise<void> {
         r.landedDap.push(landed);
         if (run === 0) {
           r.callsRun1 = calls;
-          r.stopReason = 'stop' in res ? `${res.stop.body.reason}${res.stop.body.description ? `: ${res.stop.body.description}` : ''}` : undefined;
+          r.stopReason = 'event' in res ? `${res.event.body.reason}${res.event.body.description ? `: ${res.event.body.description}` : ''}` : undefined;
           r.landing = o.moves ? `${await c.top()}, icount ${landed.toLocaleString('en-US')}, ${plural(from - landed, 'instruction')} back${o.from === 'hit' ? ' from the hit' : ''}` : `at S, ${startWhere}`;
         }
         await alone.seek(from);
@@ -1264,10 +948,10 @@ async function main(): Promise<void> {
     }
 
     // Where the time goes: one more run of each operation with the adapter's trace on.
-    await dap.close();
+    await dap.stop();
     dap = undefined;
     process.stderr.write('traced run (where the time goes)\n');
-    const traced = new DapClient();
+    const traced = new BenchDapClient();
     dap = traced;
     await traced.open({ ...attach, trace: true });
     // A new session has a new engine: warm it up like the first one, untraced.
@@ -1275,13 +959,13 @@ async function main(): Promise<void> {
     for (let k = 0; k < ops.length; k++) {
       const o = ops[k]!;
       const from = o.from === 'hit' ? hit : start;
-      traced.output.length = 0;
+      traced.timedOutput.length = 0;
       traced.recordOutput = true;
       const { calls, t0, t1 } = await runOp(traced, o, from);
       traced.recordOutput = false;
-      rows[k]!.trace = splitTrace(t0, t1, traced.output, calls);
+      rows[k]!.trace = splitTrace(t0, t1, traced.timedOutput, calls);
     }
-    await dap.close();
+    await dap.stop();
     dap = undefined;
 
     // The engine's building blocks on this recording, for the analysis of the times above.

@@ -1,7 +1,7 @@
 /**
  * The demo's time-travel story: a scripted DAP session (the real adapter, `node dist/dap.js`,
- * driven by @vscode/debugadapter-testsupport's DebugClient, as a DAP client such as VS Code drives
- * it) that finds both bugs of the demo guest (guests/demo/README.md) by going backward from the
+ * driven by the tests' DAP client, test/support/dap-client.ts, as a DAP client such as VS Code
+ * drives it) that finds both bugs of the demo guest (guests/demo/README.md) by going backward from the
  * panic, and tells what it sees step by step: time points, source lines, values.
  *
  *   node out/scripts/demo-story.js --overflow OVERFLOW.rewind --race RACE.rewind
@@ -12,10 +12,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindHitsResponse, RewindLastWriteResponse, RewindPosition } from '../recorder-bridge/src/protocol';
+import type { RewindLastWriteResponse, RewindPosition } from '../recorder-bridge/src/protocol';
+import { RewindDapClient, type Stop } from '../test/support/dap-client';
 
 const ROOT = join(__dirname, '..', '..');
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
@@ -105,67 +106,18 @@ function le32(bytes: string | undefined): string {
 
 // ---- the DAP session -----------------------------------------------------------------------------
 
-interface Stop {
-  reason: string;
-  description?: string;
-  position: RewindPosition;
-  frames: DebugProtocol.StackFrame[];
-}
-
-class Session {
-  readonly dc = new DebugClient('node', join(ROOT, 'dist', 'dap.js'), 'rewind', { cwd: ROOT }, false);
-  private closed = false;
+/** The shared DAP client, with what the story asks of it. */
+class Session extends RewindDapClient {
   /** What the adapter wrote to the Debug Console's stderr: shown when the story fails. */
   readonly adapterErrors: string[] = [];
 
-  constructor() {
-    this.dc.defaultTimeout = 120_000;
-  }
-
-  get pid(): number | undefined {
-    return (this.dc as unknown as { _adapterProcess?: { pid?: number } })._adapterProcess?.pid;
-  }
-
   /** Opens a recording as a user does (launch, the panic filter on) and returns the first stop. */
   async open(recording: string): Promise<Stop> {
-    await this.dc.start();
+    await this.start();
     this.dc.on('output', (e: DebugProtocol.OutputEvent) => {
       if (e.body.category === 'stderr') this.adapterErrors.push(e.body.output);
     });
-    await this.dc.initializeRequest({ adapterID: 'rewind', pathFormat: 'path', linesStartAt1: true, columnsStartAt1: true, supportsInvalidatedEvent: true });
-    const initialized = this.dc.waitForEvent('initialized');
-    await this.dc.launchRequest({ recording } as DebugProtocol.LaunchRequestArguments);
-    await initialized;
-    return this.move(() => this.dc.configurationDoneRequest());
-  }
-
-  /** An execution request; resolves after its stop, once the adapter has reported the new position. */
-  async move(send: () => Promise<unknown>): Promise<Stop> {
-    const stopped = this.dc.waitForEvent('stopped');
-    const settled = this.dc.waitForEvent('invalidated');
-    stopped.catch(() => undefined);
-    settled.catch(() => undefined);
-    await send();
-    const e = (await stopped) as DebugProtocol.StoppedEvent;
-    await settled;
-    return { reason: e.body.reason, ...(e.body.description ? { description: e.body.description } : {}), position: await this.position(), frames: await this.stack() };
-  }
-
-  custom<T>(command: string, args: Record<string, unknown> = {}): Promise<T> {
-    return this.dc.customRequest(command, args).then((r) => r.body as T);
-  }
-
-  position(): Promise<RewindPosition> {
-    return this.custom<RewindPosition>('rewind/position');
-  }
-
-  async stack(): Promise<DebugProtocol.StackFrame[]> {
-    return (await this.dc.stackTraceRequest({ threadId: 1, startFrame: 0, levels: 20 })).body.stackFrames;
-  }
-
-  async evaluate(expression: string, frame = 0): Promise<string> {
-    const f = (await this.stack())[frame];
-    return (await this.dc.evaluateRequest({ expression, context: 'watch', ...(f ? { frameId: f.id } : {}) })).body.result;
+    return this.launch({ recording });
   }
 
   async number(expression: string, frame = 0): Promise<number> {
@@ -186,30 +138,11 @@ class Session {
   }
 
   reverseContinue(): Promise<Stop> {
-    return this.move(() => this.dc.send('reverseContinue', { threadId: 1 }));
+    return this.run(() => this.dc.send('reverseContinue', { threadId: 1 }));
   }
 
   stepBack(): Promise<Stop> {
-    return this.move(() => this.dc.stepBackRequest({ threadId: 1 }));
-  }
-
-  /** Disconnects (the adapter then stops gdb and its replay processes) and makes sure it exited. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    const pid = this.pid;
-    await Promise.race([this.dc.stop(), new Promise((r) => setTimeout(r, 15_000))]).catch(() => undefined);
-    if (pid === undefined) return;
-    const alive = () => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 100));
-    if (alive()) process.kill(pid, 'SIGKILL');
+    return this.run(() => this.dc.stepBackRequest({ threadId: 1 }));
   }
 }
 
@@ -224,7 +157,7 @@ async function withSession<T>(recording: string, body: (s: Session, first: Stop)
     if (s.adapterErrors.length > 0) process.stderr.write(`\nthe debug adapter reported:\n${s.adapterErrors.join('')}`);
     throw e;
   } finally {
-    await s.close();
+    await s.stop();
     sessions.delete(s);
   }
 }
@@ -243,9 +176,9 @@ async function bugA(recording: string): Promise<void> {
 
     step(1, 'Open the recording: it runs to the panic and stops there (the "Kernel panic" exception filter)');
     expect(first.reason === 'exception', 'a stop on the kernel panic', `${first.reason} ${first.description ?? ''}`);
-    expect(first.frames[0]?.name === 'panic' && first.frames[1]?.name === 'heartbeat_poll', 'panic() called by heartbeat_poll()', first.frames.map((f) => f.name).join(' < '));
+    expect(first.stack[0]?.name === 'panic' && first.stack[1]?.name === 'heartbeat_poll', 'panic() called by heartbeat_poll()', first.stack.map((f) => f.name).join(' < '));
     say(`     ${when(first.position)}  ${first.description ?? ''}`);
-    printStack(first.frames);
+    printStack(first.stack);
     const corrupted = await s.number('cfg.heartbeat_interval');
     expect(corrupted === 0x32342d6b, 'cfg.heartbeat_interval = 0x32342d6b', hex(corrupted));
     say(`     cfg.heartbeat_interval = ${yellow(hex(corrupted))}: that is "${yellow(ascii(corrupted, 4) ?? '?')}" in ASCII, characters of a name, not a number of ticks`);
@@ -253,10 +186,10 @@ async function bugA(recording: string): Promise<void> {
     step(2, 'Data breakpoint on cfg.heartbeat_interval, then Reverse Continue: back to the write');
     const what = await s.watch('cfg.heartbeat_interval');
     const w = await s.reverseContinue();
-    const top = w.frames[0];
+    const top = w.stack[0];
     expect(w.reason === 'data breakpoint', 'a stop on the data breakpoint', `${w.reason} ${w.description ?? ''}`);
     expect(top?.name === 'config_set_name' && where(top) === `config.c:${copyLine}`, `config_set_name at config.c:${copyLine}`, top ? `${top.name} ${where(top)}` : 'no frame');
-    const caller = w.frames[1];
+    const caller = w.stack[1];
     expect(caller?.name === 'cmd_name' && caller.source?.name === 'shell.c', 'the call from cmd_name in shell.c', caller ? `${caller.name} ${where(caller)}` : 'no caller');
     const i = await s.number('i');
     const len = await s.number('len');
@@ -273,7 +206,7 @@ async function bugA(recording: string): Promise<void> {
     const seen: Array<{ line: number; i: number }> = [];
     for (let k = 0; k < 3; k++) {
       const b = await s.stepBack();
-      const f = b.frames[0]!;
+      const f = b.stack[0]!;
       expect(b.reason === 'step' && f.name === 'config_set_name', 'a step back inside config_set_name', `${b.reason} in ${f.name} ${where(f)}`);
       const iv = await s.number('i');
       seen.push({ line: f.line, i: iv });
@@ -284,17 +217,17 @@ async function bugA(recording: string): Promise<void> {
     say(`     Backward, i counts down: the copy of name[${i - 1}] ran just before, each iteration one store further into cfg.`);
 
     step(4, 'The whole recording at once: the last write, and every run of the copy line');
-    const back = await s.move(() => s.dc.customRequest('rewind/seek', { icount: first.position.icount }));
-    expect(back.frames[0]?.name === 'panic', 'to be back at the panic', back.frames[0]?.name ?? 'no frame');
+    const back = await s.run(() => s.custom('rewind/seek', { icount: first.position.icount }));
+    expect(back.stack[0]?.name === 'panic', 'to be back at the panic', back.stack[0]?.name ?? 'no frame');
     say(`     rewind/seek back to the panic, ${when(back.position)}; from there one request, rewind/lastWrite cfg.heartbeat_interval (with seek):`);
     let lw: RewindLastWriteResponse | undefined;
-    const lws = await s.move(async () => {
-      lw = await s.custom<RewindLastWriteResponse>('rewind/lastWrite', { expression: 'cfg.heartbeat_interval', seek: true });
+    const lws = await s.run(async () => {
+      lw = await s.custom('rewind/lastWrite', { expression: 'cfg.heartbeat_interval', seek: true });
     });
-    const lf = lws.frames[0];
+    const lf = lws.stack[0];
     expect(lw?.found === true && lws.position.icount === w.position.icount && lf?.name === 'config_set_name' && where(lf) === `config.c:${copyLine}`, `the last write at icount ${n(w.position.icount)} in config_set_name config.c:${copyLine}`, `${JSON.stringify(lw)} at ${lws.position.icount} in ${lf ? `${lf.name} ${where(lf)}` : '?'}`);
     say(`     ${when(lws.position)}  ${lf.name} ${where(lf)}: the same store, found by scanning the recording backward; cfg.heartbeat_interval ${yellow(`${le32(lw!.before)} → ${le32(lw!.after)}`)}`);
-    const hits = await s.custom<RewindHitsResponse>('rewind/hits', { source: { path: top.source!.path }, line: copyLine });
+    const hits = await s.custom('rewind/hits', { source: { path: top.source!.path! }, line: copyLine });
     expect(hits.hits.length === 30, `30 runs of config.c:${copyLine} (one per character of the name)`, `${hits.hits.length}`);
     const k = hits.hits.findIndex((h, j) => h.icount <= w.position.icount && (hits.hits[j + 1]?.icount ?? Infinity) > w.position.icount);
     expect(k === i, `the write found above in run #${i + 1} of the line`, `run #${k + 1}`);
@@ -317,9 +250,9 @@ async function bugB(recording: string): Promise<void> {
 
     step(1, 'Open the recording: the kernel panics in check_tick_invariant()');
     expect(first.reason === 'exception', 'a stop on the kernel panic', `${first.reason} ${first.description ?? ''}`);
-    expect(first.frames[1]?.name === 'check_tick_invariant', 'panic() called by check_tick_invariant()', first.frames.map((f) => f.name).join(' < '));
+    expect(first.stack[1]?.name === 'check_tick_invariant', 'panic() called by check_tick_invariant()', first.stack.map((f) => f.name).join(' < '));
     say(`     ${when(first.position)}  ${first.description ?? ''}`);
-    printStack(first.frames, 4);
+    printStack(first.stack, 4);
     const isr = await s.number('isr_ticks');
     const handled = await s.number('ticks_handled');
     const pending = await s.number('pending_ticks');
@@ -329,7 +262,7 @@ async function bugB(recording: string): Promise<void> {
     step(2, 'Data breakpoint on pending_ticks, then Reverse Continue: the last store');
     await s.watch('pending_ticks');
     const st = await s.reverseContinue();
-    const f = st.frames[0];
+    const f = st.stack[0];
     expect(st.reason === 'data breakpoint' && f?.name === 'work_unit' && where(f) === `work.c:${storeLine}`, `the store in work_unit at work.c:${storeLine}`, f ? `${st.reason} in ${f.name} ${where(f)}` : st.reason);
     // The adapter's stop says what the store does; p itself is optimized out (-O1) at this point.
     const change = /before the write (\S+), after it (\S+)/.exec(st.description ?? '');
@@ -343,15 +276,15 @@ async function bugB(recording: string): Promise<void> {
 
     step(3, 'Reverse Continue again: who changed pending_ticks after work_unit read it?');
     const t = await s.reverseContinue();
-    const tf = t.frames[0];
+    const tf = t.stack[0];
     expect(t.reason === 'data breakpoint' && tf?.name === 'work_timer_tick' && where(tf) === `work.c:${tickLine}`, `work_timer_tick at work.c:${tickLine}`, tf ? `${t.reason} in ${tf.name} ${where(tf)}` : t.reason);
-    const crunch = t.frames.findIndex((x) => x.name === 'crunch');
-    const unit = t.frames.findIndex((x) => x.name === 'work_unit');
-    expect(crunch > 0 && unit > crunch && where(t.frames[unit]!) === `work.c:${windowLine}`, `the interrupt to have come inside crunch(), called from work.c:${windowLine}`, t.frames.map((x) => `${x.name} ${where(x)}`).join(' < '));
+    const crunch = t.stack.findIndex((x) => x.name === 'crunch');
+    const unit = t.stack.findIndex((x) => x.name === 'work_unit');
+    expect(crunch > 0 && unit > crunch && where(t.stack[unit]!) === `work.c:${windowLine}`, `the interrupt to have come inside crunch(), called from work.c:${windowLine}`, t.stack.map((x) => `${x.name} ${where(x)}`).join(' < '));
     const tick = /before the write (\S+), after it (\S+)/.exec(t.description ?? '');
     say(`     ${when(t.position)}, ${n(st.position.icount - t.position.icount)} instructions before the store: the timer ISR's increment${tick ? `, pending_ticks ${yellow(`${tick[1]} → ${tick[2]}`)}` : ''}`);
-    printStack(t.frames, unit + 1);
-    const readHits = await s.custom<RewindHitsResponse>('rewind/hits', { source: { path: tf.source!.path }, line: readLine, to: t.position.icount });
+    printStack(t.stack, unit + 1);
+    const readHits = await s.custom('rewind/hits', { source: { path: tf.source!.path! }, line: readLine, to: t.position.icount });
     const read = readHits.hits[readHits.hits.length - 1];
     expect(read !== undefined, `a run of work.c:${readLine} before the tick`, 'none');
     say(`     The timer interrupt came inside crunch(), which work_unit calls at work.c:${windowLine}: between the read of`);
@@ -373,7 +306,8 @@ async function main(): Promise<void> {
 }
 
 async function shutdown(code: number): Promise<never> {
-  await Promise.all([...sessions].map((s) => s.close().catch(() => undefined)));
+  // Bounded: Ctrl-C must not wait long for an adapter that does not answer (its replay processes die with it).
+  await Promise.race([Promise.all([...sessions].map((s) => s.stop().catch(() => undefined))), sleep(15_000)]);
   process.exit(code);
 }
 

@@ -12,8 +12,9 @@ import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { BridgeClient, BridgeRequestError, startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson, type EventsJson } from '../recorder-bridge/src/protocol';
-import { DEMO_KERNEL, fingerprint, qemuProcessesMentioning, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, fingerprint, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 import { symbolAddress } from './support/elf';
+import { qemuProcessesMentioning, waitFor } from './support/procs';
 
 const T = { timeout: 120_000 };
 
@@ -37,14 +38,6 @@ async function rejects(p: Promise<unknown>, code: string, message?: RegExp): Pro
     return e;
   }
   assert.fail(`expected an error with code ${code}`);
-}
-
-async function waitFor(what: string, cond: () => Promise<boolean> | boolean, ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe('bridge', { timeout: 900_000 }, () => {

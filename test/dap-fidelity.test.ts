@@ -13,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
-import { assertNoLeftovers, RewindTestClient } from './dap-client';
+import { RewindDapClient } from './support/dap-client';
+import { assertNoLeftovers } from './support/procs';
 import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind } from './helpers';
 import { runSoak, type BreakpointConfig } from './soak';
 
@@ -61,12 +62,12 @@ function demoConfigs(): BreakpointConfig[] {
   const interruptsC = join(DEMO_SRC, 'interrupts.c');
   const copyLine = lineOf('config.c', 'cfg.machine_name[i] = name[i];');
   const tickLine = lineOf('interrupts.c', 'ticks++;');
-  const dataId = async (c: RewindTestClient, expression: string): Promise<string> => {
+  const dataId = async (c: RewindDapClient, expression: string): Promise<string> => {
     const info = (await c.dc.dataBreakpointInfoRequest({ name: expression, frameId: (await c.stack())[0]!.id })).body;
     assert.ok(info.dataId, `no data breakpoint for ${expression}: ${info.description}`);
     return info.dataId!;
   };
-  const set = async (c: RewindTestClient, fns: string[], config: number[], interrupts: number[], data?: string) => {
+  const set = async (c: RewindDapClient, fns: string[], config: number[], interrupts: number[], data?: string) => {
     await c.dc.setFunctionBreakpointsRequest({ breakpoints: fns.map((name) => ({ name })) });
     await c.dc.setBreakpointsRequest({ source: { path: configC }, breakpoints: config.map((line) => ({ line })) });
     await c.dc.setBreakpointsRequest({ source: { path: interruptsC }, breakpoints: interrupts.map((line) => ({ line })) });
@@ -87,7 +88,7 @@ describe('debug adapter fidelity: random operations against a straight replay', 
   const opCount = Number(process.env.REWIND_FIDELITY_OPS ?? 220);
   const dir = mkdtempSync(join(tmpdir(), 'rewind-dap-fidelity-'));
   let bundle: string;
-  let client: RewindTestClient | undefined;
+  let client: RewindDapClient | undefined;
   let failed = false;
 
   before(async () => {
@@ -127,7 +128,7 @@ describe('debug adapter fidelity: random operations against a straight replay', 
 
   it(`${opCount} random operations on one session; every stop matches the straight replay`, async () => {
     console.log(`# fidelity seed ${seed} (set REWIND_FIDELITY_SEED to repeat it), ${opCount} operations`);
-    const c = new RewindTestClient();
+    const c = new RewindDapClient();
     client = c;
     await c.start();
     try {

@@ -16,10 +16,11 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindHitsResponse, RewindPosition } from '../recorder-bridge/src/protocol';
-import { processesOf, RewindTestClient } from './dap-client';
+import type { RewindPosition } from '../recorder-bridge/src/protocol';
+import { RewindDapClient } from './support/dap-client';
 import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 import { prng } from './support/prng';
+import { adapterProcessesOf, alive, descendantsOf } from './support/procs';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
 const CONFIG_C = join(DEMO_SRC, 'config.c');
@@ -42,49 +43,13 @@ const NO_ARGS = Symbol('no arguments');
 const NULL_ARGS = Symbol('null arguments');
 type Args = unknown | typeof NO_ARGS | typeof NULL_ARGS;
 
-/** Process ids of every descendant of `pid` (from /proc), with their command lines. */
-async function descendants(pid: number): Promise<Map<number, string>> {
-  const parent = new Map<number, number>();
-  const cmd = new Map<number, string>();
-  for (const name of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = await fs.readFile(`/proc/${name}/stat`, 'utf8');
-      parent.set(Number(name), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
-      cmd.set(Number(name), (await fs.readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' '));
-    } catch {
-      // gone
-    }
-  }
-  const out = new Map<number, string>();
-  const walk = (p: number) => {
-    for (const [child, pp] of parent) {
-      if (pp === p && !out.has(child)) {
-        out.set(child, cmd.get(child) ?? '');
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A DAP client on the real adapter that also sends raw requests (any arguments, any command),
  * counts the responses to each request, tracks the gdb processes the adapter starts, and keeps
  * the adapter's stderr.
  */
 class Probe {
-  readonly c = new RewindTestClient();
+  readonly c = new RewindDapClient();
   stderr = '';
   private seq = 1_000_000;
   private readonly waiters = new Map<number, (r: DebugProtocol.Response) => void>();
@@ -133,7 +98,7 @@ class Probe {
 
   /** Remembers the adapter's gdb processes (call while a recording is open). */
   async noteGdb(): Promise<void> {
-    for (const [pid, cmd] of await descendants(this.proc.pid!)) if (/(^|\/)gdb --interpreter=mi3/.test(cmd)) this.gdbPids.add(pid);
+    for (const { pid, cmd } of descendantsOf(this.proc.pid!)) if (/(^|\/)gdb --interpreter=mi3/.test(cmd)) this.gdbPids.add(pid);
   }
 
   /** Disconnects and stops the adapter; a no-op once it is gone (a request to a dead adapter is never answered). */
@@ -148,13 +113,13 @@ class Probe {
 
 /**
  * Waits until none of these processes is left: QEMU replay processes of the recordings in `dir`
- * (test/dap-client.ts's processesOf) and the gdb processes the probes started. (processesOf also
+ * (test/support/procs.ts's adapterProcessesOf) and the gdb processes the probes started. (adapterProcessesOf also
  * lists every `gdb --interpreter=mi3` on the machine; other test runs may own some of those, so
  * gdb is checked by process id.)
  */
 async function assertNothingLeft(dir: string, probes: Probe[], timeoutMs = 10_000): Promise<void> {
   const left = async () => [
-    ...(await processesOf(dir)).filter((p) => p.includes('qemu-system')),
+    ...adapterProcessesOf(dir).filter((p) => p.includes('qemu-system')),
     ...probes.flatMap((p) => [...p.gdbPids].filter(alive).map((pid) => `${pid}: gdb`)),
   ];
   const until = Date.now() + timeoutMs;
@@ -201,7 +166,7 @@ class Chaos {
 
   private async strike(): Promise<void> {
     // QEMU itself, not the watchdog shell that runs it.
-    const qemus = [...(await descendants(this.adapterPid))].filter(([, cmd]) => /^\S*qemu-system/.test(cmd) && cmd.includes(this.needle)).map(([pid]) => pid);
+    const qemus = descendantsOf(this.adapterPid).filter(({ cmd }) => /^\S*qemu-system/.test(cmd) && cmd.includes(this.needle)).map(({ pid }) => pid);
     if (qemus.length === 0 || !this.running) return;
     const pid = qemus[Math.floor(this.rand() * qemus.length)]!;
     const kind = this.rand() < 0.6 ? 'stop' : 'kill';
@@ -558,7 +523,7 @@ describe('debug adapter robustness', { timeout: 900_000 }, () => {
     const end = first.end;
     // Breakpoints that keep continues short (serial_putc runs often) and a known time point to check with.
     await p.c.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'serial_putc' }] });
-    const named = (await p.c.custom<RewindHitsResponse>('rewind/hits', { function: 'config_set_name' })).hits;
+    const named = (await p.c.custom('rewind/hits', { function: 'config_set_name' })).hits;
     assert.equal(named.length, 1, 'config_set_name runs once in this recording');
     const copyLine = lineOf('config.c', 'cfg.machine_name[i] = name[i];');
     let seqs: number[] = [];
@@ -722,7 +687,7 @@ describe('debug adapter robustness', { timeout: 900_000 }, () => {
   it('SIGKILL of the adapter: gdb and QEMU exit by themselves', () => withProbe(async (p) => {
     await open(p, { recording: quick, stopOnEntry: true });
     await endlessBreakpoint(p);
-    const qemu = (await processesOf(quick)).filter((x) => x.includes('qemu-system'));
+    const qemu = adapterProcessesOf(quick).filter((x) => x.includes('qemu-system'));
     assert.ok(qemu.length > 0 && p.gdbPids.size === 1, `a replay process and gdb run: ${qemu.join('; ')}`);
     assert.equal((await p.raw('continue', { threadId: 1 })).success, true);
     await new Promise((r) => setTimeout(r, 1000));

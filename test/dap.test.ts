@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
-import type { RewindHitsResponse, RewindLastWriteResponse, RewindPosition } from '../recorder-bridge/src/protocol';
-import { assertNoLeftovers, RewindTestClient, type Stop } from './dap-client';
+import { RewindDapClient, type Stop } from './support/dap-client';
+import { assertNoLeftovers } from './support/procs';
 import { DEMO_INPUTS, DEMO_KERNEL, fingerprint, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
@@ -35,7 +35,7 @@ async function recordDemo(dir: string, input: string, name: string): Promise<str
  * just before its response (DAP clients learn of the move only so); a standard move implies it.
  * Either way the stop ends it, and no `invalidated` follows (clients refresh on `stopped`).
  */
-function assertMoveTraffic(c: RewindTestClient, what: string, custom: boolean): void {
+function assertMoveTraffic(c: RewindDapClient, what: string, custom: boolean): void {
   const t = c.lastTraffic;
   const names = t.slice(0, t.indexOf('stopped') + 1).filter((n) => n === 'continued' || n === 'response' || n === 'stopped');
   assert.deepEqual(names, custom ? ['continued', 'response', 'stopped'] : ['response', 'stopped'], `${what}: ${t.join(', ')}`);
@@ -46,7 +46,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
   const dir = tempDir(after, 'rewind-dap-test-');
   let overflow: string;
   let race: string;
-  const clients: RewindTestClient[] = [];
+  const clients: RewindDapClient[] = [];
 
   before(async () => {
     requireDemoKernel();
@@ -59,15 +59,15 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     await assertNoLeftovers(dir);
   });
 
-  async function open(recording: string, extra: Record<string, unknown> = {}, setup?: (c: RewindTestClient) => Promise<void>, init: Partial<DebugProtocol.InitializeRequestArguments> = {}): Promise<{ c: RewindTestClient; first: Stop }> {
-    const c = new RewindTestClient();
+  async function open(recording: string, extra: Record<string, unknown> = {}, setup?: (c: RewindDapClient) => Promise<void>, init: Partial<DebugProtocol.InitializeRequestArguments> = {}): Promise<{ c: RewindDapClient; first: Stop }> {
+    const c = new RewindDapClient();
     clients.push(c);
     await c.start(init);
     const first = await c.launch({ recording, ...extra }, setup ? () => setup(c) : undefined);
     return { c, first };
   }
 
-  async function close(c: RewindTestClient): Promise<void> {
+  async function close(c: RewindDapClient): Promise<void> {
     await c.stop();
     clients.splice(clients.indexOf(c), 1);
   }
@@ -236,7 +236,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.equal(stop[0]!.name, 'config_set_name');
     assert.equal(stop[0]!.line, line - 1, 'the frame is on the copy line, counted from 0');
     assert.equal(await c.evaluate('i'), '0');
-    const hits = await c.custom<RewindHitsResponse>('rewind/hits', { source: { path }, line: line - 1 });
+    const hits = await c.custom('rewind/hits', { source: { path }, line: line - 1 });
     assert.equal(hits.hits.length, 30);
     await close(c);
   });
@@ -245,7 +245,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     const line = lineOf('config.c', 'cfg.machine_name[i] = name[i];');
     const { c, first } = await open(overflow);
     const path = join(DEMO_SRC, 'config.c');
-    const hits = await c.custom<RewindHitsResponse>('rewind/hits', { source: { path }, line });
+    const hits = await c.custom('rewind/hits', { source: { path }, line });
     assert.equal(hits.hits.length, 30, 'one hit per character of the 30-character name');
     assert.ok(hits.hits.every((h, i) => i === 0 || h.icount > hits.hits[i - 1]!.icount));
     const bps = (await c.dc.setBreakpointsRequest({ source: { path }, breakpoints: [{ line }] })).body.breakpoints;
@@ -281,7 +281,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     assert.equal(first.position.icount, 0);
     assert.equal(first.position.atStart, true);
     const target = 3_000_000;
-    const seek = await c.run(() => c.custom<RewindPosition>('rewind/seek', { icount: target }));
+    const seek = await c.run(() => c.custom('rewind/seek', { icount: target }));
     assert.equal(seek.reason, 'goto');
     assert.equal(seek.position.icount, target);
     // A custom request that moves time: continued (with the answer), then stopped; no invalidated.
@@ -292,7 +292,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     // By percentage and by event.
     const half = await c.run(() => c.custom('rewind/seek', { percent: 50 }));
     assert.equal(half.position.icount, Math.round(first.position.end / 2));
-    const ev = await c.custom<{ events: Array<{ index: number; icount: number; kind: string }> }>('rewind/events', { kinds: ['serial-input'], limit: 5 });
+    const ev = await c.custom('rewind/events', { kinds: ['serial-input'], limit: 5 });
     assert.ok(ev.events.length > 0);
     const atEvent = await c.run(() => c.custom('rewind/seek', { eventIndex: ev.events[0]!.index }));
     assert.equal(atEvent.position.icount, ev.events[0]!.icount);
@@ -318,7 +318,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
   it('finds the last write of a variable, and goes there', async () => {
     const { c, first } = await open(overflow);
     const frame = (await c.stack())[0]!;
-    const probe = await c.custom<RewindLastWriteResponse>('rewind/lastWrite', { expression: 'cfg.heartbeat_interval', frameId: frame.id });
+    const probe = await c.custom('rewind/lastWrite', { expression: 'cfg.heartbeat_interval', frameId: frame.id });
     assert.equal(probe.found, true);
     assert.equal(probe.size, 4);
     assert.equal((await c.position()).icount, first.position.icount, 'without seek, the position stays');
@@ -415,7 +415,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     try {
       const unix = await startBridge({ root: dir, socket: join(dir, 'attach.sock'), log: join(dir, 'bridge.log') });
       bridges.push(unix);
-      const c = new RewindTestClient();
+      const c = new RewindDapClient();
       clients.push(c);
       await c.start();
       const stop = await c.launchOrAttach('attach', { bridge: `unix:${join(dir, 'attach.sock')}`, recording: 'overflow.rewind' });
@@ -426,12 +426,12 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
       const tcp = await startBridge({ root: dir, listen: '127.0.0.1:0', log: join(dir, 'bridge.log') });
       bridges.push(tcp);
       const address = 'port' in tcp.address ? `tcp:127.0.0.1:${tcp.address.port}` : '';
-      const noToken = new RewindTestClient();
+      const noToken = new RewindDapClient();
       clients.push(noToken);
       await noToken.start();
       await assert.rejects(noToken.dc.attachRequest({ bridge: address, recording: 'overflow.rewind' } as DebugProtocol.AttachRequestArguments), /token/);
       await close(noToken);
-      const withToken = new RewindTestClient();
+      const withToken = new RewindDapClient();
       clients.push(withToken);
       await withToken.start();
       const s2 = await withToken.launchOrAttach('attach', { bridge: address, token: tcp.token, recording: 'overflow.rewind', stopOnEntry: true });
@@ -446,7 +446,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
 
   it('records first when the launch configuration says "record", with progress, without touching the bundle afterwards', async () => {
     const out = join(dir, 'recorded-by-launch.rewind');
-    const c = new RewindTestClient();
+    const c = new RewindDapClient();
     clients.push(c);
     await c.start();
     const stop = await c.launch({ record: { kernel: DEMO_KERNEL, input: join(DEMO_INPUTS, 'overflow.txt'), out, timeout: 60 } });
@@ -457,7 +457,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     const before = await fingerprint(out);
     await c.run(() => c.dc.send('reverseContinue', { threadId: 1 }));
     await c.run(() => c.dc.stepBackRequest({ threadId: 1 }));
-    await c.custom('rewind/takeSnapshot');
+    await c.custom('rewind/takeSnapshot', {});
     await close(c);
     assert.deepEqual(await fingerprint(out), before, 'debugging never changes a recording');
   });

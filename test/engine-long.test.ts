@@ -7,9 +7,10 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
-import { DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { symbolAddress } from './support/elf';
 import { prng } from './support/prng';
+import { qemuProcessesMentioning } from './support/procs';
 
 describe('replay engine on a long recording', { timeout: 900_000 }, () => {
   const dir = tempDir(after);

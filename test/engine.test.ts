@@ -12,9 +12,10 @@ import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import { DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { symbolAddress } from './support/elf';
 import { prng } from './support/prng';
+import { qemuProcessesMentioning } from './support/procs';
 
 interface State {
   regs: string;

@@ -17,8 +17,9 @@ import { UserError } from '../recorder-bridge/src/errors';
 import { BridgeRelayTarget } from '../recorder-bridge/src/gdb/bridge-target';
 import { GdbRelay, type RelayExecutionEvent, type RelayPoints, type RelayTarget } from '../recorder-bridge/src/gdb/relay';
 import { RspClient } from '../recorder-bridge/src/gdb/rsp-client';
-import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind } from './helpers';
+import { DEMO_INPUTS, DEMO_KERNEL, requireDemoKernel, runRewind } from './helpers';
 import { symbolAddress } from './support/elf';
+import { qemuProcessesMentioning } from './support/procs';
 
 /** Delegates to a target and writes down every read with the thread it was asked for. */
 class SpyTarget implements RelayTarget {

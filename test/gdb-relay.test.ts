@@ -3,7 +3,7 @@
  * reverse commands, on a real recording of the demo guest.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -11,7 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { EngineRelayTarget, GdbRelay, type RelayExecutionEvent } from '../recorder-bridge/src/gdb/relay';
 import { RspClient } from '../recorder-bridge/src/gdb/rsp-client';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
-import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { DEMO_INPUTS, DEMO_KERNEL, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { symbolAddress } from './support/elf';
+import { qemuProcessesMentioning } from './support/procs';
 
 const execFileAsync = promisify(execFile);
 
@@ -147,7 +149,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     assert.deepEqual(events.slice(-1), [{ phase: 'end', kind: 'continue', packet: 'c', stop: { kind: 'time', icount: at }, interrupted: true }]);
     // From the end, a reverse continue for a breakpoint that never hits scans everything; ^C cancels it.
     await engine.seek(engine.end);
-    const never = execFileSync('nm', [DEMO_KERNEL], { encoding: 'utf8' }).split('\n').find((l) => l.endsWith(' cmd_spin'))!.split(' ')[0]!;
+    const never = symbolAddress(DEMO_KERNEL, 'cmd_spin').toString(16);
     assert.equal(await rsp.request(`Z0,${never},1`), 'OK');
     reply = rsp.request('bc', 60_000);
     setTimeout(() => rsp.interrupt(), 500);

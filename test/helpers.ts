@@ -92,29 +92,3 @@ export async function copyBundle(src: string, dest: string): Promise<string> {
   await chmodAll(dest);
   return dest;
 }
-
-/** Lists the PIDs of QEMU processes whose command line mentions `needle`. */
-export async function qemuProcessesMentioning(needle: string, opts: { graceMs?: number } = {}): Promise<number[]> {
-  // A QEMU whose rewind process just died is killed by its watchdog a moment later.
-  const deadline = Date.now() + (opts.graceMs ?? 0);
-  for (;;) {
-    const pids = await qemuPidsMentioning(needle);
-    if (pids.length === 0 || Date.now() >= deadline) return pids;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function qemuPidsMentioning(needle: string): Promise<number[]> {
-  const pids: number[] = [];
-  for (const name of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const cmd = (await fs.readFile(`/proc/${name}/cmdline`, 'utf8')).split('\0').join(' ');
-      if (cmd.includes('qemu-system') && cmd.includes(needle)) pids.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return pids;
-}
-

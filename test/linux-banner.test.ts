@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { describe, it, before, after } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { bannerMismatch, readLinuxBanner, vmlinuxMismatch } from '../recorder-bridge/src/qemu/linux-banner';
-import { assertNoLeftovers, RewindTestClient } from './dap-client';
+import { RewindDapClient } from './support/dap-client';
+import { assertNoLeftovers } from './support/procs';
 import { DEMO_KERNEL, requireDemoKernel } from './helpers';
 import { ensureLinuxFixture, type LinuxFixture } from './linux-fixture';
 
@@ -47,7 +48,7 @@ describe('vmlinux matches the recorded bzImage', { timeout: 900_000 }, () => {
   });
 
   describe('the debug adapter', () => {
-    let c: RewindTestClient | undefined;
+    let c: RewindDapClient | undefined;
     // The shared fixture is reached through a private copy of hard links, so the leftover check sees only this
     // test's processes (benchmarks or other tests may use the fixture at the same time).
     const dir = mkdtempSync(join(tmpdir(), 'rewind-banner-'));
@@ -63,7 +64,7 @@ describe('vmlinux matches the recorded bzImage', { timeout: 900_000 }, () => {
 
     it('refuses to launch a Linux recording with symbols that are not its vmlinux', async () => {
       execFileSync('cp', ['-al', fx.bundle, bundle]);
-      c = new RewindTestClient();
+      c = new RewindDapClient();
       await c.start();
       await assert.rejects(c.launch({ recording: bundle, symbols: [DEMO_KERNEL] }), (e: Error) => {
         assert.match(e.message, /is not a vmlinux with symbols|not the vmlinux of the recorded kernel/);

@@ -4,11 +4,12 @@
  * call `skip()` first: it says why they cannot run (no fixture on this machine) or undefined.
  */
 import { after, before } from 'node:test';
-import { assertNoLeftovers, RewindTestClient } from './dap-client';
+import { RewindDapClient } from './support/dap-client';
+import { assertNoLeftovers } from './support/procs';
 import { linuxFixtureOrSkip, type LinuxFixture } from './linux-fixture';
 
 export interface LinuxSession {
-  readonly c: RewindTestClient;
+  readonly c: RewindDapClient;
   /** The fixture; only valid in a test after `skip()` returned undefined. */
   fixture(): LinuxFixture;
   skip(): string | undefined;
@@ -17,7 +18,7 @@ export interface LinuxSession {
 export function useLinuxSession(): LinuxSession {
   let fixture: LinuxFixture | undefined;
   let skip: string | undefined;
-  const c = new RewindTestClient();
+  const c = new RewindDapClient();
   before(async () => {
     ({ fixture, skip } = await linuxFixtureOrSkip());
     if (skip) return;

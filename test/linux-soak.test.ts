@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RewindTestClient } from './dap-client';
+import type { RewindDapClient } from './support/dap-client';
 import { WRITE_BYTES } from './linux-fixture';
 import { useLinuxSession } from './linux-session';
 import { runSoak, type BreakpointConfig } from './soak';
@@ -20,7 +20,7 @@ const SEED = Number(process.env.REWIND_SOAK_SEED ?? 1203);
 
 /** Rare and frequent breakpoints, a watchpoint on the tick's counter, and none. */
 function linuxConfigs(): BreakpointConfig[] {
-  const set = async (c: RewindTestClient, fns: Array<{ name: string; condition?: string }>, data?: string) => {
+  const set = async (c: RewindDapClient, fns: Array<{ name: string; condition?: string }>, data?: string) => {
     await c.dc.setFunctionBreakpointsRequest({ breakpoints: fns });
     let bps: Array<{ verified: boolean; message?: string }> = [];
     if (data) {

@@ -14,9 +14,10 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { classifyKernelHits, mergeKernelEvents } from '../debug-adapter/src/linux/kernel-events';
-import type { RewindDmesgResponse, RewindEventsResponse, RewindKernelEventsResponse } from '../recorder-bridge/src/protocol';
+import type { RewindDmesgResponse, RewindEventsResponse } from '../recorder-bridge/src/protocol';
 import { record } from '../recorder-bridge/src/record/recorder';
-import { assertNoLeftovers, RewindTestClient, type Stop } from './dap-client';
+import { RewindDapClient, type Stop } from './support/dap-client';
+import { assertNoLeftovers } from './support/procs';
 import { useLinuxSession } from './linux-session';
 import { linuxFixtureOrSkip, KMSG_MARKER, WRITE_BYTES, WRITE_COUNT, type LinuxFixture } from './linux-fixture';
 
@@ -278,10 +279,10 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     if (session.skip()) return t.skip(session.skip());
     // The first read finds the ring's layout in the vmlinux's types; later ones only read memory.
     let t0 = Date.now();
-    await c.custom<RewindDmesgResponse>('rewind/dmesg');
+    await c.custom('rewind/dmesg', {});
     const firstMs = Date.now() - t0;
     t0 = Date.now();
-    dmesgAtWrite = await c.custom<RewindDmesgResponse>('rewind/dmesg');
+    dmesgAtWrite = await c.custom('rewind/dmesg', {});
     const ms = Date.now() - t0;
     t.diagnostic(`rewind/dmesg: ${dmesgAtWrite.lines.length} records in ${ms} ms (the first time ${firstMs} ms)`);
     assert.equal(dmesgAtWrite.icount, writes[0]!.icount);
@@ -298,14 +299,14 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
 
     // Earlier in the boot: fewer records, the same ones as far as they go.
     await c.run(() => c.dc.send('rewind/seek', { percent: 30 }));
-    dmesgEarly = await c.custom<RewindDmesgResponse>('rewind/dmesg');
+    dmesgEarly = await c.custom('rewind/dmesg', {});
     assert.ok(dmesgEarly.lines.length > 10 && dmesgEarly.lines.length < dmesgAtWrite.lines.length, `${dmesgEarly.lines.length} then ${dmesgAtWrite.lines.length} records`);
     assert.deepEqual(
       dmesgEarly.lines.map((l) => [l.seq, l.timestampNs, l.text]),
       dmesgAtWrite.lines.slice(0, dmesgEarly.lines.length).map((l) => [l.seq, l.timestampNs, l.text]),
     );
     assert.ok(dmesgEarly.lines[dmesgEarly.lines.length - 1]!.timestampNs <= dmesgAtWrite.lines[dmesgAtWrite.lines.length - 1]!.timestampNs);
-    const last = await c.custom<RewindDmesgResponse>('rewind/dmesg', { limit: 2 });
+    const last = await c.custom('rewind/dmesg', { limit: 2 });
     assert.deepEqual(last.lines.map((l) => l.seq), dmesgEarly.lines.slice(-2).map((l) => l.seq));
   });
 
@@ -326,7 +327,8 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     // rewind/events answers at once and starts the scan in the background; rewind/eventsChanged tells when it is done.
     const t0 = Date.now();
     const changed = c.dc.waitForEvent('rewind/eventsChanged', 300_000);
-    const head = await c.custom<RewindEventsResponse>('rewind/events', { limit: 0 });
+    // (RewindDapRequests types this body as the bridge's EventsResult; the adapter answers a RewindEventsResponse.)
+    const head = (await c.custom('rewind/events', { limit: 0 })) as RewindEventsResponse;
     assert.equal(head.kernelScan, 'scanning');
     assert.equal(head.counts['kernel-panic'], undefined);
     const news = ((await changed) as DebugProtocol.Event).body as { reason: string; counts: Record<string, number> };
@@ -337,7 +339,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     // Then rewind/kernelEvents answers from the cache.
     const scans = () => c.events.filter((e) => e.event === 'progressStart').length;
     const scansBefore = scans();
-    const r = await c.custom<RewindKernelEventsResponse>('rewind/kernelEvents');
+    const r = await c.custom('rewind/kernelEvents', {});
     assert.equal(scans(), scansBefore, 'answered from the cache: no scan started, no progress shown');
     assert.deepEqual(r.functions.map((x) => x.name).sort(), ['__warn', 'oops_begin', 'panic', 'report_bug']);
     const panics = r.events.filter((e) => e.kind === 'panic');
@@ -348,7 +350,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     assert.ok(panic.icount > writes[WRITE_COUNT - 1]!.icount && panic.icount > end * 0.99, `near the end: ${panic.icount} of ${end}`);
 
     // Merged into rewind/events, where the Events view and the timeline find it.
-    const events = await c.custom<RewindEventsResponse>('rewind/events', { kinds: ['kernel-panic', 'kernel-oops', 'kernel-bug', 'kernel-warning', 'serial-input'] });
+    const events = (await c.custom('rewind/events', { kinds: ['kernel-panic', 'kernel-oops', 'kernel-bug', 'kernel-warning', 'serial-input'] })) as RewindEventsResponse;
     assert.equal(events.kernelScan, 'done');
     assert.equal(events.counts['kernel-panic'], 1);
     const listed = events.events.find((e) => e.kind === 'kernel-panic');
@@ -368,7 +370,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     assert.equal(await threadName(), 'CPU 0 · init [1] (kernel)');
 
     // dmesg here: later than at dd's write, so more records, among them the workload's marker.
-    const late = await c.custom<RewindDmesgResponse>('rewind/dmesg');
+    const late = await c.custom('rewind/dmesg', {});
     assert.ok(late.lines.length > dmesgAtWrite.lines.length);
     assert.ok(late.lines.some((l) => l.text === KMSG_MARKER && l.facility === 1), 'the /dev/kmsg line (facility user)');
     assert.ok(late.lines.some((l) => l.text === 'sysrq: Trigger a crash'));
@@ -379,7 +381,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
 describe('Linux kernel awareness under kernel page-table isolation (pti=on)', { timeout: 900_000 }, () => {
   let fixture: LinuxFixture | undefined;
   let bundle: string;
-  let c: RewindTestClient;
+  let c: RewindDapClient;
   let dir: string;
 
   before(async () => {
@@ -390,7 +392,7 @@ describe('Linux kernel awareness under kernel page-table isolation (pti=on)', { 
     bundle = join(dir, 'kpti.rewind');
     const r = await record({ kernel: fixture.bzImage, initrd: fixture.initrd, input: join(dirname(fixture.bundle), 'workload-input.txt'), out: bundle, timeoutSeconds: 300, append: 'panic=-1 pti=on' });
     assert.equal(r.stopReason, 'guest-poweroff', r.stopDetail);
-    c = new RewindTestClient();
+    c = new RewindDapClient();
     c.dc.defaultTimeout = 300_000;
     await c.start();
   });
@@ -426,6 +428,6 @@ describe('Linux kernel awareness under kernel page-table isolation (pti=on)', { 
     assert.equal(l.get('mode'), 'user (ring 3)');
     assert.equal(l.get('comm'), undefined);
     assert.match(l.get('note') ?? '', /KPTI/);
-    await assert.rejects(c.custom('rewind/dmesg'), /not readable at this time point/);
+    await assert.rejects(c.custom('rewind/dmesg', {}), /not readable at this time point/);
   });
 });

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -29,25 +29,9 @@ import { Gdb, GdbCommandError, GdbExitedError, GdbNotFoundError, GdbTimeoutError
 import { miInt, miList, miString, miTuple, miTupleList } from '../debug-adapter/src/mi/parser';
 import { DEMO_KERNEL, ROOT, requireDemoKernel, tempDir } from './helpers';
 import { symbolTable, type ElfSymbol } from './support/elf';
+import { stillRuns, waitGone } from './support/procs';
 
 const execFileAsync = promisify(execFile);
-
-/** A process is there when /proc has it, it is not a zombie, and it still runs `needle`. */
-async function alive(pid: number, needle = 'gdb'): Promise<boolean> {
-  try {
-    const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
-    return state !== 'Z' && cmd.includes(needle);
-  } catch {
-    return false;
-  }
-}
-
-async function waitGone(pid: number, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await delay(50)) if (!(await alive(pid))) return true;
-  return !(await alive(pid));
-}
 
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -76,7 +60,7 @@ async function cleanupGdbs(): Promise<void> {
   const pids = startedPids.splice(0);
   await Promise.all(gdbs.map((g) => g.dispose()));
   const left = [];
-  for (const pid of pids) if (await alive(pid)) left.push(pid);
+  for (const pid of pids) if (stillRuns(pid, 'gdb')) left.push(pid);
   for (const pid of left) process.kill(pid, 'SIGKILL');
   assert.deepEqual(left, [], 'gdb processes left behind');
 }
@@ -358,7 +342,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     await assert.rejects(stop, GdbExitedError);
     assert.deepEqual(await gdb.exited, { code: 3, signal: null });
     await assert.rejects(gdb.send('-gdb-version'), GdbExitedError);
-    assert.equal(await alive(pid), false);
+    assert.equal(stillRuns(pid, 'gdb'), false);
     await gdb.dispose(); // nothing left to do, still resolves
   });
 
@@ -370,7 +354,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     await a;
     // Exit code 0, no signal: gdb obeyed -gdb-exit (a gdb that had to be killed ends by SIGKILL).
     assert.deepEqual(await gdb.exited, { code: 0, signal: null });
-    assert.equal(await alive(pid), false);
+    assert.equal(stillRuns(pid, 'gdb'), false);
     await assert.rejects(gdb.send('-gdb-version'), GdbExitedError);
   });
 
@@ -385,7 +369,7 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
     assert.ok(took >= 1900, `killed after ${took} ms, before its grace period of 2 s`);
     assert.deepEqual(await gdb.exited, { code: null, signal: 'SIGKILL' });
     await assert.rejects(pending, GdbExitedError);
-    assert.equal(await alive(pid), false);
+    assert.equal(stillRuns(pid, 'gdb'), false);
   });
 
   it('gdb exits by itself when the process that started it dies', async () => {
@@ -399,12 +383,12 @@ describe('Gdb on the demo kernel ELF (no target)', { timeout: 120_000 }, () => {
         child.stdout.on('data', (d: Buffer) => resolve(Number(d.toString().trim())));
         child.once('exit', (code) => reject(new Error(`child exited (${code})`)));
       });
-      assert.ok(await alive(gdbPid));
+      assert.ok(stillRuns(gdbPid, 'gdb'));
       child.kill('SIGKILL');
-      assert.ok(await waitGone(gdbPid, 10_000), `gdb ${gdbPid} outlived its parent`);
+      assert.ok(await waitGone(gdbPid, 10_000, 'gdb'), `gdb ${gdbPid} outlived its parent`);
     } finally {
       child.kill('SIGKILL');
-      if (gdbPid && (await alive(gdbPid))) process.kill(gdbPid, 'SIGKILL');
+      if (gdbPid && stillRuns(gdbPid, 'gdb')) process.kill(gdbPid, 'SIGKILL');
     }
   });
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isMiTuple, miInt, miList, miString, miTuple, miTupleList, MiRecord, parseMiLine } from '../debug-adapter/src/mi/parser';
 import { exec, threadSelect } from '../debug-adapter/src/mi/exec';
+import { prng } from './support/prng';
 
 function parse(line: string | Buffer): MiRecord {
   return parseMiLine(line);
@@ -225,11 +226,8 @@ describe('MI parser: junk and robustness', () => {
   });
 
   it('random byte strings and mutated real lines never throw', () => {
-    let seed = 12345;
-    const rand = (n: number): number => {
-      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
-      return (seed >>> 8) % n;
-    };
+    const random = prng(12345);
+    const rand = (n: number): number => Math.floor(random() * n);
     const corpus = [
       '3^done,bkpt={number="2",type="breakpoint",disp="keep",enabled="y",addr="0x0000000000100c41",func="panic",file="panic.c",line="37",thread-groups=["i1"],times="0"}',
       '*stopped,reason="breakpoint-hit",disp="keep",bkptno="1",frame={addr="0x00000000001006b2",func="heartbeat_poll",args=[]},thread-id="1",stopped-threads="all"',

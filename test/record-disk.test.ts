@@ -20,10 +20,11 @@ import type { Manifest, SnapshotEntry } from '../recorder-bridge/src/bundle/mani
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import { qemuProcessesMentioning, runRewind, tempDir } from './helpers';
+import { runRewind, tempDir } from './helpers';
 import { buildInitramfs, ensureLinuxFixture, VIRTIO_BLK_MODULES, insmodLines } from './linux-initramfs';
 import type { LinuxFixture } from './linux-fixture';
 import { symbolAddresses } from './support/elf';
+import { qemuProcessesMentioning } from './support/procs';
 
 const SNAPSHOT_EVERY = 300_000_000;
 

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import type { InfoJson } from '../recorder-bridge/src/protocol';
-import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { DEMO_INPUTS, DEMO_KERNEL, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { qemuProcessesMentioning } from './support/procs';
 
 async function info(bundle: string): Promise<InfoJson> {
   const r = await runRewind(['info', bundle, '--json']);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseInputScript } from '../recorder-bridge/src/record/input-script';
 import type { EventsJson, InfoJson, Manifest } from '../recorder-bridge/src/protocol';
-import { DEMO_INPUTS, DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { DEMO_INPUTS, DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { qemuProcessesMentioning } from './support/procs';
 
 const BASIC = join(DEMO_INPUTS, 'basic.txt');
 

@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Manifest } from '../recorder-bridge/src/protocol';
 import { copyBundle, DEMO_KERNEL, fingerprint, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir, type CliResult } from './helpers';
 import { prng } from './support/prng';
+import { alive, killIfAlive, procStat, waitFor } from './support/procs';
 
 /** "spin 400" runs about 3.6e9 instructions (over 30 s under record): every kill lands while it runs. */
 const SPINS = 400;
@@ -28,15 +29,6 @@ const CUT_SAVE_LEAKS = 8;
 /** A bound on waits for processes and files, so that a broken run fails instead of hanging (never reached when it works). */
 const WAIT_LIMIT_MS = 30_000;
 
-function parentOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-  } catch {
-    return undefined;
-  }
-}
-
 /** The QEMU a recorder records with: a descendant (under the watchdog shell) running qemu-system with rr=record. */
 function qemuUnder(recorder: number): number | undefined {
   for (const name of readdirSync('/proc')) {
@@ -50,40 +42,15 @@ function qemuUnder(recorder: number): number | undefined {
     }
     // (Not the short-lived `qemu-system-x86_64 --version` the recorder runs first.)
     if (!/(^|\/)qemu-system-[^/]*$/.test(cmd.split('\0')[0]!) || !cmd.includes('rr=record')) continue;
-    for (let p: number | undefined = parentOf(pid), depth = 0; p && depth < 4; p = parentOf(p), depth++) {
+    for (let p: number | undefined = procStat(pid)?.ppid, depth = 0; p && depth < 4; p = procStat(p)?.ppid, depth++) {
       if (p === recorder) return pid;
     }
   }
   return undefined;
 }
 
-/** True while the process exists and is not a zombie. */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-function killIfAlive(pid: number | undefined): void {
-  if (pid === undefined || !alive(pid)) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone meanwhile
-  }
-}
-
-async function waitUntil<T>(what: string, probe: () => T | undefined | false, everyMs = 5): Promise<T> {
-  const limit = Date.now() + WAIT_LIMIT_MS;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > limit) throw new Error(`gave up waiting for ${what}`);
-    await sleep(everyMs);
-  }
+function waitUntil<T>(what: string, probe: () => T | undefined | false, everyMs = 5): Promise<T> {
+  return waitFor(what, probe, WAIT_LIMIT_MS, everyMs);
 }
 
 function sizeOf(path: string): number {

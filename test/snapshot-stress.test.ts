@@ -23,8 +23,9 @@ import { verifyNewRecording } from '../recorder-bridge/src/record/verify-snapsho
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { killGroup, spawnGuarded, waitForExit } from '../recorder-bridge/src/util/processes';
-import { copyBundle, DEMO_KERNEL, qemuProcessesMentioning, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { copyBundle, DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 import { prng } from './support/prng';
+import { qemuProcessesMentioning } from './support/procs';
 
 const RECORDINGS = Number(process.env.REWIND_STRESS_RECORDINGS ?? 40);
 const SEED = Number(process.env.REWIND_STRESS_SEED ?? 20261203);

@@ -18,13 +18,13 @@ import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import type { RewindTestClient } from './dap-client';
+import type { RewindDapClient } from './support/dap-client';
 import { prng } from './support/prng';
 
 /** A set of breakpoints the soak switches to now and then. */
 export interface BreakpointConfig {
   name: string;
-  apply: (c: RewindTestClient) => Promise<void>;
+  apply: (c: RewindDapClient) => Promise<void>;
 }
 
 export interface SoakTarget {
@@ -68,7 +68,7 @@ interface Op {
   direction: Direction;
   /** Exact landing, when the operation defines one (instruction steps, seeks). */
   exact?: (before: number, end: number) => number;
-  send: (c: RewindTestClient) => Promise<unknown>;
+  send: (c: RewindDapClient) => Promise<unknown>;
 }
 
 /** What the adapter showed at one stop. */
@@ -138,7 +138,7 @@ function withTimeout<T>(p: Promise<T>, what: string, ms: number): Promise<T> {
  * Runs the soak on a started client (not yet launched). Fails (assert) on the first broken
  * semantics and, at the end, on any mismatch with the straight replay; returns the report.
  */
-export async function runSoak(c: RewindTestClient, target: SoakTarget, opts: SoakOptions): Promise<SoakReport> {
+export async function runSoak(c: RewindDapClient, target: SoakTarget, opts: SoakOptions): Promise<SoakReport> {
   const { seed } = opts;
   const opTimeout = opts.operationTimeoutMs ?? 120_000;
   const rand = prng(seed);
@@ -154,7 +154,7 @@ export async function runSoak(c: RewindTestClient, target: SoakTarget, opts: Soa
   };
   const started = Date.now();
   await c.launch({ recording: target.bundle, stopOnEntry: true, ...target.launch });
-  const snapshots = (await c.custom<{ snapshots: Array<{ icount: number }> }>('rewind/snapshots')).snapshots.map((s) => s.icount);
+  const snapshots = (await c.custom('rewind/snapshots', {})).snapshots.map((s) => s.icount);
   const end = (await c.position()).end;
   console.log(`# recording: ${end.toLocaleString('en-US')} instructions, ${snapshots.length} snapshots`);
   const pc = target.pc;

@@ -5,11 +5,12 @@
  * killed at the end, pass or fail.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT } from '../helpers';
+import { alive, descendantsOf, procStat, waitUntil } from '../support/procs';
 
 export interface E2eEnv {
   node: string;
@@ -210,75 +211,6 @@ export class CodeServer {
   }
 }
 
-/** Live processes whose command line contains `needle` (e.g. a test's temporary folder), wherever they were re-parented. */
-export function processesMentioning(needle: string): Array<{ pid: number; cmd: string }> {
-  const out: Array<{ pid: number; cmd: string }> = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim();
-      if (cmd.includes(needle) && alive(Number(name))) out.push({ pid: Number(name), cmd });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
-
-/** True while a process exists and is not a zombie. */
-export function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-/** Polls `ok` every 100 ms until it holds (true) or `timeoutMs` passes (false). */
-export async function waitUntil(ok: () => boolean, timeoutMs: number): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
-}
-
-/** Every descendant of a process, from /proc (parent links). */
-export function descendantsOf(root: number): Array<{ pid: number; cmd: string }> {
-  const parent = new Map<number, number>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // pid (comm) state ppid ...: comm may contain spaces and parentheses, so split after the last ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      parent.set(Number(name), ppid);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out: Array<{ pid: number; cmd: string }> = [];
-  for (const pid of parent.keys()) {
-    let p = parent.get(pid);
-    for (let depth = 0; p !== undefined && p > 1 && depth < 64; depth++) {
-      if (p === root) {
-        let cmd = '';
-        try {
-          cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
-        } catch {
-          // exited
-        }
-        out.push({ pid, cmd });
-        break;
-      }
-      p = parent.get(p);
-    }
-  }
-  return out;
-}
-
 export interface BrowserHandle {
   browser: Browser;
   page: Page;
@@ -300,7 +232,7 @@ export async function openBrowser(e2e: E2eEnv, viewport = { width: 1600, height:
   });
   // The new group leaders among this process's descendants: Chromium's main process.
   const groups = descendantsOf(process.pid)
-    .filter((p) => !before.has(p.pid) && /chrom/i.test(p.cmd) && groupOf(p.pid) === p.pid)
+    .filter((p) => !before.has(p.pid) && /chrom/i.test(p.cmd) && procStat(p.pid)?.pgid === p.pid)
     .map((p) => p.pid);
   const page = await browser.newPage({ viewport });
   return {
@@ -329,11 +261,3 @@ export async function openBrowser(e2e: E2eEnv, viewport = { width: 1600, height:
   };
 }
 
-function groupOf(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
-  } catch {
-    return undefined;
-  }
-}
