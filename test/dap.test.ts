@@ -4,6 +4,7 @@
  * breakpoints in reverse, seek, last write, hits, the ends of the recording, and refusals.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -442,6 +443,29 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     } finally {
       for (const b of bridges) await b.close();
     }
+  });
+
+  // The demo's second half (scripts/demo.sh) is this story: it must work on every change, not
+  // only when somebody runs the demo (it was broken for weeks by an event the adapter stopped sending).
+  it("the demo's time-travel story (scripts/demo-story.ts) finds both bugs on these recordings, and leaves them as they were", async () => {
+    const before = [await fingerprint(overflow), await fingerprint(race)];
+    const story = join(ROOT, 'out', 'scripts', 'demo-story.js');
+    const r = await new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+      execFile(process.execPath, [story, '--overflow', overflow, '--race', race], { timeout: 600_000 }, (e, out, err) =>
+        resolve({ code: e ? ((e as { code?: number }).code ?? null) : 0, out, err }),
+      );
+    });
+    assert.equal(r.code, 0, `the story failed:\n${r.err}\n${r.out.slice(-3000)}`);
+    const text = r.out; // not a terminal: no colours
+    // Bug (a): the panic, the overwritten field, the store found going back, and the 30 runs of the copy.
+    assert.match(text, /cfg\.heartbeat_interval = 0x32342d6b/);
+    assert.match(text, /config_set_name config\.c:\d+\s+cfg\.machine_name\[i\] = name\[i\];\s+i = 19, len = 30/);
+    assert.match(text, /rewind\/hits config\.c:\d+: 30 runs/);
+    // Bug (b): the stale store and the timer tick it overwrote.
+    assert.match(text, /work_unit work\.c:\d+\s+pending_ticks = p - handled;/);
+    assert.match(text, /#0 work_timer_tick\s+work\.c:\d+\s+pending_ticks\+\+;/);
+    assert.match(text, /What time travel showed/);
+    assert.deepEqual([await fingerprint(overflow), await fingerprint(race)], before, 'the story never changes a recording');
   });
 
   it('records first when the launch configuration says "record", with progress, without touching the bundle afterwards', async () => {
