@@ -16,12 +16,20 @@ import { UserError } from '../../recorder-bridge/src/errors';
 import type { RelayExecutionEvent } from '../../recorder-bridge/src/gdb/relay';
 import {
   type ReplayEvent,
-  type RewindDapCommand,
   type RewindDapEvents,
+  type RewindDmesgArguments,
+  type RewindDmesgResponse,
+  type RewindEventsArguments,
+  type RewindEventsResponse,
   type RewindHitsArguments,
+  type RewindHitsResponse,
+  type RewindKernelEventsResponse,
   type RewindLastWriteArguments,
+  type RewindLastWriteResponse,
   type RewindPosition,
   type RewindSeekArguments,
+  type RewindSnapshot,
+  type RewindSnapshotsResponse,
 } from '../../recorder-bridge/src/protocol';
 import { defaultBundleName } from '../../recorder-bridge/src/record/bundle-name';
 import { record } from '../../recorder-bridge/src/record/recorder';
@@ -38,6 +46,7 @@ import { disassemble, evaluate, listSourceFiles, readMemory as miReadMemory, sym
 import { exec, threadSelect } from './mi/exec';
 import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
 import { miString, type MiTuple } from './mi/parser';
+import type { Command, HandlerTable, RequestContext } from './requests';
 import { ReverseStepper, type ReverseStepKind, type ReverseStepResult } from './reverse-stepping';
 import { classifyStop, endStop, panicMessage, startStop, stopNeedsPosition, watchpointOf, type StopInfo } from './stops';
 import { LinuxSupport } from './linux/linux-support';
@@ -45,20 +54,11 @@ import { LinuxSupport } from './linux/linux-support';
 /** Requests whose response tells DAP clients that execution continued (DAP: no `continued` event for them). */
 const MOVES_THAT_IMPLY_CONTINUED = new Set(['configurationDone', 'continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue']);
 
-/** One request being handled: its response is sent once, when the handler says (moves answer before their stop). */
-interface RequestContext {
-  request: DebugProtocol.Request;
-  /** Sends the response now (handlers of execution requests answer before the stop). */
-  respond(body?: unknown): void;
-  /** Called once, just before the response goes out (a custom request that moves time sends `continued` there). */
-  beforeRespond?: () => void;
-  readonly responded: boolean;
-}
-
-type Handler = (args: any, ctx: RequestContext) => Promise<unknown>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
 /** Event kinds that make a useful "nearest event" (clock reads and checkpoints are noise). */
 const NOTABLE_KINDS = ['interrupt', 'exception', 'serial-input', 'block', 'network', 'input', 'shutdown', 'char-write'];
+
+/** A handler as dispatch calls it: with the wire's arguments, which each handler checks as it reads them. */
+type UntypedHandler = (args: unknown, ctx: RequestContext) => Promise<unknown>;
 
 export class RewindDebugSession extends DebugSession {
   private debuggee?: Debuggee;
@@ -114,7 +114,7 @@ export class RewindDebugSession extends DebugSession {
       },
     };
     // Own handlers only: "toString", "valueOf", "__proto__"... must not reach Object.prototype.
-    const handler = typeof request.command === 'string' && Object.hasOwn(this.handlers, request.command) ? this.handlers[request.command] : undefined;
+    const handler = typeof request.command === 'string' && Object.hasOwn(this.handlers, request.command) ? (this.handlers[request.command as Command] as UntypedHandler) : undefined;
     try {
       if (!handler) throw new AdapterError(`Rewind does not support the request "${request.command}"`, ErrorId.user);
       if (!isObjectOrMissing(request.arguments)) throw new AdapterError(`the arguments of "${request.command}" must be an object`, ErrorId.user);
@@ -147,7 +147,7 @@ export class RewindDebugSession extends DebugSession {
     this.sendResponse(response);
   }
 
-  private readonly handlers: Record<string, Handler> = {
+  private readonly handlers: HandlerTable = {
     initialize: this.initialize,
     launch: this.launch,
     attach: this.attach,
@@ -207,7 +207,7 @@ export class RewindDebugSession extends DebugSession {
     'rewind/reverseStepOut': this.reverseStepOutRequest,
     'rewind/dmesg': this.dmesgRequest,
     'rewind/kernelEvents': this.kernelEventsRequest,
-  } satisfies Record<string, Handler> & Record<RewindDapCommand, Handler>;
+  };
 
   // ---- lifecycle -----------------------------------------------------------------------------
 
@@ -891,7 +891,7 @@ export class RewindDebugSession extends DebugSession {
     }, 'Go to time');
   }
 
-  private async eventsRequest(args: { from?: number; to?: number; kinds?: string[]; limit?: number }, ctx: RequestContext): Promise<unknown> {
+  private async eventsRequest(args: RewindEventsArguments, ctx: RequestContext): Promise<RewindEventsResponse> {
     const d = this.requireDebuggee();
     if (this.linux) return this.linux.events(args, ctx.request.seq);
     return d.client.events(d.sessionId, {
@@ -902,19 +902,19 @@ export class RewindDebugSession extends DebugSession {
     });
   }
 
-  private async snapshotsRequest(): Promise<unknown> {
+  private async snapshotsRequest(): Promise<RewindSnapshotsResponse> {
     const d = this.requireDebuggee();
     const r = await d.client.snapshots(d.sessionId);
     return { snapshots: r.snapshots.map((s) => ({ name: s.name, icount: s.icount, source: (s as { source?: 'record' | 'replay' }).source ?? 'record' })) };
   }
 
-  private async takeSnapshotRequest(): Promise<unknown> {
+  private async takeSnapshotRequest(): Promise<{ snapshot: RewindSnapshot }> {
     const d = this.requireDebuggee();
     const r = await d.client.createSnapshot(d.sessionId);
     return { snapshot: r.snapshot };
   }
 
-  private async lastWriteRequest(args: RewindLastWriteArguments, ctx: RequestContext): Promise<unknown> {
+  private async lastWriteRequest(args: RewindLastWriteArguments, ctx: RequestContext<RewindLastWriteResponse>): Promise<RewindLastWriteResponse | void> {
     const d = this.requireDebuggee();
     let address: bigint;
     let size: number;
@@ -941,26 +941,23 @@ export class RewindDebugSession extends DebugSession {
       const lines = await symbolInfoLine(d.gdb, `*${hit.address}`).catch(() => []);
       return { found: true, ...base, icount: hit.icount, writer: { address: hit.address, ...(lines[0] ? { function: lines[0].func, path: lines[0].fullname, line: lines[0].line } : {}) }, ...(after ? { after: after.toString('hex') } : {}) };
     }
-    let body: unknown;
     await this.executeMove(ctx, async () => {
       const at = await d.seek(hit!.icount - 1);
       const before = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
       const f = await d.frame(0).catch(() => undefined);
-      body = {
+      ctx.respond({
         found: true,
         ...base,
         icount: hit!.icount,
         writer: { address: f ? `0x${f.pc.toString(16)}` : hit!.address, ...(f?.function ? { function: f.function.name } : {}), ...(f?.line ? { path: f.line.file, line: f.line.line } : {}) },
         ...(before ? { before: before.toString('hex') } : {}),
         ...(after ? { after: after.toString('hex') } : {}),
-      };
-      ctx.respond(body);
+      });
       return { reason: 'data breakpoint', description: `The last write of ${label} before icount ${(at + 1).toLocaleString('en-US')}${before && after ? `: ${before.toString('hex')} → ${after.toString('hex')}` : ''}`, cause: 'seek' };
     }, 'Find last write');
-    return body;
   }
 
-  private async hitsRequest(args: RewindHitsArguments, ctx: RequestContext): Promise<unknown> {
+  private async hitsRequest(args: RewindHitsArguments, ctx: RequestContext): Promise<RewindHitsResponse> {
     const d = this.requireDebuggee();
     let spec: string;
     if (args.address !== undefined) spec = `*${parseAddress(args.address).toString()}`;
@@ -1001,13 +998,13 @@ export class RewindDebugSession extends DebugSession {
     return this.linux;
   }
 
-  private async dmesgRequest(args: { limit?: number }, ctx: RequestContext): Promise<unknown> {
+  private async dmesgRequest(args: RewindDmesgArguments, ctx: RequestContext): Promise<RewindDmesgResponse> {
     const linux = this.requireLinux('rewind/dmesg');
     return this.inspect(ctx, (signal) => linux.dmesg(args.limit, signal));
   }
 
   /** Not an inspection: the scan runs in a bridge session of its own, whatever the user does meanwhile. */
-  private async kernelEventsRequest(_args: unknown, ctx: RequestContext): Promise<unknown> {
+  private async kernelEventsRequest(_args: unknown, ctx: RequestContext): Promise<RewindKernelEventsResponse> {
     const linux = this.requireLinux('rewind/kernelEvents');
     return this.ops.run(ctx.request.seq, 'Kernel events', { current: 'never' }, (op) => linux.kernelEvents(ctx.request.seq, op.signal));
   }
