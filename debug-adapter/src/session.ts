@@ -24,28 +24,26 @@ import {
   type RewindKernelEventsResponse,
   type RewindLastWriteArguments,
   type RewindLastWriteResponse,
-  type RewindPosition,
-  type RewindSeekArguments,
   type RewindSnapshot,
   type RewindSnapshotsResponse,
 } from '../../recorder-bridge/src/protocol';
 import { defaultBundleName } from '../../recorder-bridge/src/record/bundle-name';
 import { record } from '../../recorder-bridge/src/record/recorder';
-import type { TimePoint } from '../../recorder-bridge/src/timepoint';
 import { EXCEPTION_FILTERS, noDataBreakpoint, type DataId } from './breakpoints';
 import { Debuggee, isBridgeUserError } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, historyError, messageOf, userMessage } from './errors';
 import { HandlerContext } from './handlers/context';
 import { openRecording } from './open-recording';
+import { gdbContinue, stopFromMi } from './handlers/gdb-moves';
+import { timeTravelHandlers } from './handlers/time-travel';
+import { isListOfObjects, optionalInteger, parseAddress, requireNumber } from './handlers/arguments';
 import { LineBase } from './line-base';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
 import { disassemble, evaluate, listSourceFiles, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
-import { exec, threadSelect } from './mi/exec';
+import { exec } from './mi/exec';
 import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
-import { miString, type MiTuple } from './mi/parser';
 import type { Command, HandlerTable, RequestContext } from './requests';
-import { type ReverseStepKind, type ReverseStepResult } from './reverse-stepping';
-import { classifyStop, endStop, panicMessage, startStop, stopNeedsPosition, watchpointOf, type StopInfo } from './stops';
+import { panicMessage } from './stops';
 import { LinuxSupport } from './linux/linux-support';
 
 /** A handler as dispatch calls it: with the wire's arguments, which each handler checks as it reads them. */
@@ -145,13 +143,6 @@ export class RewindDebugSession extends DebugSession {
     setExceptionBreakpoints: this.setExceptionBreakpoints,
     dataBreakpointInfo: this.dataBreakpointInfo,
     setDataBreakpoints: this.setDataBreakpoints,
-    continue: this.continue,
-    next: this.next,
-    stepIn: this.stepIn,
-    stepOut: this.stepOut,
-    stepBack: this.stepBack,
-    reverseContinue: this.reverseContinue,
-    pause: this.pause,
     cancel: this.cancel,
     disassemble: this.disassemble,
     exceptionInfo: this.exceptionInfo,
@@ -174,17 +165,14 @@ export class RewindDebugSession extends DebugSession {
     restartFrame: async () => {
       throw historyError('Restarting a frame');
     },
-    'rewind/position': this.positionRequest,
-    'rewind/seek': this.seekRequest,
     'rewind/events': this.eventsRequest,
     'rewind/snapshots': this.snapshotsRequest,
     'rewind/takeSnapshot': this.takeSnapshotRequest,
     'rewind/lastWrite': this.lastWriteRequest,
     'rewind/hits': this.hitsRequest,
-    'rewind/reverseStepIn': this.reverseStepInRequest,
-    'rewind/reverseStepOut': this.reverseStepOutRequest,
     'rewind/dmesg': this.dmesgRequest,
     'rewind/kernelEvents': this.kernelEventsRequest,
+    ...timeTravelHandlers(this.c),
   };
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -275,7 +263,7 @@ export class RewindDebugSession extends DebugSession {
         return { reason: 'entry', description: 'Paused at the requested start time', cause: 'seek' };
       }
       if (config.stopOnEntry) return { reason: 'entry', description: 'Paused at the start of the recording', cause: 'entry' };
-      return this.gdbContinue(exec.continue(), 'forward', ctx, signal);
+      return gdbContinue(this.c, exec.continue(), 'forward', ctx, signal);
     });
   }
 
@@ -365,7 +353,7 @@ export class RewindDebugSession extends DebugSession {
           return { reason: 'goto', description: text.trim(), cause: 'seek' };
         }
         const st = await d.exec(`-interpreter-exec console ${JSON.stringify(command)}`, signal, () => ctx.respond({ result: '', variablesReference: 0 }));
-        return this.stopFromMi(st, /^(reverse-|r[cns])/.test(command) ? 'reverse' : 'forward');
+        return stopFromMi(this.c.open(), st, /^(reverse-|r[cns])/.test(command) ? 'reverse' : 'forward');
       });
       return { result: text, variablesReference: 0 };
     }
@@ -541,157 +529,6 @@ export class RewindDebugSession extends DebugSession {
 
   // ---- execution -----------------------------------------------------------------------------
 
-  private threadOf(args: { threadId?: unknown }): number {
-    const t = args.threadId;
-    if (typeof t !== 'number') throw new AdapterError('this request needs "threadId"');
-    if (!this.c.threads.some((x) => x.id === t)) throw new AdapterError(`unknown threadId ${t}; the guest's vCPUs are threads ${this.c.threads.map((x) => x.id).join(', ')}`, ErrorId.unknownReference);
-    return t;
-  }
-
-  private async continue(args: DebugProtocol.ContinueArguments, ctx: RequestContext): Promise<void> {
-    this.threadOf(args);
-    await this.c.move(ctx, (signal) => this.gdbContinue(exec.continue(), 'forward', ctx, signal, { allThreadsContinued: true }));
-  }
-
-  private async reverseContinue(args: DebugProtocol.ReverseContinueArguments, ctx: RequestContext): Promise<void> {
-    this.threadOf(args);
-    await this.c.move(ctx, (signal) => this.gdbContinue(exec.continue({ reverse: true }), 'reverse', ctx, signal, { allThreadsContinued: true }), 'Reverse continue', true);
-  }
-
-  private async next(args: DebugProtocol.NextArguments, ctx: RequestContext): Promise<void> {
-    const t = this.threadOf(args);
-    await this.c.move(ctx, (signal) => this.lineStep(exec.next({ thread: t, instruction: args.granularity === 'instruction' }), t, ctx, signal));
-  }
-
-  private async stepIn(args: DebugProtocol.StepInArguments, ctx: RequestContext): Promise<void> {
-    const t = this.threadOf(args);
-    await this.c.move(ctx, (signal) => this.lineStep(exec.step({ thread: t, instruction: args.granularity === 'instruction' }), t, ctx, signal));
-  }
-
-  /**
-   * A forward step. Where the pc has no line information (boot code, assembly without DWARF),
-   * gdb refuses to step a line ("Cannot find bounds of current function"): step one instruction
-   * instead, as a kernel developer stepping through entry code expects, and say so.
-   */
-  private async lineStep(command: string, thread: number, ctx: RequestContext, signal: AbortSignal): Promise<StopInfo> {
-    try {
-      return await this.gdbStep(command, 'forward', ctx, signal);
-    } catch (e) {
-      if (ctx.responded || !/Cannot find bounds of current function/.test((e as Error).message)) throw e;
-      this.c.output('Rewind: no line information at this address: stepped one instruction\n', 'console');
-      return this.gdbStep(exec.step({ thread, instruction: true }), 'forward', ctx, signal);
-    }
-  }
-
-  private async stepOut(args: DebugProtocol.StepOutArguments, ctx: RequestContext): Promise<void> {
-    const t = this.threadOf(args);
-    await this.c.move(ctx, (signal) => this.finish(exec.finish({ thread: t }), 'forward', ctx, signal));
-  }
-
-  /**
-   * gdb's finish (either way). Where the pc belongs to no function (the kernel's boot
-   * decompressor runs before vmlinux and has no symbols) it refuses: say why, in the user's terms.
-   */
-  private async finish(command: string, direction: 'forward' | 'reverse', ctx: RequestContext, signal: AbortSignal): Promise<StopInfo> {
-    try {
-      return await this.gdbStep(command, direction, ctx, signal);
-    } catch (e) {
-      if (ctx.responded || !/Cannot find bounds of current function|not meaningful in the outermost frame/.test(messageOf(e))) throw e;
-      const pc = (await this.c.requireDebuggee().frame().catch(() => undefined))?.pc;
-      const instead = direction === 'reverse' ? 'step back by instruction, or reverse continue to a breakpoint' : 'step by instruction, or continue to a breakpoint';
-      const at = pc !== undefined ? ` at 0x${pc.toString(16)}` : '';
-      throw new AdapterError(`there is no function to step out of here: the code${at} has no symbols or no caller gdb can find (gdb: ${messageOf(e)}); ${instead} instead`);
-    }
-  }
-
-  private async stepBack(args: DebugProtocol.StepBackArguments, ctx: RequestContext): Promise<void> {
-    await this.reverseStep('over', args, ctx);
-  }
-
-  private async reverseStepInRequest(args: { threadId?: number; granularity?: string }, ctx: RequestContext): Promise<void> {
-    await this.reverseStep('into', args, ctx);
-  }
-
-  private async reverseStepOutRequest(args: { threadId?: number; granularity?: string }, ctx: RequestContext): Promise<void> {
-    await this.reverseStep('out', args, ctx);
-  }
-
-  /** Reverse steps: instruction granularity through gdb; lines and step-out by the fast engine path. */
-  private async reverseStep(kind: ReverseStepKind, args: { threadId?: unknown; granularity?: unknown }, ctx: RequestContext): Promise<void> {
-    const t = this.threadOf(args);
-    const d = this.c.requireDebuggee();
-    await this.c.move(ctx, async (signal) => {
-      if (args.granularity === 'instruction' && kind !== 'out') {
-        // Exactly one instruction back, also over a `ret` (reverse-nexti would go back over the whole call).
-        return this.gdbStep(exec.step({ thread: t, reverse: true, instruction: true }), 'reverse', ctx, signal);
-      }
-      const startedAt = (await d.position()).icount;
-      if (startedAt === 0) return startStop('stepBack');
-      await d.gdb.send(threadSelect(t));
-      // Answered now, unless gdb's own reverse-finish does the step: that one is answered once gdb
-      // runs, so that gdb refusing it (no symbols here, the outermost frame) is an error response.
-      if (kind !== 'out' || (await this.c.open().stepper.outFallback()) === undefined) ctx.respond();
-      const r: ReverseStepResult = await this.c.open().stepper.step(kind);
-      if (r.kind === 'fallback') {
-        this.c.output(`Rewind: ${r.reason}: using gdb's own reverse ${kind === 'out' ? 'finish' : kind === 'into' ? 'step' : 'next'} (slower)\n`, 'console');
-        if (kind === 'out') return this.finish(exec.finish({ thread: t, reverse: true }), 'reverse', ctx, signal);
-        return this.gdbStep((kind === 'into' ? exec.step : exec.next)({ thread: t, reverse: true }), 'reverse', ctx, signal);
-      }
-      if (r.kind === 'start' || (r.kind === 'step' && (await d.position()).icount === 0)) return startStop('stepBack');
-      if (r.kind === 'breakpoint') {
-        const ids = this.c.open().breakpoints.idsAt(r.address);
-        return { reason: 'breakpoint', description: 'Paused on a breakpoint while stepping back', threadId: t, ...(ids.length ? { hitBreakpointIds: ids } : {}), cause: 'stepBack' };
-      }
-      return { reason: 'step', threadId: t, cause: 'stepBack' };
-    });
-  }
-
-  /**
-   * A continue through gdb (forward or reverse), resumed by the adapter after logpoints and
-   * breakpoints whose hit condition is not met. Answers the request once gdb runs.
-   */
-  private async gdbContinue(command: string, direction: 'forward' | 'reverse', ctx: RequestContext, signal: AbortSignal, _opts: { allThreadsContinued?: boolean } = {}): Promise<StopInfo> {
-    const d = this.c.requireDebuggee();
-    let cmd = command;
-    for (;;) {
-      const st = await d.exec(cmd, signal, () => ctx.respond({ allThreadsContinued: true }));
-      const reason = miString(st, 'reason') ?? '';
-      if (!signal.aborted && (reason === 'breakpoint-hit' || reason.endsWith('watchpoint-trigger'))) {
-        const n = Number(miString(st, 'bkptno') ?? miString(watchpointOf(st), 'number'));
-        const decision = await this.c.open().breakpoints.onHit(n, { thread: Number(miString(st, 'thread-id') ?? 1), level: 0 });
-        if (decision?.log !== undefined) this.c.output(`${direction === 'reverse' ? '◀ ' : ''}${decision.log}\n`, 'console');
-        if (decision && !decision.stop) {
-          cmd = exec.continue({ reverse: direction === 'reverse' });
-          continue;
-        }
-      }
-      return this.stopFromMi(st, direction, signal.aborted);
-    }
-  }
-
-  /** A step through gdb: breakpoints that only count or log are disabled meanwhile. */
-  private async gdbStep(command: string, direction: 'forward' | 'reverse', ctx: RequestContext, signal: AbortSignal): Promise<StopInfo> {
-    const d = this.c.requireDebuggee();
-    await this.c.open().breakpoints.setCountingEnabled(false);
-    try {
-      const st = await d.exec(command, signal, () => ctx.respond());
-      return await this.stopFromMi(st, direction, signal.aborted);
-    } finally {
-      await this.c.open().breakpoints.setCountingEnabled(true).catch(() => undefined);
-    }
-  }
-
-  /** What a gdb `*stopped` record means for the user (stops.ts decides; this gathers the facts). */
-  private async stopFromMi(st: MiTuple, direction: 'forward' | 'reverse', aborted = false): Promise<StopInfo> {
-    const position = stopNeedsPosition(st, aborted) ? await this.c.requireDebuggee().position() : undefined;
-    return classifyStop(st, { direction, aborted, ...(position ? { position } : {}), breakpoint: (n) => this.c.open().breakpoints.lookup(n) });
-  }
-
-  private async pause(): Promise<void> {
-    // Nothing current: already stopped, nothing to do.
-    this.c.ops.current?.cancel();
-  }
-
   private async cancel(args: DebugProtocol.CancelArguments): Promise<void> {
     this.c.ops.cancel(args);
   }
@@ -702,43 +539,6 @@ export class RewindDebugSession extends DebugSession {
   }
 
   // ---- Rewind's custom requests --------------------------------------------------------------
-
-  private async positionRequest(): Promise<RewindPosition> {
-    return this.c.position();
-  }
-
-  private async seekRequest(args: RewindSeekArguments, ctx: RequestContext): Promise<void> {
-    const d = this.c.requireDebuggee();
-    const given = [args.icount, args.eventIndex, args.percent].filter((v) => v !== undefined && v !== null).length;
-    if (given !== 1) throw new AdapterError('rewind/seek needs exactly one of "icount", "eventIndex" or "percent"');
-    let target: TimePoint;
-    let what: string;
-    if (args.icount !== undefined) {
-      if (!Number.isSafeInteger(args.icount) || args.icount < 0) throw new AdapterError(`"icount" must be a non-negative whole number, got ${JSON.stringify(args.icount)}`);
-      target = args.icount;
-      what = `icount ${target.toLocaleString('en-US')}`;
-    } else if (args.percent !== undefined) {
-      if (typeof args.percent !== 'number' || !(args.percent >= 0 && args.percent <= 100)) throw new AdapterError('"percent" must be between 0 and 100');
-      target = Math.round((d.end * args.percent) / 100);
-      what = `${args.percent}% of the recording`;
-    } else {
-      const idx = args.eventIndex!;
-      if (!Number.isSafeInteger(idx) || idx < 0) throw new AdapterError('"eventIndex" must be a non-negative whole number');
-      // A Linux kernel event (numbered after the event index's own, see rewind/events).
-      const kernelEvent = this.c.linux?.eventByIndex(idx);
-      const ev = kernelEvent ? { icount: kernelEvent.icount, kind: `kernel ${kernelEvent.kind}`, detail: `in ${kernelEvent.function}()` } : (await d.client.events(d.sessionId, { from: 0, limit: idx + 1 })).events.find((e) => e.index === idx);
-      if (!ev) throw new AdapterError(`there is no event #${idx} in this recording`);
-      target = ev.icount;
-      what = `event #${idx} (${ev.kind}${ev.detail ? ` ${ev.detail}` : ''})`;
-    }
-    await this.c.move(ctx, async () => {
-      const at = await d.seek(Math.min(target, d.end));
-      ctx.respond(await this.c.position());
-      if (at >= d.end) return endStop('seek', at);
-      if (at === 0) return { ...startStop('seek'), reason: 'goto' };
-      return { reason: 'goto', description: `Went to ${what}`, cause: 'seek' };
-    }, 'Go to time');
-  }
 
   private async eventsRequest(args: RewindEventsArguments, ctx: RequestContext): Promise<RewindEventsResponse> {
     const d = this.c.requireDebuggee();
@@ -885,27 +685,4 @@ export class RewindDebugSession extends DebugSession {
 
 function isObjectOrMissing(v: unknown): boolean {
   return v === undefined || v === null || (typeof v === 'object' && !Array.isArray(v));
-}
-
-/** A whole number within [min, max], or undefined when absent. */
-function optionalInteger(v: unknown, name: string, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new AdapterError(`"${name}" must be a whole number${min > Number.MIN_SAFE_INTEGER ? ` from ${min}` : ''}${max < Number.MAX_SAFE_INTEGER ? ` to ${max}` : ''}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function isListOfObjects(v: unknown): v is object[] {
-  return Array.isArray(v) && v.every((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
-}
-
-function requireNumber(v: unknown, name: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new AdapterError(`"${name}" must be a number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function parseAddress(text: unknown): bigint {
-  if (typeof text !== 'string' || !/^(0x[0-9a-f]+|\d+)$/i.test(text.trim())) throw new AdapterError(`"${String(text)}" is not an address (use a hex number such as 0x100a9a)`);
-  return BigInt(text.trim());
 }
