@@ -34,16 +34,16 @@ import { Debuggee, isBridgeUserError } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, historyError, messageOf, userMessage } from './errors';
 import { HandlerContext } from './handlers/context';
 import { openRecording } from './open-recording';
-import { gdbContinue, stopFromMi } from './handlers/gdb-moves';
+import { gdbContinue } from './handlers/gdb-moves';
 import { timeTravelHandlers } from './handlers/time-travel';
+import { inspectionHandlers } from './handlers/inspection';
 import { isListOfObjects, optionalInteger, parseAddress, requireNumber } from './handlers/arguments';
 import { LineBase } from './line-base';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
-import { disassemble, evaluate, listSourceFiles, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
+import { disassemble, evaluate, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
 import { exec } from './mi/exec';
 import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
 import type { Command, HandlerTable, RequestContext } from './requests';
-import { panicMessage } from './stops';
 import { LinuxSupport } from './linux/linux-support';
 
 /** A handler as dispatch calls it: with the wire's arguments, which each handler checks as it reads them. */
@@ -130,13 +130,6 @@ export class RewindDebugSession extends DebugSession {
     configurationDone: this.configurationDone,
     disconnect: this.disconnect,
     terminate: this.terminate,
-    threads: this.threads,
-    stackTrace: this.stackTrace,
-    scopes: this.scopes,
-    variables: this.variables,
-    evaluate: this.evaluate,
-    source: this.source,
-    loadedSources: this.loadedSources,
     setBreakpoints: this.setBreakpoints,
     setFunctionBreakpoints: this.setFunctionBreakpoints,
     setInstructionBreakpoints: this.setInstructionBreakpoints,
@@ -145,7 +138,6 @@ export class RewindDebugSession extends DebugSession {
     setDataBreakpoints: this.setDataBreakpoints,
     cancel: this.cancel,
     disassemble: this.disassemble,
-    exceptionInfo: this.exceptionInfo,
     readMemory: this.readMemory,
     setVariable: async () => {
       throw historyError('Setting a variable');
@@ -173,6 +165,7 @@ export class RewindDebugSession extends DebugSession {
     'rewind/dmesg': this.dmesgRequest,
     'rewind/kernelEvents': this.kernelEventsRequest,
     ...timeTravelHandlers(this.c),
+    ...inspectionHandlers(this.c),
   };
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -296,105 +289,6 @@ export class RewindDebugSession extends DebugSession {
   }
 
   // ---- inspection ----------------------------------------------------------------------------
-
-  private async threads(_args: unknown, ctx: RequestContext): Promise<DebugProtocol.ThreadsResponse['body']> {
-    if (!this.c.debuggee) return { threads: this.c.threads };
-    const threads = await this.c.inspect(ctx, () => this.c.open().inspector.threads());
-    this.c.threads = threads;
-    return { threads };
-  }
-
-  private async stackTrace(args: DebugProtocol.StackTraceArguments, ctx: RequestContext): Promise<DebugProtocol.StackTraceResponse['body']> {
-    requireNumber(args.threadId, 'threadId');
-    optionalInteger(args.startFrame, 'startFrame', 0);
-    optionalInteger(args.levels, 'levels', 0);
-    return this.c.inspect(ctx, (signal) => this.c.open().inspector.stackTrace(args, signal));
-  }
-
-  private async scopes(args: DebugProtocol.ScopesArguments, ctx: RequestContext): Promise<DebugProtocol.ScopesResponse['body']> {
-    requireNumber(args.frameId, 'frameId');
-    return this.c.inspect(ctx, async () => ({ scopes: this.c.open().inspector.scopes(args.frameId) }));
-  }
-
-  private async variables(args: DebugProtocol.VariablesArguments, ctx: RequestContext): Promise<DebugProtocol.VariablesResponse['body']> {
-    requireNumber(args.variablesReference, 'variablesReference');
-    return this.c.inspect(ctx, async (signal) => ({ variables: await this.c.open().inspector.variables(args, signal) }));
-  }
-
-  private async evaluate(args: DebugProtocol.EvaluateArguments, ctx: RequestContext): Promise<DebugProtocol.EvaluateResponse['body']> {
-    if (typeof args.expression !== 'string') throw new AdapterError('evaluate needs "expression"');
-    const text = args.expression.trim();
-    if (text.startsWith('-exec ') || text === '-exec') return this.gdbCommand(text.slice(5).trim(), ctx);
-    if (text === '') throw new AdapterError('nothing to evaluate');
-    // Linux: `dmesg` in the Debug Console prints the kernel log at this time point.
-    if (text === 'dmesg' && this.c.linux && (args.context === 'repl' || args.context === undefined)) {
-      const linux = this.c.linux;
-      return { result: (await this.c.inspect(ctx, (signal) => linux.dmesgText(signal))).replace(/\n$/, ''), variablesReference: 0 };
-    }
-    return this.c.inspect(ctx, (signal) => this.c.open().inspector.evaluate(text, this.c.open().inspector.frame(args.frameId), signal, args.format));
-  }
-
-  /**
-   * `-exec CMD` in the Debug Console: a gdb command, passed through. Commands that move time
-   * (continue, step, reverse-*, monitor seek, ...) run as executions and end in a stop.
-   */
-  private async gdbCommand(command: string, ctx: RequestContext): Promise<DebugProtocol.EvaluateResponse['body']> {
-    const d = this.c.requireDebuggee();
-    if (command === '') throw new AdapterError('usage: -exec GDB-COMMAND (for example: -exec info registers cr0)');
-    if (/^(set\s+var(iable)?\b|(print|p|call|output)\b[^=]*[^=!<>]=[^=]|call\b|jump\b|j\b|return\b|signal\b|queue-signal\b|run\b|start\b|starti\b|kill\b|detach\b|disconnect\b|target\b|file\b|quit\b|q\b)/.test(command)) {
-      throw historyError(`The gdb command "${command.split(/\s+/)[0]}"`);
-    }
-    if (/^(c|cont|continue|n|next|s|step|si|stepi|ni|nexti|finish|fin|until|u|advance|reverse-\S+|rc|rn|rs|rsi|rni|monitor\s+seek)\b/.test(command)) {
-      let text = '';
-      await this.c.move(ctx, async (signal) => {
-        if (/^monitor\s+seek/.test(command)) {
-          text = await d.gdb.console(command);
-          await d.resync();
-          return { reason: 'goto', description: text.trim(), cause: 'seek' };
-        }
-        const st = await d.exec(`-interpreter-exec console ${JSON.stringify(command)}`, signal, () => ctx.respond({ result: '', variablesReference: 0 }));
-        return stopFromMi(this.c.open(), st, /^(reverse-|r[cns])/.test(command) ? 'reverse' : 'forward');
-      });
-      return { result: text, variablesReference: 0 };
-    }
-    const out = await this.c.inspect(ctx, (signal) => d.gdb.console(command, { signal }));
-    return { result: out.replace(/\n$/, ''), variablesReference: 0 };
-  }
-
-  private async source(args: DebugProtocol.SourceArguments): Promise<DebugProtocol.SourceResponse['body']> {
-    const path = args.source?.path;
-    if (!path) throw new AdapterError('this source has no path; Rewind only serves source files that exist on disk (map build paths with "sourceMap")');
-    try {
-      return { content: await fs.readFile(path, 'utf8'), mimeType: 'text/x-c' };
-    } catch {
-      throw new AdapterError(`cannot read ${path}: map the build's source paths to this machine with "sourceMap" in the launch configuration`);
-    }
-  }
-
-  private async loadedSources(_args: unknown, ctx: RequestContext): Promise<DebugProtocol.LoadedSourcesResponse['body']> {
-    const d = this.c.requireDebuggee();
-    const files = await this.c.inspect(ctx, (signal) => listSourceFiles(d.gdb, { signal }));
-    return { sources: files.map((f) => new Source(basename(f.fullname), f.fullname)) };
-  }
-
-  /**
-   * At a stop on the panic filter: the panic's message. A recording knows what the kernel printed
-   * next: the first panic line of the console at or after this time point (the demo guest's
-   * "PANIC: ...", Linux's "Kernel panic - not syncing: ...").
-   */
-  private async exceptionInfo(_args: DebugProtocol.ExceptionInfoArguments, ctx: RequestContext): Promise<DebugProtocol.ExceptionInfoResponse['body']> {
-    const d = this.c.requireDebuggee();
-    if (this.c.lastStopReason !== 'exception') throw new AdapterError('exceptionInfo: the debuggee is not stopped on a kernel panic');
-    const { icount } = await d.position();
-    const { lines } = await this.c.inspect(ctx, () => d.client.console(d.sessionId, { from: icount, limit: 200 }));
-    const message = panicMessage(lines.map((l) => l.text));
-    return {
-      exceptionId: 'panic',
-      description: message ?? 'The kernel panicked (the recording ends before it printed why)',
-      breakMode: 'always',
-      details: { typeName: 'Kernel panic', ...(message ? { message } : {}) },
-    };
-  }
 
   private async disassemble(args: DebugProtocol.DisassembleArguments, ctx: RequestContext): Promise<DebugProtocol.DisassembleResponse['body']> {
     const d = this.c.requireDebuggee();

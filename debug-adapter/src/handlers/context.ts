@@ -98,10 +98,13 @@ export class HandlerContext {
     return this.open().position.read();
   }
 
-  /** Runs an inspection: after any running execution, cancelled by the next one or by a cancel request. */
-  inspect<T>(ctx: RequestContext, op: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    this.requireDebuggee();
-    return this.ops.run(ctx.request.seq, ctx.request.command, { current: 'never' }, (o) => this.gate.inspection(op, o.signal));
+  /**
+   * Runs an inspection of the open recording: after any running execution, cancelled by the next
+   * one or by a cancel request.
+   */
+  inspect<T>(ctx: RequestContext, op: (signal: AbortSignal, r: OpenRecording) => Promise<T>): Promise<T> {
+    const r = this.open();
+    return this.ops.run(ctx.request.seq, ctx.request.command, { current: 'never' }, (o) => this.gate.inspection((signal) => op(signal, r), o.signal));
   }
 
   /** Runs `op` on gdb when no execution runs, outside any request (Linux support's own reads). */
