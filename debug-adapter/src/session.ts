@@ -7,7 +7,7 @@
  * are answered before the `stopped` event that follows them; inspection requests still pending
  * when an execution starts are cancelled.
  */
-import { DebugSession, InitializedEvent, Response, Source, TerminatedEvent } from '@vscode/debugadapter';
+import { DebugSession, InitializedEvent, Response, TerminatedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -22,25 +22,25 @@ import {
   type RewindHitsArguments,
   type RewindHitsResponse,
   type RewindKernelEventsResponse,
-  type RewindLastWriteArguments,
-  type RewindLastWriteResponse,
   type RewindSnapshot,
   type RewindSnapshotsResponse,
 } from '../../recorder-bridge/src/protocol';
 import { defaultBundleName } from '../../recorder-bridge/src/record/bundle-name';
 import { record } from '../../recorder-bridge/src/record/recorder';
-import { EXCEPTION_FILTERS, noDataBreakpoint, type DataId } from './breakpoints';
+import { EXCEPTION_FILTERS } from './breakpoints';
 import { Debuggee, isBridgeUserError } from './debuggee';
-import { AdapterError, CancelledRequestError, ErrorId, historyError, messageOf, userMessage } from './errors';
+import { AdapterError, CancelledRequestError, ErrorId, messageOf, userMessage } from './errors';
 import { HandlerContext } from './handlers/context';
 import { openRecording } from './open-recording';
 import { gdbContinue } from './handlers/gdb-moves';
 import { timeTravelHandlers } from './handlers/time-travel';
 import { inspectionHandlers } from './handlers/inspection';
-import { isListOfObjects, optionalInteger, parseAddress, requireNumber } from './handlers/arguments';
+import { memoryHandlers } from './handlers/memory';
+import { breakpointHandlers } from './handlers/breakpoints';
+import { refusedHandlers } from './handlers/refused';
+import { parseAddress } from './handlers/arguments';
 import { LineBase } from './line-base';
 import { parseAttachArguments, parseLaunchArguments, type CommonConfig, type NormalizedRecordSpec, type SessionConfig } from './launch-config';
-import { disassemble, evaluate, readMemory as miReadMemory, symbolInfoLine } from './mi/commands';
 import { exec } from './mi/exec';
 import { GdbCommandError, GdbNotFoundError } from './mi/gdb';
 import type { Command, HandlerTable, RequestContext } from './requests';
@@ -130,42 +130,18 @@ export class RewindDebugSession extends DebugSession {
     configurationDone: this.configurationDone,
     disconnect: this.disconnect,
     terminate: this.terminate,
-    setBreakpoints: this.setBreakpoints,
-    setFunctionBreakpoints: this.setFunctionBreakpoints,
-    setInstructionBreakpoints: this.setInstructionBreakpoints,
-    setExceptionBreakpoints: this.setExceptionBreakpoints,
-    dataBreakpointInfo: this.dataBreakpointInfo,
-    setDataBreakpoints: this.setDataBreakpoints,
     cancel: this.cancel,
-    disassemble: this.disassemble,
-    readMemory: this.readMemory,
-    setVariable: async () => {
-      throw historyError('Setting a variable');
-    },
-    setExpression: async () => {
-      throw historyError('Setting an expression');
-    },
-    writeMemory: async () => {
-      throw historyError('Writing memory');
-    },
-    goto: async () => {
-      throw historyError('Set Next Statement (moving the instruction pointer)');
-    },
-    gotoTargets: async () => {
-      throw historyError('Set Next Statement (moving the instruction pointer)');
-    },
-    restartFrame: async () => {
-      throw historyError('Restarting a frame');
-    },
     'rewind/events': this.eventsRequest,
     'rewind/snapshots': this.snapshotsRequest,
     'rewind/takeSnapshot': this.takeSnapshotRequest,
-    'rewind/lastWrite': this.lastWriteRequest,
     'rewind/hits': this.hitsRequest,
     'rewind/dmesg': this.dmesgRequest,
     'rewind/kernelEvents': this.kernelEventsRequest,
     ...timeTravelHandlers(this.c),
     ...inspectionHandlers(this.c),
+    ...memoryHandlers(this.c),
+    ...breakpointHandlers(this.c),
+    ...refusedHandlers,
   };
 
   // ---- lifecycle -----------------------------------------------------------------------------
@@ -288,139 +264,6 @@ export class RewindDebugSession extends DebugSession {
     super.dispose();
   }
 
-  // ---- inspection ----------------------------------------------------------------------------
-
-  private async disassemble(args: DebugProtocol.DisassembleArguments, ctx: RequestContext): Promise<DebugProtocol.DisassembleResponse['body']> {
-    const d = this.c.requireDebuggee();
-    const base = parseAddress(args.memoryReference) + BigInt(optionalInteger(args.offset, 'offset') ?? 0);
-    const count = requireNumber(args.instructionCount, 'instructionCount');
-    if (count > 10_000) throw new AdapterError('at most 10000 instructions at a time');
-    // Bounded like the count: gdb would disassemble the whole span in between.
-    const offset = optionalInteger(args.instructionOffset, 'instructionOffset', -10_000, 10_000) ?? 0;
-    const before = Math.max(0, -offset);
-    const skip = Math.max(0, offset);
-    return this.c.inspect(ctx, async (signal) => {
-      // x86 has no fixed instruction length: disassemble from far enough back and keep the tail.
-      const from = before > 0 ? base - BigInt(before * 15) : base;
-      const insns = await disassemble(d.gdb, from < 0n ? 0n : from, base + BigInt((skip + count) * 15 + 16), { signal }).catch(() => []);
-      const at = insns.findIndex((i) => BigInt(i.address) >= base);
-      const startIdx = Math.max(0, (at < 0 ? insns.length : at) - before) + skip;
-      const picked = insns.slice(startIdx, startIdx + count).map((i) => {
-        const ins: DebugProtocol.DisassembledInstruction = {
-          address: i.address,
-          instruction: i.inst,
-          ...(i.opcodes ? { instructionBytes: i.opcodes } : {}),
-          ...(i.func ? { symbol: `${i.func}+${i.offset ?? 0}` } : {}),
-          ...(i.fullname ? { location: new Source(basename(i.fullname), i.fullname) } : {}),
-          ...(i.line ? { line: i.line } : {}),
-        };
-        return ins;
-      });
-      // Pad with "invalid" rows so the client gets the count it asked for.
-      while (picked.length < count) picked.push({ address: `0x${(base + BigInt(picked.length)).toString(16)}`, instruction: '??', presentationHint: 'invalid' });
-      return { instructions: picked };
-    });
-  }
-
-  private async readMemory(args: DebugProtocol.ReadMemoryArguments, ctx: RequestContext): Promise<DebugProtocol.ReadMemoryResponse['body']> {
-    const d = this.c.requireDebuggee();
-    const address = parseAddress(args.memoryReference) + BigInt(optionalInteger(args.offset, 'offset') ?? 0);
-    const count = requireNumber(args.count, 'count');
-    if (!Number.isInteger(count) || count < 0 || count > 1 << 20) throw new AdapterError('readMemory reads at most 1 MiB at a time ("count": a whole number of bytes)');
-    return this.c.inspect(ctx, async (signal) => {
-      const blocks = count === 0 ? [] : await miReadMemory(d.gdb, address, count, { signal }).catch(() => []);
-      // The readable bytes from the start; the rest is reported unreadable.
-      let data = Buffer.alloc(0);
-      for (const b of blocks) {
-        if (b.offset !== data.length) break;
-        data = Buffer.concat([data, b.data]);
-      }
-      return { address: `0x${address.toString(16)}`, data: data.toString('base64'), ...(data.length < count ? { unreadableBytes: count - data.length } : {}) };
-    });
-  }
-
-  // ---- breakpoints ---------------------------------------------------------------------------
-
-  private async setBreakpoints(args: DebugProtocol.SetBreakpointsArguments, ctx: RequestContext): Promise<DebugProtocol.SetBreakpointsResponse['body']> {
-    const path = args.source?.path;
-    if (!path) throw new AdapterError('setBreakpoints needs a source with a path');
-    if (!isListOfObjects(args.breakpoints ?? [])) throw new AdapterError('"breakpoints" must be a list of source breakpoints ({"line": N, ...})');
-    if (!Array.isArray(args.lines ?? []) || (args.lines ?? []).some((l) => typeof l !== 'number')) throw new AdapterError('"lines" must be a list of line numbers');
-    const bps = args.breakpoints ?? (args.lines ?? []).map((line) => ({ line }));
-    return this.c.inspect(ctx, async () => ({ breakpoints: await this.c.open().breakpoints.setSourceBreakpoints(path, bps) }));
-  }
-
-  private async setFunctionBreakpoints(args: DebugProtocol.SetFunctionBreakpointsArguments, ctx: RequestContext): Promise<DebugProtocol.SetFunctionBreakpointsResponse['body']> {
-    if (!isListOfObjects(args.breakpoints)) throw new AdapterError('setFunctionBreakpoints needs "breakpoints", a list of {"name": FUNCTION, ...}');
-    return this.c.inspect(ctx, async () => ({ breakpoints: await this.c.open().breakpoints.setFunctionBreakpoints(args.breakpoints) }));
-  }
-
-  private async setInstructionBreakpoints(args: DebugProtocol.SetInstructionBreakpointsArguments, ctx: RequestContext): Promise<DebugProtocol.SetInstructionBreakpointsResponse['body']> {
-    if (!Array.isArray(args.breakpoints)) throw new AdapterError('setInstructionBreakpoints needs "breakpoints"');
-    return this.c.inspect(ctx, async () => ({ breakpoints: await this.c.open().breakpoints.setInstructionBreakpoints(args.breakpoints) }));
-  }
-
-  private async setExceptionBreakpoints(args: DebugProtocol.SetExceptionBreakpointsArguments, ctx: RequestContext): Promise<void> {
-    this.c.exceptionFilters = Array.isArray(args.filters) ? args.filters.filter((f) => typeof f === 'string') : [];
-    if (this.c.debuggee) await this.c.inspect(ctx, () => this.c.open().breakpoints.setExceptionFilters(this.c.exceptionFilters));
-  }
-
-  private async dataBreakpointInfo(args: DebugProtocol.DataBreakpointInfoArguments, ctx: RequestContext): Promise<DebugProtocol.DataBreakpointInfoResponse['body']> {
-    const d = this.c.requireDebuggee();
-    if (typeof args.name !== 'string' || args.name === '') throw new AdapterError('dataBreakpointInfo needs "name"');
-    const bytes = args.bytes === undefined ? undefined : optionalInteger(args.bytes, 'bytes', 1, 4096);
-    const access: DebugProtocol.DataBreakpointAccessType[] = ['write', 'read', 'readWrite'];
-    if (args.asAddress === true) {
-      // Memory by address (a Memory view selection, a pointer's value): no expression, no type.
-      let address: bigint;
-      try {
-        address = parseAddress(args.name);
-      } catch (e) {
-        return { dataId: null, description: messageOf(e) };
-      }
-      const size = bytes ?? 1;
-      const hex = `0x${address.toString(16)}`;
-      const id: DataId = { address: hex, size, expression: `${size} byte${size === 1 ? '' : 's'} at ${hex}` };
-      return { dataId: JSON.stringify(id), description: id.expression, accessTypes: access, canPersist: true };
-    }
-    return this.c.inspect(ctx, async () => {
-      let expression = args.name;
-      let frame = this.c.open().inspector.frame(args.frameId);
-      if (args.variablesReference !== undefined && args.variablesReference > 0) {
-        const e = await this.c.open().inspector.expressionOf(args.variablesReference, args.name);
-        expression = e.expression;
-        frame = e.frame ?? frame;
-      }
-      if (expression.startsWith('$')) return { dataId: null, description: `${expression} is a register, not memory` };
-      try {
-        const found = await this.dataIdOf(d, expression, frame);
-        // `bytes`: that many bytes from the variable's address (its type then no longer describes them).
-        const id: DataId = bytes === undefined ? found : { address: found.address, size: bytes, expression: found.expression };
-        return { dataId: JSON.stringify(id), description: `${expression} (${id.size} bytes at ${id.address})`, accessTypes: access, canPersist: false };
-      } catch (e) {
-        return { dataId: null, description: `no data breakpoint for ${expression}: ${messageOf(e)}` };
-      }
-    });
-  }
-
-  private async dataIdOf(d: Debuggee, expression: string, frame: { thread: number; level: number } | undefined): Promise<DataId> {
-    const addressText = await evaluate(d.gdb, `&(${expression})`, frame).catch((e) => {
-      throw noDataBreakpoint(expression, `it is not in memory (${messageOf(e)})`);
-    });
-    const m = /0x[0-9a-f]+/i.exec(addressText);
-    if (!m) throw noDataBreakpoint(expression, `gdb gave no address (${addressText})`);
-    const size = Number(await evaluate(d.gdb, `sizeof(${expression})`, frame));
-    if (!Number.isInteger(size) || size <= 0) throw noDataBreakpoint(expression, 'its size is unknown');
-    const whatis = await d.gdb.console(`whatis ${expression}`).catch(() => '');
-    const type = /type = (.*)/.exec(whatis)?.[1]?.trim();
-    return { address: `0x${BigInt(m[0]).toString(16)}`, size, expression, ...(type && !type.includes('[') ? { type } : {}) };
-  }
-
-  private async setDataBreakpoints(args: DebugProtocol.SetDataBreakpointsArguments, ctx: RequestContext): Promise<DebugProtocol.SetDataBreakpointsResponse['body']> {
-    if (!Array.isArray(args.breakpoints)) throw new AdapterError('setDataBreakpoints needs "breakpoints"');
-    return this.c.inspect(ctx, async () => ({ breakpoints: await this.c.open().breakpoints.setDataBreakpoints(args.breakpoints) }));
-  }
-
   // ---- execution -----------------------------------------------------------------------------
 
   private async cancel(args: DebugProtocol.CancelArguments): Promise<void> {
@@ -455,49 +298,6 @@ export class RewindDebugSession extends DebugSession {
     const d = this.c.requireDebuggee();
     const r = await d.client.createSnapshot(d.sessionId);
     return { snapshot: r.snapshot };
-  }
-
-  private async lastWriteRequest(args: RewindLastWriteArguments, ctx: RequestContext<RewindLastWriteResponse>): Promise<RewindLastWriteResponse | void> {
-    const d = this.c.requireDebuggee();
-    let address: bigint;
-    let size: number;
-    let label: string;
-    if (args.expression !== undefined) {
-      if (typeof args.expression !== 'string' || args.expression.trim() === '') throw new AdapterError('"expression" must be a C expression');
-      const frame = this.c.open().inspector.frame(args.frameId);
-      const id = await this.c.inspect(ctx, () => this.dataIdOf(d, args.expression!, frame));
-      address = BigInt(id.address);
-      size = id.size;
-      label = args.expression;
-    } else if (args.address !== undefined) {
-      address = parseAddress(args.address);
-      size = args.size ?? 1;
-      if (!Number.isInteger(size) || size < 1 || size > 4096) throw new AdapterError('"size" must be 1 to 4096 bytes');
-      label = `${size} bytes at ${args.address}`;
-    } else throw new AdapterError('rewind/lastWrite needs "expression" (with an optional frameId) or "address" and "size"');
-
-    const after = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
-    const { hit } = await this.c.query(ctx, `Last write of ${label}`, (signal) => d.client.lastWrite(d.sessionId, address, size, { signal }));
-    const base = { address: `0x${address.toString(16)}`, size };
-    if (!hit) return { found: false, ...base };
-    if (!args.seek) {
-      const lines = await symbolInfoLine(d.gdb, `*${hit.address}`).catch(() => []);
-      return { found: true, ...base, icount: hit.icount, writer: { address: hit.address, ...(lines[0] ? { function: lines[0].func, path: lines[0].fullname, line: lines[0].line } : {}) }, ...(after ? { after: after.toString('hex') } : {}) };
-    }
-    await this.c.move(ctx, async () => {
-      const at = await d.seek(hit!.icount - 1);
-      const before = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
-      const f = await d.frame(0).catch(() => undefined);
-      ctx.respond({
-        found: true,
-        ...base,
-        icount: hit!.icount,
-        writer: { address: f ? `0x${f.pc.toString(16)}` : hit!.address, ...(f?.function ? { function: f.function.name } : {}), ...(f?.line ? { path: f.line.file, line: f.line.line } : {}) },
-        ...(before ? { before: before.toString('hex') } : {}),
-        ...(after ? { after: after.toString('hex') } : {}),
-      });
-      return { reason: 'data breakpoint', description: `The last write of ${label} before icount ${(at + 1).toLocaleString('en-US')}${before && after ? `: ${before.toString('hex')} → ${after.toString('hex')}` : ''}`, cause: 'seek' };
-    }, 'Find last write');
   }
 
   private async hitsRequest(args: RewindHitsArguments, ctx: RequestContext): Promise<RewindHitsResponse> {
