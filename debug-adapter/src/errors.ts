@@ -50,3 +50,8 @@ export function userMessage(e: unknown): string | undefined {
   if (e instanceof AdapterError || e instanceof UserError) return e.message;
   return undefined;
 }
+
+/** An error's message, for text that names what failed. */
+export function messageOf(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

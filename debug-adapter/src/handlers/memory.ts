@@ -1,0 +1,127 @@
+/**
+ * The guest's memory at the current time point (readMemory, disassemble) and over the recording:
+ * rewind/lastWrite, the last write of a variable or an address range before now, reported or
+ * gone to.
+ */
+import { Source } from '@vscode/debugadapter';
+import type { DebugProtocol } from '@vscode/debugprotocol';
+import { basename } from 'node:path';
+import { noDataBreakpoint, type DataId } from '../breakpoints';
+import type { Debuggee } from '../debuggee';
+import { AdapterError, messageOf } from '../errors';
+import { disassemble, evaluate, readMemory, symbolInfoLine } from '../mi/commands';
+import type { HandlerTable } from '../requests';
+import { optionalInteger, parseAddress, requireNumber } from './arguments';
+import type { HandlerContext } from './context';
+
+/** Where an lvalue lives, how big it is, and its type (for a data breakpoint or a last-write query). */
+export async function dataIdOf(d: Debuggee, expression: string, frame: { thread: number; level: number } | undefined): Promise<DataId> {
+  const addressText = await evaluate(d.gdb, `&(${expression})`, frame).catch((e) => {
+    throw noDataBreakpoint(expression, `it is not in memory (${messageOf(e)})`);
+  });
+  const m = /0x[0-9a-f]+/i.exec(addressText);
+  if (!m) throw noDataBreakpoint(expression, `gdb gave no address (${addressText})`);
+  const size = Number(await evaluate(d.gdb, `sizeof(${expression})`, frame));
+  if (!Number.isInteger(size) || size <= 0) throw noDataBreakpoint(expression, 'its size is unknown');
+  const whatis = await d.gdb.console(`whatis ${expression}`).catch(() => '');
+  const type = /type = (.*)/.exec(whatis)?.[1]?.trim();
+  return { address: `0x${BigInt(m[0]).toString(16)}`, size, expression, ...(type && !type.includes('[') ? { type } : {}) };
+}
+
+export function memoryHandlers(c: HandlerContext) {
+  return {
+    readMemory: async (args, ctx) => {
+      const d = c.requireDebuggee();
+      const address = parseAddress(args.memoryReference) + BigInt(optionalInteger(args.offset, 'offset') ?? 0);
+      const count = requireNumber(args.count, 'count');
+      if (!Number.isInteger(count) || count < 0 || count > 1 << 20) throw new AdapterError('readMemory reads at most 1 MiB at a time ("count": a whole number of bytes)');
+      return c.inspect(ctx, async (signal) => {
+        const blocks = count === 0 ? [] : await readMemory(d.gdb, address, count, { signal }).catch(() => []);
+        // The readable bytes from the start; the rest is reported unreadable.
+        let data = Buffer.alloc(0);
+        for (const b of blocks) {
+          if (b.offset !== data.length) break;
+          data = Buffer.concat([data, b.data]);
+        }
+        return { address: `0x${address.toString(16)}`, data: data.toString('base64'), ...(data.length < count ? { unreadableBytes: count - data.length } : {}) };
+      });
+    },
+
+    disassemble: async (args, ctx) => {
+      const d = c.requireDebuggee();
+      const base = parseAddress(args.memoryReference) + BigInt(optionalInteger(args.offset, 'offset') ?? 0);
+      const count = requireNumber(args.instructionCount, 'instructionCount');
+      if (count > 10_000) throw new AdapterError('at most 10000 instructions at a time');
+      // Bounded like the count: gdb would disassemble the whole span in between.
+      const offset = optionalInteger(args.instructionOffset, 'instructionOffset', -10_000, 10_000) ?? 0;
+      const before = Math.max(0, -offset);
+      const skip = Math.max(0, offset);
+      return c.inspect(ctx, async (signal) => {
+        // x86 has no fixed instruction length: disassemble from far enough back and keep the tail.
+        const from = before > 0 ? base - BigInt(before * 15) : base;
+        const insns = await disassemble(d.gdb, from < 0n ? 0n : from, base + BigInt((skip + count) * 15 + 16), { signal }).catch(() => []);
+        const at = insns.findIndex((i) => BigInt(i.address) >= base);
+        const startIdx = Math.max(0, (at < 0 ? insns.length : at) - before) + skip;
+        const picked = insns.slice(startIdx, startIdx + count).map((i) => {
+          const ins: DebugProtocol.DisassembledInstruction = {
+            address: i.address,
+            instruction: i.inst,
+            ...(i.opcodes ? { instructionBytes: i.opcodes } : {}),
+            ...(i.func ? { symbol: `${i.func}+${i.offset ?? 0}` } : {}),
+            ...(i.fullname ? { location: new Source(basename(i.fullname), i.fullname) } : {}),
+            ...(i.line ? { line: i.line } : {}),
+          };
+          return ins;
+        });
+        // Pad with "invalid" rows so the client gets the count it asked for.
+        while (picked.length < count) picked.push({ address: `0x${(base + BigInt(picked.length)).toString(16)}`, instruction: '??', presentationHint: 'invalid' });
+        return { instructions: picked };
+      });
+    },
+
+    'rewind/lastWrite': async (args, ctx) => {
+      const { debuggee: d, inspector } = c.open();
+      let address: bigint;
+      let size: number;
+      let label: string;
+      if (args.expression !== undefined) {
+        if (typeof args.expression !== 'string' || args.expression.trim() === '') throw new AdapterError('"expression" must be a C expression');
+        const expression = args.expression;
+        const frame = inspector.frame(args.frameId);
+        const id = await c.inspect(ctx, () => dataIdOf(d, expression, frame));
+        address = BigInt(id.address);
+        size = id.size;
+        label = expression;
+      } else if (args.address !== undefined) {
+        address = parseAddress(args.address);
+        size = args.size ?? 1;
+        if (!Number.isInteger(size) || size < 1 || size > 4096) throw new AdapterError('"size" must be 1 to 4096 bytes');
+        label = `${size} bytes at ${args.address}`;
+      } else throw new AdapterError('rewind/lastWrite needs "expression" (with an optional frameId) or "address" and "size"');
+
+      const after = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
+      const { hit } = await c.query(ctx, `Last write of ${label}`, (signal) => d.client.lastWrite(d.sessionId, address, size, { signal }));
+      const base = { address: `0x${address.toString(16)}`, size };
+      if (!hit) return { found: false, ...base };
+      if (!args.seek) {
+        const lines = await symbolInfoLine(d.gdb, `*${hit.address}`).catch(() => []);
+        return { found: true, ...base, icount: hit.icount, writer: { address: hit.address, ...(lines[0] ? { function: lines[0].func, path: lines[0].fullname, line: lines[0].line } : {}) }, ...(after ? { after: after.toString('hex') } : {}) };
+      }
+      // Answered from inside the move, once there: the body tells the bytes before the write.
+      await c.move(ctx, async () => {
+        const at = await d.seek(hit.icount - 1);
+        const before = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
+        const f = await d.frame(0).catch(() => undefined);
+        ctx.respond({
+          found: true,
+          ...base,
+          icount: hit.icount,
+          writer: { address: f ? `0x${f.pc.toString(16)}` : hit.address, ...(f?.function ? { function: f.function.name } : {}), ...(f?.line ? { path: f.line.file, line: f.line.line } : {}) },
+          ...(before ? { before: before.toString('hex') } : {}),
+          ...(after ? { after: after.toString('hex') } : {}),
+        });
+        return { reason: 'data breakpoint', description: `The last write of ${label} before icount ${(at + 1).toLocaleString('en-US')}${before && after ? `: ${before.toString('hex')} → ${after.toString('hex')}` : ''}`, cause: 'seek' };
+      }, 'Find last write');
+    },
+  } satisfies Partial<HandlerTable>;
+}
