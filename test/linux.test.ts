@@ -210,6 +210,37 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     assert.equal(out.position.icount, entered.position.icount - 1);
   });
 
+  it('steps over a line that is one `rep stosb` of 5.5 MB (clear_bss) in one move, to the instruction after it', async (t) => {
+    if (session.skip()) return t.skip(session.skip());
+    const value = async (expression: string) => BigInt((await c.evaluate(expression)).split(' ')[0]!);
+    try {
+      await c.run(() => c.dc.send('rewind/seek', { icount: 0 }));
+      await c.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'clear_bss' }] });
+      const entry = await c.run(() => c.dc.continueRequest({ threadId: 1 }));
+      await c.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+      assert.equal(entry.frames[0], 'clear_bss head64.c:430');
+      // gdb range-steps the line (vCont;r, gdb/range-step.ts): the `rep stosb` runs as one continue.
+      // Single steps took one per byte: 5.5 million, hours (the 1,000-operation soak found it).
+      const over = await next();
+      assert.equal(over.frames[0], 'clear_bss head64.c:432');
+      assert.equal(await value('(unsigned long)$rcx'), 0n, 'the rep ran to its end');
+      assert.equal(await value('(unsigned long)$rdi'), await value('(unsigned long)&__bss_stop'), 'it cleared up to the end of the bss');
+      // Back by instructions: still the rep. QEMU counts its final test of rcx (0: done) as one more
+      // execution of the instruction; before that, the last byte was stored (rcx 1).
+      const stepBackInstruction = () => c.run(() => c.dc.stepBackRequest({ threadId: 1, granularity: 'instruction' }));
+      const back = await stepBackInstruction();
+      assert.equal(back.position.icount, over.position.icount - 1);
+      assert.match((await c.dc.evaluateRequest({ expression: '-exec x/i $pc', context: 'repl' })).body.result, /rep stos %al,%es:\(%rdi\)/);
+      assert.equal(await value('(unsigned long)$rcx'), 0n);
+      await stepBackInstruction();
+      assert.equal(await value('(unsigned long)$rcx'), 1n);
+      assert.equal(await value('(unsigned long)$rdi'), (await value('(unsigned long)&__bss_stop')) - 1n);
+    } finally {
+      await c.dc.setFunctionBreakpointsRequest({ breakpoints: [] });
+      await c.run(() => c.dc.send('rewind/seek', { icount: writes[0]!.icount }));
+    }
+  });
+
   it('refuses to step back out of boot code that has no symbols, says why, and stays where it was', async (t) => {
     if (session.skip()) return t.skip(session.skip());
     // One million instructions in, the firmware and the boot loader run: no function of vmlinux.

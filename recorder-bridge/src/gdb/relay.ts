@@ -3,6 +3,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { CancelledError } from '../errors';
 import type { Breakpoint, Watchpoint } from '../replay/worker';
 import { listenUnixSocket } from '../util/unix-socket';
+import { rangeStep, type RangeStepTarget } from './range-step';
 import { isReadPacket } from './read-packets';
 import type { RelayPoints, RelayStop, RelayTarget } from './relay-target';
 import { decodeRunLength } from './rsp-client';
@@ -10,8 +11,8 @@ import { decodeRunLength } from './rsp-client';
 export type { RelayPoints, RelaySnapshot, RelayStop, RelayTarget } from './relay-target';
 export { EngineRelayTarget } from './relay-target';
 
-/** The execution packets: c/vCont;c, s/vCont;s, bc, bs, and `monitor seek`. */
-export type RelayExecutionKind = 'continue' | 'stepi' | 'reverseContinue' | 'reverseStepi' | 'seek';
+/** The execution packets: c/vCont;c, s/vCont;s, vCont;r (range-step.ts), bc, bs, and `monitor seek`. */
+export type RelayExecutionKind = 'continue' | 'stepi' | 'rangeStep' | 'reverseContinue' | 'reverseStepi' | 'seek';
 
 /** Told to the relay's owner around every execution packet (for progress and events). */
 export type RelayExecutionEvent =
@@ -51,6 +52,8 @@ export class GdbRelay {
   private readonly sockets = new Set<Socket>();
   private readonly log: (line: string) => void;
   private readonly onExecution?: (e: RelayExecutionEvent) => void;
+  /** The guest's code is 64-bit (from the target description; asked once). */
+  private is64?: boolean;
 
   constructor(
     private readonly target: RelayTarget,
@@ -181,7 +184,12 @@ export class GdbRelay {
     }
     if (packet === 'vMustReplyEmpty') return '';
     if (packet === '?') return this.stopReply({ kind: 'time', icount: (await t.position()).icount }, false);
-    if (packet === 'vCont?') return 'vCont;c;C;s;S';
+    if (packet === 'vCont?') return 'vCont;c;C;s;S;r';
+    const range = /^vCont;r([0-9a-fA-F]+),([0-9a-fA-F]+)/.exec(packet);
+    if (range) {
+      const target = await this.rangeStepTarget(conn);
+      return this.execute(conn, 'rangeStep', packet, (signal) => rangeStep(target, BigInt('0x' + range[1]), BigInt('0x' + range[2]), signal));
+    }
     if (packet === 'c' || packet.startsWith('vCont;c') || packet.startsWith('vCont;C') || /^C[0-9a-f]{2}$/.test(packet)) {
       return this.execute(conn, 'continue', packet, (signal) => t.continueForward(this.points(), signal));
     }
@@ -274,6 +282,29 @@ export class GdbRelay {
     return 'Rewind monitor commands: icount, seek ICOUNT\n';
   }
 
+  /** Range stepping's view of the target, for gdb's selected thread. */
+  private async rangeStepTarget(conn: Conn): Promise<RangeStepTarget> {
+    const t = this.target;
+    // QEMU's x86 gdbstub describes the guest as i386:x86-64 (pc = register 16, rip) or i386 (8, eip).
+    this.is64 ??= /i386:x86-64/.test(await t.gdbPacket('qXfer:features:read:target.xml:0,ffb', conn.thread));
+    const is64 = this.is64;
+    return {
+      is64,
+      icount: async () => (await t.position()).icount,
+      pc: async () => littleEndian(await t.gdbPacket(is64 ? 'p10' : 'p8', conn.thread)),
+      code: async (address) => {
+        const reply = await t.gdbPacket(`m${address.toString(16)},10`, conn.thread);
+        return /^E[0-9a-fA-F]{2}$/.test(reply) ? Buffer.alloc(0) : Buffer.from(reply, 'hex');
+      },
+      stepi: () => t.stepi(),
+      continueTo: (address, signal) => {
+        const points = this.points();
+        return t.continueForward({ breakpoints: [...points.breakpoints, { address }], watchpoints: points.watchpoints }, signal);
+      },
+      hasBreakpoint: (address) => [...this.breakpoints.values()].some((b) => b.address === address),
+    };
+  }
+
   private points(): RelayPoints {
     return { breakpoints: [...this.breakpoints.values()], watchpoints: [...this.watchpoints.values()] };
   }
@@ -316,6 +347,12 @@ export class GdbRelay {
 
 function isCancellation(e: unknown): boolean {
   return e instanceof CancelledError || (e as { code?: unknown } | undefined)?.code === 'cancelled';
+}
+
+/** A register as the `p` packet gives it: little-endian hex. */
+function littleEndian(reply: string): bigint {
+  if (!/^(?:[0-9a-fA-F]{2})+$/.test(reply)) throw new Error(`unexpected register reply ${JSON.stringify(reply.slice(0, 20))}`);
+  return BigInt('0x' + (reply.match(/../g) ?? []).reverse().join(''));
 }
 
 function hex(text: string): string {
