@@ -206,4 +206,20 @@ describe('replay engine', { timeout: 900_000 }, () => {
       }
     });
   }
+
+  it('a request in flight to a process stopped by a signal is not left waiting for the hang timeout', async () => {
+    const bundle = await Bundle.open(bundlePath);
+    const ws = await ReplayWorkspace.create(bundle);
+    // A hang timeout no test waits for: only the stopped-process check can end the read below.
+    const w = await ReplayWorker.start(bundle, ws, { ...engine.snapshots()[0]!, image: ws.snapshots, source: 'record' }, engine.end, { hangMs: 3_600_000 });
+    try {
+      await w.runTo(1000);
+      process.kill(-w.pid!, 'SIGSTOP');
+      await assert.rejects(w.registers(), /hung and was killed|closed|stopped/i);
+      assert.equal(w.hangNoticed?.why, 'it was stopped by a signal');
+    } finally {
+      await w.kill();
+      await ws.dispose();
+    }
+  });
 });
