@@ -74,6 +74,20 @@ export interface StartOptions {
    * finalizer repairing a new recording's snapshots); the file is kept when the process goes.
    */
   image?: string;
+  /** Told of every run of the process (observers: benchmarks, diagnostics). */
+  onRun?: (run: WorkerRun) => void;
+}
+
+/** One forward run of a replay process: where from and to, with traps or not, collecting every trigger (a scan) or not. */
+export interface WorkerRun {
+  pid: number | undefined;
+  from: TimePoint;
+  to: TimePoint;
+  traps: boolean;
+  scan: boolean;
+  /** process.hrtime.bigint() at the start and the end. */
+  startedNs: bigint;
+  endedNs: bigint;
 }
 
 let nextWorkerId = 1;
@@ -130,6 +144,7 @@ export class ReplayWorker {
     private readonly image: string,
     private readonly ws: ReplayWorkspace,
     private readonly hangMs: number,
+    private readonly onRun: ((run: WorkerRun) => void) | undefined,
   ) {
     this.icountCache = snapshot.icount;
     child.once('exit', () => (this.dead = true));
@@ -181,7 +196,7 @@ export class ReplayWorker {
       // QEMU answers 'p' (one register) only once the target description was read: every process
       // must answer the same reads, whichever holds the current time when gdb asks.
       await Promise.race([rsp.request('qXfer:features:read:target.xml:0,1', 10_000), exited]);
-      const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws, hangMs);
+      const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws, hangMs, opts.onRun);
       w.retainImage = opts.image !== undefined;
       w.icountCache = await qmp.icount();
       return w;
@@ -224,7 +239,7 @@ export class ReplayWorker {
    * where it is (a 'time' stop).
    */
   async run(opts: RunOptions): Promise<StopCause> {
-    return (await this.runWith(opts, () => false)).stop;
+    return (await this.runWith(opts, false, () => false)).stop;
   }
 
   /**
@@ -235,7 +250,7 @@ export class ReplayWorker {
    */
   async collect(opts: RunOptions): Promise<{ hits: Trigger[]; stop: StopCause }> {
     const hits: Trigger[] = [];
-    const r = await this.runWith(opts, (hit) => {
+    const r = await this.runWith(opts, true, (hit) => {
       hits.push(hit);
       return true;
     });
@@ -243,8 +258,10 @@ export class ReplayWorker {
   }
 
   /** The run loop: `onHit` says whether to go on after a trigger (true) or stop there (false). */
-  private async runWith(opts: RunOptions, onHit: (hit: Trigger) => boolean): Promise<{ stop: StopCause }> {
+  private async runWith(opts: RunOptions, scan: boolean, onHit: (hit: Trigger) => boolean): Promise<{ stop: StopCause }> {
     this.enter();
+    const from = this.icountCache;
+    const startedNs = process.hrtime.bigint();
     const bps = opts.breakpoints ?? [];
     const wps = opts.watchpoints ?? [];
     this.readThread = undefined;
@@ -308,6 +325,8 @@ export class ReplayWorker {
       }
     } finally {
       this.busy = false;
+      const traps = bps.length + wps.length > 0;
+      this.onRun?.({ pid: this.child.pid, from, to: this.icountCache, traps, scan, startedNs, endedNs: process.hrtime.bigint() });
     }
   }
 
