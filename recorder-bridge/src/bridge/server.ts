@@ -31,7 +31,7 @@ import {
   type BridgeWatchpoint,
   type HexAddress,
 } from '../protocol';
-import { ReplayEngine, type EngineOptions, type Hit } from '../replay/engine';
+import { ReplayEngine, type EngineOptions, type Hit, type ScanOptions } from '../replay/engine';
 import type { Breakpoint, Watchpoint } from '../replay/worker';
 import type { TimePoint } from '../timepoint';
 import { REWIND_VERSION } from '../version';
@@ -375,41 +375,23 @@ class Bridge {
     return { signal: ac.signal, dispose: () => sub.dispose() };
   }
 
-  /** A whole-range query (hits, writes), run between snapshots a few slices at a time: progress and prompt cancellation. */
-  private async query(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, from: TimePoint, to: TimePoint, scan: (e: ReplayEngine, range: { from: TimePoint; to: TimePoint; signal: AbortSignal }) => Promise<Hit[]>): Promise<BridgeHit[]> {
+  /**
+   * A whole-range query (hits, writes) in the session's queue: the engine reports its progress
+   * (0 first, then slice by slice) and stops when the request is cancelled.
+   */
+  private async query(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, scan: (e: ReplayEngine, opts: ScanOptions) => Promise<Hit[]>): Promise<BridgeHit[]> {
     const c = this.signalOf(token);
     try {
-      return await s.run(
-        async (e) => {
-          const end = Math.min(to, e.end + 1);
-          const total = Math.max(0, end - from);
-          // Chunks cut at snapshots (where the engine cuts its slices anyway), two slices a chunk.
-          const cuts = e.snapshots().map((x) => x.icount).filter((t) => t > from && t < end);
-          const bounds = [from, ...cuts.filter((_, i) => i % 2 === 1), end];
-          const seen = new Set<string>();
-          const out: BridgeHit[] = [];
-          this.notify(conn, 'rewind/progress', { sessionId: s.id, done: 0, total });
-          for (let i = 0; i + 1 < bounds.length; i++) {
-            if (c.signal.aborted) throw new CancelledError(what);
-            const a = bounds[i]!;
-            const b = bounds[i + 1]!;
-            if (a >= b) continue;
-            for (const h of await scan(e, { from: a, to: b, signal: c.signal })) {
-              const key = `${h.icount}:${h.address}:${h.dataAddress ?? ''}`;
-              if (seen.has(key)) continue;
-              seen.add(key);
-              out.push(hitJson(h));
-            }
-            this.notify(conn, 'rewind/progress', { sessionId: s.id, done: b - from, total });
-          }
-          return out;
-        },
-        c.signal,
-        what,
-      );
+      const hits = await s.run((e) => scan(e, { signal: c.signal, onProgress: this.progressTo(conn, s) }), c.signal, what);
+      return hits.map(hitJson);
     } finally {
       c.dispose();
     }
+  }
+
+  /** Progress of a session's long operation, as rewind/progress notifications. */
+  private progressTo(conn: Connection, s: BridgeSession): (done: TimePoint, total: TimePoint) => void {
+    return (done, total) => this.notify(conn, 'rewind/progress', { sessionId: s.id, done, total });
   }
 
   private readonly handlers: { [M in Exclude<BridgeMethod, 'rewind/hello'>]: (conn: Connection, p: Record<string, unknown>, token: CancellationToken) => Promise<BridgeRequests[M]['result']> } = {
@@ -493,7 +475,7 @@ class Bridge {
               breakpoints,
               watchpoints,
               signal: c.signal,
-              onProgress: (done, total) => this.notify(conn, 'rewind/progress', { sessionId: s.id, done, total }),
+              onProgress: this.progressTo(conn, s),
             }),
           c.signal,
           'reverse continue',
@@ -570,7 +552,7 @@ class Bridge {
       let from = optionalIcount(p.from, 'from') ?? 0;
       const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
       if (p.snapFrom === true) from = s.engine.snapshotAtOrBefore(from);
-      const hits = await this.query(conn, s, token, 'hits', from, to, (e, r) => e.hits(breakpoints, r));
+      const hits = await this.query(conn, s, token, 'hits', (e, opts) => e.hits(breakpoints, { from, to, ...opts }));
       return { hits, from, to: Math.min(to, s.engine.end + 1) };
     },
     'rewind/writes': async (conn, p, token) => {
@@ -579,7 +561,7 @@ class Bridge {
       const size = watchSize(p.size);
       const from = optionalIcount(p.from, 'from') ?? 0;
       const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
-      return { hits: await this.query(conn, s, token, 'writes', from, to, (e, r) => e.writes(address, size, r)) };
+      return { hits: await this.query(conn, s, token, 'writes', (e, opts) => e.writes(address, size, { from, to, ...opts })) };
     },
     'rewind/lastWrite': async (conn, p, token) => {
       const s = this.session(conn, p);
@@ -587,17 +569,7 @@ class Bridge {
       const size = watchSize(p.size);
       const c = this.signalOf(token);
       try {
-        const hit = await s.run(
-          async (e) => {
-            const total = e.icount;
-            this.notify(conn, 'rewind/progress', { sessionId: s.id, done: 0, total });
-            const h = await e.lastWrite(address, size);
-            this.notify(conn, 'rewind/progress', { sessionId: s.id, done: total, total });
-            return h;
-          },
-          c.signal,
-          'last write',
-        );
+        const hit = await s.run((e) => e.lastWrite(address, size, { signal: c.signal, onProgress: this.progressTo(conn, s) }), c.signal, 'last write');
         return { hit: hit ? hitJson(hit) : null };
       } finally {
         c.dispose();
