@@ -10,7 +10,7 @@ import type { SnapshotVerdict } from '../protocol';
 import type { TimePoint } from '../timepoint';
 import type { QuietPoints } from './quiet-points';
 import { probeOf } from './snapshot-verify';
-import type { LadderPoint } from './worker';
+import type { LadderPoint } from './worker-types';
 
 /**
  * A time point farther than this from the nearest snapshot behind it gets an anchor: a snapshot

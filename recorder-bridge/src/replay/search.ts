@@ -8,7 +8,7 @@ import { CancelledError } from '../errors';
 import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { nowNs, type EngineObservers } from './observer';
-import type { Breakpoint, LadderPoint, Watchpoint } from './worker';
+import type { Breakpoint, LadderPoint, Watchpoint } from './worker-types';
 import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 /** Whole-recording queries cut slices no shorter than this. */

@@ -8,7 +8,7 @@ import type { Bundle } from '../bundle/reader';
 import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { checkSnapshot } from './snapshot-verify';
-import type { LadderPoint } from './worker';
+import type { LadderPoint } from './worker-types';
 import type { ReplayWorkspace } from './workspace';
 
 export interface RecheckVerdict {
