@@ -20,7 +20,7 @@ import { ReplayWorkspace } from './workspace';
 export { replayEnd };
 export { ReplayWorkerLost } from './worker-pool';
 export type { Hit, ScanOptions, ScanRange } from './search';
-export type { EngineEvent, EngineObserver, EngineOperation } from './observer';
+export type { EngineEvent, EngineObserver, EngineOperation, Span } from './observer';
 
 export interface EngineOptions {
   /** Replay processes kept alive at once (the current one included). Default 6. */
