@@ -76,6 +76,7 @@ import { RewindDapClient, type Stopped } from '../test/support/dap-client';
 import { descendantsOf } from '../test/support/procs';
 import { Baseline, type BaselineResult } from './baseline';
 import { benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
+import { EngineProbe, noInternals, type EngineCall, type Internals } from './engine-probe';
 
 /** A DAP request that gets no answer (or no stop) in this long fails the benchmark. */
 const DAP_TIMEOUT_MS = 300_000;
@@ -105,53 +106,6 @@ const debug = (line: string) => {
 
 // ---- the engine, observed ----------------------------------------------------------------------
 
-type CallKind = 'move' | 'query' | 'read';
-/** The public ReplayEngine methods a bridge request ends in, and what they do. */
-const ENGINE_METHODS: Record<string, CallKind> = {
-  seek: 'move',
-  seekEvent: 'move',
-  reverseStepi: 'move',
-  stepi: 'move',
-  continueForward: 'move',
-  reverseContinue: 'move',
-  hits: 'query',
-  writes: 'query',
-  lastWrite: 'query',
-  registers: 'read',
-  gdbPacket: 'read',
-  readMemory: 'read',
-};
-
-interface EngineCall {
-  method: string;
-  kind: CallKind;
-  args: unknown[];
-  seconds: number;
-  /** When it started and ended (process.hrtime.bigint()). */
-  t0: bigint;
-  t1: bigint;
-}
-
-/** What the replay processes did while a capture was open (foreground and background work alike). */
-interface Internals {
-  /** Replay processes started (QEMU start + snapshot load), and the seconds that took (summed). */
-  starts: number;
-  startSeconds: number;
-  /** Runs without breakpoints or watchpoints: count, seconds, instructions replayed. */
-  runs: number;
-  runSeconds: number;
-  instructions: number;
-  /** Runs with breakpoints or watchpoints (scans). */
-  trapRuns: number;
-  trapSeconds: number;
-  trapInstructions: number;
-  /** Ladder snapshots saved. */
-  snapshots: number;
-  snapshotSeconds: number;
-}
-
-const noInternals = (): Internals => ({ starts: 0, startSeconds: 0, runs: 0, runSeconds: 0, instructions: 0, trapRuns: 0, trapSeconds: 0, trapInstructions: 0, snapshots: 0, snapshotSeconds: 0 });
-
 function describeInternals(x: Internals | undefined): string {
   if (!x) return '';
   const parts: string[] = [];
@@ -164,113 +118,6 @@ function describeInternals(x: Internals | undefined): string {
 
 function fmtIcount(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(n >= 1e7 ? 0 : 1)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(0)}k` : String(n);
-}
-
-/**
- * Wraps ReplayEngine's public methods (this process hosts the bridge, so the adapter's engine is
- * one of ours) and records the outermost calls made while a capture is open: which, with what
- * arguments (cancellation signals and progress callbacks left out), when, and how long each took.
- * The bridge runs one operation of a session at a time, so calls never overlap.
- */
-class EngineProbe {
-  private calls?: EngineCall[];
-  private depth = 0;
-  readonly ignored = new Set<ReplayEngine>();
-  /** The engines seen (the bridge sessions' ones). */
-  readonly seen = new Set<ReplayEngine>();
-
-  install(): void {
-    const proto = ReplayEngine.prototype as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-    for (const [name, kind] of Object.entries(ENGINE_METHODS)) {
-      const orig = proto[name];
-      if (typeof orig !== 'function') throw new Error(`ReplayEngine has no method ${name}`);
-      const probe = this;
-      proto[name] = async function (this: ReplayEngine, ...args: unknown[]): Promise<unknown> {
-        if (!probe.ignored.has(this)) probe.seen.add(this);
-        const list = probe.calls;
-        if (!list || probe.ignored.has(this) || probe.depth > 0) return orig.apply(this, args);
-        probe.depth++;
-        const t0 = now();
-        try {
-          return await orig.apply(this, args);
-        } finally {
-          probe.depth--;
-          const t1 = now();
-          list.push({ method: name, kind, args: args.map(withoutCallbacks), seconds: Number(t1 - t0) / 1e9, t0, t1 });
-        }
-      };
-    }
-  }
-
-  begin(): void {
-    this.calls = [];
-    this.internals = noInternals();
-  }
-
-  end(): EngineCall[] {
-    const c = this.calls ?? [];
-    this.calls = undefined;
-    this.lastInternals = this.internals;
-    this.internals = undefined;
-    return c;
-  }
-
-  internals?: Internals;
-  lastInternals?: Internals;
-
-  /** Also tallies what the replay processes do (starts, runs, snapshots) while a capture is open. */
-  installWorkers(): void {
-    const probe = this;
-    const W = ReplayWorker as unknown as { start: (...a: unknown[]) => Promise<ReplayWorker> };
-    const origStart = W.start;
-    W.start = async function (this: unknown, ...args: unknown[]): Promise<ReplayWorker> {
-      const t0 = now();
-      try {
-        return await origStart.apply(this, args);
-      } finally {
-        if (probe.internals) {
-          probe.internals.starts++;
-          probe.internals.startSeconds += since(t0);
-        }
-      }
-    };
-    const proto = ReplayWorker.prototype as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>;
-    const origRun = proto.run!;
-    proto.run = async function (this: ReplayWorker, ...args: unknown[]): Promise<unknown> {
-      const opts = (args[0] ?? {}) as { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[] };
-      const from = this.icount;
-      const t0 = now();
-      try {
-        return await origRun.apply(this, args);
-      } finally {
-        const x = probe.internals;
-        if (x) {
-          const n = Math.max(0, this.icount - from);
-          if ((opts.breakpoints?.length ?? 0) + (opts.watchpoints?.length ?? 0) > 0) {
-            x.trapRuns++;
-            x.trapSeconds += since(t0);
-            x.trapInstructions += n;
-          } else {
-            x.runs++;
-            x.runSeconds += since(t0);
-            x.instructions += n;
-          }
-        }
-      }
-    };
-    const origSave = proto.saveSnapshot!;
-    proto.saveSnapshot = async function (this: ReplayWorker, ...args: unknown[]): Promise<unknown> {
-      const t0 = now();
-      try {
-        return await origSave.apply(this, args);
-      } finally {
-        if (probe.internals) {
-          probe.internals.snapshots++;
-          probe.internals.snapshotSeconds += since(t0);
-        }
-      }
-    };
-  }
 }
 
 /**
@@ -347,14 +194,6 @@ async function settle(engine: ReplayEngine, maxMs = 30_000): Promise<void> {
   const until = Date.now() + maxMs;
   const e = engine as unknown as { spare?: Promise<void> };
   while (e.spare && Date.now() < until) await Promise.race([e.spare, deadline(until - Date.now())]);
-}
-
-function withoutCallbacks(a: unknown): unknown {
-  if (a === null || typeof a !== 'object' || Array.isArray(a)) return a;
-  const o = { ...(a as Record<string, unknown>) };
-  delete o.signal;
-  delete o.onProgress;
-  return o;
 }
 
 /** The same calls, in order, on another engine (already at the start point): the engine's own time. */
@@ -737,13 +576,10 @@ async function main(): Promise<void> {
     if (bundle.manifest.guest.kernel.format === 'linux-bzimage' && symbols.length === 0) throw new Error('a Linux recording needs --symbols VMLINUX');
 
     const probe = new EngineProbe();
-    probe.install();
-    probe.installWorkers();
-    bridge = await startBridge({ root: dirname(bundlePath), socket: join(work, 'bridge.sock'), log: join(work, 'bridge.log') });
+    bridge = await startBridge({ root: dirname(bundlePath), socket: join(work, 'bridge.sock'), log: join(work, 'bridge.log'), engine: { onOpen: (e) => probe.attach(e) } });
     ws = await ReplayWorkspace.create(bundle);
     const base = await Baseline.create(bundle, ws, work, symbolFiles);
     alone = await ReplayEngine.open(bundlePath);
-    probe.ignored.add(alone);
     const attach = { bridge: `unix:${join(work, 'bridge.sock')}`, recording: bundlePath, stopOnEntry: true, ...(symbols.length ? { symbols } : {}) };
 
     process.stderr.write('opening the DAP session\n');

@@ -2,98 +2,31 @@ import type { ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Bundle } from '../bundle/reader';
-import type { SnapshotEntry } from '../bundle/manifest';
 import { UserError } from '../errors';
-import { RspClient } from '../gdb/rsp-client';
+import type { RspClient } from '../gdb/rsp-client';
 import { decodeRegisters, pcName, type X86Registers } from '../gdb/x86-registers';
-import { QmpClient, QmpTimeoutError, type QmpEvent } from '../qemu/qmp';
-import { requireTool } from '../qemu/tools';
+import { QmpTimeoutError, type QmpClient } from '../qemu/qmp';
 import type { TimePoint } from '../timepoint';
-import { groupStat, killGroup, spawnGuarded, waitForExit } from '../util/processes';
-import { INITIAL_SNAPSHOT } from '../bundle/layout';
+import { groupStat, killGroup, waitForExit } from '../util/processes';
 import { watchForHang } from './hang-watch';
+import { launchReplay, SNAPSHOT_IO_MS, type ReplayProcess } from './replay-process';
+import type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 import type { ReplayWorkspace } from './workspace';
 
-/** Why a worker stopped after running. */
-export type StopCause =
-  | { kind: 'time'; icount: TimePoint } // reached the requested time point
-  | { kind: 'breakpoint'; icount: TimePoint; address: bigint }
-  | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint }
-  | { kind: 'end'; icount: TimePoint }; // the recording ended first
-
-/** A stop that a breakpoint or watchpoint caused. */
-export type Trigger = Exclude<StopCause, { kind: 'time' | 'end' }>;
-
-export interface Breakpoint {
-  /** Code address (a software breakpoint at it). */
-  address: bigint;
-  /**
-   * Counts only when the stack pointer (rsp; esp on i386) is within [min, max] at the hit. A hit
-   * the filter rejects is stepped over and the run goes on, unreported: e.g. "the entry of this
-   * function in this frame" (rsp == CFA-8), which makes reverse-next and reverse-finish one scan.
-   */
-  stack?: { min?: bigint; max?: bigint };
-}
-
-export interface RunOptions {
-  until?: TimePoint;
-  breakpoints?: Breakpoint[];
-  watchpoints?: Watchpoint[];
-  signal?: AbortSignal;
-}
-
-export interface Watchpoint {
-  address: bigint;
-  size: number;
-  access: 'write' | 'read' | 'readWrite';
-}
-
-/** A snapshot a worker can start from, and the qcow2 image that holds it. */
-export interface LadderPoint extends SnapshotEntry {
-  /** Image file holding this snapshot; workers start from a private copy of it. */
-  image: string;
-  /** 'record': taken while recording (in the bundle); 'replay': added by the engine. */
-  source: 'record' | 'replay';
-  /** Created on request (engine.createSnapshot): the ladder's bound never drops it. */
-  pinned?: boolean;
-}
-
-export interface StartOptions {
-  hangMs?: number;
-  /** Where the process first stops (default: one instruction past the snapshot). */
-  startAt?: TimePoint;
-  /**
-   * Start the way QEMU's own replay does (`rrsnapshot=NAME`, paused right after the load) instead
-   * of through replay-seek: what snapshot verification checks, so that kept snapshots resume
-   * however they are started. The process then stands at the snapshot's icount.
-   */
-  loadAtStart?: boolean;
-  /**
-   * Replay on this image file itself instead of a private copy: the process writes into it (QEMU
-   * does, even to load) and snapshots it saves stay in it. Only for a store nothing else uses (the
-   * finalizer repairing a new recording's snapshots); the file is kept when the process goes.
-   */
-  image?: string;
-}
-
-let nextWorkerId = 1;
+export type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 
 /**
  * A replay process that does not answer for this long (QMP, or gdb while paused), or whose icount
  * stays frozen this long while it keeps a core busy, is taken for hung (replay/hang-watch.ts).
  */
 export const DEFAULT_HANG_MS = 1_500;
-/**
- * Loading a snapshot or saving one blocks QEMU's main loop (QMP included) for as long as it takes:
- * about 0.1 s for a small guest, seconds for a big one with a disk. Those two commands get this long.
- */
-const SNAPSHOT_IO_MS = 120_000;
 
 /**
  * One QEMU replay process, started paused from one snapshot of a bundle. It only moves forward:
  * QEMU deadlocks when a replay process loads a second snapshot (see docs/replay-research.md), so
  * going back means another worker. Control is QMP (time: replay-break, cont) plus the gdbstub
- * (registers, memory, breakpoints, watchpoints), both on private Unix sockets.
+ * (registers, memory, breakpoints, watchpoints), both on private Unix sockets. Launching the
+ * process is replay-process.ts's; this class drives it and watches it for hangs.
  */
 export class ReplayWorker {
   private icountCache: TimePoint;
@@ -117,83 +50,42 @@ export class ReplayWorker {
   /** The thread last selected with Hg for reads; QEMU reselects the stopped CPU at every stop. */
   private readThread?: string;
 
+  readonly id: number;
+  private readonly child: ChildProcess;
+  private readonly qmp: QmpClient;
+  private readonly rsp: RspClient;
+  private readonly dir: string;
+  private readonly wide: boolean;
+  private readonly stderr: { text: string };
+  private readonly image: string;
+
   private constructor(
-    readonly id: number,
+    p: ReplayProcess,
     readonly snapshot: LadderPoint,
-    private readonly child: ChildProcess,
-    private readonly qmp: QmpClient,
-    private readonly rsp: RspClient,
-    private readonly dir: string,
-    private readonly wide: boolean,
     private readonly endIcount: TimePoint,
-    private stderr: { text: string },
-    private readonly image: string,
     private readonly ws: ReplayWorkspace,
     private readonly hangMs: number,
+    private readonly onRun: ((run: WorkerRun) => void) | undefined,
   ) {
-    this.icountCache = snapshot.icount;
-    child.once('exit', () => (this.dead = true));
-    qmp.on('close', () => (this.dead = true));
+    this.id = p.id;
+    this.child = p.child;
+    this.qmp = p.qmp;
+    this.rsp = p.rsp;
+    this.dir = p.dir;
+    this.wide = p.wide;
+    this.stderr = p.stderr;
+    this.image = p.image;
+    this.icountCache = p.icount;
+    this.child.once('exit', () => (this.dead = true));
+    this.qmp.on('close', () => (this.dead = true));
   }
 
-  /**
-   * Starts a replay process from `snapshot`, paused: at icount 0 for the initial snapshot, else at
-   * `startAt` (default: one instruction past the snapshot; callers pass the first quiet point). A process is never left paused right after loading a snapshot
-   * taken while recording: QEMU's main loop then replays part of the log with the VM stopped, and
-   * the warp timer of an idle guest fires without advancing the virtual clock, so that the replay
-   * livelocks a little later (docs/replay-research.md, "Snapshots that never resume"). So the
-   * process starts at `init` (safe: recording started paused too) and QMP `replay-seek` loads the
-   * snapshot and runs the VM on at once, past the events recorded at the snapshot's icount.
-   */
+  /** Starts a replay process from `snapshot`, paused (see launchReplay in replay-process.ts for where it stops first). */
   static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, opts: StartOptions = {}): Promise<ReplayWorker> {
     const hangMs = opts.hangMs ?? DEFAULT_HANG_MS;
-    const qemu = requireTool(bundle.manifest.qemu.binary);
-    const id = nextWorkerId++;
-    const dir = join(ws.dir, `w${id}-${process.pid}`);
-    await fs.mkdir(dir, { recursive: true });
-    const image = opts.image ?? (await ws.newImage(snapshot.image));
-    const argv = [
-      ...ws.replayArgs(bundle, opts.loadAtStart ? snapshot.name : INITIAL_SNAPSHOT, image),
-      '-chardev', `file,id=con0,path=${join(dir, 'console.out')}`,
-      '-serial', 'chardev:con0',
-      '-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`,
-      '-gdb', `unix:${join(dir, 'gdb.sock')},server=on,wait=off`,
-      '-monitor', 'none',
-      '-no-shutdown',
-      '-S',
-    ];
-    const child = spawnGuarded(qemu, argv);
-    const stderr = { text: '' };
-    child.stderr!.on('data', (d: Buffer) => (stderr.text = (stderr.text + d.toString()).slice(-4096)));
-    // A process stopped by a signal while starting would keep the connections below waiting.
-    const guard = setInterval(() => {
-      if (child.pid !== undefined && groupStat(child.pid).stopped) killGroup(child);
-    }, 250);
-    try {
-      const exited = waitForExit(child).then(({ code }) => {
-        throw new UserError(`a replay process exited (code ${code}) while starting at snapshot ${snapshot.name}: ${stderr.text.trim().split('\n').pop() ?? ''}`, 'replay-failed');
-      });
-      exited.catch(() => undefined);
-      const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
-      // Before gdb connects: a stop with a gdb client attached sends it an unasked-for stop reply.
-      if (snapshot.icount > 0 && !opts.loadAtStart) await Promise.race([seekPast(qmp, child, snapshot, Math.min(opts.startAt ?? snapshot.icount + 1, endIcount), hangMs), exited]);
-      const rsp = await Promise.race([RspClient.connect(join(dir, 'gdb.sock')), exited]);
-      // QEMU answers 'p' (one register) only once the target description was read: every process
-      // must answer the same reads, whichever holds the current time when gdb asks.
-      await Promise.race([rsp.request('qXfer:features:read:target.xml:0,1', 10_000), exited]);
-      const w = new ReplayWorker(id, snapshot, child, qmp, rsp, dir, bundle.manifest.qemu.binary.endsWith('x86_64'), endIcount, stderr, image, ws, hangMs);
-      w.retainImage = opts.image !== undefined;
-      w.icountCache = await qmp.icount();
-      return w;
-    } catch (e) {
-      killGroup(child);
-      await waitForExit(child);
-      await fs.rm(dir, { recursive: true, force: true });
-      if (!opts.image) await fs.rm(image, { force: true });
-      throw e;
-    } finally {
-      clearInterval(guard);
-    }
+    const w = new ReplayWorker(await launchReplay(bundle, ws, snapshot, endIcount, opts, hangMs), snapshot, endIcount, ws, hangMs, opts.onRun);
+    w.retainImage = opts.image !== undefined;
+    return w;
   }
 
   /** The worker's current time point (as of its last stop). */
@@ -224,7 +116,7 @@ export class ReplayWorker {
    * where it is (a 'time' stop).
    */
   async run(opts: RunOptions): Promise<StopCause> {
-    return (await this.runWith(opts, () => false)).stop;
+    return (await this.runWith(opts, false, () => false)).stop;
   }
 
   /**
@@ -235,7 +127,7 @@ export class ReplayWorker {
    */
   async collect(opts: RunOptions): Promise<{ hits: Trigger[]; stop: StopCause }> {
     const hits: Trigger[] = [];
-    const r = await this.runWith(opts, (hit) => {
+    const r = await this.runWith(opts, true, (hit) => {
       hits.push(hit);
       return true;
     });
@@ -243,8 +135,10 @@ export class ReplayWorker {
   }
 
   /** The run loop: `onHit` says whether to go on after a trigger (true) or stop there (false). */
-  private async runWith(opts: RunOptions, onHit: (hit: Trigger) => boolean): Promise<{ stop: StopCause }> {
+  private async runWith(opts: RunOptions, scan: boolean, onHit: (hit: Trigger) => boolean): Promise<{ stop: StopCause }> {
     this.enter();
+    const from = this.icountCache;
+    const startedNs = process.hrtime.bigint();
     const bps = opts.breakpoints ?? [];
     const wps = opts.watchpoints ?? [];
     this.readThread = undefined;
@@ -308,6 +202,8 @@ export class ReplayWorker {
       }
     } finally {
       this.busy = false;
+      const traps = bps.length + wps.length > 0;
+      this.onRun?.({ pid: this.child.pid, from, to: this.icountCache, traps, scan, startedNs, endedNs: process.hrtime.bigint() });
     }
   }
 
@@ -570,41 +466,4 @@ function stackAccepts(b: Breakpoint, sp: bigint): boolean {
 /** One gdbstub breakpoint per address, however many filters share it. */
 function uniqueAddresses(bps: Breakpoint[]): bigint[] {
   return [...new Set(bps.map((b) => b.address))];
-}
-
-/**
- * QMP `replay-seek` from a freshly started, paused process: QEMU loads the nearest snapshot at or
- * before the target (the image holds `snapshot` and none between it and target) and runs the VM to
- * the target. Resolves once it stopped there; a replay that hangs on the way is killed.
- */
-async function seekPast(qmp: QmpClient, child: ChildProcess, snapshot: LadderPoint, target: TimePoint, hangMs: number): Promise<void> {
-  let onEvent: ((e: QmpEvent) => void) | undefined;
-  let stopWatch: (() => void) | undefined;
-  try {
-    const stopped = new Promise<void>((resolve, reject) => {
-      onEvent = (e: QmpEvent) => {
-        if (e.event === 'STOP') resolve();
-      };
-      qmp.on('event', onEvent);
-      stopWatch = watchForHang({
-        qmp,
-        pgid: child.pid,
-        noAnswerMs: SNAPSHOT_IO_MS,
-        frozenMs: hangMs,
-        onHung: (why) => {
-          killGroup(child);
-          reject(new UserError(`a replay process started at snapshot ${snapshot.name} (icount ${snapshot.icount}) hung and was killed: ${why}`, 'replay-hung'));
-        },
-      });
-    });
-    await qmp.execute('replay-seek', { icount: target }, SNAPSHOT_IO_MS);
-    await stopped;
-  } finally {
-    stopWatch?.();
-    if (onEvent) qmp.off('event', onEvent);
-  }
-  const at = (await qmp.execute<{ icount?: number }>('query-replay', undefined, hangMs)).icount ?? 0;
-  if (at !== target) {
-    throw new UserError(`a replay process started at snapshot ${snapshot.name} stopped at icount ${at} instead of ${target}`, 'replay-failed');
-  }
 }

@@ -1,0 +1,52 @@
+/**
+ * rewind/hits, writes, lastWrite: queries that replay part of the recording without moving the
+ * session's current time. The engine reports their progress and stops them when cancelled.
+ */
+import type { CancellationToken } from 'vscode-jsonrpc/node';
+import { UserError } from '../../errors';
+import type { BridgeHit } from '../../protocol';
+import type { Hit, ReplayEngine, ScanOptions } from '../../replay/engine';
+import { progressTo, sessionOf, withCancellation, type Connection, type MethodTable } from '../connection';
+import type { BridgeSession } from '../session';
+import { breakpointList, hitJson, optionalIcount, parseHex, watchSize } from '../wire';
+
+export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | 'rewind/lastWrite'> = {
+  'rewind/hits': async (conn, p, token) => {
+    const s = sessionOf(conn, p);
+    const some = (v: unknown) => v !== undefined && v !== null;
+    if (some(p.address) === some(p.addresses)) throw new UserError('rewind/hits needs either "address" or "addresses"', 'bad-params');
+    const breakpoints = some(p.address) ? [{ address: parseHex(p.address, 'address') }] : breakpointList(p.addresses, 'addresses');
+    if (breakpoints.length === 0) throw new UserError('"addresses" is empty', 'bad-params');
+    let from = optionalIcount(p.from, 'from') ?? 0;
+    const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
+    if (p.snapFrom === true) from = s.engine.snapshotAtOrBefore(from);
+    const hits = await scan(conn, s, token, 'hits', (e, opts) => e.hits(breakpoints, { from, to, ...opts }));
+    return { hits, from, to: Math.min(to, s.engine.end + 1) };
+  },
+  'rewind/writes': async (conn, p, token) => {
+    const s = sessionOf(conn, p);
+    const address = parseHex(p.address, 'address');
+    const size = watchSize(p.size);
+    const from = optionalIcount(p.from, 'from') ?? 0;
+    const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
+    return { hits: await scan(conn, s, token, 'writes', (e, opts) => e.writes(address, size, { from, to, ...opts })) };
+  },
+  'rewind/lastWrite': async (conn, p, token) => {
+    const s = sessionOf(conn, p);
+    const address = parseHex(p.address, 'address');
+    const size = watchSize(p.size);
+    const [hit] = await scan(conn, s, token, 'last write', async (e, opts) => {
+      const h = await e.lastWrite(address, size, opts);
+      return h ? [h] : [];
+    });
+    return { hit: hit ?? null };
+  },
+};
+
+/** A query in the session's queue, with the request's cancellation and progress. */
+async function scan(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, run: (e: ReplayEngine, opts: ScanOptions) => Promise<Hit[]>): Promise<BridgeHit[]> {
+  return withCancellation(token, async (signal) => {
+    const hits = await s.run((e) => run(e, { signal, onProgress: progressTo(conn, s) }), signal, what);
+    return hits.map(hitJson);
+  });
+}

@@ -1,0 +1,223 @@
+/**
+ * The replay engine's search strategy: queries over a range of the recording replay it in slices
+ * cut at snapshots, `parallelism` slices at a time, each in a replay process of its own; searches
+ * backward from a time point scan windows newest first, each window as long as all the newer ones
+ * together, and stop at the newest window with a hit.
+ */
+import { CancelledError } from '../errors';
+import type { TimePoint } from '../timepoint';
+import type { SnapshotLadder } from './ladder';
+import { nowNs, type EngineObservers } from './observer';
+import type { Breakpoint, LadderPoint, Watchpoint } from './worker-types';
+import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
+
+/** Whole-recording queries cut slices no shorter than this. */
+const MIN_SLICE = 20_000_000;
+
+/** What every query and search over the recording takes. */
+export interface ScanOptions {
+  /** Stops the scan (it then fails with a CancelledError). */
+  signal?: AbortSignal;
+  /** Instructions scanned of the total: 0 first, then after each slice or window. */
+  onProgress?: (done: TimePoint, total: TimePoint) => void;
+}
+
+/** A query's range: [from, to), by default the whole recording. */
+export interface ScanRange extends ScanOptions {
+  from?: TimePoint;
+  to?: TimePoint;
+}
+
+/** What a scan stops for. */
+export interface Traps {
+  breakpoints?: Breakpoint[];
+  watchpoints?: Watchpoint[];
+}
+
+export interface Hit {
+  icount: TimePoint;
+  /** Code address: the breakpoint's, or the pc after a watched access. */
+  address: bigint;
+  dataAddress?: bigint;
+}
+
+/** A stretch of the recording between two snapshots: a replay process can start at `from`. */
+interface Slice {
+  snapshot: LadderPoint;
+  from: TimePoint;
+  to: TimePoint;
+}
+
+/**
+ * Where going backward lands for a hit: a breakpoint stops where it is hit and a watchpoint just
+ * BEFORE the access (the accessing instruction next), as gdb expects of reverse execution: the
+ * watched value is then still the old one, and the stack shows the writing code.
+ */
+export function landing(h: Hit): TimePoint {
+  return h.dataAddress !== undefined ? h.icount - 1 : h.icount;
+}
+
+export class SliceSearch {
+  constructor(
+    private readonly ladder: SnapshotLadder,
+    private readonly pool: WorkerPool,
+    private readonly parallelism: number,
+    private readonly end: TimePoint,
+    private readonly observers: EngineObservers,
+  ) {}
+
+  /** Every trigger in the range, by slices in parallel, in time order. */
+  async query(what: Traps, range: ScanRange): Promise<Hit[]> {
+    const slices = this.slices(range.from ?? 0, range.to ?? this.end);
+    const total = slices.reduce((n, s) => n + (s.to - s.from), 0);
+    let done = 0;
+    range.onProgress?.(0, total);
+    const out: Hit[][] = new Array(slices.length);
+    let next = 0;
+    const runner = async () => {
+      while (next < slices.length) {
+        if (range.signal?.aborted) throw new CancelledError('query');
+        const k = next++;
+        const slice = slices[k]!;
+        out[k] = await this.scanSlice(slice, what, range.signal);
+        done += slice.to - slice.from;
+        range.onProgress?.(done, total);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(this.parallelism, slices.length) }, runner));
+    return uniqueHits(out.flat());
+  }
+
+  /**
+   * The newest trigger whose landing is before `before` (the one landing latest), if any, searching
+   * backward. With watchpoints the search runs one instruction past `before`: a write ending exactly
+   * there lands just before it, and a replay-break at `before` can win over its watchpoint (measured).
+   */
+  async lastBefore(before: TimePoint, what: Traps, opts: ScanOptions, label: string): Promise<Hit | undefined> {
+    const windows = this.reverseWindows((what.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
+    opts.onProgress?.(0, before);
+    const found = await this.searchBack(windows, what, (hits) => hits.filter((h) => landing(h) < before), label, opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before));
+    return found?.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
+  }
+
+  /**
+   * Scans windows newest first, `parallelism` at a time, and returns the accepted hits of the
+   * newest window that has any. Older windows of the same batch still running then are cancelled:
+   * a hit close to now never waits for a long scan further back.
+   */
+  private async searchBack(windows: Slice[], what: Traps, accept: (hits: Hit[]) => Hit[], label: string, signal: AbortSignal | undefined, onProgress: (done: TimePoint) => void): Promise<Hit[] | undefined> {
+    let scanned = 0;
+    for (let i = 0; i < windows.length; i += this.parallelism) {
+      if (signal?.aborted) throw new CancelledError(label);
+      const batch = windows.slice(i, i + this.parallelism);
+      const stop = new AbortController();
+      const onAbort = () => stop.abort();
+      signal?.addEventListener('abort', onAbort);
+      const runs = batch.map((w) => this.scanSlice(w, { breakpoints: what.breakpoints ?? [], watchpoints: what.watchpoints ?? [] }, stop.signal));
+      // Older windows are cancelled once a newer one has hits: their rejections are expected.
+      for (const r of runs) r.catch(() => undefined);
+      try {
+        for (let k = 0; k < runs.length; k++) {
+          const hits = accept(await runs[k]!);
+          scanned += batch[k]!.to - batch[k]!.from;
+          onProgress(scanned);
+          if (hits.length > 0) return hits;
+        }
+      } catch (e) {
+        if (signal?.aborted) throw new CancelledError(label);
+        throw e;
+      } finally {
+        stop.abort();
+        signal?.removeEventListener('abort', onAbort);
+        await Promise.allSettled(runs);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * The slices covering [from, to), cut at snapshots: the first starts at the snapshot nearest
+   * before `from` (whatever its kind), the others at recorded snapshots and at added ones where they
+   * split a long slice.
+   */
+  private slices(from: TimePoint, to: TimePoint): Slice[] {
+    const { ladder } = this;
+    const snaps: LadderPoint[] = [ladder.nearest(from)];
+    for (const p of ladder.all()) {
+      if (ladder.startOf(p) <= ladder.startOf(snaps[0]!) || ladder.startOf(p) >= to || !ladder.usable(p)) continue;
+      const last = snaps[snaps.length - 1]!;
+      if (p.source === 'record' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
+    }
+    const out: Slice[] = [];
+    for (let i = 0; i < snaps.length; i++) {
+      const s = snaps[i]!;
+      const next = i + 1 < snaps.length ? ladder.startOf(snaps[i + 1]!) : this.end + 1;
+      const a = Math.max(from, ladder.startOf(s));
+      const b = Math.min(to, next);
+      if (a < b) out.push({ snapshot: s, from: a, to: b });
+    }
+    return out;
+  }
+
+  /**
+   * The stretches of [0, before) newest first, for searching backward: the first from the
+   * snapshot nearest before `before`, each next one at least as long as all the newer ones
+   * together, so a search near the present scans little and one far back takes few windows.
+   */
+  private reverseWindows(before: TimePoint): Slice[] {
+    const out: Slice[] = [];
+    let end = before;
+    while (end > 0) {
+      const covered = before - end;
+      const p = this.ladder.nearest(Math.max(0, Math.min(end - 1, end - covered)));
+      out.push({ snapshot: p, from: this.ladder.startOf(p), to: end });
+      end = this.ladder.startOf(p);
+    }
+    return out;
+  }
+
+  /**
+   * Replays one slice in a worker of its own and collects the triggers inside it. A worker that
+   * died or hung under the scan is replaced (attempts()).
+   */
+  private async scanSlice(slice: Slice, what: Traps, signal?: AbortSignal): Promise<Hit[]> {
+    const startedNs = nowNs();
+    const hits = await this.pool.attempts('scan', () => this.scanSliceOnce(slice, what, signal));
+    this.observers.emit({ type: 'slice-scanned', from: slice.from, to: slice.to, hits: hits.length, startedNs, endedNs: nowNs() });
+    return hits;
+  }
+
+  private async scanSliceOnce(slice: Slice, what: Traps, signal?: AbortSignal): Promise<Hit[]> {
+    // A spare parked inside the slice (before its start) saves starting a process.
+    const w = await this.pool.claimAtOrBefore(slice.from, slice.snapshot);
+    // Cancellation stops the slice's replay at once: the worker is only this scan's.
+    const onAbort = () => w.interrupt();
+    signal?.addEventListener('abort', onAbort);
+    try {
+      if (slice.from > w.icount) await w.runTo(slice.from);
+      if (signal?.aborted) throw new CancelledError('query');
+      const { hits: stops } = await w.collect({ ...what, until: slice.to, ...(signal ? { signal } : {}) });
+      if (signal?.aborted) throw new CancelledError('query');
+      const hits: Hit[] = stops.map((h) => (h.kind === 'watchpoint' ? { icount: h.icount, address: h.address, dataAddress: h.dataAddress } : { icount: h.icount, address: h.address }));
+      return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + ((what.watchpoints?.length ?? 0) > 0 ? 1 : 0));
+    } catch (e) {
+      if (w.alive || signal?.aborted || this.pool.closed) throw e;
+      throw new ReplayWorkerLost(e as Error, w.snapshot);
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+      // Used up (it ran to the slice's end): it goes, without making the caller wait for its exit.
+      this.pool.discard(w, w.alive ? 'used' : 'lost');
+    }
+  }
+}
+
+/** The hits in order, each once: a guard where slices meet (a write may end exactly at a slice's end). */
+function uniqueHits(hits: Hit[]): Hit[] {
+  const seen = new Set<string>();
+  return hits.filter((h) => {
+    const key = `${h.icount}:${h.address}:${h.dataAddress ?? ''}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
