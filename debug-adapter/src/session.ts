@@ -11,9 +11,9 @@ import { ContinuedEvent, DebugSession, InitializedEvent, OutputEvent, Response, 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { BridgeClient } from '../../recorder-bridge/src/bridge/client';
-import { UserError } from '../../recorder-bridge/src/errors';
-import type { RelayExecutionEvent } from '../../recorder-bridge/src/gdb/relay';
+import { BridgeClient } from '@rewind/core';
+import { UserError } from '@rewind/core';
+import type { RelayExecutionEvent } from '@rewind/core';
 import {
   type ReplayEvent,
   type RewindDapCommand,
@@ -22,10 +22,10 @@ import {
   type RewindLastWriteArguments,
   type RewindPosition,
   type RewindSeekArguments,
-} from '../../recorder-bridge/src/protocol';
-import { defaultBundleName } from '../../recorder-bridge/src/record/bundle-name';
-import { record } from '../../recorder-bridge/src/record/recorder';
-import type { TimePoint } from '../../recorder-bridge/src/timepoint';
+} from '@rewind/core';
+import { defaultBundleName } from '@rewind/core';
+import { record } from '@rewind/core';
+import type { TimePoint } from '@rewind/core';
 import { BreakpointManager, EXCEPTION_FILTERS, noDataBreakpoint, type DataId } from './breakpoints';
 import { Debuggee, isBridgeUserError } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, historyError, userMessage } from './errors';

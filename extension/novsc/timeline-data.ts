@@ -12,7 +12,7 @@
  * seen (those buckets are marked `estimated`). So a view costs at most lanes x slices requests
  * and lanes x slices x sliceLimit events, whatever the size of the recording.
  */
-import type { EventsResult, RewindEventsArguments, TimelineEvent, TimelineLaneData, TimelineLaneId, TimelineViewRange } from '../../recorder-bridge/src/protocol';
+import type { EventsResult, RewindEventsArguments, TimelineEvent, TimelineLaneData, TimelineLaneId, TimelineViewRange } from '@rewind/core';
 
 export interface LaneSpec {
   id: TimelineLaneId;
