@@ -65,7 +65,7 @@ import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge/server';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
-import type { RewindHitsResponse, RewindPosition } from '../recorder-bridge/src/protocol';
+import type { RewindHitsResponse, RewindPosition } from '@rewind/protocol';
 import { QmpClient } from '../recorder-bridge/src/qemu/qmp';
 import { record } from '../recorder-bridge/src/record/recorder';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';

@@ -4,7 +4,7 @@ import { build } from 'esbuild';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const roots = ['recorder-bridge', 'debug-adapter', 'extension', 'test', 'bench', 'scripts'];
+const roots = ['protocol', 'recorder-bridge', 'debug-adapter', 'extension', 'test', 'bench', 'scripts'];
 
 function tsFiles(dir) {
   let files = [];

@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindHitsResponse, RewindLastWriteResponse, RewindPosition } from '../recorder-bridge/src/protocol';
+import type { RewindHitsResponse, RewindLastWriteResponse, RewindPosition } from '@rewind/protocol';
 
 const ROOT = join(__dirname, '..', '..');
 const DEMO_SRC = join(ROOT, 'guests', 'demo');

@@ -9,7 +9,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindPosition } from '../recorder-bridge/src/protocol';
+import type { RewindPosition } from '@rewind/protocol';
 import { ROOT } from './helpers';
 
 export const DAP_ENTRY = join(ROOT, 'dist', 'dap.js');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
-import type { RewindHitsResponse, RewindLastWriteResponse, RewindPosition } from '../recorder-bridge/src/protocol';
+import type { RewindHitsResponse, RewindLastWriteResponse, RewindPosition } from '@rewind/protocol';
 import { assertNoLeftovers, RewindTestClient, type Stop } from './dap-client';
 import { DEMO_INPUTS, DEMO_KERNEL, fingerprint, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 

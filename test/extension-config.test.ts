@@ -156,7 +156,7 @@ describe('the extension manifest (package.json) matches the code', () => {
   });
 
   it('documents every launch and attach attribute the adapter reads (RewindLaunchArguments, RewindAttachArguments)', () => {
-    const protocol = readFileSync(join(ROOT, 'recorder-bridge', 'src', 'protocol.ts'), 'utf8');
+    const protocol = readFileSync(join(ROOT, 'protocol', 'dap.ts'), 'utf8');
     const fields = (iface: string) => {
       const body = new RegExp(`export interface ${iface}[^{]*\\{([\\s\\S]*?)\\n\\}`).exec(protocol)![1]!;
       return [...body.matchAll(/^\s{2}(\w+)\??:/gm)].map((m) => m[1]!);

@@ -3,7 +3,7 @@
  * status bar, the trees, the pickers and the timeline say the same thing the same way.
  * Never imports `vscode` (unit tests load it; so does the webview bundle).
  */
-import type { TimelineEvent } from '@rewind/core';
+import type { TimelineEvent } from '@rewind/protocol';
 
 /** 5700134 -> "5,700,134" (fixed locale: the same text in every UI language and in tests). */
 export function groupDigits(n: number): string {
@@ -50,7 +50,7 @@ export function printableBytes(bytes: string): string {
   return out;
 }
 
-/** Human names of the index's event kinds (recorder-bridge/src/replay-log/format.ts EVENT_KINDS). */
+/** Human names of the index's event kinds (EVENT_KINDS in protocol/recording.ts). */
 export const KIND_LABELS: Record<string, string> = {
   interrupt: 'Interrupt',
   exception: 'Exception',

@@ -1,3 +1,4 @@
+import type { InfoJson } from '@rewind/protocol';
 import type { Manifest } from './bundle/manifest';
 import { DISK_DEVICES } from './bundle/drive';
 import type { ReplayEvent } from './replay-log';
@@ -67,4 +68,41 @@ export function formatEvent(e: ReplayEvent): string {
   if (e.bytes !== undefined) what = JSON.stringify(e.bytes);
   else if (e.value !== undefined) what = what ? `${what} ${e.value}` : e.value;
   return `#${String(e.index).padEnd(7)} ${String(e.icount).padStart(13)}  ${e.kind.padEnd(13)} ${what}`.trimEnd();
+}
+
+/** `rewind info --json` (and `record`/`salvage --json`): the manifest as docs/json-output.md shows it. */
+export function infoJson(bundleDir: string, m: Manifest): InfoJson {
+  return {
+    schema: 'rewind.info/1',
+    bundle: bundleDir,
+    formatVersion: m.formatVersion,
+    kernel: {
+      originalPath: m.guest.kernel.originalPath,
+      format: m.guest.kernel.format,
+      sha256: m.guest.kernel.sha256,
+      ...(m.guest.kernel.buildId ? { buildId: m.guest.kernel.buildId } : {}),
+      ...(m.guest.kernel.linuxVersion ? { linuxVersion: m.guest.kernel.linuxVersion } : {}),
+    },
+    ...(m.guest.initrd ? { initrd: { originalPath: m.guest.initrd.originalPath, sha256: m.guest.initrd.sha256 } } : {}),
+    ...(m.guest.disk ? { disk: { originalPath: m.guest.disk.originalPath, format: m.guest.disk.format, sha256: m.guest.disk.sha256, virtualSize: m.guest.disk.virtualSize, device: m.guest.disk.device } } : {}),
+    append: m.guest.append,
+    memoryMiB: m.guest.memoryMiB,
+    qemu: { binary: m.qemu.binary, version: m.qemu.version },
+    recordedAt: m.recording.startedAt,
+    stopReason: m.recording.stopReason,
+    ...(m.recording.stopDetail ? { stopDetail: m.recording.stopDetail } : {}),
+    wallSeconds: m.recording.wallSeconds,
+    ...(m.recording.guestSeconds !== undefined ? { guestSeconds: m.recording.guestSeconds } : {}),
+    totalIcount: m.recording.totalIcount,
+    log: {
+      formatName: m.recording.replayLog.logFormatName,
+      formatVersion: m.recording.replayLog.logFormatVersion,
+      rawBytes: m.stats.logBytesRaw,
+      compressedBytes: m.stats.logBytesCompressed,
+    },
+    events: { total: m.stats.eventTotal, byKind: m.stats.eventCounts },
+    snapshots: m.snapshots.list,
+    console: { lines: m.console.lineCount },
+    warnings: m.recording.warnings,
+  };
 }

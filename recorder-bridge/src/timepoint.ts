@@ -1,10 +1,6 @@
-/**
- * A time point is a retired-instruction count of the guest CPU (QEMU's icount). It is kept as a
- * plain number: 2^53 instructions are centuries of guest time. Every module that talks about
- * time uses this type, so that another backend (PMU counters on hardware) can sit behind the same
- * interface.
- */
-export type TimePoint = number;
+// The TimePoint type is part of every wire: it lives (with why it is a number) in protocol/recording.ts.
+import type { TimePoint } from '@rewind/protocol';
+export type { TimePoint };
 
 export function formatIcount(n: TimePoint): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;

@@ -30,7 +30,7 @@ import {
   type BridgeStop,
   type BridgeWatchpoint,
   type HexAddress,
-} from '../protocol';
+} from '@rewind/protocol';
 import { ReplayEngine, type EngineOptions, type Hit } from '../replay/engine';
 import type { Breakpoint, Watchpoint } from '../replay/worker';
 import type { TimePoint } from '../timepoint';

@@ -15,8 +15,11 @@
  * machine state straight into it; through blkreplay, QEMU's snapshot at start-up waits for a flush
  * that record mode only completes once the guest runs, and hangs (measured with -blockdev nodes).
  */
+import type { DiskDevice } from '@rewind/protocol';
 
-/** Disk devices a recording can use. */
+export type { DiskDevice };
+
+/** Disk devices a recording can use (manifest.json names them: the type DiskDevice is in protocol/manifest.ts). */
 export const DISK_DEVICES = {
   /**
    * virtio-blk on PCI. The guest needs the virtio_pci and virtio_blk drivers (modules in Debian's
@@ -24,9 +27,8 @@ export const DISK_DEVICES = {
    * possible: QEMU 7.2 cannot snapshot it ("State blocked by non-migratable device").
    */
   'virtio-blk-pci': { linuxDevice: '/dev/vda' },
-} as const;
+} as const satisfies Record<DiskDevice, { linuxDevice: string }>;
 
-export type DiskDevice = keyof typeof DISK_DEVICES;
 export const DEFAULT_DISK_DEVICE: DiskDevice = 'virtio-blk-pci';
 
 export function isDiskDevice(v: unknown): v is DiskDevice {

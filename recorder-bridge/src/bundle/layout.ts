@@ -2,17 +2,8 @@
  * File names inside a recording bundle (format v1 to v3). A bundle is a directory; every file except
  * manifest.json is listed with its size and sha256 in the manifest. See docs/bundle-format.md.
  */
-export const BUNDLE_FORMAT = 'rewind-recording';
-/**
- * The newest bundle format version. 2 added a disk (`guest.disk`); 3 says per snapshot whether it
- * was verified to resume (`snapshots.list[].verified`, `snapshots.verification`). Rewind writes
- * version 3 for every new recording: an older Rewind would trust its snapshots without knowing
- * which ones were checked. Versions 1 and 2 are still read; their snapshots are verified on first
- * open into an additive file (SNAPSHOT_VERDICTS).
- */
-export const BUNDLE_FORMAT_VERSION = 3;
-/** The oldest bundle format version this Rewind reads. */
-export const BUNDLE_FORMAT_VERSION_MIN = 1;
+// The format's name and versions are manifest.json's `format` and `formatVersion`: protocol/manifest.ts.
+export { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BUNDLE_FORMAT_VERSION_MIN } from '@rewind/protocol';
 
 export const MANIFEST = 'manifest.json';
 /** QEMU's replay log, gzip-compressed (it compresses about 250x). */

@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs';
+import type { KernelFormat } from '@rewind/protocol';
 import { UserError } from '../errors';
 
 /** What kind of kernel image a file is, and which QEMU boots it. */
@@ -13,7 +14,8 @@ export interface KernelInfo {
   linuxVersion?: string;
 }
 
-export type KernelFormat = 'multiboot-elf64' | 'multiboot-elf32' | 'linux-bzimage';
+// Kernel formats are named in manifest.json: the type lives in protocol/manifest.ts.
+export type { KernelFormat };
 
 const MULTIBOOT1_MAGIC = 0x1badb002;
 const MULTIBOOT2_MAGIC = 0xe85250d6;

@@ -93,6 +93,24 @@ export class QmpClient extends EventEmitter {
     return r.icount ?? 0;
   }
 
+  /**
+   * Resolves once QEMU's end of the connection has closed, which is after every event it wrote has
+   * been read (or after `timeoutMs`). An exited QEMU's last events can still be in the socket when
+   * its exit is noticed: read them before judging why it exited.
+   */
+  whenClosed(timeoutMs: number): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.removeListener('close', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.once('close', done);
+    });
+  }
+
   close(): void {
     this.socket.destroy();
     this.onClose();

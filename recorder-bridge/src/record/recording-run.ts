@@ -213,6 +213,9 @@ export class RecordingRun {
     opts.signal?.removeEventListener('abort', onAbort);
     if (onData) session.console.removeListener('data', onData);
     await Promise.all([ticker, input]);
+    // The SHUTDOWN event of a guest power-off can still be unread when the exit is noticed (seen on
+    // a loaded machine: a power-off judged 'qemu-exited'); QEMU has exited, so its socket ends soon.
+    await session.qmp.whenClosed(5000);
     session.qmp.close();
     await session.closeConsole();
     session.console.finish(this.icount);

@@ -138,23 +138,5 @@ export const FORMAT_QEMU_7_2: ReplayLogFormat = {
 /** Every format this Rewind reads, keyed by version dword. */
 export const SUPPORTED_FORMATS: readonly ReplayLogFormat[] = [FORMAT_QEMU_7_2];
 
-/** Public event kinds, one line each (see also the README of the replay-log module). */
-export const EVENT_KINDS = {
-  interrupt: 'EVENT_INTERRUPT: the vCPU took a hardware interrupt at this icount',
-  exception: 'EVENT_EXCEPTION: the vCPU raised an emulated exception at this icount',
-  bh: 'async bottom half ran (detail "oneshot" for BH_ONESHOT); value = event id (icount when scheduled)',
-  input: 'async UI input event: detail "key qcode=N down", "btn N up", "rel axis=N value=V", "abs ...", "mtt ...", or "sync"',
-  'serial-input': 'async char-device read: bytes delivered to the guest (bytes = latin1 string, device = char driver index)',
-  block: 'async block-layer completion (blkreplay); value = request id',
-  network: 'async packet through a filter-replay (device = filter index, value = flags, size = packet length)',
-  shutdown: 'EVENT_SHUTDOWN + cause: a shutdown request; detail = ShutdownCause (host-qmp-quit, host-signal, guest-shutdown, ...)',
-  'char-write': 'result of a chardev write by the guest; value = bytes written (signed), detail = "offset N"',
-  'char-read-all': 'result of a synchronous chardev read_all; size = bytes read, or detail "error" with value = errno result',
-  audio: 'audio backend: detail "out" (value = samples played) or "in" (value = samples recorded, size = payload bytes)',
-  random: 'qemu_guest_getrandom result; value = return code, size = number of random bytes',
-  clock: 'a host clock read; detail = "host" or "virtual-rt", value = the clock value (ns, decimal)',
-  checkpoint: 'a replay checkpoint; detail = checkpoint name (clock-warp-start, init, reset, ...)',
-  end: 'EVENT_END: written by replay_finish() when QEMU exits, always the last byte of a finished log',
-} as const;
-
-export type EventKind = keyof typeof EVENT_KINDS;
+// The public event kinds are part of every wire: they live in protocol/recording.ts.
+export { EVENT_KINDS, type EventKind } from '@rewind/protocol';

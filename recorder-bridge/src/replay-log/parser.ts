@@ -31,25 +31,9 @@ import {
   SUPPORTED_FORMATS,
 } from './format';
 
-export interface ReplayEvent {
-  /** Position in the event index, 0-based. */
-  index: number;
-  /** Instruction count at which the event happens. */
-  icount: number;
-  kind: EventKind;
-  /** Sub-kind: clock kind, checkpoint name, shutdown cause, input description, 'oneshot', ... */
-  detail?: string;
-  /** serial-input only: the bytes delivered to the guest, as a latin1 string. */
-  bytes?: string;
-  /** Numeric payload as a decimal string: clock value, bh/block id, net flags, results, ... */
-  value?: string;
-  /** serial-input: char driver index (order of -serial/-chardev); network: filter index. */
-  device?: number;
-  /** Payload length in bytes of an array payload (serial-input, network, char-read-all, random, audio in). */
-  size?: number;
-  /** Byte offset of the event (its event byte) in the log. */
-  offset: number;
-}
+// An event of the index is part of every wire: its shape lives in protocol/recording.ts.
+import type { ReplayEvent } from '@rewind/protocol';
+export type { ReplayEvent };
 
 export interface ReplayLogIndex {
   /** The raw version dword of the header (0 for an unfinished log read with allowIncomplete). */

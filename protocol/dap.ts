@@ -1,0 +1,279 @@
+/**
+ * Debug adapter (DAP): launch/attach arguments and Rewind's custom requests and events.
+ * The debug adapter serves them; the extension, the webview and any DAP client use them.
+ * Documented in docs/debug-adapter.md. Time points are numbers (icount), addresses hex strings.
+ */
+import type { EventsResult, HexAddress } from './bridge';
+import type { ReplayEvent, TimePoint } from './recording';
+
+/** The debug type of Rewind's adapter (launch.json `"type"`). */
+export const REWIND_DEBUG_TYPE = 'rewind';
+
+/** `"record"` in a launch configuration: record a guest first, then debug the recording. */
+export interface RecordSpec {
+  /** Kernel: an ELF multiboot kernel or a Linux bzImage. */
+  kernel: string;
+  initrd?: string;
+  /** Kernel command line. */
+  append?: string;
+  /** Serial-console input script (docs: README "Input scripts"). */
+  input?: string;
+  /** Stop recording when the console prints this text. */
+  stopOn?: string;
+  /** Stop recording after this many seconds (default 120). */
+  timeout?: number;
+  /** Guest memory in MiB. */
+  memory?: number;
+  /** Snapshot interval in instructions (a number, or "200M"). */
+  snapshotEvery?: number | string;
+  /** Where the bundle goes (never overwritten); default: a new folder next to the kernel's workspace. */
+  out?: string;
+  /** The Linux preset (`rewind record --linux`): a bzImage, recorded with the documented Linux defaults. */
+  linux?: boolean;
+  /** A raw or qcow2 disk image, recorded through QEMU's blkreplay driver (the file is only read). */
+  disk?: string;
+  /** Stop recording when the replay log grows past this size ("512M" or bytes; 0: no limit). */
+  maxLog?: number | string;
+}
+
+/** Shared by launch and attach. */
+export interface RewindCommonArguments {
+  /**
+   * ELF files with the guest's symbols and DWARF. Default: the kernel recorded in the bundle.
+   * The first is the main symbol file; others are added with add-symbol-file at their linked addresses.
+   */
+  symbols?: string[];
+  /** Source path mapping for gdb (`set substitute-path FROM TO`): { "/build/dir": "${workspaceFolder}" }. */
+  sourceMap?: Record<string, string>;
+  /** The gdb binary (default: gdb on PATH). */
+  gdbPath?: string;
+  /** Stop at the start of the recording instead of running to the first breakpoint. */
+  stopOnEntry?: boolean;
+  /** Stop first at this time point (an icount, or "end"). */
+  startAt?: number | 'end';
+  /** Log DAP, GDB/MI and bridge traffic to the debug console. */
+  trace?: boolean;
+}
+
+export interface RewindLaunchArguments extends RewindCommonArguments {
+  /** An existing recording bundle (a *.rewind directory). */
+  recording?: string;
+  /** Or: record first (with progress), then debug the new bundle. */
+  record?: RecordSpec;
+}
+
+export interface RewindAttachArguments extends RewindCommonArguments {
+  /** A running bridge: "unix:PATH" or "tcp:HOST:PORT" (`rewind bridge`). */
+  bridge: string;
+  /** TCP bridges need their token (or tokenFile). */
+  token?: string;
+  tokenFile?: string;
+  /** The bundle, as a path the bridge understands (relative to its --root, or absolute inside it). */
+  recording: string;
+}
+
+/** Where the debuggee is in time. */
+export interface RewindPosition {
+  icount: TimePoint;
+  /** The last time point of the recording. */
+  end: TimePoint;
+  /** icount / end, 0..100. */
+  percent: number;
+  atStart: boolean;
+  atEnd: boolean;
+  /** The event of the index nearest to the position (either side), if any. */
+  nearestEvent?: ReplayEvent;
+}
+
+export interface RewindPositionChangedEvent extends RewindPosition {
+  /** What moved: 'step', 'stepBack', 'continue', 'reverseContinue', 'seek', 'breakpoint', ... */
+  reason: string;
+}
+
+export interface RewindSeekArguments {
+  /** Exactly one of: a time point, an event of the index (its index), or a percentage of the recording. */
+  icount?: TimePoint;
+  eventIndex?: number;
+  percent?: number;
+}
+
+export interface RewindEventsArguments {
+  from?: TimePoint;
+  to?: TimePoint;
+  kinds?: string[];
+  limit?: number;
+}
+
+export interface RewindSnapshot {
+  name: string;
+  icount: TimePoint;
+  /** 'record': in the bundle; 'replay': added while debugging (kept for this session only). */
+  source: 'record' | 'replay';
+}
+export interface RewindSnapshotsResponse {
+  snapshots: RewindSnapshot[];
+}
+
+/** A place in the guest's code, resolved by gdb. */
+export interface RewindCodeLocation {
+  address: HexAddress;
+  function?: string;
+  /** Absolute source path, when gdb knows it. */
+  path?: string;
+  line?: number;
+}
+
+export interface RewindLastWriteArguments {
+  /** A C expression (an lvalue) evaluated in frameId's scope; or address + size. */
+  expression?: string;
+  frameId?: number;
+  address?: HexAddress;
+  size?: number;
+  /** Move to the writing instruction (default false: only report it). */
+  seek?: boolean;
+}
+export interface RewindLastWriteResponse {
+  found: boolean;
+  address: HexAddress;
+  size: number;
+  /** The time point just after the write. */
+  icount?: TimePoint;
+  /** The writing instruction (the time point before `icount`). */
+  writer?: RewindCodeLocation;
+  /** The bytes before and after the write, hex. */
+  before?: string;
+  after?: string;
+}
+
+export interface RewindHitsArguments {
+  /** A source line (every address gdb maps it to), or a code address, or a function. */
+  source?: { path: string };
+  line?: number;
+  address?: HexAddress;
+  function?: string;
+  from?: TimePoint;
+  to?: TimePoint;
+}
+export interface RewindHitsResponse {
+  /** The code addresses that were searched. */
+  addresses: HexAddress[];
+  hits: Array<{ icount: TimePoint; address: HexAddress }>;
+}
+
+/** rewind/reverseStepIn and rewind/reverseStepOut (DAP has no reverse step-in or step-out). */
+export interface RewindReverseStepArguments {
+  threadId: number;
+  granularity?: 'statement' | 'line' | 'instruction';
+}
+
+/** rewind/dmesg (Linux guests): the kernel log, read from the printk ring buffer as it is at the current time point. */
+export interface RewindDmesgArguments {
+  /** Only the last `limit` records. */
+  limit?: number;
+}
+export interface RewindDmesgLine {
+  /** The record's sequence number (dmesg's order; numbers below `firstSeq` were overwritten). */
+  seq: number;
+  /** The record's timestamp (local_clock() when it was logged), in nanoseconds since boot. */
+  timestampNs: number;
+  /** printk level: 0 (KERN_EMERG) to 7 (KERN_DEBUG). */
+  level: number;
+  /** syslog facility (0: kernel; 1: user, e.g. lines written to /dev/kmsg). */
+  facility: number;
+  text: string;
+  /** Who logged it: "T<pid>" (a task) or "CPU<n>" (interrupt context). */
+  caller?: string;
+}
+export interface RewindDmesgResponse {
+  /** The time point the log was read at. */
+  icount: TimePoint;
+  lines: RewindDmesgLine[];
+  /** The oldest and the next sequence numbers (absent while the log is empty). */
+  firstSeq?: number;
+  nextSeq?: number;
+  /** The text ring's size in bytes and the number of record descriptors. */
+  bufferSize: number;
+  records: number;
+}
+
+/** A kernel problem found over the whole recording (rewind/kernelEvents). */
+export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning';
+export interface RewindKernelEvent {
+  /** The time point at the entry of the reporting function: seek there to see the stack that reported it. */
+  icount: TimePoint;
+  kind: RewindKernelEventKind;
+  /** The reporting function: panic, oops_begin (the x86 die path), report_bug (a BUG()), __warn (WARN()). */
+  function: string;
+  /** Its address (hex). */
+  address: HexAddress;
+  /** What the kernel said, when cheap to know: panic's message, a warning's file:line, a BUG()'s address. */
+  message?: string;
+  /** This event's index in rewind/events (after the event index's own events): rewind/seek {eventIndex} goes there. */
+  eventIndex: number;
+}
+export interface RewindKernelEventsResponse {
+  events: RewindKernelEvent[];
+  /** The functions that were watched (those the vmlinux has). */
+  functions: Array<{ name: string; address: HexAddress }>;
+}
+
+/**
+ * Kinds that rewind/events adds on a Linux recording, once the kernel-event scan is done (see
+ * docs/debug-adapter.md): a kernel event of kind K is listed as `kernel-K`, with `detail`
+ * "FUNCTION: MESSAGE". Their indices follow the event index's own.
+ */
+export const KERNEL_EVENT_KINDS = {
+  'kernel-panic': 'panic(): the kernel panicked',
+  'kernel-oops': 'oops_begin(): an oops (the x86 die path: a fault in the kernel)',
+  'kernel-bug': 'report_bug() that led to an oops: a BUG()',
+  'kernel-warning': '__warn(): a WARN()',
+} as const;
+export type KernelEventKindName = keyof typeof KERNEL_EVENT_KINDS;
+
+/** An event of rewind/events: one of the event index's, or (Linux) a kernel event. */
+export type RewindEvent = Omit<ReplayEvent, 'kind'> & { kind: ReplayEvent['kind'] | KernelEventKindName };
+/**
+ * rewind/events as served: `EventsResult`, where on a Linux recording `events` may also hold
+ * kernel kinds and `counts` counts them, and `kernelScan` tells how far the scan is.
+ */
+export interface RewindEventsResponse extends Omit<EventsResult, 'events'> {
+  events: RewindEvent[];
+  /** Linux recordings only: 'scanning' (kernel events follow, announced by rewind/eventsChanged), 'done', 'failed'. */
+  kernelScan?: 'scanning' | 'done' | 'failed';
+}
+
+/** Every custom request of the adapter: command -> arguments and response body. */
+export interface RewindDapRequests {
+  'rewind/position': { args: Record<string, never>; body: RewindPosition };
+  'rewind/seek': { args: RewindSeekArguments; body: RewindPosition };
+  'rewind/events': { args: RewindEventsArguments; body: EventsResult };
+  'rewind/snapshots': { args: Record<string, never>; body: RewindSnapshotsResponse };
+  'rewind/takeSnapshot': { args: Record<string, never>; body: { snapshot: RewindSnapshot } };
+  'rewind/lastWrite': { args: RewindLastWriteArguments; body: RewindLastWriteResponse };
+  'rewind/hits': { args: RewindHitsArguments; body: RewindHitsResponse };
+  'rewind/reverseStepIn': { args: RewindReverseStepArguments; body: Record<string, never> };
+  'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
+  'rewind/dmesg': { args: RewindDmesgArguments; body: RewindDmesgResponse };
+  'rewind/kernelEvents': { args: Record<string, never>; body: RewindKernelEventsResponse };
+}
+export type RewindDapCommand = keyof RewindDapRequests;
+
+export interface RewindEventsChangedEvent {
+  reason: 'kernel-events';
+  /** Counts per kind, as rewind/events now answers them. */
+  counts: Record<string, number>;
+}
+
+/** Custom events of the adapter: event -> body. */
+export interface RewindDapEvents {
+  /** After every change of the position (any step, continue, seek), after its stopped event. */
+  'rewind/positionChanged': RewindPositionChangedEvent;
+  /** The events of rewind/events changed (Linux: the kernel-event scan finished): ask again. */
+  'rewind/eventsChanged': RewindEventsChangedEvent;
+}
+
+/** Stopped-event reasons Rewind adds to DAP's own. */
+export const REWIND_STOP_REASON = {
+  start: 'start of recording',
+  end: 'end of recording',
+} as const;
