@@ -10,16 +10,21 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { BridgeClient, BridgeRequestError } from '@rewind/core';
-import { startBridge, type RunningBridge } from '@rewind/core';
-import { Bundle } from '@rewind/core';
-import type { Manifest } from '@rewind/core';
-import { vmlinuxMismatch } from '@rewind/core';
-import { BridgeRelayTarget } from '@rewind/core';
-import { GdbRelay, type RelayExecutionEvent } from '@rewind/core';
-import type { BridgeStop, OpenResult, PositionResult } from '@rewind/core';
-import { elfBuildId } from '@rewind/core';
-import type { TimePoint } from '@rewind/core';
+import {
+  BridgeClient,
+  BridgeRequestError,
+  startBridge,
+  type RunningBridge,
+  Bundle,
+  type Manifest,
+  vmlinuxMismatch,
+  BridgeRelayTarget,
+  GdbRelay,
+  type RelayExecutionEvent,
+  elfBuildId,
+  type TimePoint,
+} from '@rewind/core';
+import type { BridgeStop, OpenResult, PositionResult } from '@rewind/protocol';
 import { AdapterError, ErrorId } from './errors';
 import { parseFrameJson, type FrameInfo } from './frame-info';
 import { GDB_PYTHON_HELPERS } from './gdb-python';

@@ -4,11 +4,8 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { toAddress, type BridgeAddress } from '@rewind/core';
-import type { RecordSpec, RewindAttachArguments, RewindCommonArguments, RewindLaunchArguments } from '@rewind/core';
-import { parseIcount } from '@rewind/core';
-import { isUserError } from '@rewind/core';
-import { parseRecordOptions, type ParsedRecordOptions } from '@rewind/core';
+import { toAddress, type BridgeAddress, parseIcount, isUserError, parseRecordOptions, type ParsedRecordOptions } from '@rewind/core';
+import type { RecordSpec, RewindAttachArguments, RewindCommonArguments, RewindLaunchArguments } from '@rewind/protocol';
 import { AdapterError, ErrorId } from './errors';
 
 export interface CommonConfig {

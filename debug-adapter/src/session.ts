@@ -11,21 +11,8 @@ import { ContinuedEvent, DebugSession, InitializedEvent, OutputEvent, Response, 
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { BridgeClient } from '@rewind/core';
-import { UserError } from '@rewind/core';
-import type { RelayExecutionEvent } from '@rewind/core';
-import {
-  type ReplayEvent,
-  type RewindDapCommand,
-  type RewindDapEvents,
-  type RewindHitsArguments,
-  type RewindLastWriteArguments,
-  type RewindPosition,
-  type RewindSeekArguments,
-} from '@rewind/core';
-import { defaultBundleName } from '@rewind/core';
-import { record } from '@rewind/core';
-import type { TimePoint } from '@rewind/core';
+import { BridgeClient, UserError, type RelayExecutionEvent, defaultBundleName, record, type TimePoint } from '@rewind/core';
+import { type ReplayEvent, type RewindDapCommand, type RewindDapEvents, type RewindHitsArguments, type RewindLastWriteArguments, type RewindPosition, type RewindSeekArguments } from '@rewind/protocol';
 import { BreakpointManager, EXCEPTION_FILTERS, noDataBreakpoint, type DataId } from './breakpoints';
 import { Debuggee, isBridgeUserError } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, historyError, userMessage } from './errors';

@@ -3,7 +3,6 @@
  * exported here is internal to the core (tests and benchmarks reach further, by relative path; a
  * test fails when a package imports another package's internals: test/package-boundaries.test.ts).
  */
-export * from '@rewind/protocol';
 export { type TimePoint, formatIcount, parseIcount } from './timepoint';
 export { UserError, isUserError, CancelledError } from './errors';
 export { type BridgeAddress, toAddress } from './bridge/address';
