@@ -8,7 +8,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as vscode from 'vscode';
-import { RewindDebugSession } from '../debug-adapter/src/session';
+import { RewindDebugSession } from '@rewind/adapter';
 import { DapMessageReader, encodeDapMessage } from './novsc/dap-stream';
 
 export class RewindAdapterFactory implements vscode.DebugAdapterDescriptorFactory {

@@ -3,7 +3,7 @@
  * a click goes to that event's time point, and the last event before the position is marked.
  */
 import * as vscode from 'vscode';
-import type { TimelineEvent } from '../protocol/webview';
+import type { TimelineEvent } from '@rewind/protocol';
 import { BOOKKEEPING_KINDS, describeEvent, describePosition, groupDigits, guestEventCount, kindLabel, printableBytes } from './novsc/format';
 import type { RewindSession, SessionTracker } from './sessions';
 import { command } from './commands/util';

@@ -4,7 +4,7 @@
  * logic that needs no VS Code lives in extension/novsc/ (unit-tested under plain Node).
  */
 import * as vscode from 'vscode';
-import { REWIND_DEBUG_TYPE } from '../recorder-bridge/src/protocol';
+import { REWIND_DEBUG_TYPE } from '@rewind/protocol';
 import { RewindAdapterFactory } from './adapter';
 import { registerQueryCommands } from './commands/queries';
 import { registerRecordingCommands } from './commands/recording';

@@ -7,8 +7,15 @@
  * a stop's reason (breakpoint, panic...) is paired with the position that follows it.
  */
 import * as vscode from 'vscode';
-import { REWIND_DEBUG_TYPE, type RewindDapCommand, type RewindDapRequests, type RewindPosition, type RewindPositionChangedEvent, type RewindSnapshot } from '../protocol/dap';
-import type { TimelineMarker } from '../protocol/webview';
+import {
+  REWIND_DEBUG_TYPE,
+  type RewindDapCommand,
+  type RewindDapRequests,
+  type RewindPosition,
+  type RewindPositionChangedEvent,
+  type RewindSnapshot,
+  type TimelineMarker,
+} from '@rewind/protocol';
 import { describeEvent, groupDigits } from './novsc/format';
 import { TimelineData } from './novsc/timeline-data';
 

@@ -1,6 +1,6 @@
 /** The Snapshots view: the recording's snapshots and those taken in this session; a click goes there. */
 import * as vscode from 'vscode';
-import type { RewindSnapshot } from '../recorder-bridge/src/protocol';
+import type { RewindSnapshot } from '@rewind/protocol';
 import { describePosition } from './novsc/format';
 import type { SessionTracker } from './sessions';
 

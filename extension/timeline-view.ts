@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
-import type { TimelineFromWebview, TimelineToWebview } from '../protocol/webview';
+import type { TimelineFromWebview, TimelineToWebview } from '@rewind/protocol';
 import { AbortedError, normalizeView } from './novsc/timeline-data';
 import type { RewindSession, SessionTracker } from './sessions';
 import { showError } from './commands/util';

@@ -39,6 +39,7 @@ await build({
   entryPoints: { rewind: 'recorder-bridge/src/cli.ts', dap: 'debug-adapter/src/main.ts' },
   outdir: 'dist',
   bundle: true,
+  conditions: ['source'], // workspace packages (@rewind/*) bundle from their TypeScript
   format: 'cjs',
   platform: 'node',
   target: 'node20',
@@ -53,6 +54,7 @@ await build({
   entryPoints: { extension: 'extension/extension.ts' },
   outdir: 'dist',
   bundle: true,
+  conditions: ['source'], // workspace packages (@rewind/*) bundle from their TypeScript
   format: 'cjs',
   platform: 'node',
   target: 'node20',
@@ -66,6 +68,7 @@ await build({
   entryPoints: { timeline: 'extension/webview/timeline.ts' },
   outdir: 'dist/webview',
   bundle: true,
+  conditions: ['source'], // workspace packages (@rewind/*) bundle from their TypeScript
   format: 'iife',
   platform: 'browser',
   target: 'es2022',

@@ -15,7 +15,7 @@ import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindLastWriteResponse, RewindPosition } from '../recorder-bridge/src/protocol';
+import type { RewindLastWriteResponse, RewindPosition } from '@rewind/protocol';
 import { RewindDapClient, type Stop } from '../test/support/dap-client';
 
 const ROOT = join(__dirname, '..', '..');

@@ -5,6 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The type check is part of the tests: it is what keeps the packages to their public APIs (a deep
+# import of another package does not compile; test/package-boundaries.test.ts checks the rest).
+echo "rewind: type-checking (tsc -b)" >&2
+npx tsc -b
 if [ $# -gt 0 ]; then
   files=("$@")
 else

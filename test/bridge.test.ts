@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { BridgeClient, BridgeRequestError, startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
-import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson, type EventsJson } from '../recorder-bridge/src/protocol';
+import { BRIDGE_PROTOCOL_VERSION, type BridgeListeningJson, type EventsJson } from '@rewind/protocol';
 import { DEMO_KERNEL, fingerprint, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 import { symbolAddress } from './support/elf';
 import { qemuProcessesMentioning, waitFor } from './support/procs';

@@ -16,7 +16,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindPosition } from '../recorder-bridge/src/protocol';
+import type { RewindPosition } from '@rewind/protocol';
 import { RewindDapClient } from './support/dap-client';
 import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 import { prng } from './support/prng';

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { EventsResult, RewindEventsArguments } from '../recorder-bridge/src/protocol';
+import type { EventsResult, RewindEventsArguments } from '@rewind/protocol';
 import { bucketOf, countEvents, normalizeView, TIMELINE_LANES, TimelineData, type EventFetcher } from '../extension/novsc/timeline-data';
 import { clampSpan, follow, icountAt, MIN_SPAN, pan, ticks, xOf, zoomAround } from '../extension/novsc/timeline-scale';
 

@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { ROOT } from './helpers';
 
-const PACKAGES = ['recorder-bridge/src', 'debug-adapter/src', 'extension'];
+const PACKAGES = ['protocol', 'recorder-bridge/src', 'debug-adapter/src', 'extension'];
 
 function sourceFiles(dir: string): string[] {
   const out: string[] = [];

@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { classifyKernelHits, mergeKernelEvents } from '../debug-adapter/src/linux/kernel-events';
-import type { RewindDmesgResponse, RewindEventsResponse } from '../recorder-bridge/src/protocol';
+import type { RewindDmesgResponse, RewindEventsResponse } from '@rewind/protocol';
 import { record } from '../recorder-bridge/src/record/recorder';
 import { RewindDapClient, type Stop } from './support/dap-client';
 import { assertNoLeftovers } from './support/procs';

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
-import type { InfoJson } from '../recorder-bridge/src/protocol';
+import type { InfoJson } from '@rewind/protocol';
 import { DEMO_INPUTS, DEMO_KERNEL, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { qemuProcessesMentioning } from './support/procs';
 

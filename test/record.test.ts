@@ -7,7 +7,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseInputScript } from '../recorder-bridge/src/record/input-script';
-import type { EventsJson, InfoJson, Manifest } from '../recorder-bridge/src/protocol';
+import type { EventsJson, InfoJson, Manifest } from '@rewind/protocol';
 import { DEMO_INPUTS, DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { qemuProcessesMentioning } from './support/procs';
 

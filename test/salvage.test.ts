@@ -10,7 +10,7 @@ import { existsSync, promises as fs, readdirSync, readFileSync, readlinkSync, st
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import type { Manifest } from '../recorder-bridge/src/protocol';
+import type { Manifest } from '@rewind/protocol';
 import { copyBundle, DEMO_KERNEL, fingerprint, REWIND_BIN, requireDemoKernel, ROOT, runRewind, tempDir, type CliResult } from './helpers';
 import { prng } from './support/prng';
 import { alive, killIfAlive, procStat, waitFor } from './support/procs';

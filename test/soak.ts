@@ -13,7 +13,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { REWIND_STOP_REASON, type RewindPosition } from '../recorder-bridge/src/protocol';
+import { REWIND_STOP_REASON, type RewindPosition } from '@rewind/protocol';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';

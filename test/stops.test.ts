@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import type { BreakpointKind } from '../debug-adapter/src/breakpoints';
 import { parseMiLine, type MiTuple } from '../debug-adapter/src/mi/parser';
 import { classifyStop, panicMessage, stopNeedsPosition, type StopFacts } from '../debug-adapter/src/stops';
-import { REWIND_STOP_REASON } from '../recorder-bridge/src/protocol';
+import { REWIND_STOP_REASON } from '@rewind/protocol';
 
 const FRAME = 'frame={addr="0x0000000000100c41",func="panic",args=[],file="panic.c",fullname="/work/main/guests/demo/panic.c",line="12",arch="i386:x86-64"},thread-id="1",stopped-threads="all"';
 const END = 5_684_254;

@@ -10,16 +10,21 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
-import { BridgeClient, BridgeRequestError } from '../../recorder-bridge/src/bridge/client';
-import { startBridge, type RunningBridge } from '../../recorder-bridge/src/bridge/server';
-import { Bundle } from '../../recorder-bridge/src/bundle/reader';
-import type { Manifest } from '../../recorder-bridge/src/bundle/manifest';
-import { vmlinuxMismatch } from '../../recorder-bridge/src/qemu/linux-banner';
-import { BridgeRelayTarget } from '../../recorder-bridge/src/gdb/bridge-target';
-import { GdbRelay, type RelayExecutionEvent } from '../../recorder-bridge/src/gdb/relay';
-import type { BridgeStop, OpenResult, PositionResult } from '../../recorder-bridge/src/protocol';
-import { elfBuildId } from '../../recorder-bridge/src/qemu/kernel-probe';
-import type { TimePoint } from '../../recorder-bridge/src/timepoint';
+import {
+  BridgeClient,
+  BridgeRequestError,
+  startBridge,
+  type RunningBridge,
+  Bundle,
+  type Manifest,
+  vmlinuxMismatch,
+  BridgeRelayTarget,
+  GdbRelay,
+  type RelayExecutionEvent,
+  elfBuildId,
+  type TimePoint,
+} from '@rewind/core';
+import type { BridgeStop, OpenResult, PositionResult } from '@rewind/protocol';
 import { AdapterError, ErrorId } from './errors';
 import { parseFrameJson, type FrameInfo } from './frame-info';
 import { GDB_PYTHON_HELPERS } from './gdb-python';

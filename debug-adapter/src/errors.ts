@@ -2,7 +2,7 @@
  * Errors the adapter reports to the user as DAP error responses. Anything else thrown inside a
  * handler is an internal error: it still becomes an error response, with the details in the log.
  */
-import { UserError } from '../../recorder-bridge/src/errors';
+import { UserError } from '@rewind/core';
 
 /** Stable numeric ids of DAP error messages (the `id` of DebugProtocol.Message). */
 export const ErrorId = {

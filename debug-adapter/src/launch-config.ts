@@ -4,11 +4,8 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { toAddress, type BridgeAddress } from '../../recorder-bridge/src/bridge/address';
-import type { RecordSpec, RewindAttachArguments, RewindCommonArguments, RewindLaunchArguments } from '../../recorder-bridge/src/protocol';
-import { parseIcount } from '../../recorder-bridge/src/timepoint';
-import { isUserError } from '../../recorder-bridge/src/errors';
-import { parseRecordOptions, type ParsedRecordOptions } from '../../recorder-bridge/src/record/options';
+import { toAddress, type BridgeAddress, parseIcount, isUserError, parseRecordOptions, type ParsedRecordOptions } from '@rewind/core';
+import type { RecordSpec, RewindAttachArguments, RewindCommonArguments, RewindLaunchArguments } from '@rewind/protocol';
 import { AdapterError, ErrorId } from './errors';
 
 export interface CommonConfig {

@@ -2,8 +2,8 @@
  * Where the debuggee is in time (rewind/position, rewind/positionChanged): the time point, its
  * share of the recording, and the nearest notable event of the index on either side.
  */
-import type { ReplayEvent, RewindPosition } from '../../recorder-bridge/src/protocol';
-import type { TimePoint } from '../../recorder-bridge/src/timepoint';
+import type { ReplayEvent, RewindPosition } from '@rewind/protocol';
+import type { TimePoint } from '@rewind/core';
 import type { Debuggee } from './debuggee';
 
 /** Event kinds that make a useful "nearest event" (clock reads and checkpoints are noise). */

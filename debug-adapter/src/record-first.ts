@@ -4,8 +4,8 @@
  */
 import { promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { defaultBundleName } from '../../recorder-bridge/src/record/bundle-name';
-import { record } from '../../recorder-bridge/src/record/recorder';
+import { defaultBundleName } from '@rewind/core';
+import { record } from '@rewind/core';
 import type { NormalizedRecordSpec } from './launch-config';
 import type { LongOperations } from './long-operation';
 

@@ -5,7 +5,7 @@
  * arguments or answers the wrong body does not compile.
  */
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindAttachArguments, RewindDapRequests, RewindEventsArguments, RewindEventsResponse, RewindLaunchArguments } from '../../recorder-bridge/src/protocol';
+import type { RewindAttachArguments, RewindDapRequests, RewindEventsArguments, RewindEventsResponse, RewindLaunchArguments } from '@rewind/protocol';
 
 /**
  * A response's body; `void` for responses without one (their type inherits Response's

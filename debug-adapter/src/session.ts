@@ -13,9 +13,9 @@
  */
 import { DebugSession, InitializedEvent, Response, TerminatedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { BridgeClient } from '../../recorder-bridge/src/bridge/client';
-import { UserError } from '../../recorder-bridge/src/errors';
-import type { RelayExecutionEvent } from '../../recorder-bridge/src/gdb/relay';
+import { BridgeClient } from '@rewind/core';
+import { UserError } from '@rewind/core';
+import type { RelayExecutionEvent } from '@rewind/core';
 import { CAPABILITIES } from './capabilities';
 import { Debuggee, isBridgeUserError, type BridgeTarget } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, messageOf, userMessage } from './errors';

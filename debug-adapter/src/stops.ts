@@ -3,8 +3,8 @@
  * reason and text (pure: the session gathers the facts, this decides). Also the stops at either
  * end of the recording, which several moves report.
  */
-import { REWIND_STOP_REASON } from '../../recorder-bridge/src/protocol';
-import type { TimePoint } from '../../recorder-bridge/src/timepoint';
+import { REWIND_STOP_REASON } from '@rewind/protocol';
+import type { TimePoint } from '@rewind/core';
 import type { BreakpointKind } from './breakpoints';
 import { miString, miTuple, type MiTuple } from './mi/parser';
 

@@ -4,7 +4,7 @@
  */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
-import type { RewindLastWriteResponse } from '../../recorder-bridge/src/protocol';
+import type { RewindLastWriteResponse } from '@rewind/protocol';
 import { expressionFromContext, lineFromContext } from '../novsc/context-args';
 import { memoryValue } from '../novsc/events';
 import { describePosition, groupDigits, shortIcount } from '../novsc/format';

@@ -3,7 +3,7 @@
  * the seek behind clicks in the timeline and the trees.
  */
 import * as vscode from 'vscode';
-import type { RewindSeekArguments } from '../../recorder-bridge/src/protocol';
+import type { RewindSeekArguments } from '@rewind/protocol';
 import { describeEvent, describePosition, groupDigits } from '../novsc/format';
 import { typedLines } from '../novsc/events';
 import { parseTimeInput, TIME_INPUT_HELP } from '../novsc/time-input';

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import type { Manifest } from '../../recorder-bridge/src/protocol';
+import type { Manifest } from '@rewind/core';
 import { shortIcount } from './format';
 
 export function isBundle(dir: string): boolean {

@@ -3,7 +3,7 @@
  * lines a person typed (jump points for Go to Time), and the bytes of a memory write as values.
  * Never imports `vscode`.
  */
-import type { TimelineEvent } from '../../protocol/webview';
+import type { TimelineEvent } from '@rewind/protocol';
 import { printableBytes } from './format';
 
 export interface TypedLine {

@@ -3,7 +3,7 @@
  * status bar, the trees, the pickers and the timeline say the same thing the same way.
  * Never imports `vscode` (unit tests load it; so does the webview bundle).
  */
-import type { TimelineEvent } from '../../protocol/webview';
+import type { TimelineEvent } from '@rewind/protocol';
 
 /** 5700134 -> "5,700,134" (fixed locale: the same text in every UI language and in tests). */
 export function groupDigits(n: number): string {

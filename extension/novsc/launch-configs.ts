@@ -5,7 +5,7 @@
  * Never imports `vscode`.
  */
 import { isAbsolute, relative, sep } from 'node:path';
-import { REWIND_DEBUG_TYPE } from '../../recorder-bridge/src/protocol';
+import { REWIND_DEBUG_TYPE } from '@rewind/protocol';
 import { missingTools, prerequisiteMessage, toolsFor, type Tool } from './prerequisites';
 
 /** A launch.json entry of type "rewind" (RewindLaunchArguments / RewindAttachArguments plus VS Code's fields). */

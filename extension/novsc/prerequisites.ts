@@ -5,7 +5,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { findOnPath } from '../../recorder-bridge/src/qemu/tools';
+import { findOnPath } from '@rewind/core';
 
 export interface Tool {
   command: string;

@@ -3,7 +3,7 @@
  * (42%), an event of the index (#123), "start" / "end", or a move relative to now (+1M, -500k).
  * Never imports `vscode`.
  */
-import { parseIcount } from '../../recorder-bridge/src/timepoint';
+import { parseIcount } from '@rewind/core';
 import { describePosition, groupDigits } from './format';
 
 export type TimeTarget = { kind: 'icount'; icount: number } | { kind: 'percent'; percent: number } | { kind: 'event'; eventIndex: number };

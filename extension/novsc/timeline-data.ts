@@ -12,9 +12,14 @@
  * seen (those buckets are marked `estimated`). So a view costs at most lanes x slices requests
  * and lanes x slices x sliceLimit events, whatever the size of the recording.
  */
-import type { EventsResult } from '../../protocol/bridge';
-import type { RewindEventsArguments } from '../../protocol/dap';
-import type { TimelineEvent, TimelineLaneData, TimelineLaneId, TimelineViewRange } from '../../protocol/webview';
+import type {
+  EventsResult,
+  RewindEventsArguments,
+  TimelineEvent,
+  TimelineLaneData,
+  TimelineLaneId,
+  TimelineViewRange,
+} from '@rewind/protocol';
 
 export interface LaneSpec {
   id: TimelineLaneId;

@@ -7,7 +7,7 @@
  * It asks the extension for the lanes of whatever it shows (extension/timeline-view.ts) and
  * never talks to the adapter itself. Colours come from the theme's CSS variables.
  */
-import type { TimelineFromWebview, TimelineLaneData, TimelineMarker, TimelineSessionInfo, TimelineToWebview, TimelineViewRange } from '../../protocol/webview';
+import type { TimelineFromWebview, TimelineLaneData, TimelineMarker, TimelineSessionInfo, TimelineToWebview, TimelineViewRange } from '@rewind/protocol';
 import { describeEvent, formatPercent, groupDigits, guestEventCount, percentOf, shortIcount } from '../novsc/format';
 import { clampSpan, follow, icountAt, pan, ticks, xOf, zoomAround, type Span } from '../novsc/timeline-scale';
 

@@ -1,4 +1,4 @@
-import type { InfoJson } from '../../protocol/cli-json';
+import type { InfoJson } from '@rewind/protocol';
 import type { Manifest } from './bundle/manifest';
 import { DISK_DEVICES } from './bundle/drive';
 import type { ReplayEvent } from './replay-log';

@@ -1,5 +1,5 @@
 // The TimePoint type is part of every wire: it lives (with why it is a number) in protocol/recording.ts.
-import type { TimePoint } from '../../protocol/recording';
+import type { TimePoint } from '@rewind/protocol';
 export type { TimePoint };
 
 export function formatIcount(n: TimePoint): string {

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindDapCommand, RewindDapRequests, RewindPosition } from '../../recorder-bridge/src/protocol';
+import type { RewindDapCommand, RewindDapRequests, RewindPosition } from '@rewind/protocol';
 import { ROOT } from '../helpers';
 import { waitGoneOrKill } from './procs';
 

@@ -9,7 +9,7 @@
  */
 import { ContinuedEvent, OutputEvent, StoppedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindDapEvents, RewindPosition } from '../../../recorder-bridge/src/protocol';
+import type { RewindDapEvents, RewindPosition } from '@rewind/protocol';
 import type { Debuggee } from '../debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, messageOf } from '../errors';
 import { ExecutionGate } from '../execution-gate';

@@ -3,7 +3,7 @@
  * the fast engine path, reverse-stepping.ts), pause, and Rewind's rewind/position and rewind/seek.
  * Every move runs through HandlerContext.move.
  */
-import type { TimePoint } from '../../../recorder-bridge/src/timepoint';
+import type { TimePoint } from '@rewind/core';
 import { AdapterError, ErrorId } from '../errors';
 import { exec, threadSelect } from '../mi/exec';
 import type { HandlerTable, RequestContext } from '../requests';

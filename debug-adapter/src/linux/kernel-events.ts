@@ -10,9 +10,8 @@
  * its own, opened for it and closed after it, so the user's session is never blocked by it (it
  * competes for CPU only). Its result is kept for the debug session.
  */
-import type { BridgeClient } from '../../../recorder-bridge/src/bridge/client';
-import type { EventsResult, KernelEventKindName, RewindEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventKind } from '../../../recorder-bridge/src/protocol';
-import type { TimePoint } from '../../../recorder-bridge/src/timepoint';
+import type { BridgeClient, TimePoint } from '@rewind/core';
+import type { EventsResult, KernelEventKindName, RewindEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventKind } from '@rewind/protocol';
 import { CancelledRequestError } from '../errors';
 import type { LinuxReportingFunction } from './linux-kernel';
 

@@ -3,7 +3,7 @@
  * `init_task`), read through the gdb-side helpers of linux-gdb-python.ts at the current time point.
  * Nothing here changes anything for a guest that is not Linux: detect() answers undefined.
  */
-import type { RewindDmesgResponse } from '../../../recorder-bridge/src/protocol';
+import type { RewindDmesgResponse } from '@rewind/protocol';
 import { AdapterError } from '../errors';
 import type { Gdb } from '../mi/gdb';
 

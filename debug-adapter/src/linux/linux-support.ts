@@ -5,8 +5,8 @@
  * attach() answers undefined when the symbols are not Linux's, and the session then behaves as
  * it does for any other guest.
  */
-import type { EventsResult, RewindDmesgResponse, RewindEventsChangedEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventsResponse } from '../../../recorder-bridge/src/protocol';
-import type { TimePoint } from '../../../recorder-bridge/src/timepoint';
+import type { EventsResult, RewindDmesgResponse, RewindEventsChangedEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventsResponse } from '@rewind/protocol';
+import type { TimePoint } from '@rewind/core';
 import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
 import type { Inspector } from '../inspector';

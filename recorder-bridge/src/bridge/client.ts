@@ -21,7 +21,7 @@ import {
   type BridgeRequests,
   type BridgeWatchpoint,
   type HexAddress,
-} from '../protocol';
+} from '@rewind/protocol';
 import type { ErrorCode } from '../error-codes';
 import type { TimePoint } from '../timepoint';
 import { toAddress, type BridgeAddress } from './address';

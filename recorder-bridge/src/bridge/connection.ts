@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { CancellationToken, MessageConnection } from 'vscode-jsonrpc/node';
 import { UserError } from '../errors';
-import type { BridgeMethod, BridgeNotifications, BridgeRequests } from '../protocol';
+import type { BridgeMethod, BridgeNotifications, BridgeRequests } from '@rewind/protocol';
 import type { ReplayEngine } from '../replay/engine';
 import type { TimePoint } from '../timepoint';
 import type { BridgeSession } from './session';

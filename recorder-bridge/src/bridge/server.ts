@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createMessageConnection, Message, ResponseError, SocketMessageReader, SocketMessageWriter, type CancellationToken } from 'vscode-jsonrpc/node';
 import type { ErrorCode } from '../error-codes';
 import { CancelledError, isUserError, UserError } from '../errors';
-import { BRIDGE_PROTOCOL_VERSION, BridgeErrorCode, type BridgeErrorData, type BridgeRequests } from '../protocol';
+import { BRIDGE_PROTOCOL_VERSION, BridgeErrorCode, type BridgeErrorData, type BridgeRequests } from '@rewind/protocol';
 import type { EngineOptions } from '../replay/engine';
 import { REWIND_VERSION } from '../version';
 import { checkListenHost, defaultSocketPath, formatAddress, toAddress, type BridgeAddress } from './address';

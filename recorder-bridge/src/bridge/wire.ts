@@ -1,6 +1,6 @@
 /** The bridge's wire conversions: request parameters checked and parsed, results in their JSON shape. */
 import { UserError } from '../errors';
-import type { BridgeBreakpoint, BridgeHit, BridgeStop, BridgeWatchpoint, HexAddress } from '../protocol';
+import type { BridgeBreakpoint, BridgeHit, BridgeStop, BridgeWatchpoint, HexAddress } from '@rewind/protocol';
 import type { Hit } from '../replay/engine';
 import type { Breakpoint, Watchpoint } from '../replay/worker';
 import type { TimePoint } from '../timepoint';

@@ -15,7 +15,7 @@
  * machine state straight into it; through blkreplay, QEMU's snapshot at start-up waits for a flush
  * that record mode only completes once the guest runs, and hangs (measured with -blockdev nodes).
  */
-import type { DiskDevice } from '../../../protocol/manifest';
+import type { DiskDevice } from '@rewind/protocol';
 
 export type { DiskDevice };
 

@@ -3,7 +3,7 @@
  * manifest.json is listed with its size and sha256 in the manifest. See docs/bundle-format.md.
  */
 // The format's name and versions are manifest.json's `format` and `formatVersion`: protocol/manifest.ts.
-export { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BUNDLE_FORMAT_VERSION_MIN } from '../../../protocol/manifest';
+export { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BUNDLE_FORMAT_VERSION_MIN } from '@rewind/protocol';
 
 export const MANIFEST = 'manifest.json';
 /** QEMU's replay log, gzip-compressed (it compresses about 250x). */

@@ -2,9 +2,9 @@ import { UserError } from '../errors';
 import { isDiskDevice } from './drive';
 import { BUNDLE_FORMAT, BUNDLE_FORMAT_VERSION, BUNDLE_FORMAT_VERSION_MIN } from './layout';
 // manifest.json's shape is read by the extension and printed by the CLI: it lives in protocol/manifest.ts.
-import type { FileEntry, Manifest } from '../../../protocol/manifest';
+import type { FileEntry, Manifest } from '@rewind/protocol';
 
-export type { DiskEntry, FileEntry, Manifest, SnapshotEntry, SnapshotVerificationSummary, StopReason } from '../../../protocol/manifest';
+export type { DiskEntry, FileEntry, Manifest, SnapshotEntry, SnapshotVerificationSummary, StopReason } from '@rewind/protocol';
 
 /**
  * Checks a parsed manifest's shape; a bundle whose manifest fails here is damaged or not a bundle.

@@ -5,7 +5,7 @@ import { gunzip as gunzipCb } from 'node:zlib';
 import { UserError } from '../errors';
 import { parseReplayLog, ReplayLogError, type ReplayLogIndex } from '../replay-log';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
-import type { ConsoleLine } from '../protocol';
+import type { ConsoleLine } from '@rewind/protocol';
 import { MANIFEST } from './layout';
 import { validateManifest, type Manifest } from './manifest';
 import { incompleteRecordingError, inspectPartial, looksLikePartial, PARTIAL_SUFFIX } from '../record/partial';

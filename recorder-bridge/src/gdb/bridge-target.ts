@@ -9,7 +9,7 @@
  */
 import { BridgeRequestError, type BridgeClient } from '../bridge/client';
 import { CancelledError } from '../errors';
-import type { BridgeBreakpoint, BridgeStop, HexAddress } from '../protocol';
+import type { BridgeBreakpoint, BridgeStop, HexAddress } from '@rewind/protocol';
 import type { TimePoint } from '../timepoint';
 import type { RelayPoints, RelaySnapshot, RelayStop, RelayTarget } from './relay-target';
 

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import type { KernelFormat } from '../../../protocol/manifest';
+import type { KernelFormat } from '@rewind/protocol';
 import { UserError } from '../errors';
 
 /** What kind of kernel image a file is, and which QEMU boots it. */

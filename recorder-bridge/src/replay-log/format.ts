@@ -139,4 +139,4 @@ export const FORMAT_QEMU_7_2: ReplayLogFormat = {
 export const SUPPORTED_FORMATS: readonly ReplayLogFormat[] = [FORMAT_QEMU_7_2];
 
 // The public event kinds are part of every wire: they live in protocol/recording.ts.
-export { EVENT_KINDS, type EventKind } from '../../../protocol/recording';
+export { EVENT_KINDS, type EventKind } from '@rewind/protocol';

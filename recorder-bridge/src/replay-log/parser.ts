@@ -32,7 +32,7 @@ import {
 } from './format';
 
 // An event of the index is part of every wire: its shape lives in protocol/recording.ts.
-import type { ReplayEvent } from '../../../protocol/recording';
+import type { ReplayEvent } from '@rewind/protocol';
 export type { ReplayEvent };
 
 export interface ReplayLogIndex {

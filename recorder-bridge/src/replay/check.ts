@@ -8,7 +8,7 @@ import { requireTool } from '../qemu/tools';
 import type { TimePoint } from '../timepoint';
 import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { ReplayWorkspace } from './workspace';
-import type { ReplayCheckResult } from '../protocol';
+import type { ReplayCheckResult } from '@rewind/protocol';
 
 export type { ReplayCheckResult };
 

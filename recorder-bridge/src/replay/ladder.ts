@@ -6,7 +6,7 @@
  */
 import type { SnapshotEntry } from '../bundle/manifest';
 import { UserError } from '../errors';
-import type { SnapshotVerdict } from '../protocol';
+import type { SnapshotVerdict } from '@rewind/protocol';
 import type { TimePoint } from '../timepoint';
 import type { QuietPoints } from './quiet-points';
 import { probeOf } from './snapshot-verify';

@@ -1,7 +1,7 @@
 import { cpus } from 'node:os';
 import type { Bundle } from '../bundle/reader';
 import { CancelledError } from '../errors';
-import type { SnapshotVerdict } from '../protocol';
+import type { SnapshotVerdict } from '@rewind/protocol';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
 import { QuietPoints } from './quiet-points';

@@ -3,7 +3,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import * as layout from '../bundle/layout';
 import type { Bundle } from '../bundle/reader';
-import type { SnapshotVerdict } from '../protocol';
+import type { SnapshotVerdict } from '@rewind/protocol';
 import { sha256OfFile } from '../util/hash';
 import { REWIND_VERSION } from '../version';
 

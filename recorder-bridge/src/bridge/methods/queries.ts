@@ -4,7 +4,7 @@
  */
 import type { CancellationToken } from 'vscode-jsonrpc/node';
 import { UserError } from '../../errors';
-import type { BridgeHit } from '../../protocol';
+import type { BridgeHit } from '@rewind/protocol';
 import type { Hit, ReplayEngine, ScanOptions } from '../../replay/engine';
 import { progressTo, sessionOf, withCancellation, type Connection, type MethodTable } from '../connection';
 import type { BridgeSession } from '../session';
