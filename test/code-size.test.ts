@@ -4,26 +4,16 @@
  * first comment, for parsers and tables that read best whole); the DAP session class under 400 lines.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { ROOT } from './helpers';
+import { sourceFiles } from './support/source-files';
 
 const FILE_LIMIT = 500;
 const SESSION_LIMIT = 400;
 const EXCUSE = /^\s*\*?\s*Longer than 500 lines:/m;
-
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) {
-      if (name !== 'node_modules') out.push(...sourceFiles(p));
-    } else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
 
 /** Files over the limit whose first comment does not say why. */
 export function oversized(files: Array<{ name: string; text: string }>, limit: number): string[] {

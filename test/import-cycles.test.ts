@@ -4,24 +4,14 @@
  * strongly connected components over the relative imports of every .ts file.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { ROOT } from './helpers';
+import { sourceFiles } from './support/source-files';
 
 const PACKAGES = ['protocol', 'recorder-bridge/src', 'debug-adapter/src', 'extension'];
-
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) {
-      if (name !== 'node_modules') out.push(...sourceFiles(p));
-    } else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
-}
 
 /** Each file's relative imports and re-exports, resolved to files (`x` -> x.ts or x/index.ts). */
 export function importGraph(files: string[]): Map<string, string[]> {

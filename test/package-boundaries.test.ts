@@ -8,11 +8,12 @@
  * workspace into node_modules, so it would resolve).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { describe, it } from 'node:test';
 import ts from 'typescript';
 import { ROOT } from './helpers';
+import { sourceFiles } from './support/source-files';
 
 export interface WorkspacePackage {
   /** Absolute folder. */
@@ -25,17 +26,6 @@ export interface WorkspacePackage {
 export interface SourceImports {
   file: string;
   specifiers: string[];
-}
-
-function sourceFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) {
-      if (name !== 'node_modules') out.push(...sourceFiles(p));
-    } else if (p.endsWith('.ts') && !p.endsWith('.d.ts')) out.push(p);
-  }
-  return out;
 }
 
 export function workspacePackages(root: string): WorkspacePackage[] {
