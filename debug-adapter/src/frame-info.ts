@@ -58,10 +58,13 @@ export function parseFrameJson(text: string): FrameInfo {
   if (!line) throw new Error(`gdb's frame helper printed no JSON: ${text.trim().slice(0, 200)}`);
   const j = JSON.parse(line) as FrameJson;
   const big = (s: string) => BigInt(s);
+  // A caller's stack pointer at or below this frame's is no CFA (gdb unwound garbage, e.g. 0 at the
+  // bottom of an interrupt stack): treated as unknown, which sends steps out to gdb's own commands.
+  const cfa = j.cfa !== undefined && big(j.cfa) > big(j.sp) ? big(j.cfa) : undefined;
   return {
     pc: big(j.pc),
     sp: big(j.sp),
-    ...(j.cfa !== undefined ? { cfa: big(j.cfa) } : {}),
+    ...(cfa !== undefined ? { cfa } : {}),
     ...(j.callerPc !== undefined ? { callerPc: big(j.callerPc) } : {}),
     inline: j.inline,
     ...(j.callSiteLine !== undefined ? { callSiteLine: j.callSiteLine } : {}),

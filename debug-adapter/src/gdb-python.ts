@@ -182,7 +182,8 @@ class RewindFrameJson(gdb.Command):
         out = {"pc": hex(pc), "level": level, "inline": frame.type() == gdb.INLINE_FRAME,
                "sp": hex(int(real.read_register("sp")) & 0xffffffffffffffff)}
         older = real.older()
-        if older is not None:
+        # An interrupt's frame ("<signal handler called>") was not entered by a call: no CFA.
+        if older is not None and real.type() != gdb.SIGTRAMP_FRAME:
             try:
                 out["cfa"] = hex(int(older.read_register("sp")) & 0xffffffffffffffff)
                 out["callerPc"] = hex(int(older.pc()))
