@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import type { Bundle } from '../bundle/reader';
 import * as layout from '../bundle/layout';
 import { storeDriveArgs } from '../bundle/drive';
+import { removeStaleWorkspaces, WORKSPACE_PREFIX, writeOwner } from './stale-workspaces';
+
+/** The sweep of workspaces left by killed processes runs once per process, in the background. */
+let swept = false;
 
 /**
  * The writable files a replay needs, outside the read-only bundle: the decompressed log and
@@ -23,8 +27,13 @@ export class ReplayWorkspace {
   ) {}
 
   static async create(bundle: Bundle): Promise<ReplayWorkspace> {
-    const dir = await fs.mkdtemp(join(tmpdir(), 'rewind-replay-'));
+    if (!swept) {
+      swept = true;
+      void removeStaleWorkspaces();
+    }
+    const dir = await fs.mkdtemp(join(tmpdir(), WORKSPACE_PREFIX));
     try {
+      await writeOwner(dir);
       const log = join(dir, 'replay.log');
       await fs.writeFile(log, await bundle.readReplayLog());
       const snapshots = join(dir, 'snapshots.qcow2');
