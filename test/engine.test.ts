@@ -207,6 +207,32 @@ describe('replay engine', { timeout: 900_000 }, () => {
     });
   }
 
+  it("deletes a snapshot's image file once neither the ladder nor a live worker uses it", async () => {
+    const e2 = await ReplayEngine.open(bundlePath, { maxLadderSnapshots: 0, maxWorkers: 2, spares: 0 });
+    const images = async () => (await fs.readdir(e2.workspaceDir)).filter((n) => /^image-\d+\.qcow2$/.test(n));
+    // Each live worker replays on a private copy; any other image file holds a ladder snapshot.
+    const settled = async (extra: number) => {
+      for (let i = 0; i < 100 && (await images()).length !== e2.workerPids().length + extra; i++) await new Promise((r) => setTimeout(r, 100));
+      return (await images()).length - e2.workerPids().length;
+    };
+    try {
+      const mid = Math.floor(e2.end / 2);
+      await e2.seek(mid);
+      const snap = await e2.createSnapshot();
+      assert.ok(snap, 'QEMU saved the snapshot');
+      // Backward seeks start new workers; with room for two, the one that saved the snapshot retires
+      // (while it lives, its image is a live worker's, and the count below is 0).
+      for (const t of [1000, Math.floor(mid / 4), 2000, Math.floor(mid / 8), 3000]) await e2.seek(t);
+      assert.equal(await settled(1), 1, "the snapshot's image outlives the worker that saved it while the ladder has it");
+      await e2.seek(snap.icount + 10);
+      assert.equal(e2.icount, snap.icount + 10);
+      assert.ok(e2.deleteSnapshot(snap.name));
+      assert.equal(await settled(0), 0, 'no image file but the live workers\' once the snapshot is deleted');
+    } finally {
+      await e2.close();
+    }
+  });
+
   it('a request in flight to a process stopped by a signal is not left waiting for the hang timeout', async () => {
     const bundle = await Bundle.open(bundlePath);
     const ws = await ReplayWorkspace.create(bundle);

@@ -5,6 +5,7 @@ import { checkReadPacket } from '../gdb/read-packets';
 import type { X86Registers } from '../gdb/x86-registers';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
+import { LadderImages } from './ladder-images';
 import { SnapshotLadder, type LadderPointInfo } from './ladder';
 import { EngineObservers, nowNs, type EngineObserver, type EngineOperation } from './observer';
 import { QuietPoints } from './quiet-points';
@@ -60,6 +61,7 @@ export class ReplayEngine {
   private position: TimePoint = 0;
   private readonly ladder: SnapshotLadder;
   private readonly pool: WorkerPool;
+  private readonly images: LadderImages;
   private readonly search: SliceSearch;
   private readonly rechecks: SnapshotRechecks;
   private readonly observers = new EngineObservers();
@@ -88,7 +90,8 @@ export class ReplayEngine {
     this.quiet = new QuietPoints(index.events.map((e) => e.icount));
     this.ladder = new SnapshotLadder(bundle.manifest.snapshots.list, ws.snapshots, end, this.quiet, Math.max(0, opts.maxLadderSnapshots ?? 24));
     this.rechecks = new SnapshotRechecks(bundle, ws, this.ladder, end, this.hangMs);
-    this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, recheck: (p) => this.rechecks.schedule(p) }, this.observers);
+    this.images = new LadderImages(ws);
+    this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
     this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers);
   }
 
@@ -193,7 +196,20 @@ export class ReplayEngine {
 
   /** Removes a snapshot the engine added. Recorded snapshots belong to the bundle and stay. */
   deleteSnapshot(name: string): boolean {
-    return this.ladder.remove(name);
+    const removed = this.ladder.remove(name);
+    if (removed) void this.releaseImages();
+    return removed;
+  }
+
+  /** The engine's workspace folder: the log and the image files (diagnostics, tests). */
+  get workspaceDir(): string {
+    return this.ws.dir;
+  }
+
+  /** Deletes the images of snapshots the ladder no longer has, unless a live worker replays on one. */
+  private releaseImages(): Promise<string[]> {
+    if (this.pool.closed) return Promise.resolve([]);
+    return this.images.release([...this.ladder.all().map((p) => p.image), ...this.pool.images()]);
   }
 
   /** Goes to exactly `target` (clamped to the recording). */
@@ -409,7 +425,9 @@ export class ReplayEngine {
     const p = await this.pool.withRecovery(w, () => w.saveSnapshot(name));
     if (!p) return undefined;
     this.observers.emit({ type: 'snapshot-saved', name, icount: p.icount, startedNs, endedNs: nowNs() });
+    this.images.keep(p.image);
     this.ladder.add(p, this.position);
+    void this.releaseImages();
     return p;
   }
 

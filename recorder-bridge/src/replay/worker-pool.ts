@@ -28,6 +28,8 @@ export interface PoolOptions {
   hangMs: number | undefined;
   /** A snapshot became suspect (a process was lost while starting from it): re-verify it. */
   recheck: (p: LadderPoint) => void;
+  /** A retired worker's process is gone (its image may be free now). */
+  retired: () => void;
 }
 
 export class WorkerPool {
@@ -269,7 +271,15 @@ export class WorkerPool {
     this.observers.emit({ type: 'worker-retired', pid: w.pid, icount: w.icount, why });
     const p = w.kill().catch(() => undefined);
     this.dying.add(p);
-    void p.finally(() => this.dying.delete(p));
+    void p.finally(() => {
+      this.dying.delete(p);
+      this.opts.retired();
+    });
+  }
+
+  /** The image files the pool's workers replay on. */
+  images(): string[] {
+    return [...this.workers].map((w) => w.imagePath);
   }
 
   /**
