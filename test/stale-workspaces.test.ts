@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -25,6 +25,21 @@ function workspace(parent: string, name: string, owner?: { pid: number; startTic
 
 describe('stale replay workspaces', { timeout: 300_000 }, () => {
   const dir = tempDir(after, 'rewind-stale-ws-');
+
+  it('a zombie (killed, not yet reaped) owns nothing', async () => {
+    // `sleep 60` is the child of a shell that then becomes `sleep 61`, which never reaps it: killed,
+    // it stays a zombie until its parent ends.
+    const parent = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 61'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number(await new Promise<string>((r) => parent.stdout!.once('data', (d: Buffer) => r(d.toString().trim()))));
+      assert.equal(typeof processStart(pid), 'number', 'a running process has a start time');
+      process.kill(pid, 'SIGKILL');
+      assert.ok(await waitUntil(() => readFileSync(`/proc/${pid}/stat`, 'latin1').split(') ')[1]!.startsWith('Z'), 5_000, 10), 'the killed child is a zombie');
+      assert.equal(processStart(pid), undefined, 'a zombie has no start time: its workspaces are stale');
+    } finally {
+      killIfAlive(parent.pid);
+    }
+  });
 
   it('removes the workspaces whose owner is gone or whose pid now belongs to another process, and nothing else', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'rewind-stale-rule-'));

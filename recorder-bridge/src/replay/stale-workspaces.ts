@@ -19,11 +19,15 @@ interface Owner {
   startTicks: number;
 }
 
-/** When `pid` started (field 22 of /proc/PID/stat), or undefined when no such process runs. */
+/**
+ * When `pid` started (field 22 of /proc/PID/stat), or undefined when no such process runs. A
+ * zombie (killed, not yet reaped by its parent) runs no more: undefined too.
+ */
 export function processStart(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[0] === 'Z' ? undefined : Number(fields[19]);
   } catch {
     return undefined;
   }
