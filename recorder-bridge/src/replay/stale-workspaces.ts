@@ -6,9 +6,10 @@
  * tells a reused pid apart), and the next engine to start removes those whose owner is gone.
  * A workspace without `owner.json` (made by an older Rewind) is left alone.
  */
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { procStatFields } from '../util/processes';
 
 export const WORKSPACE_PREFIX = 'rewind-replay-';
 const OWNER_FILE = 'owner.json';
@@ -24,13 +25,8 @@ interface Owner {
  * zombie (killed, not yet reaped by its parent) runs no more: undefined too.
  */
 export function processStart(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[0] === 'Z' ? undefined : Number(fields[19]);
-  } catch {
-    return undefined;
-  }
+  const fields = procStatFields(pid);
+  return fields === undefined || fields[0] === 'Z' ? undefined : Number(fields[19]);
 }
 
 /** Marks `dir` as this process's workspace. */

@@ -79,6 +79,19 @@ export function groupCpuTicks(pgid: number): number {
 }
 
 /**
+ * The fields of /proc/PID/stat after the command name, which may hold spaces: [0] is field 3 of
+ * proc(5) (the state), so field N is at N - 3. Undefined when no such process exists.
+ */
+export function procStatFields(pid: number | string): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/**
  * CPU time used so far by a process group (see groupCpuTicks), and whether one of its processes is
  * stopped by a signal (SIGSTOP, SIGTSTP: state T): such a process answers nothing until continued.
  */
@@ -93,15 +106,10 @@ export function groupStat(pgid: number): { cpuTicks: number; stopped: boolean } 
   }
   for (const name of names) {
     if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'latin1');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(f[2]) === pgid) {
-        total += Number(f[11]) + Number(f[12]);
-        if (f[0] === 'T') stopped = true;
-      }
-    } catch {
-      // gone
+    const f = procStatFields(name);
+    if (f && Number(f[2]) === pgid) {
+      total += Number(f[11]) + Number(f[12]);
+      if (f[0] === 'T') stopped = true;
     }
   }
   return { cpuTicks: total, stopped };
