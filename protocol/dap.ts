@@ -246,7 +246,7 @@ export interface RewindEventsResponse extends Omit<EventsResult, 'events'> {
 export interface RewindDapRequests {
   'rewind/position': { args: Record<string, never>; body: RewindPosition };
   'rewind/seek': { args: RewindSeekArguments; body: RewindPosition };
-  'rewind/events': { args: RewindEventsArguments; body: EventsResult };
+  'rewind/events': { args: RewindEventsArguments; body: RewindEventsResponse };
   'rewind/snapshots': { args: Record<string, never>; body: RewindSnapshotsResponse };
   'rewind/takeSnapshot': { args: Record<string, never>; body: { snapshot: RewindSnapshot } };
   'rewind/lastWrite': { args: RewindLastWriteArguments; body: RewindLastWriteResponse };

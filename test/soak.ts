@@ -263,6 +263,8 @@ export async function runSoak(c: RewindDapClient, target: SoakTarget, opts: Soak
     entry.ms = Date.now() - t0;
     if (opts.verbose) console.error(`   -> ${entry.result === '?' ? stop?.body.reason : entry.result} in ${entry.ms} ms`);
     moves++;
+    // Progress on stderr: node's test runner passes a test's stderr through at once, its stdout only at the end.
+    if (moves % 50 === 0) console.error(`soak: ${moves}/${opts.operations} operations in ${((Date.now() - started) / 1000).toFixed(0)} s, ${refused.length} refused so far`);
     const kind = op.name.replace(/ \d+$/, '');
     counts.set(kind, (counts.get(kind) ?? 0) + 1);
     if (!stop) {

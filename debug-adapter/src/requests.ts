@@ -5,7 +5,7 @@
  * arguments or answers the wrong body does not compile.
  */
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindAttachArguments, RewindDapRequests, RewindEventsArguments, RewindEventsResponse, RewindLaunchArguments } from '@rewind/protocol';
+import type { RewindAttachArguments, RewindDapRequests, RewindLaunchArguments } from '@rewind/protocol';
 
 /**
  * A response's body; `void` for responses without one (their type inherits Response's
@@ -62,16 +62,7 @@ export interface DapRequests {
   restartFrame: Standard<DebugProtocol.RestartFrameArguments, DebugProtocol.RestartFrameResponse>;
 }
 
-/**
- * Rewind's custom requests as the adapter serves them. protocol.ts gives rewind/events the body
- * EventsResult; on a Linux guest the adapter answers the wider RewindEventsResponse (kernel kinds,
- * `kernelScan`), as docs/debug-adapter.md says.
- */
-export type CustomRequests = Omit<RewindDapRequests, 'rewind/events'> & {
-  'rewind/events': { args: RewindEventsArguments; body: RewindEventsResponse };
-};
-
-export type AdapterRequests = DapRequests & CustomRequests;
+export type AdapterRequests = DapRequests & RewindDapRequests;
 export type Command = keyof AdapterRequests;
 export type ArgumentsOf<C extends Command> = AdapterRequests[C]['args'];
 export type BodyOfRequest<C extends Command> = AdapterRequests[C]['body'];

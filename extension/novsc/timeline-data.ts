@@ -13,7 +13,7 @@
  * and lanes x slices x sliceLimit events, whatever the size of the recording.
  */
 import type {
-  EventsResult,
+  RewindEventsResponse,
   RewindEventsArguments,
   TimelineEvent,
   TimelineLaneData,
@@ -42,7 +42,7 @@ export const TIMELINE_LANES: readonly LaneSpec[] = [
 ];
 
 /** `rewind/events` as the timeline needs it. */
-export type EventFetcher = (args: RewindEventsArguments) => Promise<Pick<EventsResult, 'events' | 'truncated' | 'counts' | 'totalIcount'>>;
+export type EventFetcher = (args: RewindEventsArguments) => Promise<Pick<RewindEventsResponse, 'events' | 'truncated' | 'counts' | 'totalIcount'>>;
 
 export interface TimelineDataOptions {
   /** Lanes with at most this many events are fetched whole, once. */
@@ -219,7 +219,7 @@ function lowerBound(sorted: readonly TimelineEvent[], icount: number): number {
   return lo;
 }
 
-function toTimelineEvent(e: EventsResult['events'][number]): TimelineEvent {
+function toTimelineEvent(e: RewindEventsResponse['events'][number]): TimelineEvent {
   return {
     index: e.index,
     icount: e.icount,
