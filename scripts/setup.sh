@@ -2,7 +2,8 @@
 # Installs what Rewind needs and builds it. Safe to run again: it only does what is missing.
 #  - Debian packages: QEMU (the engine), gdb (symbols), gcc/make/binutils (the demo guest kernel).
 #    As root they are installed with apt-get; otherwise the missing ones are named and it stops.
-#  - npm dependencies (npm ci), the TypeScript build, and the demo guest kernel.
+#  - npm dependencies (npm ci), the TypeScript build, the demo guest kernel, and the index's QEMU
+#    plugin (out/native/rewind-index.so, built with gcc when missing or older than its source).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,3 +52,13 @@ fi
 say "building"
 node scripts/build.mjs
 make -s -C guests/demo
+
+plugin_src=recorder-bridge/native/rewind-index.c
+plugin_so=out/native/rewind-index.so
+if [ ! -f "$plugin_so" ] || [ "$plugin_src" -nt "$plugin_so" ]; then
+  say "building the index plugin ($plugin_so)"
+  mkdir -p out/native
+  # Built beside and renamed into place: a QEMU that loads the plugin meanwhile never sees half a file.
+  gcc -O2 -shared -fPIC -Wall -Werror -o "$plugin_so.tmp" "$plugin_src" -lpthread
+  mv -f "$plugin_so.tmp" "$plugin_so"
+fi

@@ -15,7 +15,7 @@ import { requireTool } from '../qemu/tools';
 import type { TimePoint } from '../timepoint';
 import { groupStat, killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { watchForHang } from './hang-watch';
-import type { LadderPoint, StartOptions } from './worker-types';
+import type { LadderPoint, PluginSpec, StartOptions } from './worker-types';
 import type { ReplayWorkspace } from './workspace';
 
 /**
@@ -69,6 +69,7 @@ export async function launchReplay(bundle: Bundle, ws: ReplayWorkspace, snapshot
     '-monitor', 'none',
     '-no-shutdown',
     '-S',
+    ...(opts.plugin ? ['-plugin', pluginOption(opts.plugin)] : []),
   ];
   const child = spawnGuarded(qemu, argv);
   const stderr = { text: '' };
@@ -100,6 +101,11 @@ export async function launchReplay(bundle: Bundle, ws: ReplayWorkspace, snapshot
   } finally {
     clearInterval(guard);
   }
+}
+
+/** QEMU 7.2's `-plugin file=PATH,NAME=VALUE,...` (a comma inside a value is doubled, as QemuOpts reads it). */
+function pluginOption(plugin: PluginSpec): string {
+  return [`file=${plugin.path}`, ...plugin.args].map((a) => a.split(',').join(',,')).join(',');
 }
 
 /**

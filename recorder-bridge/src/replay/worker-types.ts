@@ -64,6 +64,14 @@ export interface StartOptions {
   image?: string;
   /** Told of every run of the process (observers: benchmarks, diagnostics). */
   onRun?: (run: WorkerRun) => void;
+  /** A TCG plugin to load into the process (`-plugin file=PATH,ARG...`; the index pass's). */
+  plugin?: PluginSpec;
+}
+
+/** A QEMU TCG plugin: its shared object and its `name=value` arguments. */
+export interface PluginSpec {
+  path: string;
+  args: string[];
 }
 
 /** One forward run of a replay process: where from and to, with traps or not, collecting every trigger (a scan) or not. */

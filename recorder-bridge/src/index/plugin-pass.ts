@@ -1,0 +1,129 @@
+/**
+ * One slice of the index pass: a replay process from one snapshot with the index plugin loaded,
+ * run from bucket boundary to bucket boundary with replay-break (exact time points), and told to
+ * "mark" at each stop. The plugin keeps no clock: the buckets' time points are the engine's, and
+ * drift in the plugin's own counting cannot move them (docs/index-design.md).
+ */
+import { existsSync, promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Bundle } from '../bundle/reader';
+import { CancelledError, UserError } from '../errors';
+import type { TimePoint } from '../timepoint';
+import { ReplayWorker } from '../replay/worker';
+import type { LadderPoint } from '../replay/worker-types';
+import type { ReplayWorkspace } from '../replay/workspace';
+import { PluginControl } from './plugin-control';
+import { parsePluginOutput } from './plugin-output';
+
+/** The plugin's shared object, as scripts/setup.sh builds it. */
+const PLUGIN_FILE = join('out', 'native', 'rewind-index.so');
+
+/** One bucket of the index: [from, to) in instructions. */
+export interface IndexBucket {
+  from: TimePoint;
+  to: TimePoint;
+  /** Executions (attempts) per guest virtual address of an instruction. */
+  counts: Map<bigint, number>;
+  /** Written 64-byte lines as runs [first line, number of lines] (line n covers [n << 6, (n + 1) << 6)). */
+  writes: Array<[bigint, number]>;
+}
+
+export interface PluginPassOptions {
+  bundle: Bundle;
+  /** Where the replay process gets its log and its copy of the snapshot store. */
+  workspace: ReplayWorkspace;
+  snapshot: LadderPoint;
+  /** Where the pass starts: the snapshot's start point (0 for init; ReplayEngine/ladder startOf). */
+  from: TimePoint;
+  /** Where it ends (exclusive); a recording that ends earlier ends the pass there. */
+  to: TimePoint;
+  /** Bucket size in instructions: boundaries fall on its multiples (the first bucket may be shorter). */
+  bucket: number;
+  signal?: AbortSignal;
+  /** Instructions done of the total: 0 first, then after each bucket. */
+  onProgress?: (done: TimePoint, total: TimePoint) => void;
+  /** The plugin's .so (default: pluginPath()). */
+  plugin?: string;
+  hangMs?: number;
+}
+
+export interface PluginPassResult {
+  buckets: IndexBucket[];
+  /** Size of the plugin's output file in bytes. */
+  bytes: number;
+}
+
+/**
+ * Where the plugin is: $REWIND_INDEX_PLUGIN, else out/native/rewind-index.so in the checkout this
+ * code runs from (out/recorder-bridge/... or dist/ both lie below it).
+ */
+export function pluginPath(): string {
+  const env = process.env['REWIND_INDEX_PLUGIN'];
+  if (env) return env;
+  for (let d = __dirname; d !== dirname(d); d = dirname(d)) {
+    const p = join(d, PLUGIN_FILE);
+    if (existsSync(p)) return p;
+  }
+  throw new UserError(`the index plugin (${PLUGIN_FILE}) is not built: run scripts/setup.sh (it needs gcc)`, 'tool-missing');
+}
+
+/** The bucket boundaries after `from` up to `to`: the multiples of `bucket`, then `to`. */
+export function bucketBoundaries(from: TimePoint, to: TimePoint, bucket: number): TimePoint[] {
+  if (!(bucket > 0 && Number.isSafeInteger(bucket))) throw new Error(`bucket size ${bucket} is not a positive integer`);
+  const out: TimePoint[] = [];
+  for (let b = (Math.floor(from / bucket) + 1) * bucket; b < to; b += bucket) out.push(b);
+  if (to > from) out.push(to);
+  return out;
+}
+
+/** Replays [from, to) from `snapshot` with the plugin and returns its buckets. The process is gone when this returns or throws. */
+export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPassResult> {
+  const { from, to, signal } = opts;
+  const bounds = bucketBoundaries(from, to, opts.bucket);
+  const dir = await fs.mkdtemp(join(tmpdir(), 'rewind-index-'));
+  const out = join(dir, 'buckets.bin');
+  let worker: ReplayWorker | undefined;
+  let control: PluginControl | undefined;
+  try {
+    if (signal?.aborted) throw new CancelledError('index pass');
+    worker = await ReplayWorker.start(opts.bundle, opts.workspace, opts.snapshot, to, {
+      startAt: from,
+      plugin: { path: opts.plugin ?? pluginPath(), args: [`out=${out}`, `ctl=${join(dir, 'ctl.sock')}`] },
+      ...(opts.hangMs !== undefined ? { hangMs: opts.hangMs } : {}),
+    });
+    if (worker.icount !== from) throw new UserError(`the index pass's replay started at ${worker.icount}, not at ${from}`, 'replay-failed');
+    control = await PluginControl.connect(join(dir, 'ctl.sock'));
+    // What ran before `from` (the run from the snapshot to its start point) belongs to no bucket.
+    await control.drop();
+    opts.onProgress?.(0, to - from);
+    const spans: Array<[TimePoint, TimePoint]> = [];
+    let written = 8;
+    let at = from;
+    for (const b of bounds) {
+      // An aborted signal interrupts the run where it is.
+      const stop = await worker.run({ until: b, ...(signal ? { signal } : {}) });
+      if (signal?.aborted) throw new CancelledError('index pass');
+      if (stop.icount === at) break; // the recording ended at the previous boundary
+      written += await control.mark();
+      spans.push([at, stop.icount]);
+      at = stop.icount;
+      opts.onProgress?.(at - from, to - from);
+      if (stop.kind === 'end' || stop.icount !== b) break;
+    }
+    // Every record is in the file already (the plugin writes it before it answers).
+    control.close();
+    control = undefined;
+    await worker.kill();
+    worker = undefined;
+    const buf = await fs.readFile(out);
+    if (buf.length !== written) throw new UserError(`the index plugin's output has ${buf.length} bytes, its answers add up to ${written}`, 'replay-failed');
+    const records = parsePluginOutput(buf, out);
+    if (records.length !== spans.length) throw new UserError(`the index plugin wrote ${records.length} buckets for ${spans.length} marks`, 'replay-failed');
+    return { buckets: records.map((r, i) => ({ from: spans[i]![0], to: spans[i]![1], counts: r.counts, writes: r.writes })), bytes: buf.length };
+  } finally {
+    control?.close();
+    await worker?.kill();
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
