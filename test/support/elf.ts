@@ -35,3 +35,15 @@ export function symbolAddress(elf: string, name: string): bigint {
 export function symbolAddresses(elf: string, names: string[]): Map<string, bigint> {
   return new Map(names.map((n) => [n, symbolAddress(elf, n)]));
 }
+
+/** One instruction of a disassembly: its address and its text (mnemonic and operands, as objdump prints them). */
+export interface Instruction {
+  address: bigint;
+  text: string;
+}
+
+/** The instructions of one function of `elf` (objdump -d, binutils). */
+export function disassemble(elf: string, fn: string): Instruction[] {
+  const text = execFileSync('objdump', ['-d', '--no-show-raw-insn', `--disassemble=${fn}`, elf], { encoding: 'utf8' });
+  return [...text.matchAll(/^\s+([0-9a-f]+):\s+(.+)$/gm)].map((m) => ({ address: BigInt('0x' + m[1]), text: m[2]!.trim() }));
+}

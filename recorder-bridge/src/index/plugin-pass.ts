@@ -50,8 +50,8 @@ export interface PluginPassOptions {
 
 export interface PluginPassResult {
   buckets: IndexBucket[];
-  /** Size of the plugin's output file in bytes. */
-  bytes: number;
+  /** The plugin's output file as it wrote it (plugin-output.ts reads it). */
+  output: Buffer;
 }
 
 /**
@@ -120,7 +120,7 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
     if (buf.length !== written) throw new UserError(`the index plugin's output has ${buf.length} bytes, its answers add up to ${written}`, 'replay-failed');
     const records = parsePluginOutput(buf, out);
     if (records.length !== spans.length) throw new UserError(`the index plugin wrote ${records.length} buckets for ${spans.length} marks`, 'replay-failed');
-    return { buckets: records.map((r, i) => ({ from: spans[i]![0], to: spans[i]![1], counts: r.counts, writes: r.writes })), bytes: buf.length };
+    return { buckets: records.map((r, i) => ({ from: spans[i]![0], to: spans[i]![1], counts: r.counts, writes: r.writes })), output: buf };
   } finally {
     control?.close();
     await worker?.kill();
