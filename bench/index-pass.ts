@@ -54,6 +54,9 @@ interface PassStats {
   distinctAddresses: number;
   addressesPerBucket: { median: number; max: number };
   linesPerBucket: { median: number; max: number };
+  /** Sum of all counts minus the instructions the buckets span (attempts of faulting instructions), and the buckets where they differ. */
+  excessAttempts: number;
+  bucketsWithExcess: number;
 }
 
 interface RecordingResult {
@@ -77,6 +80,11 @@ function makespan(jobs: number[], cores: number): number {
 
 function spread(xs: number[]): { median: number; max: number } {
   return { median: median(xs), max: xs.length ? Math.max(...xs) : NaN };
+}
+
+function excess(buckets: IndexBucket[]): { excessAttempts: number; bucketsWithExcess: number } {
+  const diffs = buckets.map((b) => [...b.counts.values()].reduce((a, c) => a + c, 0) - (b.to - b.from));
+  return { excessAttempts: diffs.reduce((a, d) => a + d, 0), bucketsWithExcess: diffs.filter((d) => d !== 0).length };
 }
 
 async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
@@ -142,6 +150,7 @@ async function measure(path: string, label: string, bucketSizes: number[]): Prom
         distinctAddresses: addresses.size,
         addressesPerBucket: spread(buckets.map((b) => b.counts.size)),
         linesPerBucket: spread(buckets.map((b) => b.writes.reduce((n, [, k]) => n + k, 0))),
+        ...excess(buckets),
       });
     }
     return { label, instructions: end, slices: slices.map((s) => ({ snapshot: s.point.name, from: s.from, to: s.to })), plainWhole, plainSlices, passes };
@@ -169,9 +178,9 @@ function report(r: RecordingResult): string {
     const perBucket = p.bucket === 'slice' ? '' : `${(((sum(p.seconds) - sum(slicePass.seconds)) / Math.max(1, p.buckets - slicePass.buckets)) * 1000).toFixed(2)} ms`;
     lines.push(`| plugin, ${p.bucket === 'slice' ? 'one bucket per slice' : `${p.bucket / 1e6}M buckets`} | ${s(sum(p.seconds))} | ${s(makespan(p.seconds, CORES))} | ${(makespan(p.seconds, CORES) / r.plainWhole).toFixed(2)}x | ${perBucket} |`);
   }
-  lines.push('', '| buckets | count | output raw | deflated | distinct instruction addresses | addresses per bucket (median / max) | written lines per bucket (median / max) |', '|---|---|---|---|---|---|---|');
+  lines.push('', '| buckets | count | output raw | deflated | distinct instruction addresses | addresses per bucket (median / max) | written lines per bucket (median / max) | counts minus instructions (buckets where they differ) |', '|---|---|---|---|---|---|---|---|');
   for (const p of r.passes) {
-    lines.push(`| ${p.bucket === 'slice' ? 'one per slice' : `${p.bucket / 1e6}M`} | ${p.buckets} | ${mb(p.rawBytes)} | ${mb(p.deflatedBytes)} | ${p.distinctAddresses} | ${p.addressesPerBucket.median} / ${p.addressesPerBucket.max} | ${p.linesPerBucket.median} / ${p.linesPerBucket.max} |`);
+    lines.push(`| ${p.bucket === 'slice' ? 'one per slice' : `${p.bucket / 1e6}M`} | ${p.buckets} | ${mb(p.rawBytes)} | ${mb(p.deflatedBytes)} | ${p.distinctAddresses} | ${p.addressesPerBucket.median} / ${p.addressesPerBucket.max} | ${p.linesPerBucket.median} / ${p.linesPerBucket.max} | ${p.excessAttempts} (${p.bucketsWithExcess}) |`);
   }
   lines.push('', 'Slice times (s): plain ' + r.plainSlices.map((x) => x.toFixed(2)).join(', '));
   for (const p of r.passes) lines.push(`; plugin ${p.bucket === 'slice' ? 'one bucket' : `${p.bucket / 1e6}M`} ` + p.seconds.map((x) => x.toFixed(2)).join(', '));

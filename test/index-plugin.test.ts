@@ -18,17 +18,14 @@ import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { CancelledError, UserError } from '../recorder-bridge/src/errors';
 import { parsePluginOutput } from '../recorder-bridge/src/index/plugin-output';
 import { runPluginPass, type IndexBucket } from '../recorder-bridge/src/index/plugin-pass';
-import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
-import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
-import { probeOf } from '../recorder-bridge/src/replay/snapshot-verify';
-import { ReplayWorker, type LadderPoint, type Trigger } from '../recorder-bridge/src/replay/worker';
+import { ReplayWorker, type LadderPoint } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { disassemble, symbolAddress } from './support/elf';
+import { bucketOf as bucketIn, excessAttempts, hitsPerBucket, indexBySlices, LINE, lineWritten as written, watchBuckets, writtenBuckets } from './support/index-slices';
 import { qemuProcessesMentioning } from './support/procs';
 
 const BUCKET = 1_000_000;
-const LINE = 64n;
 /** A loaded machine (a CI run beside this test) can freeze a replay process for more than the default 1.5 s. */
 const HANG_MS = 15_000;
 
@@ -51,16 +48,7 @@ describe('index plugin', { timeout: 900_000 }, () => {
     }
   }
 
-  /** The bucket holding instruction number `t` (the one executed when `t` instructions were done). */
-  function bucketOf(t: number): number {
-    const k = buckets.findIndex((b) => b.from <= t && t < b.to);
-    assert.ok(k >= 0, `no bucket holds ${t}`);
-    return k;
-  }
-
-  function written(b: IndexBucket, line: bigint): boolean {
-    return b.writes.some(([first, n]) => line >= first && line < first + BigInt(n));
-  }
+  const bucketOf = (t: number) => bucketIn(buckets, t);
 
   /** When the plugin says `address` ran: the buckets' starts (enough to find the first bucket). */
   function hitsOf(address: bigint): number[] {
@@ -77,23 +65,9 @@ describe('index plugin', { timeout: 900_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     kernel = join(path, 'guest', 'kernel');
     bundle = await Bundle.open(path);
-    const index = await bundle.readIndex();
-    end = replayEnd(index);
     ws = await ReplayWorkspace.create(bundle);
-    points = bundle.manifest.snapshots.list.filter((s) => s.icount < end).map((s) => ({ ...s, image: ws.snapshots, source: 'record' as const }));
+    ({ end, points, buckets } = await indexBySlices(bundle, ws, { bucket: BUCKET, hangMs: HANG_MS }));
     assert.ok(points.length >= 4, `need several snapshots, got ${points.map((s) => s.name)}`);
-    // One pass per slice, each from its snapshot's start point (where the engine's slices start).
-    const quiet = new QuietPoints(index.events.map((e) => e.icount));
-    const starts = points.map((p) => probeOf(p, quiet));
-    buckets = [];
-    for (let i = 0; i < points.length; i++) {
-      const to = i + 1 < points.length ? starts[i + 1]! : end;
-      const pass = await runPluginPass({ bundle, workspace: ws, snapshot: points[i]!, from: starts[i]!, to, bucket: BUCKET, hangMs: HANG_MS });
-      buckets.push(...pass.buckets);
-    }
-    for (let k = 1; k < buckets.length; k++) assert.equal(buckets[k]!.from, buckets[k - 1]!.to, 'the slices\' buckets follow each other');
-    assert.equal(buckets[0]!.from, 0);
-    assert.equal(buckets[buckets.length - 1]!.to, end);
   });
 
   after(async () => {
@@ -102,8 +76,7 @@ describe('index plugin', { timeout: 900_000 }, () => {
   });
 
   it('counts of a bucket add up to its length in instructions', () => {
-    const off = buckets.map((b) => [...b.counts.values()].reduce((a, c) => a + c, 0) - (b.to - b.from)).filter((d) => d !== 0);
-    assert.deepEqual(off, [], 'no instruction is counted twice or missed on the demo guest');
+    assert.deepEqual(excessAttempts(buckets).filter((d) => d !== 0), [], 'no instruction is counted twice or missed on the demo guest');
   });
 
   it('counts executions of code addresses exactly as gdbstub breakpoints hit them, bucket by bucket', async () => {
@@ -132,8 +105,7 @@ describe('index plugin', { timeout: 900_000 }, () => {
     ]);
     const { hits } = await straight((w) => w.collect({ breakpoints: [...addresses.values()].map((address) => ({ address })) }));
     for (const [name, address] of addresses) {
-      const truth = new Array<number>(buckets.length).fill(0);
-      for (const h of hits) if (h.address === address) truth[bucketOf(h.icount)]!++;
+      const truth = hitsPerBucket(buckets, hits, address);
       const counted = buckets.map((b) => b.counts.get(address) ?? 0);
       assert.ok(truth.some((n) => n > 0), `${name} ran`);
       assert.deepEqual(counted, truth, `${name}: plugin counts per bucket (first) against gdbstub hits (second)`);
@@ -145,11 +117,9 @@ describe('index plugin', { timeout: 900_000 }, () => {
       const address = symbolAddress(kernel, variable);
       const line = address / LINE;
       const watched = (size: number, at: bigint) => straight((w) => w.collect({ watchpoints: [{ address: at, size, access: 'write' }] }));
-      // A watchpoint stops after the writing instruction: it was instruction number icount - 1.
-      const bucketsOf = (hits: Trigger[]) => [...new Set(hits.map((h) => bucketOf(h.icount - 1)))].sort((a, b) => a - b);
-      const ofVariable = bucketsOf((await watched(8, address)).hits);
-      const ofLine = bucketsOf((await watched(Number(LINE), line * LINE)).hits);
-      const marked = buckets.flatMap((b, k) => (written(b, line) ? [k] : []));
+      const ofVariable = watchBuckets(buckets, (await watched(8, address)).hits);
+      const ofLine = watchBuckets(buckets, (await watched(Number(LINE), line * LINE)).hits);
+      const marked = writtenBuckets(buckets, line);
       assert.ok(ofVariable.length > 0, `${variable} was written`);
       assert.deepEqual(marked, ofLine, 'buckets marked by the plugin (first), where a watchpoint on the line triggered (second)');
       assert.ok(ofVariable.every((k) => marked.includes(k)), 'every bucket that wrote the variable is marked');
