@@ -28,7 +28,9 @@
  *
  * Writes: a callback on every store (not loads) puts the 64-byte lines it touched (two when it
  * straddles a line) into the bucket's set. A store's callback runs after the access: one that
- * faults is not recorded.
+ * faults is not recorded. QEMU 7.2 calls a callback registered for stores on loads too (its
+ * accel/tcg/plugin-gen.c op_rw() reads the access's rw, 1 or 2, as if it were a 0/1 write flag),
+ * with the load's meminfo: the callback keeps only what qemu_plugin_mem_is_store() says is a store.
  *
  * OUTFILE format (all integers unsigned LEB128 varints unless said otherwise):
  *   file   := magic record*
@@ -91,6 +93,7 @@ uint64_t qemu_plugin_insn_vaddr(const struct qemu_plugin_insn *insn);
 void qemu_plugin_register_vcpu_insn_exec_inline(struct qemu_plugin_insn *insn, enum qemu_plugin_op op, void *ptr, uint64_t imm);
 void qemu_plugin_register_vcpu_mem_cb(struct qemu_plugin_insn *insn, qemu_plugin_vcpu_mem_cb_t cb, enum qemu_plugin_cb_flags flags, enum qemu_plugin_mem_rw rw, void *userdata);
 unsigned int qemu_plugin_mem_size_shift(qemu_plugin_meminfo_t info);
+bool qemu_plugin_mem_is_store(qemu_plugin_meminfo_t info);
 
 QEMU_PLUGIN_EXPORT int qemu_plugin_version = 1;
 QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv);
@@ -293,6 +296,8 @@ static void on_store(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vad
 {
     (void)vcpu;
     (void)udata;
+    if (!qemu_plugin_mem_is_store(info))
+        return;
     uint64_t first = vaddr >> 6;
     uint64_t last = (vaddr + (1u << qemu_plugin_mem_size_shift(info)) - 1) >> 6;
     note_line(first);
