@@ -80,6 +80,7 @@ describe('index plugin on Linux', { timeout: 3_600_000 }, () => {
       [`0x${picked.toString(16)} (from the index)`, picked],
     ]);
     const { hits } = await straight((w) => w.collect({ breakpoints: [...addresses.values()].map((address) => ({ address })) }));
+    console.log(`runs over the recording: ${[...addresses].map(([name, a]) => `${name} ${totals.get(a) ?? 0}`).join(', ')}`);
     for (const [name, address] of addresses) {
       const truth = hitsPerBucket(buckets, hits, address);
       assert.ok(truth.some((n) => n > 0), `${name} ran`);
