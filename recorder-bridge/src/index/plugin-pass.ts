@@ -16,6 +16,13 @@ import type { ReplayWorkspace } from '../replay/workspace';
 import { PluginControl } from './plugin-control';
 import { parsePluginOutput } from './plugin-output';
 
+/**
+ * The pass is batch work, often beside other replays: a process is taken for hung only after this
+ * long without an answer (the engine's interactive default, 1.5 s, was exceeded on a loaded 2-core
+ * machine by a Linux slice with the plugin).
+ */
+const PASS_HANG_MS = 10_000;
+
 /** The plugin's shared object, as scripts/setup.sh builds it. */
 const PLUGIN_FILE = join('out', 'native', 'rewind-index.so');
 
@@ -43,8 +50,11 @@ export interface PluginPassOptions {
   signal?: AbortSignal;
   /** Instructions done of the total: 0 first, then after each bucket. */
   onProgress?: (done: TimePoint, total: TimePoint) => void;
+  /** Told after each bucket how long its replay (run to the boundary) and its mark took, in ms (benchmarks). */
+  onBucket?: (timing: { runMs: number; markMs: number }) => void;
   /** The plugin's .so (default: pluginPath()). */
   plugin?: string;
+  /** Default PASS_HANG_MS. */
   hangMs?: number;
 }
 
@@ -90,7 +100,7 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
     worker = await ReplayWorker.start(opts.bundle, opts.workspace, opts.snapshot, to, {
       startAt: from,
       plugin: { path: opts.plugin ?? pluginPath(), args: [`out=${out}`, `ctl=${join(dir, 'ctl.sock')}`] },
-      ...(opts.hangMs !== undefined ? { hangMs: opts.hangMs } : {}),
+      hangMs: opts.hangMs ?? PASS_HANG_MS,
     });
     if (worker.icount !== from) throw new UserError(`the index pass's replay started at ${worker.icount}, not at ${from}`, 'replay-failed');
     control = await PluginControl.connect(join(dir, 'ctl.sock'));
@@ -102,10 +112,13 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
     let at = from;
     for (const b of bounds) {
       // An aborted signal interrupts the run where it is.
+      const t0 = performance.now();
       const stop = await worker.run({ until: b, ...(signal ? { signal } : {}) });
       if (signal?.aborted) throw new CancelledError('index pass');
       if (stop.icount === at) break; // the recording ended at the previous boundary
+      const t1 = performance.now();
       written += await control.mark();
+      opts.onBucket?.({ runMs: t1 - t0, markMs: performance.now() - t1 });
       spans.push([at, stop.icount]);
       at = stop.icount;
       opts.onProgress?.(at - from, to - from);
