@@ -29,6 +29,27 @@ export interface InfoJson {
   snapshots: SnapshotEntry[];
   console: { lines: number };
   warnings: string[];
+  /** The recording's analysis index (`rewind index`), when looked for (rewind info, rewind record). */
+  index?: IndexInfoJson;
+}
+
+/** The analysis index of a recording as `rewind info` finds it (docs/index-design.md, "Storage"). */
+export interface IndexInfoJson {
+  /** 'incomplete': a pass stopped half way (rewind index finishes it); 'damaged': a file is missing, cut or changed. */
+  state: 'none' | 'incomplete' | 'complete' | 'damaged';
+  /** The folder it is in: BUNDLE/index, or the state folder for a read-only bundle. */
+  where?: string;
+  /** Bucket size in instructions. */
+  bucket?: number;
+  slices?: number;
+  /** Complete: the number of buckets, and the bytes of its slice files (deflated). */
+  buckets?: number;
+  bytes?: number;
+  /** Incomplete: the instructions its finished slices cover, of the replay's `end`. */
+  covered?: TimePoint;
+  end?: TimePoint;
+  /** Damaged: what is wrong, and what to do. */
+  message?: string;
 }
 
 /** The verdict on one snapshot of a recording (snapshot verification: docs/bundle-format.md). */

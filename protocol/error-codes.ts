@@ -31,6 +31,7 @@ export const ERROR_CODES = {
   'bundle-missing': 'no recording at the path given',
   'bundle-invalid': 'the path is not a recording bundle',
   'bundle-damaged': 'a file the manifest lists is missing from the bundle',
+  'index-missing': "the query needs the recording's index, which is not built yet (rewind index BUNDLE)",
   'bundle-version': 'a bundle format this Rewind does not read',
   'manifest-missing': 'a folder without manifest.json (not a finished recording)',
   'manifest-invalid': 'a manifest.json that is not valid',
@@ -84,6 +85,9 @@ export const ERROR_CODES = {
   'packet-refused': 'a gdb packet that would change the recording (writes) or that the bridge does not pass on',
   'snapshot-failed': 'QEMU could not save a snapshot at that time point',
   'snapshot-recorded': 'deleting a snapshot taken while recording (it belongs to the bundle)',
+  // The analysis index
+  'index-damaged': "a file of the recording's index is missing, cut or changed (rewind index rebuilds it)",
+  'index-unwritable': "neither the bundle's folder nor the state folder takes the index (a full disk?)",
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

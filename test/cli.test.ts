@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_INPUTS, DEMO_KERNEL, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir, type CliResult } from './helpers';
 
-const COMMANDS = ['record', 'info', 'events', 'check', 'salvage', 'replay', 'bridge', 'dap'];
+const COMMANDS = ['record', 'info', 'events', 'check', 'index', 'salvage', 'replay', 'bridge', 'dap'];
 
 function assertNoStackTrace(stderr: string): void {
   assert.doesNotMatch(stderr, /at .*\.js:\d+|Error:|node:internal/, `a stack trace on stderr:\n${stderr}`);
@@ -91,7 +91,7 @@ describe('rewind help', () => {
     const r = await runRewind(['help', 'teleport']);
     assert.equal(r.code, 2);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /^rewind: there is no command "teleport"; the commands are record, info, events, check, salvage, replay, bridge, dap\n$/);
+    assert.match(r.stderr, /^rewind: there is no command "teleport"; the commands are record, info, events, check, index, salvage, replay, bridge, dap\n$/);
     const unknown = await runRewind(['teleport']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command "teleport"; the commands are record, info/);

@@ -1,4 +1,4 @@
-import type { InfoJson } from '@rewind/protocol';
+import type { IndexInfoJson, InfoJson } from '@rewind/protocol';
 import type { Manifest } from './bundle/manifest';
 import { DISK_DEVICES } from './bundle/drive';
 import type { ReplayEvent } from './replay-log';
@@ -11,8 +11,8 @@ export function formatBytes(n: number): string {
   return `${n} B`;
 }
 
-/** The human-readable summary printed by `rewind info` and at the end of `rewind record`. */
-export function formatInfo(dir: string, m: Manifest): string {
+/** The human-readable summary printed by `rewind info` and at the end of `rewind record` (with the index's state when looked for). */
+export function formatInfo(dir: string, m: Manifest, index?: IndexInfoJson): string {
   const r = m.recording;
   const k = m.guest.kernel;
   const ratio = m.stats.logBytesCompressed > 0 ? ` (${Math.round(m.stats.logBytesRaw / m.stats.logBytesCompressed)}x)` : '';
@@ -43,6 +43,7 @@ export function formatInfo(dir: string, m: Manifest): string {
     ['verified', verificationLine(m)],
     ['console', `${m.console.lineCount} lines`],
   );
+  if (index) rows.push(['index', formatIndex(index, dir)]);
   for (const w of r.warnings) rows.push(['warning', w]);
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, v]) => `${key.padEnd(width)}  ${v}`).join('\n');
@@ -62,6 +63,20 @@ function verificationLine(m: Manifest): string {
   return `${head}${what.length ? `; ${what.join(', ')}` : ''}; ${v.seconds} s`;
 }
 
+/** What `rewind info` says of a recording's analysis index (docs/index-design.md, "Storage"). */
+export function formatIndex(s: IndexInfoJson, bundleDir: string): string {
+  switch (s.state) {
+    case 'none':
+      return `none; \`rewind index ${bundleDir}\` builds it`;
+    case 'incomplete':
+      return `incomplete: ${s.slices} slices cover ${formatIcount(s.covered ?? 0)} of ${formatIcount(s.end ?? 0)} instructions (${s.where}); \`rewind index ${bundleDir}\` replays the rest`;
+    case 'complete':
+      return `${s.where}, ${formatBytes(s.bytes ?? 0)}: ${s.buckets} buckets of ${formatIcount(s.bucket ?? 0)} instructions in ${s.slices} slices`;
+    case 'damaged':
+      return `DAMAGED: ${s.message}`;
+  }
+}
+
 /** One line of `rewind events`. */
 export function formatEvent(e: ReplayEvent): string {
   let what = e.detail ?? '';
@@ -71,7 +86,7 @@ export function formatEvent(e: ReplayEvent): string {
 }
 
 /** `rewind info --json` (and `record`/`salvage --json`): the manifest as docs/json-output.md shows it. */
-export function infoJson(bundleDir: string, m: Manifest): InfoJson {
+export function infoJson(bundleDir: string, m: Manifest, index?: IndexInfoJson): InfoJson {
   return {
     schema: 'rewind.info/1',
     bundle: bundleDir,
@@ -104,5 +119,6 @@ export function infoJson(bundleDir: string, m: Manifest): InfoJson {
     snapshots: m.snapshots.list,
     console: { lines: m.console.lineCount },
     warnings: m.recording.warnings,
+    ...(index ? { index } : {}),
   };
 }

@@ -16,6 +16,7 @@ const SUMMARIES: Array<[string, string]> = [
   ['info', 'what a recording holds'],
   ['events', 'the recorded non-deterministic events, with their time points'],
   ['check', 'verify every file, then replay the whole recording and compare its end and console'],
+  ['index', 'build the analysis index of a recording (one parallel replay), for fast reverse queries'],
   ['salvage', 'make a bundle of an interrupted recording (OUT.partial)'],
   ['replay', 'serve a recording to gdb, with fast reverse-stepi and reverse-continue'],
   ['bridge', 'serve replay sessions of the bundles under a folder over JSON-RPC'],
@@ -49,7 +50,9 @@ Records a guest kernel under QEMU's record/replay into a bundle directory, writt
 and renamed to OUT when complete. Progress goes to stderr; the summary (rewind info) to stdout.
 Recording stops when the guest powers off, after --timeout, on --stop-on, at --max-log, or on
 Ctrl-C; the bundle is complete in every case. If rewind record or its QEMU is killed instead,
-OUT.partial is left: rewind salvage OUT.partial makes a bundle of it.
+OUT.partial is left: rewind salvage OUT.partial makes a bundle of it. Then the analysis index is
+built (rewind index; Ctrl-C stops it, keeping what is done), unless --no-index or the recording
+was stopped with Ctrl-C.
 
 Options:
   --kernel FILE          ELF multiboot kernel (i386 or x86_64) or Linux bzImage
@@ -73,6 +76,7 @@ Options:
                          0: no limit). Indexing takes about 16 bytes of memory per log byte: a larger
                          log may need NODE_OPTIONS=--max-old-space-size=MB. A Linux guest writes
                          about 0.5 MB a second, one spinning after a panic about 12 MB a second
+  --no-index             do not build the analysis index after recording (rewind index builds it later)
   --quiet                no progress output
   --json                 print the result as JSON (docs/json-output.md)
 
@@ -83,7 +87,8 @@ ${SUFFIXES}`,
 
   info: () => `Usage: rewind info BUNDLE [--json] [--verify]
 
-What a recording holds: kernel, QEMU, how it stopped, instructions, log, events, snapshots, console.
+What a recording holds: kernel, QEMU, how it stopped, instructions, log, events, snapshots, console,
+and whether its analysis index (rewind index) is there, complete, or damaged.
 On a recording that is not finished (OUT.partial) it says so, and what to do, with exit code 2.
 
 Options:
@@ -111,6 +116,25 @@ where it ends and what the guest printed with the recording. Exit code 1 on a mi
 Options:
   --timeout S            give up on the replay after S seconds (default 600)
   --json                 print the result as JSON`,
+
+  index: () => `Usage: rewind index BUNDLE [--bucket N] [--jobs N] [--force] [--quiet]
+
+Builds the recording's analysis index: one replay of every slice between verified snapshots with
+Rewind's QEMU plugin, several at a time, recording per bucket of instructions which code ran and
+which memory was written, so that reverse queries replay only the buckets that can hold their
+answer (docs/index-design.md). The index goes to BUNDLE/index (or, when the bundle's folder is
+read-only, to $XDG_STATE_HOME/rewind/index/); the recorded files are not touched. Each slice is
+stored as soon as it is done: Ctrl-C stops the pass and keeps them, and the next run replays only
+the slices missing, damaged or built with another bucket size. Progress goes to stderr; where the
+index is, its size, its buckets and the wall time to stdout.
+
+Options:
+  --bucket N             bucket size in instructions (default 1M)
+  --jobs N               slices replayed at a time (default: one per core)
+  --force                rebuild every slice
+  --quiet                no progress output
+
+${SUFFIXES}`,
 
   salvage: () => `Usage: rewind salvage OUT.partial [--out DIR] [--json] [--timeout S] [--quiet]
 

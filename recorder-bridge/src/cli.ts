@@ -18,6 +18,9 @@ import { isLoopback } from './util/loopback';
 import { COMMAND_NAMES, commandHelp, overview, wantsHelp } from './cli-help';
 import { handleBrokenPipes, pipeBroken } from './cli-pipes';
 import { salvage, type SalvageProgress } from './record/salvage';
+import { formatIndexRun, runIndexPass } from './cli-index';
+import { indexStatus, replayEndOf } from './index/index-store';
+import type { IndexInfoJson } from '@rewind/protocol';
 
 type Handler = (args: string[]) => Promise<number>;
 
@@ -26,6 +29,7 @@ const COMMANDS: Record<string, Handler> = {
   info: cmdInfo,
   events: cmdEvents,
   check: cmdCheck,
+  index: cmdIndex,
   salvage: cmdSalvage,
   replay: cmdReplay,
   bridge: cmdBridge,
@@ -124,6 +128,7 @@ async function cmdRecord(args: string[]): Promise<number> {
       'expect-timeout': { type: 'string' },
       quiet: { type: 'boolean' },
       json: { type: 'boolean' },
+      'no-index': { type: 'boolean' },
     },
     true,
   );
@@ -154,7 +159,14 @@ async function cmdRecord(args: string[]): Promise<number> {
   let interrupts = 0;
   // A second Ctrl-C skips the rest of the snapshot verification (checked on first open instead).
   const finish = new AbortController();
+  // Once the bundle is made: Ctrl-C stops the index pass.
+  let indexing: AbortController | undefined;
   const onSigint = () => {
+    if (indexing) {
+      if (!indexing.signal.aborted) process.stderr.write('\nrewind: stopping the index pass (finished slices are kept)...\n');
+      indexing.abort();
+      return;
+    }
     interrupts++;
     if (interrupts === 1) process.stderr.write('\nrewind: stopping the recording (the bundle will be complete)...\n');
     else {
@@ -175,12 +187,30 @@ async function cmdRecord(args: string[]): Promise<number> {
     });
     progress?.done();
     const bundle = await Bundle.open(result.bundle);
-    if (values.json) {
-      process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest), null, 2) + '\n');
-    } else {
-      process.stdout.write(formatInfo(bundle.dir, bundle.manifest) + '\n');
+    const warnings = [...result.warnings];
+    let index: IndexInfoJson | undefined;
+    let cancelled: CancelledError | undefined;
+    if (!values['no-index'] && result.stopReason !== 'cancelled') {
+      indexing = new AbortController();
+      try {
+        index = (await runIndexPass(bundle, { signal: indexing.signal, quiet: values.quiet === true })).status;
+      } catch (e) {
+        // The recording is complete without its index: say why there is none, and go on.
+        if (e instanceof CancelledError) cancelled = e;
+        else warnings.push(`the index was not built: ${(e as Error).message}; the recording is complete without it (\`rewind index ${bundle.dir}\` tries again)`);
+      }
     }
-    for (const w of result.warnings) process.stderr.write(`rewind: warning: ${w}\n`);
+    index ??= await indexStatus(bundle);
+    if (values.json) {
+      process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest, index), null, 2) + '\n');
+    } else {
+      process.stdout.write(formatInfo(bundle.dir, bundle.manifest, index) + '\n');
+    }
+    for (const w of warnings) process.stderr.write(`rewind: warning: ${w}\n`);
+    if (cancelled) {
+      process.stderr.write(`rewind: the recording ${bundle.dir} is complete; ${cancelled.message}\n`);
+      return 130;
+    }
     if (result.stopReason === 'input-failed') {
       process.stderr.write(`rewind: the input script did not complete (${result.stopDetail}); the recording up to that point is in ${result.bundle}\n`);
       return 1;
@@ -233,9 +263,43 @@ async function cmdInfo(args: string[]): Promise<number> {
   await bundle.verify(values.verify === true);
   // The log is small and the most important file: always check it fully.
   await bundle.readReplayLog();
-  if (values.json) process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest), null, 2) + '\n');
-  else process.stdout.write(formatInfo(bundle.dir, bundle.manifest) + '\n');
+  const index = await indexStatus(bundle);
+  if (values.json) process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest, index), null, 2) + '\n');
+  else process.stdout.write(formatInfo(bundle.dir, bundle.manifest, index) + '\n');
   return 0;
+}
+
+async function cmdIndex(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, { bucket: { type: 'string' }, jobs: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' } }, true);
+  if (positionals.length !== 1) throw new UserError('index needs one bundle: rewind index BUNDLE [--bucket N] [--jobs N] [--force]', 'bad-option');
+  let bucket: number | undefined;
+  if (values.bucket !== undefined) {
+    bucket = parseIcount(values.bucket);
+    if (!bucket) throw new UserError(`--bucket needs a positive instruction count such as 1000000 or 4M, got "${values.bucket}"`, 'bad-option');
+  }
+  const jobs = numberOption(values.jobs, 'jobs');
+  if (jobs !== undefined && !(Number.isInteger(jobs) && jobs >= 1)) throw new UserError(`--jobs needs a whole number of replays at a time, 1 or more, got "${values.jobs}"`, 'bad-option');
+  const bundle = await Bundle.open(positionals[0]!);
+  await bundle.verify();
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (!controller.signal.aborted) process.stderr.write('\nrewind: stopping the index pass (finished slices are kept)...\n');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    const run = await runIndexPass(bundle, {
+      signal: controller.signal,
+      quiet: values.quiet === true,
+      force: values.force === true,
+      ...(bucket !== undefined ? { bucket } : {}),
+      ...(jobs !== undefined ? { parallelism: jobs } : {}),
+    });
+    process.stdout.write(formatIndexRun(run, await replayEndOf(bundle)) + '\n');
+    return 0;
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
 }
 
 async function cmdEvents(args: string[]): Promise<number> {

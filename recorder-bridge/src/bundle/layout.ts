@@ -27,5 +27,12 @@ export const INPUT_SCRIPT = 'input.txt';
  * whose verification was cancelled): written beside the manifest on first open, never listed in it.
  */
 export const SNAPSHOT_VERDICTS = 'snapshot-verdicts.json';
+/**
+ * The analysis index (`rewind index`, docs/index-design.md "Storage"): a folder of its own beside the
+ * manifest, additive like SNAPSHOT_VERDICTS: never listed in the manifest, tied to it by its sha256,
+ * integrity-checked on load, and rebuilt rather than trusted when damaged. A bundle is complete and
+ * usable without it.
+ */
+export const INDEX_DIR = 'index';
 /** The snapshot QEMU takes at the start of every recording (rrsnapshot=init). */
 export const INITIAL_SNAPSHOT = 'init';
