@@ -5,6 +5,7 @@
 import type { IndexInfoJson } from '@rewind/protocol';
 import type { Bundle } from './bundle/reader';
 import { formatBytes } from './cli-format';
+import { indexProgressPrinter } from './cli-progress';
 import { buildIndex, type IndexPassOptions } from './index/index-pass';
 import { indexStatus } from './index/index-store';
 import { formatIcount, type TimePoint } from './timepoint';
@@ -45,30 +46,4 @@ export function formatIndexRun(r: IndexRun, end: TimePoint): string {
     ['wall time', `${r.seconds.toFixed(1)} s`],
   ];
   return rows.map(([k, v]) => `${k.padEnd(9)}  ${v}`).join('\n');
-}
-
-/** Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise. */
-function indexProgressPrinter(started: number): { update: (done: TimePoint, total: TimePoint) => void; done: () => void } {
-  const tty = process.stderr.isTTY === true;
-  let lastPrint = 0;
-  let shown = false;
-  return {
-    update(done, total) {
-      const now = Date.now();
-      if (!tty && now - lastPrint < 2000 && done < total) return;
-      lastPrint = now;
-      const pct = total ? Math.floor((100 * done) / total) : 100;
-      const line = `indexing ${((now - started) / 1000).toFixed(1)} s | replayed ${formatIcount(done)} of ${formatIcount(total)} instructions (${pct}%) | Ctrl-C stops (finished slices are kept)`;
-      if (tty) {
-        process.stderr.write('\r\x1b[K' + line.slice(0, (process.stderr.columns ?? 100) - 1));
-        shown = true;
-      } else {
-        process.stderr.write(line + '\n');
-      }
-    },
-    done() {
-      if (shown) process.stderr.write('\r\x1b[K');
-      shown = false;
-    },
-  };
 }

@@ -4,7 +4,7 @@ import { Bundle } from './bundle/reader';
 import { CancelledError, isUserError, UserError } from './errors';
 import { type BridgeListeningJson, type CheckJson, type EventsJson, BRIDGE_PROTOCOL_VERSION } from '@rewind/protocol';
 import { parseRecordOptions } from './record/options';
-import { record, type RecordProgress } from './record/recorder';
+import { record } from './record/recorder';
 import { formatIcount, parseIcount } from './timepoint';
 import { REWIND_VERSION } from './version';
 import { EVENT_KINDS, type ReplayEvent } from './replay-log';
@@ -17,7 +17,8 @@ import { EngineRelayTarget, GdbRelay } from './gdb/relay';
 import { isLoopback } from './util/loopback';
 import { COMMAND_NAMES, commandHelp, overview, wantsHelp } from './cli-help';
 import { handleBrokenPipes, pipeBroken } from './cli-pipes';
-import { salvage, type SalvageProgress } from './record/salvage';
+import { salvage } from './record/salvage';
+import { progressPrinter, salvageProgressPrinter } from './cli-progress';
 import { formatIndexRun, runIndexPass } from './cli-index';
 import { indexStatus, replayEndOf } from './index/index-store';
 import type { IndexInfoJson } from '@rewind/protocol';
@@ -224,36 +225,6 @@ async function cmdRecord(args: string[]): Promise<number> {
     progress?.done();
     process.removeListener('SIGINT', onSigint);
   }
-}
-
-/** Progress on stderr: one rewritten line on a terminal, a line every few seconds otherwise. */
-function progressPrinter(): { update: (p: RecordProgress) => void; done: () => void } {
-  const tty = process.stderr.isTTY === true;
-  let lastPrint = 0;
-  let shown = false;
-  return {
-    update(p) {
-      const now = Date.now();
-      if (!tty && now - lastPrint < 2000 && p.phase === 'recording') return;
-      lastPrint = now;
-      const tail = (p.consoleTail[p.consoleTail.length - 1] ?? '').replace(/[\x00-\x1f\x7f]/g, '');
-      const line =
-        p.phase === 'verifying'
-          ? `verifying snapshots ${(p.elapsedMs / 1000).toFixed(1)} s | replayed ${formatIcount(p.icount)} of ${formatIcount(p.totalIcount ?? p.icount)} instructions | Ctrl-C skips (checked on first open)`
-          : `${p.phase} ${(p.elapsedMs / 1000).toFixed(1)} s | ${formatIcount(p.icount)} instructions | log ${formatBytes(p.logBytes)} | ${p.snapshots} snapshots | ${tail}`;
-      if (tty) {
-        const width = process.stderr.columns ?? 100;
-        process.stderr.write('\r\x1b[K' + line.slice(0, width - 1));
-        shown = true;
-      } else {
-        process.stderr.write(line + '\n');
-      }
-    },
-    done() {
-      if (shown) process.stderr.write('\r\x1b[K');
-      shown = false;
-    },
-  };
 }
 
 async function cmdInfo(args: string[]): Promise<number> {
@@ -500,30 +471,6 @@ async function cmdSalvage(args: string[]): Promise<number> {
     progress?.done();
     process.removeListener('SIGINT', onSigint);
   }
-}
-
-/** Salvage progress on stderr: one rewritten line on a terminal, one line a step otherwise. */
-function salvageProgressPrinter(): { update: (p: SalvageProgress) => void; done: () => void } {
-  const tty = process.stderr.isTTY === true;
-  let lastStep = '';
-  let shown = false;
-  return {
-    update(p) {
-      const counted = p.icount !== undefined && p.total !== undefined;
-      const line = counted ? `${p.step}: ${formatIcount(p.icount!)} of ${formatIcount(p.total!)} instructions` : p.step;
-      if (tty) {
-        process.stderr.write('\r\x1b[K' + line.slice(0, (process.stderr.columns ?? 100) - 1));
-        shown = true;
-      } else if (p.step !== lastStep) {
-        process.stderr.write(`rewind: ${p.step}\n`);
-      }
-      lastStep = p.step;
-    },
-    done() {
-      if (shown) process.stderr.write('\r\x1b[K');
-      shown = false;
-    },
-  };
 }
 
 /** `rewind dap` runs from bin/rewind.js (the adapter is bundled on its own): only its help is here. */
