@@ -112,7 +112,7 @@ describe('recording a Linux guest with a disk (blkreplay)', { timeout: 1_800_000
     bundlePath = join(dir, 'disk.rewind');
     const started = Date.now();
     const r = await runRewind(
-      ['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--disk', disk, '--out', bundlePath, '--snapshot-every', String(SNAPSHOT_EVERY), '--timeout', '300', '--quiet'],
+      ['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--disk', disk, '--out', bundlePath, '--snapshot-every', String(SNAPSHOT_EVERY), '--timeout', '300', '--quiet', '--no-index'],
       { timeoutMs: 420_000 },
     );
     assert.equal(r.code, 0, `record failed: ${r.stderr}\n${r.stdout}`);
@@ -279,7 +279,7 @@ describe('recording a Linux guest with a disk (blkreplay)', { timeout: 1_800_000
     const out = join(dir, 'qcow2.rewind');
     const initrd = join(dir, 'disk-initrd.cpio.gz');
     const r = await runRewind(
-      ['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--disk', qcow2, '--out', out, '--stop-on', 'disk-test: phase1 wrote', '--snapshot-every', '0', '--timeout', '300', '--quiet', '--json'],
+      ['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--disk', qcow2, '--out', out, '--stop-on', 'disk-test: phase1 wrote', '--snapshot-every', '0', '--timeout', '300', '--quiet', '--no-index', '--json'],
       { timeoutMs: 420_000 },
     );
     assert.equal(r.code, 0, r.stderr);
@@ -350,7 +350,7 @@ echo c > /proc/sysrq-trigger
 
   it('with panic=-1 (a default) the recording ends at the reboot after the panic, and says so', async () => {
     const out = join(dir, 'panic.rewind');
-    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--out', out, '--snapshot-every', '0', '--timeout', '120', '--quiet', '--json']);
+    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--out', out, '--snapshot-every', '0', '--timeout', '120', '--quiet', '--no-index', '--json']);
     assert.equal(r.code, 0, r.stderr);
     const m = (await Bundle.open(out)).manifest;
     assert.equal(m.recording.stopReason, 'guest-poweroff');
@@ -361,7 +361,7 @@ echo c > /proc/sysrq-trigger
 
   it('with panic=0 the spinning guest is stopped by --max-log, and the bundle is kept and replays', async () => {
     const out = join(dir, 'spin.rewind');
-    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet']);
+    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet', '--no-index']);
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /warning: the command line sets panic=0; after a panic the guest will spin until --timeout or --max-log stops the recording/);
     assert.match(r.stderr, /rewind: stopped early: the replay log reached [\d.]+ MiB, the limit \(--max-log 24 MiB\); the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning; the recording up to that point is in .*spin\.rewind\. Raise --max-log/);
@@ -378,7 +378,7 @@ echo c > /proc/sysrq-trigger
     const started = Date.now();
     // Finishing includes verifying the init snapshot, a replay of the whole recording: replaying the
     // spinning guest's clock reads takes about 100 s on a 2-core machine.
-    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '0', '--timeout', '10', '--quiet'], { timeoutMs: 600_000 });
+    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '0', '--timeout', '10', '--quiet', '--no-index'], { timeoutMs: 600_000 });
     const wall = (Date.now() - started) / 1000;
     assert.equal(r.code, 0, r.stderr);
     const m = (await Bundle.open(out)).manifest;
