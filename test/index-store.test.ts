@@ -247,6 +247,20 @@ describe('index pass and store', { timeout: 900_000 }, () => {
     }
   });
 
+  it('bad input: not a bundle, the plugin not built', async () => {
+    const none = await runRewind(['index', join(dir, 'nothing.rewind')]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^rewind: no recording at .*nothing\.rewind; pass a bundle directory made by `rewind record`\n$/);
+    const copy = await freshCopy('no-plugin.rewind');
+    const noPlugin = await runRewind(['index', copy], { env: { ...process.env, REWIND_INDEX_PLUGIN: join(dir, 'missing.so') } });
+    assert.equal(noPlugin.code, 2);
+    assert.match(noPlugin.stderr, /^rewind: the index plugin .*missing\.so does not exist: run scripts\/setup\.sh to build it/m);
+    await assert.rejects(fs.stat(join(copy, 'index')), { code: 'ENOENT' });
+    const badBucket = await runRewind(['index', copy, '--bucket', 'lots']);
+    assert.equal(badBucket.code, 2);
+    assert.match(badBucket.stderr, /--bucket needs a positive instruction count/);
+  });
+
   it('plain `rewind record` builds a complete index', async () => {
     const out = join(dir, 'basic.rewind');
     const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, 'basic.txt'), '--out', out, '--snapshot-every', '2M', '--json'], { timeoutMs: 300_000 });

@@ -5,6 +5,7 @@
  * with the same bucket size, and replays the others. Cancellable: an aborted signal stops the
  * replays where they are (no process is left) and keeps the finished slices.
  */
+import { existsSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Bundle } from '../bundle/reader';
 import { CancelledError, UserError } from '../errors';
@@ -53,6 +54,7 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
   const bucket = opts.bucket ?? DEFAULT_BUCKET;
   if (!(Number.isSafeInteger(bucket) && bucket > 0)) throw new UserError(`the bucket size must be a positive number of instructions, got ${bucket}`, 'bad-option');
   const plugin = pluginPath();
+  if (!existsSync(plugin)) throw new UserError(`the index plugin ${plugin} does not exist: run scripts/setup.sh to build it (it needs gcc), or unset REWIND_INDEX_PLUGIN`, 'tool-missing');
   const pluginSha256 = await sha256OfFile(plugin);
   const manifestSha256 = await manifestSha256Of(bundle);
   const { slices } = await planSlices(bundle, await bundle.readIndex());
