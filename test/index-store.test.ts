@@ -247,6 +247,44 @@ describe('index pass and store', { timeout: 900_000 }, () => {
     }
   });
 
+  it('an index whose folder became read-only moves to the state folder when a slice must be rebuilt', async (t) => {
+    const copy = await freshCopy('moved.rewind');
+    const built = await runRewind(['index', copy, '--quiet'], { timeoutMs: 300_000 });
+    assert.equal(built.code, 0, built.stderr);
+    const folder = join(copy, 'index');
+    const names = [...(await sliceFiles(folder)).keys()];
+    const victim = join(folder, names[2]!);
+    await fs.chmod(victim, 0o644);
+    const data = await fs.readFile(victim);
+    data[0]! ^= 0x01;
+    await fs.writeFile(victim, data);
+    await fs.chmod(folder, 0o555);
+    await fs.chmod(copy, 0o555);
+    t.after(async () => {
+      await fs.chmod(copy, 0o755);
+      await fs.chmod(folder, 0o755);
+    });
+    const state = join(dir, 'moved-state');
+    const env = { ...process.env, XDG_STATE_HOME: state };
+    const r = await runAsUser(['index', copy, '--quiet'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^replayed +[\d.]+M of [\d.]+M instructions \(the other slices were there already\)$/m, 'only the damaged slice was replayed');
+    const saved = process.env.XDG_STATE_HOME;
+    process.env.XDG_STATE_HOME = state;
+    try {
+      const stored = (await loadIndex(await Bundle.open(copy)))!;
+      assert.ok(stored, 'the good index is used, not the damaged one left in the bundle folder');
+      assert.ok(stored.where.startsWith(join(state, 'rewind', 'index') + '/'), stored.where);
+      assertCovers(stored);
+      assert.deepEqual([...(await sliceFiles(stored.where)).keys()], names, 'the kept slices were copied over');
+    } finally {
+      process.env.XDG_STATE_HOME = saved;
+    }
+    const again = await runAsUser(['index', copy, '--quiet'], env);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /^replayed +nothing: every slice was there already$/m);
+  });
+
   it('bad input: not a bundle, the plugin not built', async () => {
     const none = await runRewind(['index', join(dir, 'nothing.rewind')]);
     assert.equal(none.code, 2);

@@ -132,21 +132,24 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
 
 /**
  * What a new pass keeps: of the folders holding an index of this manifest and bucket size, the one
- * whose listed slices match most of the plan; of those slices, the ones whose files check.
+ * with the most instructions in slices that match the plan and whose files check (a read-only
+ * bundle's index may have moved to the state folder, leaving a damaged one behind); those slices.
  * `stale`: its index.json lists something else than what is kept (it is rewritten).
  */
 async function resume(bundle: Bundle, manifestSha256: string, bucket: number, plan: PlannedSlice[]): Promise<{ dir: string; kept: IndexFileSlice[]; stale: boolean }> {
   const folders = indexFolders(bundle, manifestSha256);
-  let best: { dir: string; listed: number; matching: IndexFileSlice[] } | undefined;
+  const covered = (xs: IndexFileSlice[]) => xs.reduce((n, s) => n + (s.to - s.from), 0);
+  let best: { dir: string; listed: number; kept: IndexFileSlice[] } | undefined;
   for (const dir of folders) {
     const r = await readIndexFile(dir, manifestSha256);
     if (r.kind !== 'ok' || r.file.bucket !== bucket) continue;
-    const matching = r.file.slices.filter((s) => plan.some((p) => p.from === s.from && p.to === s.to && p.snapshot.name === s.snapshot));
-    const covered = (xs: IndexFileSlice[]) => xs.reduce((n, s) => n + (s.to - s.from), 0);
-    if (!best || covered(matching) > covered(best.matching)) best = { dir, listed: r.file.slices.length, matching };
+    const kept: IndexFileSlice[] = [];
+    for (const s of r.file.slices) {
+      const planned = plan.some((p) => p.from === s.from && p.to === s.to && p.snapshot.name === s.snapshot);
+      if (planned && !('why' in (await readSliceFile(dir, s)))) kept.push(s);
+    }
+    if (!best || covered(kept) > covered(best.kept)) best = { dir, listed: r.file.slices.length, kept };
   }
   if (!best) return { dir: folders[0], kept: [], stale: true };
-  const kept: IndexFileSlice[] = [];
-  for (const s of best.matching) if (!('why' in (await readSliceFile(best.dir, s)))) kept.push(s);
-  return { dir: best.dir, kept, stale: kept.length !== best.listed };
+  return { dir: best.dir, kept: best.kept, stale: best.kept.length !== best.listed };
 }

@@ -199,17 +199,28 @@ async function readStored(bundle: Bundle, dir: string, file: IndexFile): Promise
   return { bucket: file.bucket, slices, where: dir };
 }
 
-/** A complete index.json of the bundle and its folder; throws 'index-damaged' when the only one there is unreadable. */
-async function findComplete(bundle: Bundle): Promise<{ dir: string; file: IndexFile } | undefined> {
+/**
+ * The first folder holding a complete index of the bundle whose files all check, read. An index
+ * that is damaged is skipped for a good one in the other folder (a read-only bundle's index may
+ * have moved to the state folder, leaving a damaged one behind); with no good one, the first
+ * damage found is thrown ('index-damaged').
+ */
+async function findComplete(bundle: Bundle): Promise<{ stored: StoredIndex; file: IndexFile } | undefined> {
   const sha = await manifestSha256Of(bundle);
-  let unreadable: UserError | undefined;
+  let firstDamage: UserError | undefined;
   for (const dir of indexFolders(bundle, sha)) {
     const r = await readIndexFile(dir, sha);
-    if (r.kind === 'damaged') unreadable ??= damaged(bundle, dir, r.why);
+    if (r.kind === 'damaged') firstDamage ??= damaged(bundle, dir, r.why);
     // The log is parsed only when there is an index to compare with its end.
-    if (r.kind === 'ok' && coversRecording(r.file.slices, await replayEndOf(bundle))) return { dir, file: r.file };
+    if (r.kind !== 'ok' || !coversRecording(r.file.slices, await replayEndOf(bundle))) continue;
+    try {
+      return { stored: await readStored(bundle, dir, r.file), file: r.file };
+    } catch (e) {
+      if (!(e instanceof UserError && e.code === 'index-damaged')) throw e;
+      firstDamage ??= e;
+    }
   }
-  if (unreadable) throw unreadable;
+  if (firstDamage) throw firstDamage;
   return undefined;
 }
 
@@ -220,8 +231,7 @@ async function findComplete(bundle: Bundle): Promise<{ dir: string; file: IndexF
  * size/sha256 differs, a file is missing, or index.json is unreadable.
  */
 export async function loadIndex(bundle: Bundle): Promise<StoredIndex | undefined> {
-  const found = await findComplete(bundle);
-  return found && readStored(bundle, found.dir, found.file);
+  return (await findComplete(bundle))?.stored;
 }
 
 /** The complete index in folder `dir` (where a pass just wrote it); throws 'index-damaged' as loadIndex does. */
@@ -235,16 +245,16 @@ export async function loadIndexFrom(bundle: Bundle, dir: string): Promise<Stored
 
 /** What `rewind info` and `rewind index` say of the bundle's index (every file checked). */
 export async function indexStatus(bundle: Bundle): Promise<IndexInfoJson> {
-  let found: { dir: string; file: IndexFile } | undefined;
+  let found: { stored: StoredIndex; file: IndexFile } | undefined;
   try {
     found = await findComplete(bundle);
-    if (found) await readStored(bundle, found.dir, found.file);
   } catch (e) {
     if (e instanceof UserError && e.code === 'index-damaged') return { state: 'damaged', message: e.message };
     throw e;
   }
   if (found) {
-    const { dir, file } = found;
+    const { stored, file } = found;
+    const dir = stored.where;
     const buckets = file.slices.reduce((n, s) => n + s.spans.length, 0);
     const bytes = file.slices.reduce((n, s) => n + s.bytes, 0);
     return { state: 'complete', where: dir, bucket: file.bucket, slices: file.slices.length, buckets, bytes };
