@@ -116,7 +116,8 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
     }
   };
   try {
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.parallelism ?? cpus().length, todo.length)) }, lane));
+    const lanes = Math.min(Math.max(1, Math.floor(opts.parallelism ?? cpus().length) || 1), todo.length);
+    await Promise.all(Array.from({ length: lanes }, lane));
   } finally {
     opts.signal?.removeEventListener('abort', onAbort);
   }
