@@ -187,6 +187,9 @@ export interface BridgeHit {
   icount: TimePoint;
   address: HexAddress;
   dataAddress?: HexAddress;
+  /** rewind/writes with `values`: the watched bytes just before and just after the write, hex. */
+  before?: string;
+  value?: string;
 }
 
 export interface HitsParams extends SessionParams {
@@ -208,6 +211,47 @@ export interface WritesParams extends SessionParams {
   size: number;
   from?: TimePoint;
   to?: TimePoint;
+  /** Also read the bytes before and after each write (value history; at most 4096 bytes). */
+  values?: boolean;
+}
+
+/** rewind/counts: how often code addresses ran in [from, to), exactly (from the index, or by replay without one). */
+export interface CountsParams extends SessionParams {
+  addresses: HexAddress[];
+  from?: TimePoint;
+  to?: TimePoint;
+}
+export interface CountsResult {
+  counts: Array<{ address: HexAddress; count: number }>;
+  /** Whether the index answered (false: the range was replayed). */
+  indexed: boolean;
+}
+
+/**
+ * rewind/coverage: the code addresses in [low, high) that ran, with their counts, in the index's
+ * buckets overlapping [from, to) (needs the index: 'index-missing' without it).
+ */
+export interface CoverageParams extends SessionParams {
+  low: HexAddress;
+  high: HexAddress;
+  from?: TimePoint;
+  to?: TimePoint;
+}
+export interface CoverageResult {
+  counts: Array<{ address: HexAddress; count: number }>;
+  /** The time span counted: the range rounded out to the index's bucket boundaries. */
+  from: TimePoint;
+  to: TimePoint;
+}
+
+/** rewind/indexStatus: whether queries go by the recording's index (docs/index-design.md). */
+export interface IndexStatusResult {
+  state: 'off' | 'absent' | 'building' | 'ready' | 'damaged' | 'failed';
+  buckets?: number;
+  /** The index's folder, when ready. */
+  where?: string;
+  /** Why it is damaged or failed. */
+  message?: string;
 }
 export interface HitsResult {
   hits: BridgeHit[];
@@ -260,6 +304,9 @@ export interface BridgeRequests {
   'rewind/hits': { params: HitsParams; result: HitsResult };
   'rewind/writes': { params: WritesParams; result: HitsResult };
   'rewind/lastWrite': { params: LastWriteParams; result: LastWriteResult };
+  'rewind/counts': { params: CountsParams; result: CountsResult };
+  'rewind/coverage': { params: CoverageParams; result: CoverageResult };
+  'rewind/indexStatus': { params: SessionParams; result: IndexStatusResult };
   'rewind/gdbPacket': { params: GdbPacketParams; result: GdbPacketResult };
   'rewind/createSnapshot': { params: SessionParams; result: CreateSnapshotResult };
 }

@@ -3,7 +3,7 @@
  * The debug adapter serves them; the extension, the webview and any DAP client use them.
  * Documented in docs/debug-adapter.md. Time points are numbers (icount), addresses hex strings.
  */
-import type { EventsResult, HexAddress } from './bridge';
+import type { EventsResult, HexAddress, IndexStatusResult } from './bridge';
 import type { ReplayEvent, TimePoint } from './recording';
 
 /** The debug type of Rewind's adapter (launch.json `"type"`). */
@@ -160,6 +160,44 @@ export interface RewindHitsResponse {
   hits: Array<{ icount: TimePoint; address: HexAddress }>;
 }
 
+/** rewind/valueHistory: every write of an expression's bytes (or an address range) over the recording or a range. */
+export interface RewindValueHistoryArguments {
+  expression?: string;
+  frameId?: number;
+  address?: HexAddress;
+  size?: number;
+  from?: TimePoint;
+  to?: TimePoint;
+}
+export interface RewindValueHistoryResponse {
+  address: HexAddress;
+  size: number;
+  writes: Array<{
+    /** The time point just after the write (a seek to icount - 1 stands before it). */
+    icount: TimePoint;
+    /** The bytes before and after, hex (absent where unreadable). */
+    before?: string;
+    after?: string;
+    /** Where the guest is just after the write: the instruction after the writing one, its function and line. */
+    at: RewindCodeLocation;
+  }>;
+}
+
+/** rewind/hitCounts: how often source lines or functions ran, over the recording or a range (exact). */
+export interface RewindHitCountsArguments {
+  source?: { path: string };
+  /** Lines of `source` (with `source`; at most 5000 per request). */
+  lines?: number[];
+  functions?: string[];
+  from?: TimePoint;
+  to?: TimePoint;
+}
+export interface RewindHitCountsResponse {
+  counts: Array<{ line?: number; function?: string; addresses: HexAddress[]; count: number }>;
+  /** Whether the recording's index answered (false: the range was replayed). */
+  indexed: boolean;
+}
+
 /** rewind/reverseStepIn and rewind/reverseStepOut (DAP has no reverse step-in or step-out). */
 export interface RewindReverseStepArguments {
   threadId: number;
@@ -251,6 +289,9 @@ export interface RewindDapRequests {
   'rewind/takeSnapshot': { args: Record<string, never>; body: { snapshot: RewindSnapshot } };
   'rewind/lastWrite': { args: RewindLastWriteArguments; body: RewindLastWriteResponse };
   'rewind/hits': { args: RewindHitsArguments; body: RewindHitsResponse };
+  'rewind/valueHistory': { args: RewindValueHistoryArguments; body: RewindValueHistoryResponse };
+  'rewind/hitCounts': { args: RewindHitCountsArguments; body: RewindHitCountsResponse };
+  'rewind/indexStatus': { args: Record<string, never>; body: IndexStatusResult };
   'rewind/reverseStepIn': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/dmesg': { args: RewindDmesgArguments; body: RewindDmesgResponse };

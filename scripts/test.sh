@@ -19,4 +19,7 @@ fi
 for f in "${files[@]}"; do
   case "$f" in *extension-e2e.test.js) bash scripts/e2e-setup.sh; break ;; esac
 done
+# Sessions the tests open use a stored index but do not build one in the background: a build beside
+# every session would load the 2-core CI machine; test/index-*.test.js build and check it on purpose.
+export REWIND_INDEX="${REWIND_INDEX:-use}"
 exec node --test --test-concurrency=1 "${files[@]}"

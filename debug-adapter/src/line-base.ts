@@ -37,7 +37,7 @@ export class LineBase {
     if (!this.converts || typeof args !== 'object' || args === null) return;
     const a = args as Json;
     const by = -this.offset;
-    if (command === 'setBreakpoints') {
+    if (command === 'setBreakpoints' || command === 'rewind/hitCounts') {
       each(a.breakpoints, ['line'], by);
       if (Array.isArray(a.lines)) a.lines = a.lines.map((l: unknown) => (typeof l === 'number' ? l + by : l));
     } else if (command === 'breakpointLocations' || command === 'gotoTargets' || command === 'rewind/hits') {
@@ -58,6 +58,8 @@ export class LineBase {
     else if (command === 'setBreakpoints' || command === 'setFunctionBreakpoints' || command === 'setInstructionBreakpoints' || command === 'breakpointLocations') each(b.breakpoints, ['line', 'endLine'], this.offset);
     else if (command === 'disassemble') each(b.instructions, ['line', 'endLine'], this.offset);
     else if (command === 'rewind/lastWrite') shift(b.writer, ['line'], this.offset);
+    else if (command === 'rewind/hitCounts') each(b.counts, ['line'], this.offset);
+    else if (command === 'rewind/valueHistory' && Array.isArray(b.writes)) for (const w of b.writes as Json[]) shift(w.at, ['line'], this.offset);
   }
 
   /** An event with gdb's lines turned into the client's (a copy). */

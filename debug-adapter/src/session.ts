@@ -24,6 +24,7 @@ import { HandlerContext } from './handlers/context';
 import { gdbContinue } from './handlers/gdb-moves';
 import { inspectionHandlers } from './handlers/inspection';
 import { linuxHandlers, linuxSessionHooks } from './handlers/linux';
+import { historyHandlers } from './handlers/history';
 import { memoryHandlers } from './handlers/memory';
 import { recordingHandlers } from './handlers/recording';
 import { refusedHandlers } from './handlers/refused';
@@ -71,6 +72,7 @@ export class RewindDebugSession extends DebugSession {
     ...timeTravelHandlers(this.c),
     ...inspectionHandlers(this.c),
     ...memoryHandlers(this.c),
+    ...historyHandlers(this.c),
     ...breakpointHandlers(this.c),
     ...recordingHandlers(this.c),
     ...linuxHandlers(this.c),

@@ -236,8 +236,23 @@ export class BridgeClient {
     return this.request('rewind/hits', { sessionId, ...where, ...range(opts), ...(opts.snapFrom ? { snapFrom: true } : {}) }, opts);
   }
 
-  writes(sessionId: string, address: Addr, size: number, opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
-    return this.request('rewind/writes', { sessionId, address: hexOf(address), size, ...range(opts) }, opts);
+  /** Every write to the range; with `values`, each with the bytes before and after it (value history). */
+  writes(sessionId: string, address: Addr, size: number, opts: { from?: TimePoint; to?: TimePoint; values?: boolean } & RequestOptions = {}) {
+    return this.request('rewind/writes', { sessionId, address: hexOf(address), size, ...range(opts), ...(opts.values ? { values: true } : {}) }, opts);
+  }
+
+  /** How often each code address ran in the range (exact; from the index when there is one). */
+  counts(sessionId: string, addresses: Addr[], opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
+    return this.request('rewind/counts', { sessionId, addresses: addresses.map(hexOf), ...range(opts) }, opts);
+  }
+
+  /** The code in [low, high) that ran in the range, rounded out to the index's buckets (needs the index). */
+  coverage(sessionId: string, low: Addr, high: Addr, opts: { from?: TimePoint; to?: TimePoint } & RequestOptions = {}) {
+    return this.request('rewind/coverage', { sessionId, low: hexOf(low), high: hexOf(high), ...range(opts) }, opts);
+  }
+
+  indexStatus(sessionId: string) {
+    return this.request('rewind/indexStatus', { sessionId });
   }
 
   lastWrite(sessionId: string, address: Addr, size: number, opts: RequestOptions = {}) {

@@ -68,7 +68,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
     target = { socket: opts.socket ?? defaultSocketPath() };
   }
   const log = new RequestLog(opts.log);
-  const bridge = new Bridge(root, token, log, opts.engine ?? {}, opts.maxSessions ?? 16);
+  // A bundle opened without an index gets one built in the background (REWIND_INDEX=use|off: not).
+  const bridge = new Bridge(root, token, log, { index: indexMode(process.env['REWIND_INDEX']), ...opts.engine }, opts.maxSessions ?? 16);
   try {
     if (token !== undefined && opts.tokenFile !== undefined) await writeSecret(opts.tokenFile, token);
     const address = await bridge.listen(target);
@@ -278,4 +279,11 @@ export function closeOnSignals(bridge: RunningBridge): Promise<string> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
+}
+
+/** The engine's index mode from $REWIND_INDEX: 'build' (default), 'use' (only a stored one), 'off'. */
+export function indexMode(v: string | undefined): 'build' | 'use' | 'off' {
+  if (v === undefined || v === '' || v === 'build') return 'build';
+  if (v === 'use' || v === 'off') return v;
+  throw new UserError(`REWIND_INDEX must be build, use or off, not "${v}"`, 'bad-option');
 }

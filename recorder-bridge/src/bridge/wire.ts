@@ -58,7 +58,13 @@ export function optionalIcount(v: unknown, name: string): TimePoint | undefined 
 }
 
 export function hitJson(h: Hit): BridgeHit {
-  return { icount: h.icount, address: hex(h.address), ...(h.dataAddress !== undefined ? { dataAddress: hex(h.dataAddress) } : {}) };
+  return {
+    icount: h.icount,
+    address: hex(h.address),
+    ...(h.dataAddress !== undefined ? { dataAddress: hex(h.dataAddress) } : {}),
+    ...(h.before ? { before: h.before.toString('hex') } : {}),
+    ...(h.value ? { value: h.value.toString('hex') } : {}),
+  };
 }
 
 export function stopJson(s: { kind: BridgeStop['kind']; icount: TimePoint; address?: bigint; dataAddress?: bigint }): BridgeStop {

@@ -18,8 +18,8 @@ export interface PluginRecord {
   writes: Array<[bigint, number]>;
 }
 
-/** A cursor over a buffer of LEB128 varints. */
-class VarintReader {
+/** A cursor over a buffer of LEB128 varints (`what` names the buffer in errors). */
+export class VarintReader {
   pos = 0;
   constructor(
     private readonly buf: Buffer,

@@ -5,6 +5,7 @@ import { checkReadPacket } from '../gdb/read-packets';
 import type { X86Registers } from '../gdb/x86-registers';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
+import { IndexAttachment, type IndexStatus } from './index-attachment';
 import { LadderImages } from './ladder-images';
 import { SnapshotLadder, type LadderPointInfo } from './ladder';
 import { EngineObservers, nowNs, type EngineObserver, type EngineOperation } from './observer';
@@ -44,7 +45,17 @@ export interface EngineOptions {
   signal?: AbortSignal;
   /** Called with the engine as soon as it exists, before its first replay: e.g. to observe() it. */
   onOpen?: (engine: ReplayEngine) => void;
+  /**
+   * The recording's index (docs/index-design.md): 'use' loads it when the bundle has one (default);
+   * 'build' also builds it in the background when it has none or it is damaged (queries go
+   * without it meanwhile); 'off' never uses it (benchmarks and tests that compare).
+   */
+  index?: 'use' | 'build' | 'off';
+  /** Progress of a background index build. */
+  onIndexProgress?: (done: TimePoint, total: TimePoint) => void;
 }
+
+export type { IndexStatus };
 
 /**
  * The replay engine: time travel over one recording. There is always a current time point, held
@@ -74,6 +85,8 @@ export class ReplayEngine {
   private depth = 0;
   /** Time points with no event of the log: where processes may be stopped and saved safely. */
   readonly quiet: QuietPoints;
+  /** The recording's index: its status, the index once ready, a background build (index-attachment.ts). */
+  readonly indexing: IndexAttachment;
 
   private constructor(
     readonly bundle: Bundle,
@@ -93,6 +106,7 @@ export class ReplayEngine {
     this.images = new LadderImages(ws);
     this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
     this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers);
+    this.indexing = new IndexAttachment(bundle, (ix) => this.search.useIndex(ix), this.hangMs);
   }
 
   static async open(path: string, opts: EngineOptions = {}): Promise<ReplayEngine> {
@@ -105,6 +119,7 @@ export class ReplayEngine {
     try {
       opts.onOpen?.(engine);
       await engine.applyVerdicts(opts);
+      await engine.indexing.open(opts.index ?? 'use', opts.onIndexProgress);
       await engine.seek(0);
     } catch (e) {
       await engine.close();
@@ -125,6 +140,11 @@ export class ReplayEngine {
   /** Re-checks of suspect snapshots, as they came out (diagnostics, tests). */
   get verdicts(): readonly RecheckVerdict[] {
     return this.rechecks.verdicts;
+  }
+
+  /** Whether a scan of [from, to) for these traps goes by the index (diagnostics, tests, benchmarks). */
+  usesIndex(what: Traps, from: TimePoint = 0, to: TimePoint = this.end): boolean {
+    return this.search.indexed(what, from, to);
   }
 
   /** Processes the watchdog killed: when and why (diagnostics, tests). */
@@ -346,12 +366,14 @@ export class ReplayEngine {
 
   async close(): Promise<void> {
     // Kill first: a background job (the spare) waiting on a process that never answers then fails at once.
+    const indexed = this.indexing.close();
     const killed = this.pool.close();
     const rechecked = this.rechecks.close();
     await killed;
     await this.spare;
     await this.pool.drain(); // any the spare started meanwhile
     await rechecked;
+    await indexed;
     await this.ws.dispose();
   }
 

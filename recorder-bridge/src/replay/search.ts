@@ -5,10 +5,11 @@
  * together, and stop at the newest window with a hit.
  */
 import { CancelledError } from '../errors';
+import type { IndexSpan, RecordingIndex } from '../index/recording-index';
 import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { nowNs, type EngineObservers } from './observer';
-import type { Breakpoint, LadderPoint, Watchpoint } from './worker-types';
+import type { Breakpoint, LadderPoint, MemoryRange, Watchpoint } from './worker-types';
 import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 /** Whole-recording queries cut slices no shorter than this. */
@@ -26,6 +27,8 @@ export interface ScanOptions {
 export interface ScanRange extends ScanOptions {
   from?: TimePoint;
   to?: TimePoint;
+  /** Read at every write found, and before it (value history): the hits then carry `before` and `value`. */
+  sample?: MemoryRange;
 }
 
 /** What a scan stops for. */
@@ -39,6 +42,9 @@ export interface Hit {
   /** Code address: the breakpoint's, or the pc after a watched access. */
   address: bigint;
   dataAddress?: bigint;
+  /** With a `sample`: the sampled memory just before and just after the write. */
+  before?: Buffer;
+  value?: Buffer;
 }
 
 /** A stretch of the recording between two snapshots: a replay process can start at `from`. */
@@ -46,6 +52,11 @@ interface Slice {
   snapshot: LadderPoint;
   from: TimePoint;
   to: TimePoint;
+  /**
+   * With an index: the only stretches of [from, to) that can hold a trigger (ascending, disjoint,
+   * not adjacent). The replay runs plainly between them and with traps inside them.
+   */
+  runs?: IndexSpan[];
 }
 
 /**
@@ -58,6 +69,9 @@ export function landing(h: Hit): TimePoint {
 }
 
 export class SliceSearch {
+  /** The recording's index, once loaded or built: it narrows every scan to the buckets that can hold a trigger. */
+  private index?: RecordingIndex;
+
   constructor(
     private readonly ladder: SnapshotLadder,
     private readonly pool: WorkerPool,
@@ -66,9 +80,29 @@ export class SliceSearch {
     private readonly observers: EngineObservers,
   ) {}
 
+  /** Uses the index from now on (undefined: none again). */
+  useIndex(index: RecordingIndex | undefined): void {
+    this.index = index;
+  }
+
+  /** Whether scans of [from, to) for these traps go by the index. */
+  indexed(what: Traps, from: TimePoint, to: TimePoint): boolean {
+    return this.candidates(what, from, to) !== undefined;
+  }
+
   /** Every trigger in the range, by slices in parallel, in time order. */
   async query(what: Traps, range: ScanRange): Promise<Hit[]> {
-    const slices = this.slices(range.from ?? 0, range.to ?? this.end);
+    const from = range.from ?? 0;
+    const to = range.to ?? this.end;
+    const candidates = this.candidates(what, from, to);
+    let slices = this.slices(from, to);
+    if (candidates) {
+      // Only the slices with candidate buckets, each walked through its own.
+      const runs = mergeAdjacent(candidates);
+      slices = slices
+        .map((s) => ({ ...s, runs: clip(runs, s.from, s.to) }))
+        .filter((s) => s.runs.length > 0);
+    }
     const total = slices.reduce((n, s) => n + (s.to - s.from), 0);
     let done = 0;
     range.onProgress?.(0, total);
@@ -79,7 +113,7 @@ export class SliceSearch {
         if (range.signal?.aborted) throw new CancelledError('query');
         const k = next++;
         const slice = slices[k]!;
-        out[k] = await this.scanSlice(slice, what, range.signal);
+        out[k] = await this.scanSlice(slice, what, range.signal, range.sample);
         done += slice.to - slice.from;
         range.onProgress?.(done, total);
       }
@@ -94,7 +128,8 @@ export class SliceSearch {
    * there lands just before it, and a replay-break at `before` can win over its watchpoint (measured).
    */
   async lastBefore(before: TimePoint, what: Traps, opts: ScanOptions, label: string): Promise<Hit | undefined> {
-    const windows = this.reverseWindows((what.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
+    const candidates = this.candidates(what, 0, before);
+    const windows = candidates ? this.indexedWindows(candidates) : this.reverseWindows((what.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
     opts.onProgress?.(0, before);
     const found = await this.searchBack(windows, what, (hits) => hits.filter((h) => landing(h) < before), label, opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before));
     return found?.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
@@ -160,6 +195,42 @@ export class SliceSearch {
   }
 
   /**
+   * With an index that covers [from, to) and knows these traps (breakpoints, write watchpoints),
+   * the buckets overlapping [from, to) that can hold a trigger, ascending (clipped to the range);
+   * undefined when the scan has to go without the index.
+   */
+  private candidates(what: Traps, from: TimePoint, to: TimePoint): IndexSpan[] | undefined {
+    const ix = this.index;
+    if (!ix || !ix.covers(from, to) || to <= from) return undefined;
+    const watches = what.watchpoints ?? [];
+    if (watches.some((w) => w.access !== 'write')) return undefined;
+    const lists: IndexSpan[][] = [];
+    const bps = (what.breakpoints ?? []).map((b) => b.address);
+    if (bps.length > 0) lists.push(ix.executing(bps, from, to));
+    for (const w of watches) lists.push(ix.writing(w.address, w.size, from, to));
+    const byStart = new Map<TimePoint, IndexSpan>();
+    for (const s of lists.flat()) byStart.set(s.from, s);
+    return [...byStart.values()].sort((a, b) => a.from - b.from).map((s) => ({ from: Math.max(s.from, from), to: Math.min(s.to, to) }));
+  }
+
+  /**
+   * With an index, the windows of a backward search: the candidate buckets newest first, the
+   * newest alone, then each window twice as many buckets as the one before (a trap the stack
+   * filter rejects in the newest buckets, as in a reverse finish, costs few windows), each walked
+   * by one process with traps only in its buckets.
+   */
+  private indexedWindows(candidates: IndexSpan[]): Slice[] {
+    const newestFirst = [...candidates].reverse();
+    const out: Slice[] = [];
+    for (let i = 0, size = 1; i < newestFirst.length; i += size, size *= 2) {
+      const group = newestFirst.slice(i, i + size).reverse();
+      const runs = mergeAdjacent(group);
+      out.push({ snapshot: this.ladder.nearest(runs[0]!.from), from: runs[0]!.from, to: runs[runs.length - 1]!.to, runs });
+    }
+    return out;
+  }
+
+  /**
    * The stretches of [0, before) newest first, for searching backward: the first from the
    * snapshot nearest before `before`, each next one at least as long as all the newer ones
    * together, so a search near the present scans little and one far back takes few windows.
@@ -180,26 +251,45 @@ export class SliceSearch {
    * Replays one slice in a worker of its own and collects the triggers inside it. A worker that
    * died or hung under the scan is replaced (attempts()).
    */
-  private async scanSlice(slice: Slice, what: Traps, signal?: AbortSignal): Promise<Hit[]> {
+  private async scanSlice(slice: Slice, what: Traps, signal?: AbortSignal, sample?: MemoryRange): Promise<Hit[]> {
     const startedNs = nowNs();
-    const hits = await this.pool.attempts('scan', () => this.scanSliceOnce(slice, what, signal));
+    const hits = await this.pool.attempts('scan', () => this.scanSliceOnce(slice, what, signal, sample));
     this.observers.emit({ type: 'slice-scanned', from: slice.from, to: slice.to, hits: hits.length, startedNs, endedNs: nowNs() });
     return hits;
   }
 
-  private async scanSliceOnce(slice: Slice, what: Traps, signal?: AbortSignal): Promise<Hit[]> {
+  private async scanSliceOnce(slice: Slice, what: Traps, signal?: AbortSignal, sample?: MemoryRange): Promise<Hit[]> {
+    const start = slice.runs?.[0]?.from ?? slice.from;
     // A spare parked inside the slice (before its start) saves starting a process.
-    const w = await this.pool.claimAtOrBefore(slice.from, slice.snapshot);
+    const w = await this.pool.claimAtOrBefore(start, slice.snapshot);
     // Cancellation stops the slice's replay at once: the worker is only this scan's.
     const onAbort = () => w.interrupt();
     signal?.addEventListener('abort', onAbort);
+    const watching = (what.watchpoints?.length ?? 0) > 0;
     try {
-      if (slice.from > w.icount) await w.runTo(slice.from);
-      if (signal?.aborted) throw new CancelledError('query');
-      const { hits: stops } = await w.collect({ ...what, until: slice.to, ...(signal ? { signal } : {}) });
-      if (signal?.aborted) throw new CancelledError('query');
-      const hits: Hit[] = stops.map((h) => (h.kind === 'watchpoint' ? { icount: h.icount, address: h.address, dataAddress: h.dataAddress } : { icount: h.icount, address: h.address }));
-      return hits.filter((h) => h.icount >= slice.from && h.icount < slice.to + ((what.watchpoints?.length ?? 0) > 0 ? 1 : 0));
+      const hits: Hit[] = [];
+      for (const run of slice.runs ?? [slice]) {
+        if (run.from > w.icount) await w.runTo(run.from);
+        if (signal?.aborted) throw new CancelledError('query');
+        // A write by a run's last instruction triggers at run.to: an indexed run goes one
+        // instruction further, since a replay-break at run.to can win over the watchpoint there.
+        const until = slice.runs && watching ? run.to + 1 : run.to;
+        // Each write's old value is the one before it in the run: no write goes unseen in between.
+        let before = sample ? await w.readMemory(sample.address, sample.length).catch(() => undefined) : undefined;
+        const { hits: stops, stop } = await w.collect({ ...what, until, ...(signal ? { signal } : {}), ...(sample ? { sample } : {}) });
+        if (signal?.aborted) throw new CancelledError('query');
+        for (const h of stops) {
+          if (h.kind !== 'watchpoint') {
+            if (h.icount >= run.from && h.icount < run.to) hits.push({ icount: h.icount, address: h.address });
+            continue;
+          }
+          const sampled = sample ? { ...(before ? { before } : {}), ...(h.value ? { value: h.value } : {}) } : {};
+          before = h.value;
+          if (h.icount >= run.from && h.icount < run.to + 1) hits.push({ icount: h.icount, address: h.address, dataAddress: h.dataAddress, ...sampled });
+        }
+        if (stop.kind === 'end') break;
+      }
+      return hits;
     } catch (e) {
       if (w.alive || signal?.aborted || this.pool.closed) throw e;
       throw new ReplayWorkerLost(e as Error, w.snapshot);
@@ -209,6 +299,22 @@ export class SliceSearch {
       this.pool.discard(w, w.alive ? 'used' : 'lost');
     }
   }
+}
+
+/** Adjacent spans joined: one run with traps instead of two (and no boundary between them to miss a trigger at). */
+function mergeAdjacent(spans: IndexSpan[]): IndexSpan[] {
+  const out: IndexSpan[] = [];
+  for (const s of spans) {
+    const last = out[out.length - 1];
+    if (last && last.to >= s.from) last.to = Math.max(last.to, s.to);
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+/** The parts of the spans inside [from, to). */
+function clip(spans: IndexSpan[], from: TimePoint, to: TimePoint): IndexSpan[] {
+  return spans.filter((s) => s.to > from && s.from < to).map((s) => ({ from: Math.max(s.from, from), to: Math.min(s.to, to) }));
 }
 
 /** The hits in order, each once: a guard where slices meet (a write may end exactly at a slice's end). */

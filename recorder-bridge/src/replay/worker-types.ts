@@ -6,7 +6,7 @@ import type { TimePoint } from '../timepoint';
 export type StopCause =
   | { kind: 'time'; icount: TimePoint } // reached the requested time point
   | { kind: 'breakpoint'; icount: TimePoint; address: bigint }
-  | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint }
+  | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint; value?: Buffer }
   | { kind: 'end'; icount: TimePoint }; // the recording ended first
 
 /** A stop that a breakpoint or watchpoint caused. */
@@ -28,6 +28,13 @@ export interface RunOptions {
   breakpoints?: Breakpoint[];
   watchpoints?: Watchpoint[];
   signal?: AbortSignal;
+  /** Memory read at every watchpoint trigger (the value just after the access): value history. */
+  sample?: MemoryRange;
+}
+
+export interface MemoryRange {
+  address: bigint;
+  length: number;
 }
 
 export interface Watchpoint {

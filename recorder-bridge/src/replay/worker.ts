@@ -147,10 +147,14 @@ export class ReplayWorker {
       const until = Math.min(opts.until ?? this.endIcount, this.endIcount);
       if (this.icountCache >= until) return timeStop();
       if (opts.signal?.aborted) return { stop: { kind: 'time', icount: this.icountCache } };
-      // Step off a breakpoint we are sitting on, so that it does not trigger again at once.
+      // Step off a breakpoint we are sitting on, so that it does not trigger again at once. A scan
+      // collects it first: its range starts here, and the run before it stopped short of it.
       if (bps.length > 0) {
-        const pc = await this.pc();
-        if (bps.some((b) => b.address === pc)) {
+        const regs = await this.registers();
+        const pc = regs[pcName(this.wide)] ?? 0n;
+        const at = bps.filter((b) => b.address === pc);
+        if (at.length > 0) {
+          if (scan && at.some((b) => stackAccepts(b, regs[this.wide ? 'rsp' : 'esp'] ?? 0n))) onHit({ kind: 'breakpoint', icount: this.icountCache, address: pc });
           await this.step();
           if (this.icountCache >= until) return { stop: { kind: 'time', icount: this.icountCache } };
         }
@@ -165,7 +169,7 @@ export class ReplayWorker {
           this.icountCache = await this.currentIcount();
           const watch = watchOf(reply);
           if (watch !== undefined) {
-            const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: watch };
+            const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: watch, ...(await this.sampled(opts)) };
             if (!onHit(hit) || this.icountCache >= until) return { stop: hit };
             continue;
           }
@@ -181,7 +185,7 @@ export class ReplayWorker {
             // Rejected by its stack filter, or collected: step over it (single-stepping ignores breakpoints) and go on.
             const stepped = await this.step();
             if (stepped !== undefined) {
-              const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: stepped };
+              const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: stepped, ...(await this.sampled(opts)) };
               if (!onHit(hit)) return { stop: hit };
             }
             if (this.icountCache >= until) return timeStop();
@@ -205,6 +209,15 @@ export class ReplayWorker {
       const traps = bps.length + wps.length > 0;
       this.onRun?.({ pid: this.child.pid, from, to: this.icountCache, traps, scan, startedNs, endedNs: process.hrtime.bigint() });
     }
+  }
+
+  /** The run's `sample` read now, for a trigger (nothing when unreadable: the hit still counts). */
+  private async sampled(opts: RunOptions): Promise<{ value?: Buffer }> {
+    if (!opts.sample) return {};
+    return this.readMemory(opts.sample.address, opts.sample.length).then(
+      (value) => ({ value }),
+      () => ({}),
+    );
   }
 
   /** Continues the paused process until it stops (breakpoint, watchpoint, replay-break, ^C, end); returns the stop reply. */

@@ -4,6 +4,7 @@
  */
 import type { MethodTable } from '../connection';
 import { guestStateMethods } from './guest-state';
+import { indexQueryMethods } from './index-queries';
 import { queryMethods } from './queries';
 import { recordingMethods } from './recording';
 import { sessionMethods, type SessionHost } from './sessions';
@@ -20,5 +21,6 @@ export function methodTable(host: SessionHost): MethodTable {
     ...snapshotMethods,
     ...recordingMethods,
     ...queryMethods,
+    ...indexQueryMethods,
   };
 }

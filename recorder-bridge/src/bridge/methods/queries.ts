@@ -29,7 +29,8 @@ export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | '
     const size = watchSize(p.size);
     const from = optionalIcount(p.from, 'from') ?? 0;
     const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
-    return { hits: await scan(conn, s, token, 'writes', (e, opts) => e.writes(address, size, { from, to, ...opts })) };
+    const sample = p.values === true ? { sample: { address, length: size } } : {};
+    return { hits: await scan(conn, s, token, 'writes', (e, opts) => e.writes(address, size, { from, to, ...sample, ...opts })) };
   },
   'rewind/lastWrite': async (conn, p, token) => {
     const s = sessionOf(conn, p);
@@ -44,7 +45,7 @@ export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | '
 };
 
 /** A query in the session's queue, with the request's cancellation and progress. */
-async function scan(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, run: (e: ReplayEngine, opts: ScanOptions) => Promise<Hit[]>): Promise<BridgeHit[]> {
+export async function scan(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, run: (e: ReplayEngine, opts: ScanOptions) => Promise<Hit[]>): Promise<BridgeHit[]> {
   return withCancellation(token, async (signal) => {
     const hits = await s.run((e) => run(e, { signal, onProgress: progressTo(conn, s) }), signal, what);
     return hits.map(hitJson);

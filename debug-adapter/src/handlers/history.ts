@@ -1,0 +1,102 @@
+/**
+ * Questions the recording's index makes cheap (issue 12; the editor's views build on them):
+ * rewind/valueHistory, every write of a variable with its value before and after;
+ * rewind/hitCounts, how often lines or functions ran; rewind/indexStatus. Without an index the
+ * bridge answers them by replaying, with the same results.
+ */
+import type { HexAddress, RewindHitCountsResponse } from '@rewind/protocol';
+import type { Debuggee } from '../debuggee';
+import { AdapterError } from '../errors';
+import { symbolInfoLine } from '../mi/commands';
+import type { HandlerTable } from '../requests';
+import { parseAddress } from './arguments';
+import type { HandlerContext } from './context';
+import { dataIdOf } from './memory';
+
+/** Lines per rewind/hitCounts request (each is one gdb lookup). */
+const MAX_LINES = 5000;
+
+export function historyHandlers(c: HandlerContext) {
+  return {
+    'rewind/valueHistory': async (args, ctx) => {
+      const { debuggee: d, inspector } = c.open();
+      let address: bigint;
+      let size: number;
+      let label: string;
+      if (typeof args.expression === 'string' && args.expression.trim() !== '') {
+        const expression = args.expression;
+        const frame = inspector.frame(args.frameId);
+        const id = await c.inspect(ctx, () => dataIdOf(d, expression, frame));
+        address = BigInt(id.address);
+        size = id.size;
+        label = expression;
+      } else if (args.address !== undefined) {
+        address = parseAddress(args.address);
+        size = args.size ?? 1;
+        label = `${size} bytes at ${args.address}`;
+      } else throw new AdapterError('rewind/valueHistory needs "expression" (with an optional frameId) or "address" and "size"');
+      if (!Number.isInteger(size) || size < 1 || size > 4096) throw new AdapterError(`"${label}" is ${size} bytes: value history takes 1 to 4096`);
+      const range = { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}) };
+      const { hits } = await c.query(ctx, `Value history of ${label}`, (signal) => d.client.writes(d.sessionId, address, size, { ...range, values: true, signal }));
+      const places = await c.inspect(ctx, () => codeLocations(d, hits.map((h) => h.address)));
+      return {
+        address: `0x${address.toString(16)}`,
+        size,
+        writes: hits.map((h) => ({ icount: h.icount, ...(h.before ? { before: h.before } : {}), ...(h.value ? { after: h.value } : {}), at: places.get(h.address) ?? { address: h.address } })),
+      };
+    },
+
+    'rewind/hitCounts': async (args, ctx) => {
+      const d = c.requireDebuggee();
+      const specs: Array<{ line?: number; function?: string; spec: string }> = [];
+      if (args.source?.path !== undefined) {
+        if (!Array.isArray(args.lines) || args.lines.length === 0) throw new AdapterError('rewind/hitCounts with "source" needs "lines": the line numbers to count');
+        if (args.lines.length > MAX_LINES) throw new AdapterError(`rewind/hitCounts takes at most ${MAX_LINES} lines per request`);
+        for (const line of args.lines) {
+          if (!Number.isInteger(line) || line < 1) throw new AdapterError(`"lines" holds ${JSON.stringify(line)}, not a line number`);
+          specs.push({ line, spec: `${args.source.path}:${line}` });
+        }
+      }
+      for (const f of args.functions ?? []) specs.push({ function: f, spec: f });
+      if (specs.length === 0) throw new AdapterError('rewind/hitCounts needs "source" with "lines", or "functions"');
+      const located = await c.inspect(ctx, async () => {
+        const out: Array<{ line?: number; function?: string; addresses: bigint[] }> = [];
+        for (const s of specs) out.push({ ...(s.line !== undefined ? { line: s.line } : {}), ...(s.function !== undefined ? { function: s.function } : {}), addresses: await lineAddresses(d, s.spec) });
+        return out;
+      });
+      const all = [...new Set(located.flatMap((l) => l.addresses))];
+      const range = { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}) };
+      const r = all.length > 0 ? await c.query(ctx, 'Hit counts', (signal) => d.client.counts(d.sessionId, all, { ...range, signal })) : { counts: [], indexed: true };
+      const byAddress = new Map(r.counts.map((x) => [BigInt(x.address), x.count]));
+      const counts: RewindHitCountsResponse['counts'] = located.map((l) => ({
+        ...(l.line !== undefined ? { line: l.line } : {}),
+        ...(l.function !== undefined ? { function: l.function } : {}),
+        addresses: l.addresses.map((a) => `0x${a.toString(16)}`),
+        count: l.addresses.reduce((n, a) => n + (byAddress.get(a) ?? 0), 0),
+      }));
+      return { counts, indexed: r.indexed };
+    },
+
+    'rewind/indexStatus': async () => {
+      const d = c.requireDebuggee();
+      return d.client.indexStatus(d.sessionId);
+    },
+  } satisfies Partial<HandlerTable>;
+}
+
+/** Every code address gdb maps a location to (none when it has no code). */
+async function lineAddresses(d: Debuggee, spec: string): Promise<bigint[]> {
+  const out = await d.gdb.console(`rewind-line-addresses ${spec}`);
+  const json = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{}') as { locations?: Array<{ address: string }>; error?: string };
+  return (json.locations ?? []).map((l) => BigInt(l.address));
+}
+
+/** Function and line of code addresses, each looked up once. */
+async function codeLocations(d: Debuggee, addresses: HexAddress[]): Promise<Map<HexAddress, { address: HexAddress; function?: string; path?: string; line?: number }>> {
+  const out = new Map<HexAddress, { address: HexAddress; function?: string; path?: string; line?: number }>();
+  for (const a of new Set(addresses)) {
+    const l = (await symbolInfoLine(d.gdb, `*${a}`).catch(() => []))[0];
+    out.set(a, { address: a, ...(l?.func ? { function: l.func } : {}), ...(l?.fullname ? { path: l.fullname } : {}), ...(l?.line ? { line: l.line } : {}) });
+  }
+  return out;
+}

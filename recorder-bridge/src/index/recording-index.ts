@@ -1,0 +1,214 @@
+/**
+ * A recording's index in memory, for queries: per bucket (a stretch of time points the engine
+ * marked exactly), the executions of every instruction address and the 64-byte lines written. It
+ * says which buckets CAN hold a breakpoint hit or a write; the engine replays only those, with the
+ * gdbstub, to land exactly (docs/index-design.md). Built from the plugin's output as stored
+ * (index-store.ts), parsed straight into typed arrays: the Linux fixture's index has a few million
+ * (address, count) pairs, too many for Maps of bigints.
+ */
+import { UserError } from '../errors';
+import type { TimePoint } from '../timepoint';
+import { LINE_SHIFT, PLUGIN_OUTPUT_MAGIC, VarintReader } from './plugin-output';
+
+/** A stretch [from, to) of time points. */
+export interface IndexSpan {
+  from: TimePoint;
+  to: TimePoint;
+}
+
+/** One slice of the index as stored: its buckets' exact time points and the plugin's output for them. */
+export interface IndexSliceData {
+  spans: ReadonlyArray<readonly [TimePoint, TimePoint]>;
+  output: Buffer;
+}
+
+interface Bucket extends IndexSpan {
+  /** Instruction addresses, ascending, and how often each ran (attempts) in the bucket. */
+  addrs: BigUint64Array;
+  counts: Uint32Array;
+  /** Written lines as runs, ascending and disjoint: first line, number of lines. */
+  lineStarts: BigUint64Array;
+  lineCounts: Uint32Array;
+}
+
+export class RecordingIndex {
+  private totalsCache?: Map<bigint, number>;
+
+  private constructor(private readonly buckets: Bucket[]) {}
+
+  /** The index of the slices (in time order, each covering its spans). `what` names it in errors. */
+  static fromSlices(slices: readonly IndexSliceData[], what: string): RecordingIndex {
+    const buckets: Bucket[] = [];
+    for (const [k, s] of slices.entries()) {
+      const parsed = parseBuckets(s.output, `${what}, slice ${k}`);
+      if (parsed.length !== s.spans.length) throw damaged(`${what}, slice ${k}`, `it holds ${parsed.length} buckets for ${s.spans.length} time spans`);
+      parsed.forEach((b, i) => buckets.push({ ...b, from: s.spans[i]![0], to: s.spans[i]![1] }));
+    }
+    for (let i = 1; i < buckets.length; i++) {
+      if (buckets[i]!.from !== buckets[i - 1]!.to) throw damaged(what, `its buckets leave a gap or overlap at time point ${buckets[i - 1]!.to}`);
+    }
+    return new RecordingIndex(buckets);
+  }
+
+  /** The time points it covers: [start, end). */
+  get start(): TimePoint {
+    return this.buckets[0]?.from ?? 0;
+  }
+
+  get end(): TimePoint {
+    return this.buckets[this.buckets.length - 1]?.to ?? 0;
+  }
+
+  get bucketCount(): number {
+    return this.buckets.length;
+  }
+
+  /** Whether [from, to) lies inside what the index covers. */
+  covers(from: TimePoint, to: TimePoint): boolean {
+    return from >= this.start && to <= this.end;
+  }
+
+  /** The buckets overlapping [from, to) in which one of the addresses ran, ascending. */
+  executing(addresses: readonly bigint[], from: TimePoint, to: TimePoint): IndexSpan[] {
+    return this.spansWhere(from, to, (b) => addresses.some((a) => countAt(b, a) > 0));
+  }
+
+  /** The buckets overlapping [from, to) with a store to a line that [address, address + size) touches, ascending. */
+  writing(address: bigint, size: number, from: TimePoint, to: TimePoint): IndexSpan[] {
+    const first = address >> LINE_SHIFT;
+    const last = (address + BigInt(Math.max(1, size)) - 1n) >> LINE_SHIFT;
+    return this.spansWhere(from, to, (b) => linesOverlap(b, first, last));
+  }
+
+  /** Executions of `address` in each bucket overlapping [from, to) where it ran: for counting without replaying. */
+  countsOf(address: bigint, from: TimePoint = this.start, to: TimePoint = this.end): Array<IndexSpan & { count: number }> {
+    const out: Array<IndexSpan & { count: number }> = [];
+    for (const b of this.overlapping(from, to)) {
+      const c = countAt(b, address);
+      if (c > 0) out.push({ from: b.from, to: b.to, count: c });
+    }
+    return out;
+  }
+
+  /**
+   * Executions per address in [lo, hi) over the buckets overlapping [from, to): whole-bucket
+   * counts (the caller replays partial buckets at the edges when it needs them exact).
+   */
+  countsInRange(lo: bigint, hi: bigint, from: TimePoint = this.start, to: TimePoint = this.end): Map<bigint, number> {
+    if (from <= this.start && to >= this.end) {
+      const out = new Map<bigint, number>();
+      for (const [a, c] of this.totals()) if (a >= lo && a < hi) out.set(a, c);
+      return out;
+    }
+    const out = new Map<bigint, number>();
+    for (const b of this.overlapping(from, to)) {
+      for (let i = lowerBound(b.addrs, lo); i < b.addrs.length && b.addrs[i]! < hi; i++) out.set(b.addrs[i]!, (out.get(b.addrs[i]!) ?? 0) + b.counts[i]!);
+    }
+    return out;
+  }
+
+  /** Executions per address over the whole index (computed once). */
+  totals(): Map<bigint, number> {
+    if (!this.totalsCache) {
+      const t = new Map<bigint, number>();
+      for (const b of this.buckets) for (let i = 0; i < b.addrs.length; i++) t.set(b.addrs[i]!, (t.get(b.addrs[i]!) ?? 0) + b.counts[i]!);
+      this.totalsCache = t;
+    }
+    return this.totalsCache;
+  }
+
+  /** The bucket holding time point t (its span), if covered. */
+  bucketAt(t: TimePoint): IndexSpan | undefined {
+    const i = this.indexAt(t);
+    return i === undefined ? undefined : { from: this.buckets[i]!.from, to: this.buckets[i]!.to };
+  }
+
+  private spansWhere(from: TimePoint, to: TimePoint, keep: (b: Bucket) => boolean): IndexSpan[] {
+    const out: IndexSpan[] = [];
+    for (const b of this.overlapping(from, to)) if (keep(b)) out.push({ from: b.from, to: b.to });
+    return out;
+  }
+
+  private *overlapping(from: TimePoint, to: TimePoint): Generator<Bucket> {
+    let i = this.indexAt(Math.max(from, this.start)) ?? this.buckets.length;
+    for (; i < this.buckets.length && this.buckets[i]!.from < to; i++) yield this.buckets[i]!;
+  }
+
+  private indexAt(t: TimePoint): number | undefined {
+    let lo = 0;
+    let hi = this.buckets.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.buckets[mid]!.to <= t) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < this.buckets.length && this.buckets[lo]!.from <= t ? lo : undefined;
+  }
+}
+
+function countAt(b: Bucket, address: bigint): number {
+  const i = lowerBound(b.addrs, address);
+  return i < b.addrs.length && b.addrs[i] === address ? b.counts[i]! : 0;
+}
+
+function linesOverlap(b: Bucket, first: bigint, last: bigint): boolean {
+  // The last run starting at or before `last` is the only one that can reach into [first, last].
+  const i = lowerBound(b.lineStarts, last + 1n) - 1;
+  return i >= 0 && b.lineStarts[i]! + BigInt(b.lineCounts[i]!) > first;
+}
+
+/** The first index whose value is >= v in an ascending array. */
+function lowerBound(a: BigUint64Array, v: bigint): number {
+  let lo = 0;
+  let hi = a.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (a[mid]! < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function damaged(what: string, why: string): UserError {
+  return new UserError(`${what}: ${why}; run \`rewind index BUNDLE --force\` to rebuild the index`, 'index-damaged');
+}
+
+/** Parses the plugin's output (plugin-output.ts has the format) into typed arrays, bucket by bucket. */
+function parseBuckets(buf: Buffer, what: string): Array<Omit<Bucket, 'from' | 'to'>> {
+  if (buf.length < 8 || buf.toString('latin1', 0, 8) !== PLUGIN_OUTPUT_MAGIC) throw damaged(what, `it does not start with ${PLUGIN_OUTPUT_MAGIC}`);
+  const out: Array<Omit<Bucket, 'from' | 'to'>> = [];
+  const outer = new VarintReader(buf, buf.length, what);
+  outer.pos = 8;
+  while (!outer.done) {
+    const length = outer.small();
+    const end = outer.pos + length;
+    if (end > buf.length) throw damaged(what, `record ${out.length} is cut`);
+    const r = new VarintReader(buf, end, what);
+    r.pos = outer.pos;
+    if (r.small() !== out.length) throw damaged(what, `record ${out.length} is out of sequence`);
+    const n = r.small();
+    const addrs = new BigUint64Array(n);
+    const counts = new Uint32Array(n);
+    let a = 0n;
+    for (let i = 0; i < n; i++) {
+      a += r.big();
+      addrs[i] = a;
+      counts[i] = r.small();
+    }
+    const m = r.small();
+    const lineStarts = new BigUint64Array(m);
+    const lineCounts = new Uint32Array(m);
+    let lineEnd = 0n;
+    for (let i = 0; i < m; i++) {
+      const first = lineEnd + r.big();
+      const lines = r.small();
+      lineStarts[i] = first;
+      lineCounts[i] = lines;
+      lineEnd = first + BigInt(lines);
+    }
+    if (r.pos !== end) throw damaged(what, `record ${out.length} has ${end - r.pos} bytes left over`);
+    out.push({ addrs, counts, lineStarts, lineCounts });
+    outer.pos = end;
+  }
+  return out;
+}

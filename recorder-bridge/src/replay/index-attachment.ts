@@ -1,0 +1,75 @@
+/**
+ * The engine's side of the recording's index (docs/index-design.md): loads the stored index when
+ * the engine opens, or builds it in the background, and hands it to the slice search once it is
+ * whole and checked. A damaged index is never used; queries go without one meanwhile, as before.
+ */
+import type { Bundle } from '../bundle/reader';
+import { UserError } from '../errors';
+import { buildIndex } from '../index/index-pass';
+import { loadIndex, type StoredIndex } from '../index/index-store';
+import { RecordingIndex } from '../index/recording-index';
+import type { TimePoint } from '../timepoint';
+
+/** Where the engine's index stands. */
+export type IndexStatus =
+  | { state: 'off' | 'absent' | 'building' }
+  | { state: 'ready'; buckets: number; where: string }
+  | { state: 'damaged' | 'failed'; message: string };
+
+/** A background build's replay processes may wait behind the user's: not hung before this. */
+const BUILD_HANG_MS = 10_000;
+
+export class IndexAttachment {
+  status: IndexStatus = { state: 'absent' };
+  index?: RecordingIndex;
+  private readonly stop = new AbortController();
+  private job?: Promise<void>;
+
+  constructor(
+    private readonly bundle: Bundle,
+    private readonly use: (index: RecordingIndex) => void,
+    private readonly hangMs: number | undefined,
+  ) {}
+
+  /** 'use': load the stored index, if whole; 'build': also build it in the background when missing or damaged. */
+  async open(mode: 'use' | 'build' | 'off', onProgress?: (done: TimePoint, total: TimePoint) => void): Promise<void> {
+    if (mode === 'off') {
+      this.status = { state: 'off' };
+      return;
+    }
+    try {
+      const stored = await loadIndex(this.bundle);
+      if (stored) return this.attach(stored);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      this.status = { state: 'damaged', message: e.message };
+    }
+    if (mode !== 'build') return;
+    this.status = { state: 'building' };
+    this.job = buildIndex(this.bundle, { signal: this.stop.signal, hangMs: Math.max(this.hangMs ?? 0, BUILD_HANG_MS), ...(onProgress ? { onProgress } : {}) }).then(
+      (stored) => {
+        if (!this.stop.signal.aborted) this.attach(stored);
+      },
+      (e: unknown) => {
+        this.status = this.stop.signal.aborted ? { state: 'absent' } : { state: 'failed', message: (e as Error).message };
+      },
+    );
+  }
+
+  /** Resolves when a background build has ended; at once when none runs. */
+  async settled(): Promise<void> {
+    await this.job;
+  }
+
+  /** Cancels a background build and waits for its processes to go. */
+  async close(): Promise<void> {
+    this.stop.abort();
+    await this.job;
+  }
+
+  private attach(stored: StoredIndex): void {
+    this.index = RecordingIndex.fromSlices(stored.slices, stored.where);
+    this.use(this.index);
+    this.status = { state: 'ready', buckets: this.index.bucketCount, where: stored.where };
+  }
+}
