@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { coverage, hitCounts } from '../recorder-bridge/src/replay/counts';
 import { ReplayEngine, type Hit } from '../recorder-bridge/src/replay/engine';
-import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { copyBundle, DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { symbolTable } from './support/elf';
 import { prng } from './support/prng';
 import { qemuProcessesMentioning } from './support/procs';
@@ -121,6 +122,42 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
       const w1 = await plain!.lastWrite(v.address, v.size);
       const w2 = await fast!.lastWrite(v.address, v.size);
       assert.deepEqual(w2 && key(w2), w1 && key(w1), `last write of ${v.name} before ${at}`);
+    }
+  });
+
+  it('counts hits over ranges that cut buckets exactly, and tells the code that ran', async () => {
+    const ix = fast!.indexing.index!;
+    for (const a of sampleCode().slice(0, 4)) {
+      const from = Math.floor(fast!.end * random() * 0.5);
+      const to = from + Math.floor((fast!.end - from) * random());
+      const want = (await plain!.hits(a, { from, to })).length;
+      const got = await hitCounts(fast!, [a], { from, to });
+      assert.equal(got.indexed, true);
+      assert.equal(got.counts.get(a), want, `runs of 0x${a.toString(16)} in [${from}, ${to})`);
+      const none = await hitCounts(plain!, [a], { from, to });
+      assert.deepEqual([none.indexed, none.counts.get(a)], [false, want], 'without an index: replayed, same count');
+    }
+    const all = coverage(fast!, 0n, 1n << 63n);
+    assert.deepEqual([all.from, all.to], [0, ix.end]);
+    assert.equal(all.counts.size, [...ix.totals().keys()].length);
+    assert.throws(() => coverage(plain!, 0n, 1n << 63n), /rewind index/);
+  });
+
+  it('builds a missing index in the background while queries go without it, then uses it', async () => {
+    const copy = await copyBundle(path, join(dir, 'copy.rewind'));
+    await fs.rm(join(copy, 'index'), { recursive: true, force: true });
+    const building = await ReplayEngine.open(copy, { index: 'build', hangTimeoutMs: HANG_MS });
+    try {
+      assert.equal(building.indexing.status.state, 'building');
+      const a = sampleCode()[0]!;
+      const want = (await plain!.hits(a)).map(key);
+      assert.deepEqual((await building.hits(a)).map(key), want, 'hits while the index builds');
+      await building.indexing.settled();
+      assert.equal(building.indexing.status.state, 'ready', JSON.stringify(building.indexing.status));
+      assert.ok(building.usesIndex({ breakpoints: [{ address: a }] }));
+      assert.deepEqual((await building.hits(a)).map(key), want, 'hits by the new index');
+    } finally {
+      await building.close();
     }
   });
 
