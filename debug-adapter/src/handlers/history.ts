@@ -9,9 +9,8 @@ import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
 import { symbolInfoLine } from '../mi/commands';
 import type { HandlerTable } from '../requests';
-import { parseAddress } from './arguments';
 import type { HandlerContext } from './context';
-import { dataIdOf } from './memory';
+import { memoryTarget } from './memory';
 
 /** Lines per rewind/hitCounts request (each is one gdb lookup). */
 const MAX_LINES = 5000;
@@ -19,23 +18,8 @@ const MAX_LINES = 5000;
 export function historyHandlers(c: HandlerContext) {
   return {
     'rewind/valueHistory': async (args, ctx) => {
-      const { debuggee: d, inspector } = c.open();
-      let address: bigint;
-      let size: number;
-      let label: string;
-      if (typeof args.expression === 'string' && args.expression.trim() !== '') {
-        const expression = args.expression;
-        const frame = inspector.frame(args.frameId);
-        const id = await c.inspect(ctx, () => dataIdOf(d, expression, frame));
-        address = BigInt(id.address);
-        size = id.size;
-        label = expression;
-      } else if (args.address !== undefined) {
-        address = parseAddress(args.address);
-        size = args.size ?? 1;
-        label = `${size} bytes at ${args.address}`;
-      } else throw new AdapterError('rewind/valueHistory needs "expression" (with an optional frameId) or "address" and "size"');
-      if (!Number.isInteger(size) || size < 1 || size > 4096) throw new AdapterError(`"${label}" is ${size} bytes: value history takes 1 to 4096`);
+      const { debuggee: d } = c.open();
+      const { address, size, label } = await memoryTarget(c, ctx, 'rewind/valueHistory', args);
       const range = { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}) };
       const { hits } = await c.query(ctx, `Value history of ${label}`, (signal) => d.client.writes(d.sessionId, address, size, { ...range, values: true, signal }));
       const places = await c.inspect(ctx, () => codeLocations(d, hits.map((h) => h.address)));

@@ -10,7 +10,7 @@ import { noDataBreakpoint, type DataId } from '../breakpoints';
 import type { Debuggee } from '../debuggee';
 import { AdapterError, messageOf } from '../errors';
 import { disassemble, evaluate, readMemory, symbolInfoLine } from '../mi/commands';
-import type { HandlerTable } from '../requests';
+import type { HandlerTable, RequestContext } from '../requests';
 import { optionalInteger, parseAddress, requireNumber } from './arguments';
 import type { HandlerContext } from './context';
 
@@ -26,6 +26,30 @@ export async function dataIdOf(d: Debuggee, expression: string, frame: { thread:
   const whatis = await d.gdb.console(`whatis ${expression}`).catch(() => '');
   const type = /type = (.*)/.exec(whatis)?.[1]?.trim();
   return { address: `0x${BigInt(m[0]).toString(16)}`, size, expression, ...(type && !type.includes('[') ? { type } : {}) };
+}
+
+/**
+ * The bytes a memory query is about: a C expression's (in a frame) or an address and size
+ * (rewind/lastWrite, rewind/valueHistory).
+ */
+export async function memoryTarget(
+  c: HandlerContext,
+  ctx: RequestContext,
+  command: string,
+  args: { expression?: unknown; frameId?: number; address?: string; size?: number },
+): Promise<{ address: bigint; size: number; label: string }> {
+  const { debuggee: d, inspector } = c.open();
+  if (args.expression !== undefined) {
+    if (typeof args.expression !== 'string' || args.expression.trim() === '') throw new AdapterError('"expression" must be a C expression');
+    const expression = args.expression;
+    const frame = inspector.frame(args.frameId);
+    const id = await c.inspect(ctx, () => dataIdOf(d, expression, frame));
+    return { address: BigInt(id.address), size: id.size, label: expression };
+  }
+  if (args.address === undefined) throw new AdapterError(`${command} needs "expression" (with an optional frameId) or "address" and "size"`);
+  const size = args.size ?? 1;
+  if (!Number.isInteger(size) || size < 1 || size > 4096) throw new AdapterError('"size" must be 1 to 4096 bytes');
+  return { address: parseAddress(args.address), size, label: `${size} bytes at ${args.address}` };
 }
 
 export function memoryHandlers(c: HandlerContext) {
@@ -80,25 +104,8 @@ export function memoryHandlers(c: HandlerContext) {
     },
 
     'rewind/lastWrite': async (args, ctx) => {
-      const { debuggee: d, inspector } = c.open();
-      let address: bigint;
-      let size: number;
-      let label: string;
-      if (args.expression !== undefined) {
-        if (typeof args.expression !== 'string' || args.expression.trim() === '') throw new AdapterError('"expression" must be a C expression');
-        const expression = args.expression;
-        const frame = inspector.frame(args.frameId);
-        const id = await c.inspect(ctx, () => dataIdOf(d, expression, frame));
-        address = BigInt(id.address);
-        size = id.size;
-        label = expression;
-      } else if (args.address !== undefined) {
-        address = parseAddress(args.address);
-        size = args.size ?? 1;
-        if (!Number.isInteger(size) || size < 1 || size > 4096) throw new AdapterError('"size" must be 1 to 4096 bytes');
-        label = `${size} bytes at ${args.address}`;
-      } else throw new AdapterError('rewind/lastWrite needs "expression" (with an optional frameId) or "address" and "size"');
-
+      const { debuggee: d } = c.open();
+      const { address, size, label } = await memoryTarget(c, ctx, 'rewind/lastWrite', args);
       const after = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
       const { hit } = await c.query(ctx, `Last write of ${label}`, (signal) => d.client.lastWrite(d.sessionId, address, size, { signal }));
       const base = { address: `0x${address.toString(16)}`, size };
