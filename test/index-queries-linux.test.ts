@@ -1,0 +1,98 @@
+/**
+ * Queries by the index on the Linux fixture (Debian's cloud kernel, 1.48e9 instructions) against
+ * the same queries without it, through the real engine: all hits of kernel functions that ran
+ * rarely, all writes of a rarely written global with its values, reverse continue and last write
+ * from random time points. Functions, globals and time points are drawn with a fixed seed from
+ * what the index says ran or was written. The index is built once beside the cached fixture
+ * (additive: the recorded files stay as they are).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Bundle } from '../recorder-bridge/src/bundle/reader';
+import { buildIndex } from '../recorder-bridge/src/index/index-pass';
+import { ReplayEngine, type Hit } from '../recorder-bridge/src/replay/engine';
+import { symbolTable } from './support/elf';
+import { prng } from './support/prng';
+import { qemuProcessesMentioning } from './support/procs';
+import { linuxFixtureOrSkip, type LinuxFixture } from './linux-fixture';
+
+const HANG_MS = 30_000;
+const SEED = 1483;
+/** __START_KERNEL_map: the kernel image's mapping (x86_64); what lies below is user space or the direct map. */
+const KERNEL_TEXT = 0xffffffff80000000n;
+
+const key = (h: Hit) => `${h.icount}:${h.address.toString(16)}:${h.dataAddress?.toString(16) ?? ''}`;
+
+describe('index-backed queries on Linux', { timeout: 3_600_000 }, () => {
+  let fixture: LinuxFixture | undefined;
+  let skip: string | undefined;
+  let plain: ReplayEngine | undefined;
+  let fast: ReplayEngine | undefined;
+  const random = prng(SEED);
+  const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
+  let functions: Array<{ name: string; address: bigint; runs: number }> = [];
+  let globals: Array<{ name: string; address: bigint; size: number; buckets: number }> = [];
+
+  before(async () => {
+    ({ fixture, skip } = await linuxFixtureOrSkip());
+    if (!fixture) return;
+    await buildIndex(await Bundle.open(fixture.bundle));
+    plain = await ReplayEngine.open(fixture.bundle, { index: 'off', hangTimeoutMs: HANG_MS });
+    fast = await ReplayEngine.open(fixture.bundle, { index: 'use', hangTimeoutMs: HANG_MS });
+    assert.equal(fast.indexing.status.state, 'ready', JSON.stringify(fast.indexing.status));
+    const ix = fast.indexing.index!;
+    const totals = ix.totals();
+    const symbols = [...symbolTable(fixture.vmlinux)].filter(([, s]) => s.address >= KERNEL_TEXT);
+    // Functions entered 1 to 50 times in the whole recording (rare: their scans are the slow kind).
+    functions = symbols.map(([name, s]) => ({ name, address: s.address, runs: totals.get(s.address) ?? 0 })).filter((f) => f.runs >= 1 && f.runs <= 50);
+    // Globals of 1 to 8 bytes whose line was written in 1 to 10 buckets.
+    globals = symbols
+      .filter(([, s]) => s.size >= 1n && s.size <= 8n && !totals.has(s.address))
+      .map(([name, s]) => ({ name, address: s.address, size: Number(s.size), buckets: ix.writing(s.address, Number(s.size), 0, ix.end).length }))
+      .filter((g) => g.buckets >= 1 && g.buckets <= 10);
+    assert.ok(functions.length > 20 && globals.length > 20, `${functions.length} functions, ${globals.length} globals to draw from`);
+  });
+
+  after(async () => {
+    await plain?.close();
+    await fast?.close();
+    if (fixture) assert.deepEqual(await qemuProcessesMentioning(fixture.bundle), [], 'replay processes left behind');
+  });
+
+  it('all hits of rarely run functions equal those without the index', async (t) => {
+    if (!fixture) return t.skip(skip);
+    for (let i = 0; i < 2; i++) {
+      const f = pick(functions);
+      const want = await plain!.hits(f.address);
+      const got = await fast!.hits(f.address);
+      assert.deepEqual(got.map(key), want.map(key), `hits of ${f.name}`);
+      assert.equal(want.length, f.runs, `the index's count of ${f.name}`);
+    }
+  });
+
+  it('all writes of a rarely written global equal those without the index, with the values', async (t) => {
+    if (!fixture) return t.skip(skip);
+    const g = pick(globals);
+    const want = await plain!.writes(g.address, g.size);
+    const got = await fast!.writes(g.address, g.size, { sample: { address: g.address, length: g.size } });
+    assert.deepEqual(got.map(key), want.map(key), `writes of ${g.name}`);
+    for (let k = 1; k < got.length; k++) assert.deepEqual(got[k]!.before, got[k - 1]!.value, `${g.name}: write ${k}'s old value`);
+  });
+
+  it('reverse continue and last write from random time points land where they do without the index', async (t) => {
+    if (!fixture) return t.skip(skip);
+    for (let i = 0; i < 2; i++) {
+      const at = Math.floor(fast!.end * (0.5 + 0.5 * random()));
+      const f = pick(functions);
+      await plain!.seek(at);
+      await fast!.seek(at);
+      assert.deepEqual(await fast!.reverseContinue({ breakpoints: [{ address: f.address }] }), await plain!.reverseContinue({ breakpoints: [{ address: f.address }] }), `reverse continue to ${f.name} from ${at}`);
+      const g = pick(globals);
+      await plain!.seek(at);
+      await fast!.seek(at);
+      const w1 = await plain!.lastWrite(g.address, g.size);
+      const w2 = await fast!.lastWrite(g.address, g.size);
+      assert.deepEqual(w2 && key(w2), w1 && key(w1), `last write of ${g.name} before ${at}`);
+    }
+  });
+});
