@@ -361,7 +361,7 @@ echo c > /proc/sysrq-trigger
 
   it('with panic=0 the spinning guest is stopped by --max-log, and the bundle is kept and replays', async () => {
     const out = join(dir, 'spin.rewind');
-    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet']);
+    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet'], { timeoutMs: 600_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /warning: the command line sets panic=0; after a panic the guest will spin until --timeout or --max-log stops the recording/);
     assert.match(r.stderr, /rewind: stopped early: the replay log reached [\d.]+ MiB, the limit \(--max-log 24 MiB\); the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning; the recording up to that point is in .*spin\.rewind\. Raise --max-log/);
