@@ -156,7 +156,7 @@ export class ReplayWorker {
         }
       }
       for (const b of uniqueAddresses(bps)) await this.expectOk(`Z0,${b.toString(16)},1`);
-      for (const w of wps) await this.expectOk(`Z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`);
+      for (const w of wps) await this.expectOk(`Z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size.toString(16)}`);
       await this.control('replay-break', { icount: until });
       try {
         for (;;) {
@@ -197,7 +197,7 @@ export class ReplayWorker {
         if (!this.dead) {
           await this.control('replay-delete-break').catch(() => undefined);
           for (const b of uniqueAddresses(bps)) await this.read(`z0,${b.toString(16)},1`).catch(() => undefined);
-          for (const w of wps) await this.read(`z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size}`).catch(() => undefined);
+          for (const w of wps) await this.read(`z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size.toString(16)}`).catch(() => undefined);
         }
       }
     } finally {
