@@ -386,7 +386,7 @@ echo c > /proc/sysrq-trigger
     assert.match(m.recording.stopDetail ?? '', /^after 10 s; the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning$/);
     assert.ok(m.recording.wallSeconds < 15, `recorded for ${m.recording.wallSeconds} s`);
     process.stderr.write(`record-disk: a guest spinning after a panic, stopped by --timeout 10: ${(m.stats.logBytesRaw / 2 ** 20).toFixed(1)} MiB of log, ${wall.toFixed(1)} s in all\n`);
-    assert.equal(m.snapshots.list[0]?.verified, true, 'the init snapshot was verified');
+    assert.equal(m.snapshots.list[0]?.verified, true, `the init snapshot was verified: ${JSON.stringify(m.snapshots.verification)}\n${r.stderr}`);
     await fs.rm(out, { recursive: true, force: true });
   });
 });
