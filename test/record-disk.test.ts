@@ -326,7 +326,7 @@ describe('rewind record --disk with a bad disk', () => {
   });
 });
 
-describe('the Linux preset with a panicking guest', { timeout: 900_000 }, () => {
+describe('the Linux preset with a panicking guest', { timeout: 1_800_000 }, () => {
   const dir = tempDir(after, 'rewind-panic-');
   let fixture: LinuxFixture;
   let initrd: string;
