@@ -233,6 +233,35 @@ describe('replay engine', { timeout: 900_000 }, () => {
     }
   });
 
+  it('a watchpoint of 16 bytes covers 16 bytes: it triggers exactly where its two 8-byte halves do', async () => {
+    // The gdbstub takes a watchpoint's length in hex (Z2,ADDR,LENGTH): sent in decimal, 16 became
+    // 0x16 = 22 bytes and reached ticks_handled and isr_ticks, written at every tick.
+    const bundle = await Bundle.open(bundlePath);
+    const ws = await ReplayWorkspace.create(bundle);
+    const workHash = symbolAddress(kernel, 'work_hash');
+    assert.equal(symbolAddress(kernel, 'ticks_handled'), workHash + 8n, 'the layout this test relies on: ticks_handled right after work_hash');
+    const from = workHash - 8n;
+    const triggers = async (watchpoints: Array<{ address: bigint; size: number }>): Promise<number[]> => {
+      const w = await ReplayWorker.start(bundle, ws, { ...engine.snapshots()[0]!, image: ws.snapshots, source: 'record' }, engine.end);
+      try {
+        const { hits } = await w.collect({ until: engine.end, watchpoints: watchpoints.map((x) => ({ ...x, access: 'write' as const })) });
+        return [...new Set(hits.map((h) => h.icount))];
+      } finally {
+        await w.kill();
+      }
+    };
+    try {
+      const whole = await triggers([{ address: from, size: 16 }]);
+      const halves = await triggers([{ address: from, size: 8 }, { address: workHash, size: 8 }]);
+      const ticksHandled = await triggers([{ address: workHash + 8n, size: 4 }]);
+      assert.ok(ticksHandled.length > 0, 'ticks_handled is written in this recording');
+      assert.ok(halves.length > 0, 'work_hash is written in this recording');
+      assert.deepEqual(whole, halves);
+    } finally {
+      await ws.dispose();
+    }
+  });
+
   it('a request in flight to a process stopped by a signal is not left waiting for the hang timeout', async () => {
     const bundle = await Bundle.open(bundlePath);
     const ws = await ReplayWorkspace.create(bundle);

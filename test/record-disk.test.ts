@@ -326,7 +326,7 @@ describe('rewind record --disk with a bad disk', () => {
   });
 });
 
-describe('the Linux preset with a panicking guest', { timeout: 900_000 }, () => {
+describe('the Linux preset with a panicking guest', { timeout: 1_800_000 }, () => {
   const dir = tempDir(after, 'rewind-panic-');
   let fixture: LinuxFixture;
   let initrd: string;
@@ -361,7 +361,7 @@ echo c > /proc/sysrq-trigger
 
   it('with panic=0 the spinning guest is stopped by --max-log, and the bundle is kept and replays', async () => {
     const out = join(dir, 'spin.rewind');
-    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet', '--no-index']);
+    const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet', '--no-index'], { timeoutMs: 600_000 });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /warning: the command line sets panic=0; after a panic the guest will spin until --timeout or --max-log stops the recording/);
     assert.match(r.stderr, /rewind: stopped early: the replay log reached [\d.]+ MiB, the limit \(--max-log 24 MiB\); the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning; the recording up to that point is in .*spin\.rewind\. Raise --max-log/);
@@ -386,7 +386,7 @@ echo c > /proc/sysrq-trigger
     assert.match(m.recording.stopDetail ?? '', /^after 10 s; the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning$/);
     assert.ok(m.recording.wallSeconds < 15, `recorded for ${m.recording.wallSeconds} s`);
     process.stderr.write(`record-disk: a guest spinning after a panic, stopped by --timeout 10: ${(m.stats.logBytesRaw / 2 ** 20).toFixed(1)} MiB of log, ${wall.toFixed(1)} s in all\n`);
-    assert.equal(m.snapshots.list[0]?.verified, true, 'the init snapshot was verified');
+    assert.equal(m.snapshots.list[0]?.verified, true, `the init snapshot was verified: ${JSON.stringify(m.snapshots.verification)}\n${r.stderr}`);
     await fs.rm(out, { recursive: true, force: true });
   });
 });

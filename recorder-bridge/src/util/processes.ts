@@ -92,25 +92,50 @@ export function procStatFields(pid: number | string): string[] | undefined {
 }
 
 /**
+ * Whether a thread of a process of the group is in uninterruptible sleep (state D: waiting on the
+ * disk, e.g. a write throttled while the page cache is flushed). Reads every thread: only for the
+ * rare moments that need it.
+ */
+export function groupWaitsOnDisk(pgid: number): boolean {
+  for (const { pid } of groupProcesses(pgid)) {
+    let tasks: string[];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue; // gone
+    }
+    for (const tid of tasks) if (procStatFields(`${pid}/task/${tid}`)?.[0] === 'D') return true;
+  }
+  return false;
+}
+
+/** The processes of a process group, each with its /proc/PID/stat fields (procStatFields). */
+function groupProcesses(pgid: number): Array<{ pid: string; fields: string[] }> {
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  const found: Array<{ pid: string; fields: string[] }> = [];
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    const fields = procStatFields(name);
+    if (fields && Number(fields[2]) === pgid) found.push({ pid: name, fields });
+  }
+  return found;
+}
+
+/**
  * CPU time used so far by a process group (see groupCpuTicks), and whether one of its processes is
  * stopped by a signal (SIGSTOP, SIGTSTP: state T): such a process answers nothing until continued.
  */
 export function groupStat(pgid: number): { cpuTicks: number; stopped: boolean } {
   let total = 0;
   let stopped = false;
-  let names: string[];
-  try {
-    names = readdirSync('/proc');
-  } catch {
-    return { cpuTicks: 0, stopped: false };
-  }
-  for (const name of names) {
-    if (!/^\d+$/.test(name)) continue;
-    const f = procStatFields(name);
-    if (f && Number(f[2]) === pgid) {
-      total += Number(f[11]) + Number(f[12]);
-      if (f[0] === 'T') stopped = true;
-    }
+  for (const { fields } of groupProcesses(pgid)) {
+    total += Number(fields[11]) + Number(fields[12]);
+    if (fields[0] === 'T') stopped = true;
   }
   return { cpuTicks: total, stopped };
 }
