@@ -3,10 +3,13 @@
  * the same queries without it, through the real engine: all hits of kernel functions that ran
  * rarely, all writes of a rarely written global with its values, reverse continue and last write
  * from random time points. Functions, globals and time points are drawn with a fixed seed from
- * what the index says ran or was written. The index is built once beside the cached fixture
- * (additive: the recorded files stay as they are).
+ * what the index says ran or was written. The index is built beside the cached fixture (additive:
+ * the recorded files stay as they are) and removed again if this test made it: the other Linux
+ * tests (a cancelled scan, the soak) are about the fixture as recorded.
  */
 import assert from 'node:assert/strict';
+import { existsSync, promises as fs } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { buildIndex } from '../recorder-bridge/src/index/index-pass';
@@ -32,10 +35,12 @@ describe('index-backed queries on Linux', { timeout: 3_600_000 }, () => {
   const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]!;
   let functions: Array<{ name: string; address: bigint; runs: number }> = [];
   let globals: Array<{ name: string; address: bigint; size: number; buckets: number }> = [];
+  let madeIndex: string | undefined;
 
   before(async () => {
     ({ fixture, skip } = await linuxFixtureOrSkip());
     if (!fixture) return;
+    if (!existsSync(join(fixture.bundle, 'index'))) madeIndex = join(fixture.bundle, 'index');
     await buildIndex(await Bundle.open(fixture.bundle));
     plain = await ReplayEngine.open(fixture.bundle, { index: 'off', hangTimeoutMs: HANG_MS });
     fast = await ReplayEngine.open(fixture.bundle, { index: 'use', hangTimeoutMs: HANG_MS });
@@ -56,6 +61,7 @@ describe('index-backed queries on Linux', { timeout: 3_600_000 }, () => {
   after(async () => {
     await plain?.close();
     await fast?.close();
+    if (madeIndex) await fs.rm(madeIndex, { recursive: true, force: true });
     if (fixture) assert.deepEqual(await qemuProcessesMentioning(fixture.bundle), [], 'replay processes left behind');
   });
 
