@@ -201,6 +201,8 @@ export class SliceSearch {
    */
   private candidates(what: Traps, from: TimePoint, to: TimePoint): IndexSpan[] | undefined {
     const ix = this.index;
+    // A range past the end (the bridge's default `to`) is the range up to the end.
+    to = Math.min(to, this.end);
     if (!ix || !ix.covers(from, to) || to <= from) return undefined;
     const watches = what.watchpoints ?? [];
     if (watches.some((w) => w.access !== 'write')) return undefined;
