@@ -76,7 +76,7 @@ import { RewindDapClient, type Stopped } from '../test/support/dap-client';
 import { descendantsOf } from '../test/support/procs';
 import { Baseline, type BaselineResult } from './baseline';
 import { benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
-import { EngineProbe, noInternals, type EngineCall, type Internals } from './engine-probe';
+import { describeCalls, EngineProbe, noInternals, type EngineCall, type Internals } from './engine-probe';
 
 /** A DAP request that gets no answer (or no stop) in this long fails the benchmark. */
 const DAP_TIMEOUT_MS = 300_000;
@@ -202,17 +202,6 @@ async function replayCalls(engine: ReplayEngine, calls: EngineCall[]): Promise<n
   const t0 = now();
   for (const c of calls) await e[c.method]!.apply(engine, c.args);
   return since(t0);
-}
-
-function describeCalls(calls: EngineCall[]): string {
-  const counts = new Map<string, { n: number; s: number }>();
-  for (const c of calls) {
-    const x = counts.get(c.method) ?? { n: 0, s: 0 };
-    x.n++;
-    x.s += c.seconds;
-    counts.set(c.method, x);
-  }
-  return [...counts].map(([m, { n, s }]) => `${m}${n > 1 ? ` ×${n}` : ''} ${fmtMs(s)} ms`).join(', ') || 'none';
 }
 
 // ---- the DAP client ------------------------------------------------------------------------------
@@ -767,7 +756,7 @@ async function main(): Promise<void> {
         r.setupSeconds.push(setupSeconds);
         r.engineInRequest.push(calls.reduce((s, x) => s + x.seconds, 0));
         r.engineReadsInRequest.push(calls.filter((x) => x.kind === 'read').reduce((s, x) => s + x.seconds, 0));
-        r.calls = describeCalls(calls);
+        r.calls = describeCalls(calls, (sec) => `${fmtMs(sec)} ms`);
         r.internals.push(probe.lastInternals ?? noInternals());
         debug(`calls: ${calls.map((x) => `${x.method}(${JSON.stringify(x.args, (_k, v) => (typeof v === 'bigint' ? '0x' + v.toString(16) : v))}) ${fmtMs(x.seconds)}ms`).join(' ')}`);
         const landed = (await c.position()).icount;

@@ -33,6 +33,18 @@ export interface EngineCall {
   t1: bigint;
 }
 
+/** "reverseContinue 0.41 s, seek ×2 0.12 s": the engine's calls inside a request, their times by `format` (seconds). */
+export function describeCalls(calls: EngineCall[], format: (seconds: number) => string): string {
+  const by = new Map<string, { n: number; s: number }>();
+  for (const c of calls) {
+    const x = by.get(c.method) ?? { n: 0, s: 0 };
+    x.n++;
+    x.s += c.seconds;
+    by.set(c.method, x);
+  }
+  return [...by].map(([m, { n, s }]) => `${m}${n > 1 ? ` ×${n}` : ''} ${format(s)}`).join(', ') || 'none';
+}
+
 /** What the replay processes did while a capture was open (foreground and background work alike). */
 export interface Internals {
   /** Replay processes started (QEMU start + snapshot load), and the seconds that took (summed). */

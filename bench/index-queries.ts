@@ -69,7 +69,7 @@ import { descendantsOf } from '../test/support/procs';
 import { prng } from '../test/support/prng';
 import { Baseline, type BaselineResult } from './baseline';
 import { benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
-import { EngineProbe, type EngineCall, type Internals } from './engine-probe';
+import { describeCalls, EngineProbe, type EngineCall, type Internals } from './engine-probe';
 
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
 const DEMO_SNAPSHOT_EVERY = 50_000_000;
@@ -260,17 +260,6 @@ function fmtS(s: number | undefined, limit?: number): string {
 
 const fmtN = (n: number) => n.toLocaleString('en-US');
 
-/** "reverseContinue 0.41 s, seek ×2 0.12 s": the engine's calls inside a request. */
-function describeCalls(calls: EngineCall[]): string {
-  const by = new Map<string, { n: number; s: number }>();
-  for (const c of calls) {
-    const x = by.get(c.method) ?? { n: 0, s: 0 };
-    x.n++;
-    x.s += c.seconds;
-    by.set(c.method, x);
-  }
-  return [...by].map(([m, { n, s }]) => `${m}${n > 1 ? ` ×${n}` : ''} ${fmtS(s)}`).join(', ') || 'none';
-}
 const hex = (a: bigint) => `0x${a.toString(16)}`;
 
 /** The q-quantile, nearest rank (Infinity for requests that did not finish in time; errors left out). */
@@ -560,7 +549,7 @@ async function main(): Promise<void> {
           landed: (await d.position()).icount,
           reason: `${m.event.body.reason}${m.event.body.description ? `: ${m.event.body.description}` : ''}`,
           engineSeconds: calls.reduce((n, c) => n + c.seconds, 0),
-          engineCalls: describeCalls(calls),
+          engineCalls: describeCalls(calls, (sec) => fmtS(sec)),
           ...(probe.lastInternals ? { internals: probe.lastInternals } : {}),
         };
       } catch (e) {
