@@ -14,12 +14,13 @@
 import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { record } from '../recorder-bridge/src/record/recorder';
-import { ensureLinuxFixture, newcArchive, type LinuxFixture } from './linux-fixture';
+import { ensureLinuxFixture, type LinuxFixture } from './linux-fixture';
+import { buildInitramfs } from './linux-initramfs';
 
-const WORKLOAD2_VERSION = 1;
+// 2: the initramfs comes from linux-initramfs.ts's buildInitramfs (three more empty folders: mnt, lib, lib/modules).
+const WORKLOAD2_VERSION = 2;
 export const WORKLOAD2_MARKER = 'rewind-workload2';
 
 /** The second workload's init (busybox sh). No `${` in it: it is a template literal. */
@@ -79,26 +80,10 @@ export async function ensureSecondWorkload(opts: { signal?: AbortSignal } = {}):
     const w = JSON.parse(await fs.readFile(meta, 'utf8')) as LinuxWorkload & { workloadId: string };
     if (w.workloadId === workloadId && existsSync(w.bundle) && existsSync(w.vmlinux)) return w;
   }
-  const busybox = join(fixtureDir, 'busybox');
-  if (!existsSync(busybox)) throw new Error(`the Linux fixture's folder ${fixtureDir} has no busybox: rebuild the fixture (remove that folder, then \`node out/test/linux-fixture.js\`)`);
   await fs.rm(dir, { recursive: true, force: true });
   await fs.mkdir(dir, { recursive: true });
   const initrd = join(dir, 'initramfs.cpio.gz');
-  await fs.writeFile(
-    initrd,
-    gzipSync(
-      newcArchive([
-        { name: 'bin', mode: 0o040755 },
-        { name: 'dev', mode: 0o040755 },
-        { name: 'dev/console', mode: 0o020600, rdev: [5, 1] },
-        { name: 'proc', mode: 0o040755 },
-        { name: 'sys', mode: 0o040755 },
-        { name: 'tmp', mode: 0o041777 },
-        { name: 'bin/busybox', mode: 0o100755, data: await fs.readFile(busybox) },
-        { name: 'init', mode: 0o100755, data: Buffer.from(WORKLOAD2_INIT) },
-      ]),
-    ),
-  );
+  await fs.writeFile(initrd, await buildInitramfs(fixture, { init: WORKLOAD2_INIT }));
   const input = join(dir, 'workload-input.txt');
   await fs.writeFile(input, WORKLOAD2_INPUT);
   log(`recording the second workload (${fixture.release}) into ${dir}`);
