@@ -12,8 +12,9 @@ import { CancelledError, UserError } from '../errors';
 import { ReplayWorkspace } from '../replay/workspace';
 import type { TimePoint } from '../timepoint';
 import { sha256OfFile } from '../util/hash';
+import type { ReplayLogIndex } from '../replay-log';
 import { planSlices, type PlannedSlice } from './index-plan';
-import { indexFolders, loadIndexFrom, manifestSha256Of, readIndexFile, readSliceFile, type IndexFileSlice, type StoredIndex } from './index-store';
+import { indexFolders, loadIndexFrom, manifestSha256Of, readIndexFile, readSliceFile, rememberReplayEnd, type IndexFileSlice, type StoredIndex } from './index-store';
 import { IndexWriter } from './index-writer';
 import { pluginPath, runPluginPass } from './plugin-pass';
 
@@ -31,6 +32,8 @@ export interface IndexPassOptions {
   hangMs?: number;
   /** Rebuild every slice, whatever is stored. */
   force?: boolean;
+  /** The bundle's parsed replay log, when the caller has it (else it is parsed here). */
+  log?: ReplayLogIndex;
 }
 
 /** A cancelled pass: its finished slices are stored; the next run replays the others. */
@@ -57,7 +60,8 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
   if (!existsSync(plugin)) throw new UserError(`the index plugin ${plugin} does not exist: run scripts/setup.sh to build it (it needs gcc), or unset REWIND_INDEX_PLUGIN`, 'tool-missing');
   const pluginSha256 = await sha256OfFile(plugin);
   const manifestSha256 = await manifestSha256Of(bundle);
-  const { slices } = await planSlices(bundle, await bundle.readIndex());
+  const { end, slices } = await planSlices(bundle, opts.log ?? (await bundle.readIndex()));
+  rememberReplayEnd(bundle, end);
   const start = opts.force ? { dir: indexFolders(bundle, manifestSha256)[0], kept: [], stale: true } : await resume(bundle, manifestSha256, bucket, slices);
   const writer = new IndexWriter(bundle, { manifestSha256, pluginSha256, bucket }, start);
   const keptFrom = new Set(start.kept.map((s) => s.from));

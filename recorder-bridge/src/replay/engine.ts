@@ -106,7 +106,7 @@ export class ReplayEngine {
     this.images = new LadderImages(ws);
     this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
     this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers);
-    this.indexing = new IndexAttachment(bundle, (ix) => this.search.useIndex(ix), this.hangMs);
+    this.indexing = new IndexAttachment(bundle, index, end, (ix) => this.search.useIndex(ix), this.hangMs);
   }
 
   static async open(path: string, opts: EngineOptions = {}): Promise<ReplayEngine> {

@@ -6,8 +6,9 @@
 import type { Bundle } from '../bundle/reader';
 import { UserError } from '../errors';
 import { buildIndex } from '../index/index-pass';
-import { loadIndex, type StoredIndex } from '../index/index-store';
+import { loadIndex, rememberReplayEnd, type StoredIndex } from '../index/index-store';
 import { RecordingIndex } from '../index/recording-index';
+import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
 
 /** Where the engine's index stands. */
@@ -27,9 +28,14 @@ export class IndexAttachment {
 
   constructor(
     private readonly bundle: Bundle,
+    /** The engine's parsed log and replay end: the store and the pass need not parse the log again. */
+    private readonly log: ReplayLogIndex,
+    end: TimePoint,
     private readonly use: (index: RecordingIndex) => void,
     private readonly hangMs: number | undefined,
-  ) {}
+  ) {
+    rememberReplayEnd(bundle, end);
+  }
 
   /** 'use': load the stored index, if whole; 'build': also build it in the background when missing or damaged. */
   async open(mode: 'use' | 'build' | 'off', onProgress?: (done: TimePoint, total: TimePoint) => void): Promise<void> {
@@ -46,14 +52,14 @@ export class IndexAttachment {
     }
     if (mode !== 'build') return;
     this.status = { state: 'building' };
-    this.job = buildIndex(this.bundle, { signal: this.stop.signal, hangMs: Math.max(this.hangMs ?? 0, BUILD_HANG_MS), ...(onProgress ? { onProgress } : {}) }).then(
-      (stored) => {
+    this.job = buildIndex(this.bundle, { log: this.log, signal: this.stop.signal, hangMs: Math.max(this.hangMs ?? 0, BUILD_HANG_MS), ...(onProgress ? { onProgress } : {}) })
+      .then((stored) => {
         if (!this.stop.signal.aborted) this.attach(stored);
-      },
-      (e: unknown) => {
+      })
+      // A build that fails (or an index it made that does not parse) leaves the queries without one.
+      .catch((e: unknown) => {
         this.status = this.stop.signal.aborted ? { state: 'absent' } : { state: 'failed', message: (e as Error).message };
-      },
-    );
+      });
   }
 
   /** Resolves when a background build has ended; at once when none runs. */

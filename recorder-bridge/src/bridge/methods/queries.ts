@@ -45,7 +45,7 @@ export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | '
 };
 
 /** A query in the session's queue, with the request's cancellation and progress. */
-export async function scan(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, run: (e: ReplayEngine, opts: ScanOptions) => Promise<Hit[]>): Promise<BridgeHit[]> {
+async function scan(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, run: (e: ReplayEngine, opts: ScanOptions) => Promise<Hit[]>): Promise<BridgeHit[]> {
   return withCancellation(token, async (signal) => {
     const hits = await s.run((e) => run(e, { signal, onProgress: progressTo(conn, s) }), signal, what);
     return hits.map(hitJson);
