@@ -45,7 +45,7 @@ export function historyHandlers(c: HandlerContext) {
       if (specs.length === 0) throw new AdapterError('rewind/hitCounts needs "source" with "lines", or "functions"');
       const located = await c.inspect(ctx, async () => {
         const out: Array<{ line?: number; function?: string; addresses: bigint[] }> = [];
-        for (const s of specs) out.push({ ...(s.line !== undefined ? { line: s.line } : {}), ...(s.function !== undefined ? { function: s.function } : {}), addresses: await lineAddresses(d, s.spec) });
+        for (const s of specs) out.push({ ...(s.line !== undefined ? { line: s.line } : {}), ...(s.function !== undefined ? { function: s.function } : {}), addresses: (await lineAddresses(d, s.spec)).addresses });
         return out;
       });
       const all = [...new Set(located.flatMap((l) => l.addresses))];
@@ -68,11 +68,11 @@ export function historyHandlers(c: HandlerContext) {
   } satisfies Partial<HandlerTable>;
 }
 
-/** Every code address gdb maps a location to (none when it has no code). */
-async function lineAddresses(d: Debuggee, spec: string): Promise<bigint[]> {
+/** Every code address gdb maps a location (file:line, function) to, or gdb's reason it has none. */
+export async function lineAddresses(d: Debuggee, spec: string): Promise<{ addresses: bigint[]; error?: string }> {
   const out = await d.gdb.console(`rewind-line-addresses ${spec}`);
   const json = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{}') as { locations?: Array<{ address: string }>; error?: string };
-  return (json.locations ?? []).map((l) => BigInt(l.address));
+  return { addresses: (json.locations ?? []).map((l) => BigInt(l.address)), ...(json.error !== undefined ? { error: json.error } : {}) };
 }
 
 /** Function and line of code addresses, each looked up once. */

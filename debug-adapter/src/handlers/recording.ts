@@ -7,6 +7,7 @@ import { AdapterError } from '../errors';
 import type { HandlerTable } from '../requests';
 import { parseAddress } from './arguments';
 import type { HandlerContext } from './context';
+import { lineAddresses } from './history';
 
 export function recordingHandlers(c: HandlerContext) {
   return {
@@ -42,10 +43,9 @@ export function recordingHandlers(c: HandlerContext) {
       else throw new AdapterError('rewind/hits needs "source" and "line", "function", or "address"');
       const addresses = await c.inspect(ctx, async () => {
         if (args.address !== undefined) return [parseAddress(args.address)];
-        const out = await d.gdb.console(`rewind-line-addresses ${spec}`);
-        const json = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{}') as { locations?: Array<{ address: string }>; error?: string };
-        if (json.error) throw new AdapterError(`no code for ${spec}: ${json.error}`);
-        return (json.locations ?? []).map((l) => BigInt(l.address));
+        const r = await lineAddresses(d, spec);
+        if (r.error) throw new AdapterError(`no code for ${spec}: ${r.error}`);
+        return r.addresses;
       });
       if (addresses.length === 0) throw new AdapterError(`no code for ${spec}`);
       const r = await c.query(ctx, `All hits of ${spec}`, (signal) =>
