@@ -72,6 +72,25 @@ describe('hang watch: a silent replay', () => {
     }
   });
 
+  it('that uses no CPU is given idleSilenceMs where set (verification replays), then declared hung', async () => {
+    // The replay of a Linux guest spinning after a panic pauses like this at 0% CPU and goes on.
+    const paused = silentQmp();
+    let why: string | undefined;
+    const stop = watchForHang({ qmp: paused.qmp, pgid: 4242, noAnswerMs: 200, idleSilenceMs: 1500, frozenMs: Infinity, probeGroup: group(0), onHung: (w) => (why = w) });
+    try {
+      await new Promise((r) => setTimeout(r, 900));
+      assert.equal(why, undefined, 'declared hung before idleSilenceMs');
+      paused.release();
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(why, undefined, 'declared hung after it answered');
+    } finally {
+      stop();
+    }
+    const q = silentQmp();
+    const deadlocked = await watch({ qmp: q.qmp, noAnswerMs: 200, idleSilenceMs: 1000, probeGroup: group(0), ms: 2000 });
+    assert.match(deadlocked ?? 'not declared hung', /^it did not answer QMP for (1\.\d|2\.0) s, using 0% CPU and waiting on no disk$/);
+  });
+
   it('that waits on the disk is left alone', async () => {
     const q = silentQmp();
     assert.equal(await watch({ qmp: q.qmp, noAnswerMs: 200, probeGroup: group(0, true), ms: 1500 }), undefined);

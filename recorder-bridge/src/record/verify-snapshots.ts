@@ -8,7 +8,7 @@ import { CancelledError } from '../errors';
 import type { ReplayLogIndex } from '../replay-log';
 import { replayEnd } from '../replay/replay-end';
 import { QuietPoints } from '../replay/quiet-points';
-import { probeOf, verifySnapshots, type SnapshotVerdict } from '../replay/snapshot-verify';
+import { probeOf, verifySnapshots, VERIFY_IDLE_SILENCE_MS, type SnapshotVerdict } from '../replay/snapshot-verify';
 import { ReplayWorker, type LadderPoint } from '../replay/worker';
 import { ReplayWorkspace } from '../replay/workspace';
 import type { TimePoint } from '../timepoint';
@@ -169,7 +169,7 @@ async function repair(
   let w: ReplayWorker | undefined;
   let k = 0;
   try {
-    w = await ReplayWorker.start(bundle, ws, { ...from, image: store }, end, { image: store, startAt: probeOf(from, quiet), ...(hangMs !== undefined ? { hangMs } : {}) });
+    w = await ReplayWorker.start(bundle, ws, { ...from, image: store }, end, { image: store, startAt: probeOf(from, quiet), idleSilenceMs: VERIFY_IDLE_SILENCE_MS, ...(hangMs !== undefined ? { hangMs } : {}) });
     for (; k < targets.length; k++) {
       const t = targets[k]!;
       if (t.at < w.icount) break;

@@ -4,8 +4,8 @@ import { groupStat, groupWaitsOnDisk } from '../util/processes';
 /**
  * Tells a replay process that is stuck from one that is only slow or waiting, while it runs.
  *
- * - No QMP answer within `noAnswerMs` while the process group used almost no CPU and waited on no
- *   disk: a deadlock. QEMU's main loop answers QMP even through idle stretches (which replay at
+ * - No QMP answer within `noAnswerMs` (or `idleSilenceMs`, where given) while the process group
+ *   used almost no CPU and waited on no disk: a deadlock. QEMU's main loop answers QMP even through idle stretches (which replay at
  *   the wall clock's pace, asleep), but not at a few points of a busy replay: on the Linux fixture
  *   QMP stalls just after clear_bss's `rep stosb` over 5.5 MB and at icount 200,000,000, 0.12 s
  *   alone, 0.5-0.8 s next to two busy loops, over 1.5 s in a loaded CI run (docs/replay-research.md,
@@ -29,6 +29,14 @@ export interface HangWatchOptions {
   frozenMs: number;
   /** How long a silent process that is busy or waits on the disk is given (default SILENT_CAP_MS). */
   silentCapMs?: number;
+  /**
+   * How long a silent process that uses no CPU is given (default `noAnswerMs`). A replay can pause
+   * like that and go on: the replay of a Linux guest spinning after a panic (a checkpoint every 16
+   * instructions) answered no QMP for 1.5 s and more at 0% CPU on a loaded 2-core machine, and
+   * reached its end (docs/replay-research.md, "Silent pauses"). Snapshot verification, which no
+   * user waits on and whose false alarm would condemn a good snapshot, gives it longer.
+   */
+  idleSilenceMs?: number;
   /** The process group's state (default: read from /proc); tests pass their own. */
   probeGroup?: (pgid: number) => GroupState;
   onHung(why: string): void;
@@ -55,13 +63,14 @@ function procGroup(pgid: number): GroupState {
 export function watchForHang(o: HangWatchOptions): () => void {
   const probeGroup = o.probeGroup ?? procGroup;
   const silentCapMs = Math.max(o.silentCapMs ?? SILENT_CAP_MS, o.noAnswerMs);
+  const idleSilenceMs = Math.max(o.idleSilenceMs ?? o.noAnswerMs, o.noAnswerMs);
   let probing = false;
   let stopped = false;
   let lastIcount = -1;
   let frozenSince = Date.now();
   let cpuAtFreeze: { ticks: number; at: number } | undefined;
-  /** While a probe is unanswered: when it was sent, and the CPU window being judged. */
-  let silence: { since: number; window: { ticks: number; at: number } } | undefined;
+  /** While a probe is unanswered: when it was sent, since when it has used no CPU, and the CPU window being judged. */
+  let silence: { since: number; idleSince: number; window: { ticks: number; at: number } } | undefined;
   const poll = Math.max(50, Math.min(250, o.frozenMs / 6, o.noAnswerMs / 4));
   const frozenRule = Number.isFinite(o.frozenMs);
   const hung = (why: string) => {
@@ -74,7 +83,8 @@ export function watchForHang(o: HangWatchOptions): () => void {
   const judgeSilence = (now: number, state: GroupState) => {
     if (!silence || now - silence.window.at < o.noAnswerMs) return;
     const busy = (state.cpuTicks - silence.window.ticks) / 100 / ((now - silence.window.at) / 1000);
-    if (busy < SILENT_IDLE_FRACTION && !state.waitsOnDisk()) {
+    if (busy >= SILENT_IDLE_FRACTION || state.waitsOnDisk()) silence.idleSince = now;
+    else if (now - silence.idleSince >= idleSilenceMs) {
       hung(`it did not answer QMP for ${((now - silence.since) / 1000).toFixed(1)} s, using ${Math.round(busy * 100)}% CPU and waiting on no disk`);
       return;
     }
@@ -90,7 +100,7 @@ export function watchForHang(o: HangWatchOptions): () => void {
     }
     probing = true;
     const sent = Date.now();
-    if (state) silence = { since: sent, window: { ticks: state.cpuTicks, at: sent } };
+    if (state) silence = { since: sent, idleSince: sent, window: { ticks: state.cpuTicks, at: sent } };
     // Without a process group to look at, silence alone decides, after noAnswerMs.
     const deadline = state ? silentCapMs : o.noAnswerMs;
     o.qmp.execute<{ icount?: number }>('query-replay', undefined, deadline).then(

@@ -11,6 +11,13 @@ import { ReplayWorkspace } from './workspace';
 
 export type { SnapshotVerdict };
 
+/**
+ * How long a verification replay may stay silent at no CPU before it is taken for deadlocked: longer
+ * than an interactive replay's hang timeout, because a false alarm here condemns a good snapshot (or
+ * leaves a recording's init unverified) and no user waits on a 2 s answer (replay/hang-watch.ts).
+ */
+export const VERIFY_IDLE_SILENCE_MS = 30_000;
+
 /*
  * Snapshot verification: does a replay started from a snapshot resume, and does it replay the same
  * machine as the replay that came from the snapshot before it? QEMU 7.2 saves, now and then, a
@@ -67,6 +74,7 @@ export async function replaySegment(
   try {
     w = await ReplayWorker.start(bundle, ws, from, opts.replayEnd, {
       ...(opts.hangMs !== undefined ? { hangMs: opts.hangMs } : {}),
+      idleSilenceMs: VERIFY_IDLE_SILENCE_MS,
       ...(opts.mode === 'qemu' ? { loadAtStart: true } : { startAt: range.start }),
     });
     if (w.icount < range.start) await w.runTo(range.start);

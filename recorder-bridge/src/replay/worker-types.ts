@@ -55,6 +55,8 @@ export interface LadderPoint extends SnapshotEntry {
 
 export interface StartOptions {
   hangMs?: number;
+  /** How long the process may stay silent at no CPU before it is taken for deadlocked (default hangMs; replay/hang-watch.ts). */
+  idleSilenceMs?: number;
   /** Where the process first stops (default: one instruction past the snapshot). */
   startAt?: TimePoint;
   /**

@@ -41,6 +41,8 @@ export class ReplayWorker {
   hangNoticed?: { why: string; at: number };
   /** The image holds snapshots of the ladder: keep the file when the process goes. */
   private retainImage = false;
+  /** How long the process may be silent at no CPU while it runs (StartOptions.idleSilenceMs). */
+  private idleSilenceMs: number | undefined;
   /** Wall time spent running since the start or the last snapshot this worker saved. */
   private runMsSinceSnapshot = 0;
   /** A continue is in flight: only then may ^C be sent (a stopped gdbstub must not get a stray one). */
@@ -85,6 +87,7 @@ export class ReplayWorker {
     const hangMs = opts.hangMs ?? DEFAULT_HANG_MS;
     const w = new ReplayWorker(await launchReplay(bundle, ws, snapshot, endIcount, opts, hangMs), snapshot, endIcount, ws, hangMs, opts.onRun);
     w.retainImage = opts.image !== undefined;
+    w.idleSilenceMs = opts.idleSilenceMs;
     return w;
   }
 
@@ -291,6 +294,7 @@ export class ReplayWorker {
       pgid: this.child.pid,
       noAnswerMs: this.hangMs,
       frozenMs: this.hangMs,
+      ...(this.idleSilenceMs !== undefined ? { idleSilenceMs: this.idleSilenceMs } : {}),
       onHung: (why) => this.declareHung(why),
     });
   }
