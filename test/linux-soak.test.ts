@@ -41,7 +41,11 @@ function linuxConfigs(): BreakpointConfig[] {
   ];
 }
 
-describe('Linux soak: random time travel on one DAP session against a straight replay', { timeout: 3_600_000 }, () => {
+// About 5 s an operation on a 2-core machine, more when it is loaded: the suite's time limit grows
+// with the count (the long run's 1,000 operations timed out at a fixed hour, 700 done).
+const TIMEOUT_MS = Math.max(3_600_000, OPS * 30_000);
+
+describe('Linux soak: random time travel on one DAP session against a straight replay', { timeout: TIMEOUT_MS }, () => {
   const session = useLinuxSession();
   const c = session.c;
 
