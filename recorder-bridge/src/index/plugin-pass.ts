@@ -13,6 +13,7 @@ import type { TimePoint } from '../timepoint';
 import { ReplayWorker } from '../replay/worker';
 import type { LadderPoint } from '../replay/worker-types';
 import type { ReplayWorkspace } from '../replay/workspace';
+import type { QuietPoints } from '../replay/quiet-points';
 import { PluginControl } from './plugin-control';
 import { parsePluginOutput } from './plugin-output';
 
@@ -56,12 +57,38 @@ export interface PluginPassOptions {
   plugin?: string;
   /** Default PASS_HANG_MS. */
   hangMs?: number;
+  /** Snapshots to save on the way (docs/index-design.md, "Plan for the extra snapshots"). */
+  snapshots?: PassSnapshotOptions;
+}
+
+/**
+ * The extra snapshots a slice's pass saves: at the first quiet point after a bucket boundary where
+ * the replay time since the slice's start (or its last saved snapshot) reached `everyMs`: right
+ * after an idle stretch replayed at the wall clock's pace, and at an even distance elsewhere.
+ */
+export interface PassSnapshotOptions {
+  everyMs: number;
+  quiet: QuietPoints;
+  /** Takes one snapshot from the budget the lanes share: its name, or undefined once it is spent. */
+  reserve(): string | undefined;
+}
+
+/** A snapshot the pass saved, with the registers (gdb 'g') the replay had there. */
+export interface SavedSnapshot {
+  name: string;
+  icount: TimePoint;
+  registers: string;
 }
 
 export interface PluginPassResult {
   buckets: IndexBucket[];
   /** The plugin's output file as it wrote it (plugin-output.ts reads it). */
   output: Buffer;
+  /**
+   * With `snapshots`: the image file they were saved into (a copy of the store the caller now owns:
+   * it still holds the recorded snapshots), what was saved, and the registers at the slice's end.
+   */
+  saved?: { image: string; snapshots: SavedSnapshot[]; endRegisters: string };
 }
 
 /**
@@ -95,12 +122,16 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
   const out = join(dir, 'buckets.bin');
   let worker: ReplayWorker | undefined;
   let control: PluginControl | undefined;
+  // Saved snapshots go into an image the pass owns (the worker's private copies go with it).
+  const image = opts.snapshots ? await opts.workspace.newImage(opts.snapshot.image) : undefined;
+  let handedOver = false;
   try {
     if (signal?.aborted) throw new CancelledError('index pass');
     worker = await ReplayWorker.start(opts.bundle, opts.workspace, opts.snapshot, to, {
       startAt: from,
       plugin: { path: opts.plugin ?? pluginPath(), args: [`out=${out}`, `ctl=${join(dir, 'ctl.sock')}`] },
       hangMs: opts.hangMs ?? PASS_HANG_MS,
+      ...(image ? { image } : {}),
     });
     if (worker.icount !== from) throw new UserError(`the index pass's replay started at ${worker.icount}, not at ${from}`, 'replay-failed');
     control = await PluginControl.connect(join(dir, 'ctl.sock'));
@@ -108,9 +139,12 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
     await control.drop();
     opts.onProgress?.(0, to - from);
     const spans: Array<[TimePoint, TimePoint]> = [];
+    const saved: SavedSnapshot[] = [];
+    let sinceSaved = 0;
     let written = 8;
     let at = from;
-    for (const b of bounds) {
+    for (let k = 0; k < bounds.length; k++) {
+      const b = bounds[k]!;
       // An aborted signal interrupts the run where it is.
       const t0 = performance.now();
       const stop = await worker.run({ until: b, ...(signal ? { signal } : {}) });
@@ -123,7 +157,17 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       at = stop.icount;
       opts.onProgress?.(at - from, to - from);
       if (stop.kind === 'end' || stop.icount !== b) break;
+      sinceSaved += t1 - t0;
+      const next = bounds[k + 1];
+      if (opts.snapshots && next !== undefined && sinceSaved >= opts.snapshots.everyMs) {
+        const s = await saveAtQuietPoint(worker, opts.snapshots, at, next);
+        if (s) {
+          saved.push(s);
+          sinceSaved = 0;
+        }
+      }
     }
+    const endRegisters = image ? await worker.gdbPacket('g') : '';
     // Every record is in the file already (the plugin writes it before it answers).
     control.close();
     control = undefined;
@@ -133,10 +177,28 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
     if (buf.length !== written) throw new UserError(`the index plugin's output has ${buf.length} bytes, its answers add up to ${written}`, 'replay-failed');
     const records = parsePluginOutput(buf, out);
     if (records.length !== spans.length) throw new UserError(`the index plugin wrote ${records.length} buckets for ${spans.length} marks`, 'replay-failed');
-    return { buckets: records.map((r, i) => ({ from: spans[i]![0], to: spans[i]![1], counts: r.counts, writes: r.writes })), output: buf };
+    const buckets = records.map((r, i) => ({ from: spans[i]![0], to: spans[i]![1], counts: r.counts, writes: r.writes }));
+    handedOver = true;
+    return { buckets, output: buf, ...(image ? { saved: { image, snapshots: saved, endRegisters } } : {}) };
   } finally {
     control?.close();
     await worker?.kill();
     await fs.rm(dir, { recursive: true, force: true });
+    if (image && !handedOver) await fs.rm(image, { force: true });
   }
+}
+
+/**
+ * Saves one extra snapshot at the first quiet point at or after `at` (a stop at an event's time
+ * point leaves that event to the stopped main loop: replay/quiet-points.ts), if that lies before the
+ * next boundary and the budget allows; undefined otherwise (the next boundary tries again).
+ */
+async function saveAtQuietPoint(worker: ReplayWorker, o: PassSnapshotOptions, at: TimePoint, next: TimePoint): Promise<SavedSnapshot | undefined> {
+  const q = o.quiet.isQuiet(at) ? at : o.quiet.after(at);
+  if (q >= next) return undefined;
+  const name = o.reserve();
+  if (name === undefined) return undefined;
+  if (q > at) await worker.runTo(q);
+  const registers = await worker.gdbPacket('g');
+  return (await worker.saveSnapshot(name)) ? { name, icount: q, registers } : undefined;
 }
