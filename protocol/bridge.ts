@@ -135,14 +135,20 @@ export interface ReadMemoryResult {
   data: string;
 }
 
+/**
+ * Where a snapshot comes from. 'record': taken while recording (in the bundle); 'replay': created
+ * with rewind/createSnapshot (this session only, never in the bundle); 'index': saved and verified
+ * by the index pass where replay is slow (in the recording's index, beside the bundle).
+ */
+export type SnapshotSource = 'record' | 'replay' | 'index';
+
 /** A snapshot a session can start replay processes from. */
 export interface BridgeSnapshot extends SnapshotEntry {
-  /** 'record': taken while recording (in the bundle); 'replay': created with rewind/createSnapshot (this session only, never in the bundle). */
-  source: 'record' | 'replay';
+  source: SnapshotSource;
 }
 
 export interface SnapshotsResult {
-  /** The recorded snapshots and those created with rewind/createSnapshot, by icount. */
+  /** The recorded snapshots, the index's and those created with rewind/createSnapshot, by icount. */
   snapshots: BridgeSnapshot[];
 }
 export interface CreateSnapshotResult {

@@ -3,7 +3,7 @@
  * The debug adapter serves them; the extension, the webview and any DAP client use them.
  * Documented in docs/debug-adapter.md. Time points are numbers (icount), addresses hex strings.
  */
-import type { EventsResult, HexAddress, IndexStatusResult } from './bridge';
+import type { EventsResult, HexAddress, IndexStatusResult, SnapshotSource } from './bridge';
 import type { ReplayEvent, TimePoint } from './recording';
 
 /** The debug type of Rewind's adapter (launch.json `"type"`). */
@@ -107,8 +107,8 @@ export interface RewindEventsArguments {
 export interface RewindSnapshot {
   name: string;
   icount: TimePoint;
-  /** 'record': in the bundle; 'replay': added while debugging (kept for this session only). */
-  source: 'record' | 'replay';
+  /** 'record': in the bundle; 'replay': added while debugging (kept for this session only); 'index': in the recording's index. */
+  source: SnapshotSource;
 }
 export interface RewindSnapshotsResponse {
   snapshots: RewindSnapshot[];

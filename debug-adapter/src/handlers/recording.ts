@@ -3,6 +3,7 @@
  * with the kernel's on a Linux guest), its snapshots, and every hit of a line, function or
  * address (rewind/hits, a query).
  */
+import type { SnapshotSource } from '@rewind/protocol';
 import { AdapterError } from '../errors';
 import type { HandlerTable } from '../requests';
 import { parseAddress } from './arguments';
@@ -25,7 +26,7 @@ export function recordingHandlers(c: HandlerContext) {
     'rewind/snapshots': async () => {
       const d = c.requireDebuggee();
       const r = await d.client.snapshots(d.sessionId);
-      return { snapshots: r.snapshots.map((s) => ({ name: s.name, icount: s.icount, source: (s as { source?: 'record' | 'replay' }).source ?? 'record' })) };
+      return { snapshots: r.snapshots.map((s) => ({ name: s.name, icount: s.icount, source: (s as { source?: SnapshotSource }).source ?? 'record' })) };
     },
 
     'rewind/takeSnapshot': async () => {

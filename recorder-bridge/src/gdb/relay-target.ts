@@ -3,6 +3,7 @@
  * implementations: EngineRelayTarget (an in-process ReplayEngine, for `rewind replay --gdb`) and
  * BridgeRelayTarget (a bridge session over a BridgeClient, for the debug adapter: bridge-target.ts).
  */
+import type { SnapshotSource } from '@rewind/protocol';
 import { CancelledError } from '../errors';
 import type { ReplayEngine } from '../replay/engine';
 import type { Breakpoint, StopCause, Watchpoint } from '../replay/worker';
@@ -20,7 +21,7 @@ export type RelayStop = StopCause | { kind: 'start'; icount: TimePoint };
 export interface RelaySnapshot {
   name: string;
   icount: TimePoint;
-  source?: 'record' | 'replay';
+  source?: SnapshotSource;
 }
 
 export interface RelayTarget {

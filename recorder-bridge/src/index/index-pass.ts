@@ -5,7 +5,7 @@
  * with the same bucket size, and replays the others. Cancellable: an aborted signal stops the
  * replays where they are (no process is left) and keeps the finished slices.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Bundle } from '../bundle/reader';
 import { CancelledError, UserError } from '../errors';
@@ -13,8 +13,10 @@ import { ReplayWorkspace } from '../replay/workspace';
 import type { TimePoint } from '../timepoint';
 import { sha256OfFile } from '../util/hash';
 import type { ReplayLogIndex } from '../replay-log';
+import { QuietPoints } from '../replay/quiet-points';
+import { extraSnapshotOptions, keepVerified } from './extra-snapshots';
 import { planSlices, type PlannedSlice } from './index-plan';
-import { indexFolders, loadIndexFrom, manifestSha256Of, readIndexFile, readSliceFile, rememberReplayEnd, type IndexFileSlice, type StoredIndex } from './index-store';
+import { checkExtraFile, indexFolders, loadIndexFrom, manifestSha256Of, readIndexFile, readSliceFile, rememberReplayEnd, type IndexFileSlice, type StoredIndex } from './index-store';
 import { IndexWriter } from './index-writer';
 import { pluginPath, runPluginPass } from './plugin-pass';
 
@@ -34,6 +36,8 @@ export interface IndexPassOptions {
   force?: boolean;
   /** The bundle's parsed replay log, when the caller has it (else it is parsed here). */
   log?: ReplayLogIndex;
+  /** Save extra snapshots where replay is slow (extra-snapshots.ts; default true). */
+  extraSnapshots?: boolean;
 }
 
 /** A cancelled pass: its finished slices are stored; the next run replays the others. */
@@ -60,11 +64,13 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
   if (!existsSync(plugin)) throw new UserError(`the index plugin ${plugin} does not exist: run scripts/setup.sh to build it (it needs gcc), or unset REWIND_INDEX_PLUGIN`, 'tool-missing');
   const pluginSha256 = await sha256OfFile(plugin);
   const manifestSha256 = await manifestSha256Of(bundle);
-  const { end, slices } = await planSlices(bundle, opts.log ?? (await bundle.readIndex()));
+  const log = opts.log ?? (await bundle.readIndex());
+  const { end, slices } = await planSlices(bundle, log);
   rememberReplayEnd(bundle, end);
   const start = opts.force ? { dir: indexFolders(bundle, manifestSha256)[0], kept: [], stale: true } : await resume(bundle, manifestSha256, bucket, slices);
   const writer = new IndexWriter(bundle, { manifestSha256, pluginSha256, bucket }, start);
   const keptFrom = new Set(start.kept.map((s) => s.from));
+  const extras = opts.extraSnapshots === false ? undefined : extraSnapshotOptions(bundle, new QuietPoints(log.events.map((e) => e.icount)), start.kept);
   const todo = slices.filter((s) => !keptFrom.has(s.from));
 
   const total = todo.reduce((n, s) => n + (s.to - s.from), 0);
@@ -100,6 +106,7 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
           plugin,
           signal: stop.signal,
           ...(opts.hangMs !== undefined ? { hangMs: opts.hangMs } : {}),
+          ...(extras ? { snapshots: extras } : {}),
           onProgress: (done) => {
             progress[k] = done;
             report();
@@ -107,9 +114,17 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
         });
         const spans = r.buckets.map((b): [TimePoint, TimePoint] => [b.from, b.to]);
         const reached = spans.length ? spans[spans.length - 1]![1] : s.from;
-        if (reached !== s.to) throw new UserError(`the index pass of the slice from ${s.snapshot.name} ended at icount ${reached}, before ${s.to}: the replay does not reach the end of the slice`, 'replay-failed');
+        if (reached !== s.to) {
+          if (r.saved) await fs.rm(r.saved.image, { force: true });
+          throw new UserError(`the index pass of the slice from ${s.snapshot.name} ended at icount ${reached}, before ${s.to}: the replay does not reach the end of the slice`, 'replay-failed');
+        }
+        // A cancel during the verification keeps the slice, without extra snapshots.
+        const extra = r.saved ? await keepVerified(bundle, ws, r.saved, s.to, end, stop.signal).catch((e: unknown) => {
+          if (e instanceof CancelledError) return undefined;
+          throw e;
+        }) : undefined;
         // A finished slice is kept even when the pass was cancelled meanwhile.
-        await writer.add({ snapshot: s.snapshot.name, from: s.from, to: s.to, spans }, r.output);
+        await writer.add({ snapshot: s.snapshot.name, from: s.from, to: s.to, spans }, r.output, extra);
         built++;
       }
     } catch (e) {
@@ -151,7 +166,7 @@ async function resume(bundle: Bundle, manifestSha256: string, bucket: number, pl
     const kept: IndexFileSlice[] = [];
     for (const s of r.file.slices) {
       const planned = plan.some((p) => p.from === s.from && p.to === s.to && p.snapshot.name === s.snapshot);
-      if (planned && !('why' in (await readSliceFile(dir, s)))) kept.push(s);
+      if (planned && !('why' in (await readSliceFile(dir, s))) && !(s.extra && (await checkExtraFile(dir, s.extra)))) kept.push(s);
     }
     if (!best || covered(kept) > covered(best.kept)) best = { dir, listed: r.file.slices.length, kept };
   }

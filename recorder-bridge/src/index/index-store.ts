@@ -34,6 +34,19 @@ export interface IndexFileSlice {
   /** Size and sha256 of that file as stored (deflated). */
   bytes: number;
   sha256: string;
+  /** Extra snapshots the pass saved in this slice and verified (docs/index-design.md), if any. */
+  extra?: IndexFileExtra;
+}
+
+/**
+ * A slice's extra snapshots: a qcow2 image in the index folder holding `init` and them (the
+ * recorded ones deleted), with its size and sha256, and each snapshot's name, time point and size.
+ */
+export interface IndexFileExtra {
+  file: string;
+  bytes: number;
+  sha256: string;
+  snapshots: Array<{ name: string; icount: TimePoint; vmStateBytes: number }>;
 }
 
 /** index.json. */
@@ -57,6 +70,8 @@ export interface StoredIndexSlice {
   spans: Array<[TimePoint, TimePoint]>;
   /** the plugin's output as it wrote it (inflated) */
   output: Buffer;
+  /** its extra snapshots: the image (absolute path) and what it holds */
+  extra?: { image: string; snapshots: IndexFileExtra['snapshots'] };
 }
 
 export interface StoredIndex {
@@ -83,6 +98,11 @@ export function manifestSha256Of(bundle: Bundle): Promise<string> {
 /** The file name of a slice: from, to and bucket size, so that a slice of another plan or bucket size never takes the name of a listed one. */
 export function sliceFileName(from: TimePoint, to: TimePoint, bucket: number): string {
   return `slice-${from}-${to}-b${bucket}.bin.z`;
+}
+
+/** The file name of a slice's extra snapshots (sliceFileName's rule). */
+export function extraFileName(from: TimePoint, to: TimePoint, bucket: number): string {
+  return `snapshots-${from}-${to}-b${bucket}.qcow2`;
 }
 
 const replayEnds = new WeakMap<Bundle, Promise<TimePoint>>();
@@ -158,6 +178,12 @@ function shapeError(o: Partial<IndexFile>): string | undefined {
       t = span[1];
     }
     if (t !== s.to) return `${at}'s buckets end at ${t}, not at ${s.to}`;
+    if (s.extra !== undefined) {
+      const x = s.extra as Partial<IndexFileExtra> | null;
+      if (typeof x !== 'object' || x === null || typeof x.file !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(x.file)) return `${at}'s extra snapshots have no valid file name`;
+      if (!isCount(x.bytes) || typeof x.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(x.sha256)) return `${at}'s extra snapshots have no valid size and sha256`;
+      if (!Array.isArray(x.snapshots) || x.snapshots.some((p) => typeof p?.name !== 'string' || !isCount(p.icount) || p.icount <= s.from || p.icount >= s.to || !isCount(p.vmStateBytes))) return `${at}'s extra snapshots are not a list of snapshots inside it`;
+    }
   }
   return undefined;
 }
@@ -170,6 +196,20 @@ export function coversRecording(slices: readonly IndexFileSlice[], end: TimePoin
     t = s.to;
   }
   return t === end && slices.length > 0;
+}
+
+/** Checks a slice's extra snapshot image against index.json: undefined when it matches, else what is wrong. */
+export async function checkExtraFile(dir: string, x: IndexFileExtra): Promise<string | undefined> {
+  const p = join(dir, x.file);
+  let bytes: number;
+  try {
+    bytes = (await fs.stat(p)).size;
+  } catch (e) {
+    return `${x.file} is missing (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
+  }
+  if (bytes !== x.bytes) return `${x.file} has ${bytes} bytes, ${INDEX_JSON} says ${x.bytes} (cut or changed)`;
+  if ((await sha256OfFile(p)) !== x.sha256) return `${x.file} does not match its sha256 in ${INDEX_JSON} (changed)`;
+  return undefined;
 }
 
 /** Reads one slice's file and checks it against index.json: the inflated output, or what is wrong. */
@@ -202,7 +242,9 @@ async function readStored(bundle: Bundle, dir: string, file: IndexFile): Promise
   for (const s of file.slices) {
     const r = await readSliceFile(dir, s);
     if ('why' in r) throw damaged(bundle, dir, r.why);
-    slices.push({ snapshot: s.snapshot, from: s.from, to: s.to, spans: s.spans, output: r.output });
+    const bad = s.extra && (await checkExtraFile(dir, s.extra));
+    if (bad) throw damaged(bundle, dir, bad);
+    slices.push({ snapshot: s.snapshot, from: s.from, to: s.to, spans: s.spans, output: r.output, ...(s.extra ? { extra: { image: join(dir, s.extra.file), snapshots: s.extra.snapshots } } : {}) });
   }
   return { bucket: file.bucket, slices, where: dir };
 }

@@ -10,9 +10,9 @@ import { deflateSync } from 'node:zlib';
 import type { Bundle } from '../bundle/reader';
 import { UserError } from '../errors';
 import type { TimePoint } from '../timepoint';
-import { sha256OfBuffer } from '../util/hash';
+import { sha256OfBuffer, sha256OfFile } from '../util/hash';
 import { REWIND_VERSION } from '../version';
-import { INDEX_JSON, INDEX_SCHEMA, indexFolders, sliceFileName, type IndexFile, type IndexFileSlice } from './index-store';
+import { extraFileName, INDEX_JSON, INDEX_SCHEMA, indexFolders, sliceFileName, type IndexFile, type IndexFileExtra, type IndexFileSlice } from './index-store';
 
 /** Errors of a folder that does not take writes (as opposed to a full disk, which the state folder would not help). */
 const READ_ONLY = new Set(['EACCES', 'EPERM', 'EROFS']);
@@ -48,12 +48,24 @@ export class IndexWriter {
     return this.slices;
   }
 
-  /** Stores one finished slice: its file (the plugin's output, deflated), then index.json with it. */
-  add(slice: { snapshot: string; from: TimePoint; to: TimePoint; spans: Array<[TimePoint, TimePoint]> }, output: Buffer): Promise<void> {
+  /**
+   * Stores one finished slice: its file (the plugin's output, deflated), the image of its extra
+   * snapshots (moved in; the caller gives it up), then index.json with it.
+   */
+  add(
+    slice: { snapshot: string; from: TimePoint; to: TimePoint; spans: Array<[TimePoint, TimePoint]> },
+    output: Buffer,
+    extra?: { image: string; snapshots: IndexFileExtra['snapshots'] },
+  ): Promise<void> {
     return this.serial(async () => {
       const data = deflateSync(output);
       const entry: IndexFileSlice = { ...slice, file: sliceFileName(slice.from, slice.to, this.head.bucket), bytes: data.length, sha256: sha256OfBuffer(data) };
       await this.write(entry.file, data);
+      if (extra) {
+        const file = extraFileName(slice.from, slice.to, this.head.bucket);
+        const stored = await this.moveIn(extra.image, file);
+        entry.extra = { file, bytes: (await fs.stat(stored)).size, sha256: await sha256OfFile(stored), snapshots: extra.snapshots };
+      }
       const at = this.slices.findIndex((s) => s.from >= slice.from);
       // A rebuilt slice replaces the entry of the same range.
       if (at >= 0 && this.slices[at]!.from === slice.from) this.slices.splice(at, 1, entry);
@@ -73,9 +85,9 @@ export class IndexWriter {
    */
   prune(): Promise<void> {
     return this.serial(async () => {
-      const listed = new Set(this.slices.map((s) => s.file));
+      const listed = new Set(filesOf(this.slices));
       for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
-        if (/^slice-\d+-\d+-b\d+\.bin\.z$/.test(name) && !listed.has(name)) await fs.rm(join(this.dir, name), { force: true }).catch(() => undefined);
+        if (/^(slice-\d+-\d+-b\d+\.bin\.z|snapshots-\d+-\d+-b\d+\.qcow2)$/.test(name) && !listed.has(name)) await fs.rm(join(this.dir, name), { force: true }).catch(() => undefined);
       }
     });
   }
@@ -115,17 +127,60 @@ export class IndexWriter {
     }
   }
 
+  /**
+   * Moves a file into the index folder under `name` (a copy where it lies on another file system),
+   * aside and renamed like every write; returns its path there.
+   */
+  private async moveIn(file: string, name: string): Promise<string> {
+    const put = async (dir: string) => {
+      await fs.mkdir(dir, { recursive: true });
+      const p = join(dir, name);
+      const tmp = `${p}.tmp-${process.pid}-${++tmpCounter}`;
+      try {
+        await fs.rename(file, tmp).catch(async (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EXDEV') throw e;
+          await fs.copyFile(file, tmp);
+          await fs.rm(file, { force: true });
+        });
+        await fs.chmod(tmp, 0o444);
+        await fs.rename(tmp, p);
+      } catch (e) {
+        await fs.rm(tmp, { force: true }).catch(() => undefined);
+        throw e;
+      }
+      return p;
+    };
+    try {
+      return await put(this.dir);
+    } catch (e) {
+      const [inBundle, state] = indexFolders(this.bundle, this.head.manifestSha256);
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      if (this.dir !== inBundle || !READ_ONLY.has(code)) throw unwritable(this.dir, e);
+      try {
+        await this.moveTo(state);
+        return await put(state);
+      } catch (e2) {
+        throw unwritable(state, e2, inBundle);
+      }
+    }
+  }
+
   /** Continues in `dir`: the files of the slices listed so far are copied there first, so that its index.json lists only files it holds. */
   private async moveTo(dir: string): Promise<void> {
     const from = this.dir;
     await fs.mkdir(dir, { recursive: true });
-    for (const s of this.slices) {
-      const tmp = join(dir, `${s.file}.tmp-${process.pid}-${++tmpCounter}`);
-      await fs.copyFile(join(from, s.file), tmp);
-      await fs.rename(tmp, join(dir, s.file));
+    for (const name of filesOf(this.slices)) {
+      const tmp = join(dir, `${name}.tmp-${process.pid}-${++tmpCounter}`);
+      await fs.copyFile(join(from, name), tmp);
+      await fs.rename(tmp, join(dir, name));
     }
     this.dir = dir;
   }
+}
+
+/** The files of the index folder that slices list: their outputs and extra snapshot images. */
+function filesOf(slices: readonly IndexFileSlice[]): string[] {
+  return slices.flatMap((s) => (s.extra ? [s.file, s.extra.file] : [s.file]));
 }
 
 async function writeAside(dir: string, name: string, data: Buffer): Promise<void> {

@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { SnapshotEntry, SnapshotVerificationSummary } from '../bundle/manifest';
 import * as layout from '../bundle/layout';
 import { Bundle } from '../bundle/reader';
@@ -12,9 +10,7 @@ import { probeOf, verifySnapshots, VERIFY_IDLE_SILENCE_MS, type SnapshotVerdict 
 import { ReplayWorker, type LadderPoint } from '../replay/worker';
 import { ReplayWorkspace } from '../replay/workspace';
 import type { TimePoint } from '../timepoint';
-import { listSnapshots } from './snapshot-list';
-
-const execFileAsync = promisify(execFile);
+import { deleteSnapshot, listSnapshots } from './snapshot-list';
 
 /** Verify, repair, verify again: a replaced snapshot is checked like any other before it is kept. */
 const ROUNDS = 3;
@@ -188,11 +184,9 @@ async function repair(
   }
 }
 
-/** Deletes every entry of a snapshot from the store (a disk recording lists each snapshot twice). */
+/** Deletes a snapshot from the store and says so in the summary. */
 async function dropSnapshot(qemuImg: string, store: string, summary: SnapshotVerificationSummary, name: string, icount: TimePoint, why: string): Promise<void> {
-  for (let i = 0; i < 4 && (await listSnapshots(qemuImg, store)).some((s) => s.name === name); i++) {
-    await execFileAsync(qemuImg, ['snapshot', '-d', name, store]);
-  }
+  await deleteSnapshot(qemuImg, store, name);
   summary.replaced = summary.replaced.filter((r) => r.name !== name);
   summary.added = summary.added.filter((a) => a.name !== name);
   if (!summary.dropped.some((d) => d.name === name)) summary.dropped.push({ name, icount, why });

@@ -1,5 +1,6 @@
 import { Bundle } from '../bundle/reader';
 import type { SnapshotEntry } from '../bundle/manifest';
+import type { SnapshotSource } from '@rewind/protocol';
 import { CancelledError, UserError } from '../errors';
 import { checkReadPacket } from '../gdb/read-packets';
 import type { X86Registers } from '../gdb/x86-registers';
@@ -106,7 +107,16 @@ export class ReplayEngine {
     this.images = new LadderImages(ws);
     this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
     this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers);
-    this.indexing = new IndexAttachment(bundle, index, end, (ix) => this.search.useIndex(ix), this.hangMs);
+    this.indexing = new IndexAttachment(
+      bundle,
+      index,
+      end,
+      (ix, extras) => {
+        this.search.useIndex(ix);
+        this.ladder.addIndexPoints(extras);
+      },
+      this.hangMs,
+    );
   }
 
   static async open(path: string, opts: EngineOptions = {}): Promise<ReplayEngine> {
@@ -193,10 +203,10 @@ export class ReplayEngine {
    * The recorded snapshots and those created with createSnapshot, oldest first (not the ladder's
    * automatic ones, which come and go).
    */
-  listSnapshots(): Array<SnapshotEntry & { source: 'record' | 'replay' }> {
+  listSnapshots(): Array<SnapshotEntry & { source: SnapshotSource }> {
     return this.ladder
       .all()
-      .filter((p) => p.source === 'record' || p.pinned)
+      .filter((p) => p.source !== 'replay' || p.pinned)
       .map(({ name, icount, vmClockNs, vmStateBytes, source }) => ({ name, icount, vmClockNs, vmStateBytes, source }));
   }
 

@@ -10,6 +10,7 @@ import { loadIndex, rememberReplayEnd, type StoredIndex } from '../index/index-s
 import { RecordingIndex } from '../index/recording-index';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
+import type { LadderPoint } from './worker-types';
 
 /** Where the engine's index stands. */
 export type IndexStatus =
@@ -31,7 +32,8 @@ export class IndexAttachment {
     /** The engine's parsed log and replay end: the store and the pass need not parse the log again. */
     private readonly log: ReplayLogIndex,
     end: TimePoint,
-    private readonly use: (index: RecordingIndex) => void,
+    /** Gets the index once it is whole and checked, with its extra snapshots as ladder points. */
+    private readonly use: (index: RecordingIndex, extraSnapshots: LadderPoint[]) => void,
     private readonly hangMs: number | undefined,
   ) {
     rememberReplayEnd(bundle, end);
@@ -75,7 +77,10 @@ export class IndexAttachment {
 
   private attach(stored: StoredIndex): void {
     this.index = RecordingIndex.fromSlices(stored.slices, stored.where);
-    this.use(this.index);
+    const extras = stored.slices.flatMap((s) =>
+      (s.extra?.snapshots ?? []).map((x): LadderPoint => ({ name: x.name, icount: x.icount, vmClockNs: 0, vmStateBytes: x.vmStateBytes, image: s.extra!.image, source: 'index' })),
+    );
+    this.use(this.index, extras);
     this.status = { state: 'ready', buckets: this.index.bucketCount, where: stored.where };
   }
 }

@@ -110,11 +110,22 @@ export class SnapshotLadder {
     this.points = this.points.filter((x) => !drop.has(x));
   }
 
-  /** Removes a snapshot the engine added. Recorded snapshots belong to the bundle and stay. */
+  /**
+   * Puts the index's extra snapshots on the ladder (IndexAttachment): kept for the engine's life,
+   * outside the bound of added snapshots, like recorded ones.
+   */
+  addIndexPoints(points: readonly LadderPoint[]): void {
+    const have = new Set(this.points.map((p) => p.icount));
+    this.points.push(...points.filter((p) => p.source === 'index' && !have.has(p.icount)));
+    this.points.sort((a, b) => a.icount - b.icount);
+  }
+
+  /** Removes a snapshot the engine added. Recorded snapshots belong to the bundle and stay, and the index's to the index. */
   remove(name: string): boolean {
     const p = this.points.find((x) => x.name === name);
     if (!p) return false;
     if (p.source === 'record') throw new UserError(`snapshot ${name} was taken while recording and belongs to the bundle; it cannot be deleted`, 'snapshot-recorded');
+    if (p.source === 'index') throw new UserError(`snapshot ${name} belongs to the recording's index (rewind index); it cannot be deleted`, 'snapshot-recorded');
     this.points = this.points.filter((x) => x !== p);
     return true;
   }

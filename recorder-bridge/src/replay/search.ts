@@ -181,7 +181,7 @@ export class SliceSearch {
     for (const p of ladder.all()) {
       if (ladder.startOf(p) <= ladder.startOf(snaps[0]!) || ladder.startOf(p) >= to || !ladder.usable(p)) continue;
       const last = snaps[snaps.length - 1]!;
-      if (p.source === 'record' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
+      if (p.source !== 'replay' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
     }
     const out: Slice[] = [];
     for (let i = 0; i < snaps.length; i++) {

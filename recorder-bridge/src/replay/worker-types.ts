@@ -1,4 +1,5 @@
 /** The vocabulary of replay workers: how a run stops, what it traps on, the snapshots a worker starts from. */
+import type { SnapshotSource } from '@rewind/protocol';
 import type { SnapshotEntry } from '../bundle/manifest';
 import type { TimePoint } from '../timepoint';
 
@@ -47,8 +48,8 @@ export interface Watchpoint {
 export interface LadderPoint extends SnapshotEntry {
   /** Image file holding this snapshot; workers start from a private copy of it. */
   image: string;
-  /** 'record': taken while recording (in the bundle); 'replay': added by the engine. */
-  source: 'record' | 'replay';
+  /** 'record': taken while recording (in the bundle); 'replay': added by the engine; 'index': saved and verified by the index pass (in the index). */
+  source: SnapshotSource;
   /** Created on request (engine.createSnapshot): the ladder's bound never drops it. */
   pinned?: boolean;
 }

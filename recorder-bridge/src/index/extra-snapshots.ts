@@ -1,0 +1,78 @@
+/**
+ * The index pass's extra snapshots (docs/index-design.md, "Plan for the extra snapshots"): the
+ * budget the lanes share, and what a slice keeps of the snapshots its pass saved: only those that,
+ * started the way the engine starts one, replay to the next with the registers the pass saw at both
+ * ends. The kept ones stay in the slice's image with `init`; the recorded snapshots are deleted
+ * from it (the bundle's store has them).
+ */
+import { promises as fs } from 'node:fs';
+import * as layout from '../bundle/layout';
+import type { Bundle } from '../bundle/reader';
+import { requireTool } from '../qemu/tools';
+import { deleteSnapshot, listSnapshots } from '../record/snapshot-list';
+import { replaySegment } from '../replay/snapshot-verify';
+import type { QuietPoints } from '../replay/quiet-points';
+import type { ReplayWorkspace } from '../replay/workspace';
+import type { TimePoint } from '../timepoint';
+import type { IndexFileExtra, IndexFileSlice } from './index-store';
+import type { PassSnapshotOptions, SavedSnapshot } from './plugin-pass';
+
+/** A lane saves an extra snapshot once this much replay time has passed since its slice's start or its last one. */
+export const EXTRA_EVERY_MS = 1_000;
+/** At most this many extra snapshots in a recording's index. */
+export const MAX_EXTRA_SNAPSHOTS = 64;
+
+/**
+ * The options every lane's pass gets: one budget for the whole recording, so that the extra
+ * snapshots' machine state stays within the recorded store's (the store at most doubles), less
+ * what slices kept from an earlier pass already hold.
+ */
+export function extraSnapshotOptions(bundle: Bundle, quiet: QuietPoints, kept: readonly IndexFileSlice[]): PassSnapshotOptions {
+  const recorded = bundle.manifest.snapshots.list;
+  const stateBytes = recorded.reduce((n, s) => n + s.vmStateBytes, 0);
+  const each = Math.max(1, ...recorded.map((s) => s.vmStateBytes));
+  const held = kept.flatMap((s) => s.extra?.snapshots ?? []);
+  let left = Math.min(MAX_EXTRA_SNAPSHOTS, Math.floor(stateBytes / each)) - held.length;
+  let seq = Math.max(0, ...held.map((x) => (/^x(\d+)$/.exec(x.name) ? Number(x.name.slice(1)) : 0)));
+  return {
+    everyMs: EXTRA_EVERY_MS,
+    quiet,
+    reserve: () => (left-- > 0 ? `x${++seq}` : undefined),
+  };
+}
+
+/**
+ * Verifies what a slice's pass saved, keeps what passed in its image and deletes the rest; returns
+ * the image and what it holds, or undefined (and no image) when nothing passed.
+ */
+export async function keepVerified(
+  bundle: Bundle,
+  ws: ReplayWorkspace,
+  saved: { image: string; snapshots: SavedSnapshot[]; endRegisters: string },
+  sliceEnd: TimePoint,
+  replayEnd: TimePoint,
+  signal?: AbortSignal,
+): Promise<{ image: string; snapshots: IndexFileExtra['snapshots'] } | undefined> {
+  try {
+    const ok = new Set<string>();
+    for (const [i, x] of saved.snapshots.entries()) {
+      const next = saved.snapshots[i + 1];
+      const from = { name: x.name, icount: x.icount, vmClockNs: 0, vmStateBytes: 0, image: saved.image, source: 'replay' as const };
+      const seg = await replaySegment(bundle, ws, from, { start: x.icount, end: next?.icount ?? sliceEnd }, { mode: 'engine', replayEnd, ...(signal ? { signal } : {}) });
+      if (seg.error === undefined && seg.startRegisters === x.registers && seg.endRegisters === (next ? next.registers : saved.endRegisters)) ok.add(x.name);
+    }
+    const qemuImg = requireTool('qemu-img');
+    for (const s of await listSnapshots(qemuImg, saved.image)) {
+      if (s.name !== layout.INITIAL_SNAPSHOT && !ok.has(s.name)) await deleteSnapshot(qemuImg, saved.image, s.name);
+    }
+    const held = (await listSnapshots(qemuImg, saved.image)).filter((s) => ok.has(s.name));
+    if (held.length === 0) {
+      await fs.rm(saved.image, { force: true });
+      return undefined;
+    }
+    return { image: saved.image, snapshots: held.map((s) => ({ name: s.name, icount: s.icount, vmStateBytes: s.vmStateBytes })) };
+  } catch (e) {
+    await fs.rm(saved.image, { force: true });
+    throw e;
+  }
+}
