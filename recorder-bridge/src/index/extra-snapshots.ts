@@ -17,27 +17,47 @@ import type { TimePoint } from '../timepoint';
 import type { IndexFileExtra, IndexFileSlice } from './index-store';
 import type { PassSnapshotOptions, SavedSnapshot } from './plugin-pass';
 
-/** A lane saves an extra snapshot once this much replay time has passed since its slice's start or its last one. */
-export const EXTRA_EVERY_MS = 1_000;
+/** A lane saves an extra snapshot once this much replay time has passed since its slice's start or its last one... */
+export const EXTRA_EVERY_MS = 2_000;
+/** ...and after a bucket whose replay took this long (an idle stretch: a 1M bucket of busy code replays in about 30 ms). */
+export const SLOW_BUCKET_MS = 250;
 /** At most this many extra snapshots in a recording's index. */
 export const MAX_EXTRA_SNAPSHOTS = 64;
+/**
+ * The smallest budget: a short recording has only `init` (0.5 MB for the demo guest, taken before
+ * boot), and twice its store would allow no extra snapshot at all, yet it is the kind whose idle
+ * stretches need one (docs/index-design.md).
+ */
+export const MIN_EXTRA_BYTES = 16 * 2 ** 20;
+
+/** How much machine state the extra snapshots of a recording may hold: the recorded snapshots' (the store at most doubles), at least MIN_EXTRA_BYTES. */
+export function extraSnapshotBudget(recorded: ReadonlyArray<{ vmStateBytes: number }>): number {
+  return Math.max(MIN_EXTRA_BYTES, recorded.reduce((n, s) => n + s.vmStateBytes, 0));
+}
 
 /**
- * The options every lane's pass gets: one budget for the whole recording, so that the extra
- * snapshots' machine state stays within the recorded store's (the store at most doubles), less
- * what slices kept from an earlier pass already hold.
+ * The options every lane's pass gets: one budget for the whole recording (extraSnapshotBudget),
+ * first come first served, less what slices kept from an earlier pass already hold. Each is
+ * counted at twice the size of the largest recorded one, a bound: a snapshot after boot holds more
+ * than `init` (0.76 MB against 0.46 MB on the demo guest).
  */
 export function extraSnapshotOptions(bundle: Bundle, quiet: QuietPoints, kept: readonly IndexFileSlice[]): PassSnapshotOptions {
   const recorded = bundle.manifest.snapshots.list;
-  const stateBytes = recorded.reduce((n, s) => n + s.vmStateBytes, 0);
-  const each = Math.max(1, ...recorded.map((s) => s.vmStateBytes));
   const held = kept.flatMap((s) => s.extra?.snapshots ?? []);
-  let left = Math.min(MAX_EXTRA_SNAPSHOTS, Math.floor(stateBytes / each)) - held.length;
+  const each = 2 * Math.max(1, ...recorded.map((s) => s.vmStateBytes), ...held.map((x) => x.vmStateBytes));
+  let bytes = extraSnapshotBudget(recorded) - held.reduce((n, x) => n + x.vmStateBytes, 0);
+  let count = MAX_EXTRA_SNAPSHOTS - held.length;
   let seq = Math.max(0, ...held.map((x) => (/^x(\d+)$/.exec(x.name) ? Number(x.name.slice(1)) : 0)));
   return {
     everyMs: EXTRA_EVERY_MS,
+    slowBucketMs: SLOW_BUCKET_MS,
     quiet,
-    reserve: () => (left-- > 0 ? `x${++seq}` : undefined),
+    reserve: () => {
+      if (bytes < each || count <= 0) return undefined;
+      bytes -= each;
+      count--;
+      return `x${++seq}`;
+    },
   };
 }
 

@@ -62,12 +62,14 @@ export interface PluginPassOptions {
 }
 
 /**
- * The extra snapshots a slice's pass saves: at the first quiet point after a bucket boundary where
- * the replay time since the slice's start (or its last saved snapshot) reached `everyMs`: right
- * after an idle stretch replayed at the wall clock's pace, and at an even distance elsewhere.
+ * The extra snapshots a slice's pass saves, at the first quiet point after a bucket boundary: after
+ * a bucket whose replay took `slowBucketMs` or more (an idle stretch replayed at the wall clock's
+ * pace, a stretch of clock reads), and where the replay time since the slice's start (or its last
+ * saved snapshot) reached `everyMs` (an even distance elsewhere).
  */
 export interface PassSnapshotOptions {
   everyMs: number;
+  slowBucketMs: number;
   quiet: QuietPoints;
   /** Takes one snapshot from the budget the lanes share: its name, or undefined once it is spent. */
   reserve(): string | undefined;
@@ -159,7 +161,7 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       if (stop.kind === 'end' || stop.icount !== b) break;
       sinceSaved += t1 - t0;
       const next = bounds[k + 1];
-      if (opts.snapshots && next !== undefined && sinceSaved >= opts.snapshots.everyMs) {
+      if (opts.snapshots && next !== undefined && (t1 - t0 >= opts.snapshots.slowBucketMs || sinceSaved >= opts.snapshots.everyMs)) {
         const s = await saveAtQuietPoint(worker, opts.snapshots, at, next);
         if (s) {
           saved.push(s);

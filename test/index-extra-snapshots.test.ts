@@ -1,0 +1,126 @@
+/**
+ * The index pass's extra snapshots (issue 12 part 2, docs/index-design.md): on a demo recording
+ * with an idle stretch at the prompt (replayed at the wall clock's pace) and only `init` recorded,
+ * `rewind index` saves verified snapshots where replay is slow, within its budget;
+ * the engine starts from them (a time point after the idle stretch no longer replays it), and lands
+ * in the same state as an engine without the index; a damaged image is refused and rebuilt.
+ */
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Bundle } from '../recorder-bridge/src/bundle/reader';
+import * as layout from '../recorder-bridge/src/bundle/layout';
+import { UserError } from '../recorder-bridge/src/errors';
+import { extraSnapshotBudget } from '../recorder-bridge/src/index/extra-snapshots';
+import { loadIndex, type IndexFile } from '../recorder-bridge/src/index/index-store';
+import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
+import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { qemuProcessesMentioning } from './support/procs';
+
+/** A loaded machine (a CI run beside this test) can freeze a replay process for more than the default 1.5 s. */
+const HANG_MS = 15_000;
+const IDLE_SECONDS = 3;
+
+describe('extra snapshots of the index', { timeout: 900_000 }, () => {
+  const dir = tempDir(after);
+  const path = join(dir, 'idle.rewind');
+  let indexed: ReplayEngine | undefined;
+  let plain: ReplayEngine | undefined;
+  /** The time points of the prompt before the idle stretch and of the echo of the line typed after it. */
+  let idleFrom = 0;
+  let idleTo = 0;
+
+  before(async () => {
+    requireDemoKernel();
+    const script = join(dir, 'in.txt');
+    await fs.writeFile(
+      script,
+      `expect ready\nexpect > \nsend spin 3\\n\nexpect spin done\nexpect > \nsleep ${IDLE_SECONDS}\nsend ticks\\n\nexpect ticks: \nexpect > \nsend spin 2\\n\nexpect spin done\nexpect > \nsend poweroff\\n\n`,
+    );
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', path, '--snapshot-every', '0', '--no-index', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    const ix = await runRewind(['index', path, '--quiet'], { timeoutMs: 300_000 });
+    assert.equal(ix.code, 0, ix.stderr);
+    const lines = (await fs.readFile(join(path, layout.CONSOLE_LINES), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { icount: number; text: string });
+    const spinDone = lines.find((l) => l.text.includes('spin done'));
+    const ticks = lines.find((l) => l.text.includes('ticks:'));
+    assert.ok(spinDone && ticks, `console: ${lines.map((l) => l.text).join(' | ')}`);
+    idleFrom = spinDone.icount;
+    idleTo = ticks.icount;
+    indexed = await ReplayEngine.open(path, { index: 'use', hangTimeoutMs: HANG_MS });
+    plain = await ReplayEngine.open(path, { index: 'off', hangTimeoutMs: HANG_MS });
+    assert.equal(indexed.indexing.status.state, 'ready', JSON.stringify(indexed.indexing.status));
+  });
+
+  after(async () => {
+    await indexed?.close();
+    await plain?.close();
+    assert.deepEqual(await qemuProcessesMentioning(dir), [], 'replay processes left behind');
+  });
+
+  async function indexFile(): Promise<IndexFile> {
+    return JSON.parse(await fs.readFile(join(path, layout.INDEX_DIR, 'index.json'), 'utf8')) as IndexFile;
+  }
+
+  it('saves verified extra snapshots within the recorded store\'s machine state, and one after the idle stretch', async () => {
+    const file = await indexFile();
+    const extras = file.slices.flatMap((s) => s.extra?.snapshots ?? []);
+    const recorded = (await Bundle.open(path)).manifest.snapshots.list;
+    const budget = extraSnapshotBudget(recorded);
+    const used = extras.reduce((n, x) => n + x.vmStateBytes, 0);
+    process.stderr.write(`index-extra-snapshots: ${recorded.length} recorded, a budget of ${budget} bytes of machine state, ${extras.length} extra (${used} bytes): ${extras.map((x) => `${x.name}@${x.icount}`).join(' ')}; idle from ${idleFrom} to ${idleTo}\n`);
+    assert.ok(extras.length > 0, 'no extra snapshot was saved');
+    assert.ok(used <= budget, `the extra snapshots hold ${used} bytes of machine state, more than the budget of ${budget}`);
+    for (const s of file.slices) for (const x of s.extra?.snapshots ?? []) assert.ok(x.icount > s.from && x.icount < s.to, `${x.name}@${x.icount} lies outside its slice [${s.from}, ${s.to})`);
+    // One right after the idle stretch (at the first quiet point after the end of its bucket): a
+    // replay to a time point after it no longer crosses the stretch, as it does without the index.
+    const x = extras.find((e) => e.icount > idleFrom);
+    assert.ok(x && x.icount - idleTo < 2_000_000, `no extra snapshot within 2M instructions after the idle stretch (${idleFrom}-${idleTo})`);
+    assert.equal(indexed!.snapshotAtOrBefore(x.icount + 1), x.icount);
+    assert.ok(plain!.snapshotAtOrBefore(x.icount + 1) <= idleFrom, 'without the index a recorded snapshot already skips the idle stretch: the recording tests nothing');
+    assert.deepEqual(
+      indexed!.listSnapshots().filter((s) => s.source === 'index').map((s) => s.name),
+      extras.map((x) => x.name),
+      'the engine lists the extra snapshots',
+    );
+  });
+
+  it('lands in the same state from an extra snapshot as without the index', async () => {
+    const extras = (await indexFile()).slices.flatMap((s) => s.extra?.snapshots ?? []);
+    for (const x of extras) {
+      for (const t of [x.icount + 1, x.icount + 777_777]) {
+        const a = await indexed!.seek(t);
+        const b = await plain!.seek(t);
+        assert.equal(a, t);
+        assert.equal(b, t);
+        assert.equal(await indexed!.gdbPacket('g'), await plain!.gdbPacket('g'), `registers at ${t} (after ${x.name})`);
+      }
+    }
+  });
+
+  it('an extra snapshot image changed on disk is refused, and `rewind index` rebuilds its slice', async () => {
+    const file = await indexFile();
+    const victim = file.slices.find((s) => s.extra)!;
+    const image = join(path, layout.INDEX_DIR, victim.extra!.file);
+    await fs.chmod(image, 0o644);
+    const data = await fs.readFile(image);
+    data[data.length - 100]! ^= 0x01;
+    await fs.writeFile(image, data);
+    await assert.rejects(loadIndex(await Bundle.open(path)), (e: unknown) => {
+      assert.ok(e instanceof UserError, String(e));
+      assert.equal(e.code, 'index-damaged');
+      assert.ok(e.message.includes(victim.extra!.file), e.message);
+      return true;
+    });
+    const rebuilt = await runRewind(['index', path, '--quiet'], { timeoutMs: 300_000 });
+    assert.equal(rebuilt.code, 0, rebuilt.stderr);
+    const again = await loadIndex(await Bundle.open(path));
+    assert.ok(again, 'a complete index after the rebuild');
+    const slice = again.slices.find((s) => s.from === victim.from)!;
+    assert.ok(slice.extra && slice.extra.snapshots.length > 0, 'the rebuilt slice has extra snapshots again');
+  });
+});
