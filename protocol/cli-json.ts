@@ -45,6 +45,9 @@ export interface IndexInfoJson {
   /** Complete: the number of buckets, and the bytes of its slice files (deflated). */
   buckets?: number;
   bytes?: number;
+  /** Complete: the extra snapshots it holds (docs/index-design.md, "Extra snapshots"), and the bytes of their images. */
+  extraSnapshots?: number;
+  extraBytes?: number;
   /** Incomplete: the instructions its finished slices cover, of the replay's `end`. */
   covered?: TimePoint;
   end?: TimePoint;

@@ -15,6 +15,7 @@ import { UserError } from '../recorder-bridge/src/errors';
 import { extraSnapshotBudget } from '../recorder-bridge/src/index/extra-snapshots';
 import { loadIndex, type IndexFile } from '../recorder-bridge/src/index/index-store';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
+import type { InfoJson } from '@rewind/protocol';
 import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { qemuProcessesMentioning } from './support/procs';
 
@@ -87,6 +88,11 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
       extras.map((x) => x.name),
       'the engine lists the extra snapshots',
     );
+    const info = await runRewind(['info', path, '--json']);
+    assert.equal(info.code, 0, info.stderr);
+    const ix = (JSON.parse(info.stdout) as InfoJson).index!;
+    assert.equal(ix.extraSnapshots, extras.length, 'rewind info counts them');
+    assert.equal(ix.extraBytes, file.slices.reduce((n, s) => n + (s.extra?.bytes ?? 0), 0));
   });
 
   it('lands in the same state from an extra snapshot as without the index', async () => {

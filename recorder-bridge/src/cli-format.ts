@@ -71,7 +71,10 @@ export function formatIndex(s: IndexInfoJson, bundleDir: string): string {
     case 'incomplete':
       return `incomplete: ${s.slices} slices cover ${formatIcount(s.covered ?? 0)} of ${formatIcount(s.end ?? 0)} instructions (${s.where}); \`rewind index ${bundleDir}\` replays the rest`;
     case 'complete':
-      return `${s.where}, ${formatBytes(s.bytes ?? 0)}: ${s.buckets} buckets of ${formatIcount(s.bucket ?? 0)} instructions in ${s.slices} slices`;
+      return (
+        `${s.where}, ${formatBytes(s.bytes ?? 0)}: ${s.buckets} buckets of ${formatIcount(s.bucket ?? 0)} instructions in ${s.slices} slices` +
+        (s.extraSnapshots ? `; ${s.extraSnapshots} extra snapshot${s.extraSnapshots === 1 ? '' : 's'} (${formatBytes(s.extraBytes ?? 0)})` : '')
+      );
     case 'damaged':
       return `DAMAGED: ${s.message}`;
   }

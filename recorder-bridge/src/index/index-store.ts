@@ -307,7 +307,9 @@ export async function indexStatus(bundle: Bundle): Promise<IndexInfoJson> {
     const dir = stored.where;
     const buckets = file.slices.reduce((n, s) => n + s.spans.length, 0);
     const bytes = file.slices.reduce((n, s) => n + s.bytes, 0);
-    return { state: 'complete', where: dir, bucket: file.bucket, slices: file.slices.length, buckets, bytes };
+    const extraSnapshots = file.slices.reduce((n, s) => n + (s.extra?.snapshots.length ?? 0), 0);
+    const extraBytes = file.slices.reduce((n, s) => n + (s.extra?.bytes ?? 0), 0);
+    return { state: 'complete', where: dir, bucket: file.bucket, slices: file.slices.length, buckets, bytes, extraSnapshots, extraBytes };
   }
   const sha = await manifestSha256Of(bundle);
   for (const dir of indexFolders(bundle, sha)) {
