@@ -110,29 +110,17 @@ export class IndexWriter {
     await this.write(INDEX_JSON, Buffer.from(JSON.stringify(file, null, 1) + '\n'));
   }
 
-  /** Writes `name` into the index folder, aside and renamed; moves to the state folder when the bundle's folder refuses. */
-  private async write(name: string, data: Buffer): Promise<void> {
-    try {
-      await writeAside(this.dir, name, data);
-    } catch (e) {
-      const [inBundle, state] = indexFolders(this.bundle, this.head.manifestSha256);
-      const code = (e as NodeJS.ErrnoException).code ?? '';
-      if (this.dir !== inBundle || !READ_ONLY.has(code)) throw unwritable(this.dir, e);
-      try {
-        await this.moveTo(state);
-        await writeAside(state, name, data);
-      } catch (e2) {
-        throw unwritable(state, e2, inBundle);
-      }
-    }
+  /** Writes `name` into the index folder, aside and renamed. */
+  private write(name: string, data: Buffer): Promise<void> {
+    return this.inFolder((dir) => writeAside(dir, name, data));
   }
 
   /**
    * Moves a file into the index folder under `name` (a copy where it lies on another file system),
    * aside and renamed like every write; returns its path there.
    */
-  private async moveIn(file: string, name: string): Promise<string> {
-    const put = async (dir: string) => {
+  private moveIn(file: string, name: string): Promise<string> {
+    return this.inFolder(async (dir) => {
       await fs.mkdir(dir, { recursive: true });
       const p = join(dir, name);
       const tmp = `${p}.tmp-${process.pid}-${++tmpCounter}`;
@@ -149,7 +137,11 @@ export class IndexWriter {
         throw e;
       }
       return p;
-    };
+    });
+  }
+
+  /** Puts something into the index folder; moves to the state folder when the bundle's folder refuses. */
+  private async inFolder<T>(put: (dir: string) => Promise<T>): Promise<T> {
     try {
       return await put(this.dir);
     } catch (e) {
