@@ -45,7 +45,7 @@ export interface IndexInfoJson {
   /** Complete: the number of buckets, and the bytes of its slice files (deflated). */
   buckets?: number;
   bytes?: number;
-  /** Complete: the extra snapshots it holds (docs/index-design.md, "Extra snapshots"), and the bytes of their images. */
+  /** Complete: the extra snapshots it holds (docs/index-design.md, "Extra snapshots"), and the bytes their images take on disk (they are sparse). */
   extraSnapshots?: number;
   extraBytes?: number;
   /** Incomplete: the instructions its finished slices cover, of the replay's `end`. */

@@ -67,7 +67,7 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
     return JSON.parse(await fs.readFile(join(path, layout.INDEX_DIR, 'index.json'), 'utf8')) as IndexFile;
   }
 
-  it('saves verified extra snapshots within the recorded store\'s machine state, and one after the idle stretch', async () => {
+  it('saves verified extra snapshots within the budget, one right after the idle stretch; rewind info counts them', async () => {
     const file = await indexFile();
     const extras = file.slices.flatMap((s) => s.extra?.snapshots ?? []);
     const recorded = (await Bundle.open(path)).manifest.snapshots.list;
@@ -92,7 +92,7 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
     assert.equal(info.code, 0, info.stderr);
     const ix = (JSON.parse(info.stdout) as InfoJson).index!;
     assert.equal(ix.extraSnapshots, extras.length, 'rewind info counts them');
-    assert.equal(ix.extraBytes, file.slices.reduce((n, s) => n + (s.extra?.bytes ?? 0), 0));
+    assert.ok(ix.extraBytes! > 0 && ix.extraBytes! <= file.slices.reduce((n, s) => n + (s.extra?.bytes ?? 0), 0), `extraBytes ${ix.extraBytes}: on disk, at most the images' sizes`);
   });
 
   it('lands in the same state from an extra snapshot as without the index', async () => {

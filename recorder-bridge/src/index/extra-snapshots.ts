@@ -19,8 +19,14 @@ import type { PassSnapshotOptions, SavedSnapshot } from './plugin-pass';
 
 /** A lane saves an extra snapshot once this much replay time has passed since its slice's start or its last one... */
 export const EXTRA_EVERY_MS = 2_000;
-/** ...and after a bucket whose replay took this long (an idle stretch: a 1M bucket of busy code replays in about 30 ms). */
+/** ...and after a bucket whose replay took this long (an idle stretch: a 1M bucket of busy code replays in about 30 ms)... */
 export const SLOW_BUCKET_MS = 250;
+/**
+ * ...but never closer than this to the slice's start or its last one: the first buckets after a
+ * process starts are slow too (QEMU translates every block afresh), and on the Linux fixture the
+ * slow-bucket rule alone saved one 1M instructions after a recorded snapshot.
+ */
+export const MIN_EXTRA_GAP = 10_000_000;
 /** At most this many extra snapshots in a recording's index. */
 export const MAX_EXTRA_SNAPSHOTS = 64;
 /**
@@ -38,19 +44,20 @@ export function extraSnapshotBudget(recorded: ReadonlyArray<{ vmStateBytes: numb
 /**
  * The options every lane's pass gets: one budget for the whole recording (extraSnapshotBudget),
  * first come first served, less what slices kept from an earlier pass already hold. Each is
- * counted at twice the size of the largest recorded one, a bound: a snapshot after boot holds more
- * than `init` (0.76 MB against 0.46 MB on the demo guest).
+ * counted at the size of the largest recorded one (a snapshot after boot holds more than `init`:
+ * 0.76 MB against 0.46 MB on the demo guest, which the floor of the budget covers).
  */
 export function extraSnapshotOptions(bundle: Bundle, quiet: QuietPoints, kept: readonly IndexFileSlice[]): PassSnapshotOptions {
   const recorded = bundle.manifest.snapshots.list;
   const held = kept.flatMap((s) => s.extra?.snapshots ?? []);
-  const each = 2 * Math.max(1, ...recorded.map((s) => s.vmStateBytes), ...held.map((x) => x.vmStateBytes));
+  const each = Math.max(1, ...recorded.map((s) => s.vmStateBytes), ...held.map((x) => x.vmStateBytes));
   let bytes = extraSnapshotBudget(recorded) - held.reduce((n, x) => n + x.vmStateBytes, 0);
   let count = MAX_EXTRA_SNAPSHOTS - held.length;
   let seq = Math.max(0, ...held.map((x) => (/^x(\d+)$/.exec(x.name) ? Number(x.name.slice(1)) : 0)));
   return {
     everyMs: EXTRA_EVERY_MS,
     slowBucketMs: SLOW_BUCKET_MS,
+    minGap: MIN_EXTRA_GAP,
     quiet,
     reserve: () => {
       if (bytes < each || count <= 0) return undefined;

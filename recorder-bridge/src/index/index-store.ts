@@ -308,7 +308,9 @@ export async function indexStatus(bundle: Bundle): Promise<IndexInfoJson> {
     const buckets = file.slices.reduce((n, s) => n + s.spans.length, 0);
     const bytes = file.slices.reduce((n, s) => n + s.bytes, 0);
     const extraSnapshots = file.slices.reduce((n, s) => n + (s.extra?.snapshots.length ?? 0), 0);
-    const extraBytes = file.slices.reduce((n, s) => n + (s.extra?.bytes ?? 0), 0);
+    // On disk: the images are sparse (qcow2 discards the deleted recorded snapshots' clusters).
+    let extraBytes = 0;
+    for (const s of file.slices) if (s.extra) extraBytes += (await fs.stat(join(dir, s.extra.file))).blocks * 512;
     return { state: 'complete', where: dir, bucket: file.bucket, slices: file.slices.length, buckets, bytes, extraSnapshots, extraBytes };
   }
   const sha = await manifestSha256Of(bundle);

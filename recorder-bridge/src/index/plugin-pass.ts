@@ -70,6 +70,8 @@ export interface PluginPassOptions {
 export interface PassSnapshotOptions {
   everyMs: number;
   slowBucketMs: number;
+  /** Instructions from the slice's start or its last saved snapshot before the next may be saved. */
+  minGap: number;
   quiet: QuietPoints;
   /** Takes one snapshot from the budget the lanes share: its name, or undefined once it is spent. */
   reserve(): string | undefined;
@@ -161,8 +163,10 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       if (stop.kind === 'end' || stop.icount !== b) break;
       sinceSaved += t1 - t0;
       const next = bounds[k + 1];
-      if (opts.snapshots && next !== undefined && (t1 - t0 >= opts.snapshots.slowBucketMs || sinceSaved >= opts.snapshots.everyMs)) {
-        const s = await saveAtQuietPoint(worker, opts.snapshots, at, next);
+      const sx = opts.snapshots;
+      const far = sx && at - (saved.length ? saved[saved.length - 1]!.icount : from) >= sx.minGap;
+      if (sx && far && next !== undefined && (t1 - t0 >= sx.slowBucketMs || sinceSaved >= sx.everyMs)) {
+        const s = await saveAtQuietPoint(worker, sx, at, next);
         if (s) {
           saved.push(s);
           sinceSaved = 0;
