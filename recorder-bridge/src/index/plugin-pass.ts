@@ -57,7 +57,7 @@ export interface PluginPassOptions {
   plugin?: string;
   /** Default PASS_HANG_MS. */
   hangMs?: number;
-  /** Snapshots to save on the way (docs/index-design.md, "Plan for the extra snapshots"). */
+  /** Snapshots to save on the way (docs/index-design.md, "Extra snapshots"). */
   snapshots?: PassSnapshotOptions;
 }
 
@@ -65,7 +65,8 @@ export interface PluginPassOptions {
  * The extra snapshots a slice's pass saves, at the first quiet point after a bucket boundary: after
  * a bucket whose replay took `slowBucketMs` or more (an idle stretch replayed at the wall clock's
  * pace, a stretch of clock reads), and where the replay time since the slice's start (or its last
- * saved snapshot) reached `everyMs` (an even distance elsewhere).
+ * saved snapshot) reached `everyMs` (an even distance elsewhere); never within `minGap`
+ * instructions of those.
  */
 export interface PassSnapshotOptions {
   everyMs: number;
