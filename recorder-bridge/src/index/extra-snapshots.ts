@@ -1,5 +1,5 @@
 /**
- * The index pass's extra snapshots (docs/index-design.md, "Plan for the extra snapshots"): the
+ * The index pass's extra snapshots (docs/index-design.md, "Extra snapshots"): the
  * budget the lanes share, and what a slice keeps of the snapshots its pass saved: only those that,
  * started the way the engine starts one, replay to the next with the registers the pass saw at both
  * ends. The kept ones stay in the slice's image with `init`; the recorded snapshots are deleted
