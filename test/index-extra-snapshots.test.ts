@@ -12,7 +12,8 @@ import { after, before, describe, it } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import * as layout from '../recorder-bridge/src/bundle/layout';
 import { UserError } from '../recorder-bridge/src/errors';
-import { extraSnapshotBudget } from '../recorder-bridge/src/index/extra-snapshots';
+import { EXTRA_IDLE_MS, extraSnapshotBudget, SLOW_BUCKET_MS } from '../recorder-bridge/src/index/extra-snapshots';
+import { idleBucket } from '../recorder-bridge/src/index/plugin-pass';
 import { loadIndex, type IndexFile } from '../recorder-bridge/src/index/index-store';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import type { InfoJson } from '@rewind/protocol';
@@ -22,6 +23,17 @@ import { qemuProcessesMentioning } from './support/procs';
 /** A loaded machine (a CI run beside this test) can freeze a replay process for more than the default 1.5 s. */
 const HANG_MS = 15_000;
 const IDLE_SECONDS = 3;
+
+describe('idle buckets: slow and asleep', () => {
+  it('tells an idle stretch from busy code, slow translation and a loaded machine', () => {
+    assert.equal(idleBucket(3_000, 40, SLOW_BUCKET_MS), true, 'the demo\'s 3 s at the prompt');
+    assert.equal(idleBucket(300, 90, SLOW_BUCKET_MS), true);
+    assert.equal(idleBucket(30, 0, SLOW_BUCKET_MS), false, 'a fast bucket is never idle');
+    assert.equal(idleBucket(400, 380, SLOW_BUCKET_MS), false, 'code translated afresh: slow, on the CPU');
+    assert.equal(idleBucket(600, 250, SLOW_BUCKET_MS), false, 'a busy bucket on a machine loaded two to one');
+    assert.ok(EXTRA_IDLE_MS > SLOW_BUCKET_MS, 'one slow bucket alone is not worth a snapshot');
+  });
+});
 
 describe('extra snapshots of the index', { timeout: 900_000 }, () => {
   const dir = tempDir(after);

@@ -17,10 +17,20 @@ import type { TimePoint } from '../timepoint';
 import type { IndexFileExtra, IndexFileSlice } from './index-store';
 import type { PassSnapshotOptions, SavedSnapshot } from './plugin-pass';
 
-/** A lane saves an extra snapshot once this much replay time has passed since its slice's start or its last one... */
-export const EXTRA_EVERY_MS = 2_000;
-/** ...and after a bucket whose replay took this long (an idle stretch: a 1M bucket of busy code replays in about 30 ms)... */
+/**
+ * A lane saves an extra snapshot once its idle buckets (replayed asleep, at the wall clock's pace)
+ * since its slice's start or its last one add up to this: more than a start from a snapshot costs
+ * (about 1 s for the Linux fixture, with its image copy and 50-70 MB of machine state to load)...
+ */
+export const EXTRA_IDLE_MS = 1_000;
+/** ...where a bucket is slow from this (a 1M bucket of busy code replays in about 30 ms)... */
 export const SLOW_BUCKET_MS = 250;
+/**
+ * ...or once this much replay time has passed since then, idle or not: the pass replays with the
+ * plugin, up to several times slower than the engine in store-heavy code (the kernel's
+ * decompression), so at 2 s the Linux fixture got snapshots that made seeks slower.
+ */
+export const EXTRA_EVERY_MS = 8_000;
 /**
  * ...but never closer than this to the slice's start or its last one: the first buckets after a
  * process starts are slow too (QEMU translates every block afresh), and on the Linux fixture the
@@ -56,6 +66,7 @@ export function extraSnapshotOptions(bundle: Bundle, quiet: QuietPoints, kept: r
   let seq = Math.max(0, ...held.map((x) => (/^x(\d+)$/.exec(x.name) ? Number(x.name.slice(1)) : 0)));
   return {
     everyMs: EXTRA_EVERY_MS,
+    idleMs: EXTRA_IDLE_MS,
     slowBucketMs: SLOW_BUCKET_MS,
     minGap: MIN_EXTRA_GAP,
     quiet,

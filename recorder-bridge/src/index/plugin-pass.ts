@@ -62,20 +62,32 @@ export interface PluginPassOptions {
 }
 
 /**
- * The extra snapshots a slice's pass saves, at the first quiet point after a bucket boundary: after
- * a bucket whose replay took `slowBucketMs` or more (an idle stretch replayed at the wall clock's
- * pace, a stretch of clock reads), and where the replay time since the slice's start (or its last
- * saved snapshot) reached `everyMs` (an even distance elsewhere); never within `minGap`
- * instructions of those.
+ * The extra snapshots a slice's pass saves, at the first quiet point after a bucket boundary: once
+ * the idle buckets since the slice's start (or its last saved snapshot) add up to `idleMs` (a
+ * stretch the replay spent waiting for the wall clock, which a start from the snapshot skips), or
+ * the replay time since then reached `everyMs` (an even distance elsewhere); never within
+ * `minGap` instructions of those.
  */
 export interface PassSnapshotOptions {
   everyMs: number;
+  idleMs: number;
+  /** A bucket is idle when it took this long or more, mostly asleep (idleBucket). */
   slowBucketMs: number;
   /** Instructions from the slice's start or its last saved snapshot before the next may be saved. */
   minGap: number;
   quiet: QuietPoints;
   /** Takes one snapshot from the budget the lanes share: its name, or undefined once it is spent. */
   reserve(): string | undefined;
+}
+
+/**
+ * Whether a bucket that took `wallMs` of replay, `cpuMs` of it on the CPU, was an idle stretch:
+ * slow, and mostly asleep. Slow buckets on the CPU are code QEMU translates afresh (after a start,
+ * or a new program), which a start from a snapshot pays again; a loaded machine slows busy
+ * buckets too, but leaves them on the CPU or waiting for it, not asleep for two thirds.
+ */
+export function idleBucket(wallMs: number, cpuMs: number, slowBucketMs: number): boolean {
+  return wallMs >= slowBucketMs && cpuMs < wallMs / 3;
 }
 
 /** A snapshot the pass saved, with the registers (gdb 'g') the replay had there. */
@@ -146,12 +158,14 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
     const spans: Array<[TimePoint, TimePoint]> = [];
     const saved: SavedSnapshot[] = [];
     let sinceSaved = 0;
+    let idleSinceSaved = 0;
     let written = 8;
     let at = from;
     for (let k = 0; k < bounds.length; k++) {
       const b = bounds[k]!;
       // An aborted signal interrupts the run where it is.
       const t0 = performance.now();
+      const cpu0 = opts.snapshots ? worker.cpuTicks() : 0;
       const stop = await worker.run({ until: b, ...(signal ? { signal } : {}) });
       if (signal?.aborted) throw new CancelledError('index pass');
       if (stop.icount === at) break; // the recording ended at the previous boundary
@@ -162,15 +176,19 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       at = stop.icount;
       opts.onProgress?.(at - from, to - from);
       if (stop.kind === 'end' || stop.icount !== b) break;
-      sinceSaved += t1 - t0;
-      const next = bounds[k + 1];
       const sx = opts.snapshots;
-      const far = sx && at - (saved.length ? saved[saved.length - 1]!.icount : from) >= sx.minGap;
-      if (sx && far && next !== undefined && (t1 - t0 >= sx.slowBucketMs || sinceSaved >= sx.everyMs)) {
+      if (!sx) continue;
+      sinceSaved += t1 - t0;
+      // Clock ticks are 10 ms.
+      if (idleBucket(t1 - t0, (worker.cpuTicks() - cpu0) * 10, sx.slowBucketMs)) idleSinceSaved += t1 - t0;
+      const next = bounds[k + 1];
+      const far = at - (saved.length ? saved[saved.length - 1]!.icount : from) >= sx.minGap;
+      if (far && next !== undefined && (idleSinceSaved >= sx.idleMs || sinceSaved >= sx.everyMs)) {
         const s = await saveAtQuietPoint(worker, sx, at, next);
         if (s) {
           saved.push(s);
           sinceSaved = 0;
+          idleSinceSaved = 0;
         }
       }
     }

@@ -7,7 +7,7 @@ import type { RspClient } from '../gdb/rsp-client';
 import { decodeRegisters, pcName, type X86Registers } from '../gdb/x86-registers';
 import { QmpTimeoutError, type QmpClient } from '../qemu/qmp';
 import type { TimePoint } from '../timepoint';
-import { groupStat, killGroup, waitForExit } from '../util/processes';
+import { groupPids, groupStat, killGroup, processCpuTicks, waitForExit } from '../util/processes';
 import { watchForHang } from './hang-watch';
 import { launchReplay, SNAPSHOT_IO_MS, type ReplayProcess } from './replay-process';
 import type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
@@ -52,6 +52,9 @@ export class ReplayWorker {
   /** The thread last selected with Hg for reads; QEMU reselects the stopped CPU at every stop. */
   private readThread?: string;
 
+  /** The processes of this worker's group (QEMU and its watchdog), read once: see cpuTicks. */
+  private groupPids?: string[];
+
   readonly id: number;
   private readonly child: ChildProcess;
   private readonly qmp: QmpClient;
@@ -94,6 +97,16 @@ export class ReplayWorker {
   /** The worker's current time point (as of its last stop). */
   get icount(): TimePoint {
     return this.icountCache;
+  }
+
+  /**
+   * CPU time (clock ticks, 100 a second) the replay process has used so far: a stretch that took
+   * wall time without CPU time was the replay waiting for the wall clock (an idle stretch).
+   */
+  cpuTicks(): number {
+    if (this.child.pid === undefined) return 0;
+    this.groupPids ??= groupPids(this.child.pid);
+    return this.groupPids.reduce((n, pid) => n + processCpuTicks(pid), 0);
   }
 
   /** False once the process exited or either of its connections closed (QEMU died or was killed). */
