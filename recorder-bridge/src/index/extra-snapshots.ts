@@ -34,7 +34,7 @@ export const EXTRA_EVERY_MS = 8_000;
 /**
  * ...but never closer than this to the slice's start or its last one: the first buckets after a
  * process starts are slow too (QEMU translates every block afresh), and on the Linux fixture the
- * slow-bucket rule alone saved one 1M instructions after a recorded snapshot.
+ * first rule (any slow bucket) saved one 1M instructions after a recorded snapshot.
  */
 export const MIN_EXTRA_GAP = 10_000_000;
 /** At most this many extra snapshots in a recording's index. */
