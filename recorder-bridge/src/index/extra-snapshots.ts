@@ -91,6 +91,12 @@ export async function keepVerified(
   replayEnd: TimePoint,
   signal?: AbortSignal,
 ): Promise<{ image: string; snapshots: IndexFileExtra['snapshots'] } | undefined> {
+  // Most slices save none: their image goes at once (deleting the recorded snapshots from it with
+  // qemu-img took 2-7 s a slice on the demo's long recording, and made its pass 5x slower).
+  if (saved.snapshots.length === 0) {
+    await fs.rm(saved.image, { force: true });
+    return undefined;
+  }
   try {
     const ok = new Set<string>();
     for (const [i, x] of saved.snapshots.entries()) {
