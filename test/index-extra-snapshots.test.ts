@@ -43,6 +43,8 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
   /** The time points of the prompt before the idle stretch and of the echo of the line typed after it. */
   let idleFrom = 0;
   let idleTo = 0;
+  /** What `rewind index` printed. */
+  let indexOutput = '';
 
   before(async () => {
     requireDemoKernel();
@@ -55,6 +57,7 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
     assert.equal(r.code, 0, r.stderr);
     const ix = await runRewind(['index', path, '--quiet'], { timeoutMs: 300_000 });
     assert.equal(ix.code, 0, ix.stderr);
+    indexOutput = ix.stdout;
     const lines = (await fs.readFile(join(path, layout.CONSOLE_LINES), 'utf8'))
       .split('\n')
       .filter(Boolean)
@@ -104,6 +107,7 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
     assert.equal(info.code, 0, info.stderr);
     const ix = (JSON.parse(info.stdout) as InfoJson).index!;
     assert.equal(ix.extraSnapshots, extras.length, 'rewind info counts them');
+    assert.match(indexOutput, new RegExp(`^extra +${extras.length} verified snapshots? \\(.+ on disk\\)$`, 'm'), 'rewind index says what it saved');
     assert.ok(ix.extraBytes! > 0 && ix.extraBytes! <= file.slices.reduce((n, s) => n + (s.extra?.bytes ?? 0), 0), `extraBytes ${ix.extraBytes}: on disk, at most the images' sizes`);
   });
 
@@ -140,5 +144,18 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
     assert.ok(again, 'a complete index after the rebuild');
     const slice = again.slices.find((s) => s.from === victim.from)!;
     assert.ok(slice.extra && slice.extra.snapshots.length > 0, 'the rebuilt slice has extra snapshots again');
+  });
+
+  it('rewind index --no-extra-snapshots builds the same index without them', async () => {
+    const before = await indexFile();
+    const r = await runRewind(['index', path, '--force', '--no-extra-snapshots', '--quiet'], { timeoutMs: 300_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.doesNotMatch(r.stdout, /^extra /m);
+    const file = await indexFile();
+    assert.deepEqual(file.slices.map((s) => [s.from, s.to, s.sha256, s.extra]), before.slices.map((s) => [s.from, s.to, s.sha256, undefined]), 'the same buckets, no extra snapshots');
+    const files = await fs.readdir(join(path, layout.INDEX_DIR));
+    assert.deepEqual(files.filter((f) => f.endsWith('.qcow2')), [], 'no snapshot image left in the index folder');
+    const info = JSON.parse((await runRewind(['info', path, '--json'])).stdout) as InfoJson;
+    assert.equal(info.index!.extraSnapshots, 0);
   });
 });

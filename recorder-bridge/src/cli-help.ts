@@ -117,7 +117,7 @@ Options:
   --timeout S            give up on the replay after S seconds (default 600)
   --json                 print the result as JSON`,
 
-  index: () => `Usage: rewind index BUNDLE [--bucket N] [--jobs N] [--force] [--quiet]
+  index: () => `Usage: rewind index BUNDLE [--bucket N] [--jobs N] [--force] [--no-extra-snapshots] [--quiet]
 
 Builds the recording's analysis index: one replay of every slice between verified snapshots with
 Rewind's QEMU plugin, several at a time, recording per bucket of instructions which code ran and
@@ -132,6 +132,9 @@ Options:
   --bucket N             bucket size in instructions (default 1M)
   --jobs N               slices replayed at a time (default: one per core)
   --force                rebuild every slice
+  --no-extra-snapshots   save no extra snapshots (by default the pass saves verified snapshots
+                         after stretches that replay slowly, within the size of the recorded ones;
+                         they make later seeks there faster and the pass longer)
   --quiet                no progress output
 
 ${SUFFIXES}`,

@@ -241,8 +241,8 @@ async function cmdInfo(args: string[]): Promise<number> {
 }
 
 async function cmdIndex(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { bucket: { type: 'string' }, jobs: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' } }, true);
-  if (positionals.length !== 1) throw new UserError('index needs one bundle: rewind index BUNDLE [--bucket N] [--jobs N] [--force]', 'bad-option');
+  const { values, positionals } = parse(args, { bucket: { type: 'string' }, jobs: { type: 'string' }, force: { type: 'boolean' }, quiet: { type: 'boolean' }, 'no-extra-snapshots': { type: 'boolean' } }, true);
+  if (positionals.length !== 1) throw new UserError('index needs one bundle: rewind index BUNDLE [--bucket N] [--jobs N] [--force] [--no-extra-snapshots]', 'bad-option');
   let bucket: number | undefined;
   if (values.bucket !== undefined) {
     bucket = parseIcount(values.bucket);
@@ -263,6 +263,7 @@ async function cmdIndex(args: string[]): Promise<number> {
       signal: controller.signal,
       quiet: values.quiet === true,
       force: values.force === true,
+      extraSnapshots: values['no-extra-snapshots'] !== true,
       ...(bucket !== undefined ? { bucket } : {}),
       ...(jobs !== undefined ? { parallelism: jobs } : {}),
     });

@@ -8,6 +8,7 @@ import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
 import { IndexAttachment, type IndexStatus } from './index-attachment';
 import { LadderImages } from './ladder-images';
+import type { RecordingIndex } from '../index/recording-index';
 import { SnapshotLadder, type LadderPointInfo } from './ladder';
 import { EngineObservers, nowNs, type EngineObserver, type EngineOperation } from './observer';
 import { QuietPoints } from './quiet-points';
@@ -107,16 +108,11 @@ export class ReplayEngine {
     this.images = new LadderImages(ws);
     this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
     this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers);
-    this.indexing = new IndexAttachment(
-      bundle,
-      index,
-      end,
-      (ix, extras) => {
-        this.search.useIndex(ix);
-        this.ladder.addIndexPoints(extras);
-      },
-      this.hangMs,
-    );
+    const useIndex = (ix: RecordingIndex, extras: LadderPoint[]): void => {
+      this.search.useIndex(ix);
+      this.ladder.addIndexPoints(extras);
+    };
+    this.indexing = new IndexAttachment(bundle, index, end, useIndex, this.hangMs);
   }
 
   static async open(path: string, opts: EngineOptions = {}): Promise<ReplayEngine> {
