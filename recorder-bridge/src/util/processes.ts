@@ -117,7 +117,12 @@ export function groupPids(pgid: number): string[] {
 /** CPU time (user + system, in clock ticks) one process has used so far, all its threads included; 0 once it is gone. */
 export function processCpuTicks(pid: string): number {
   const fields = procStatFields(pid);
-  return fields ? Number(fields[11]) + Number(fields[12]) : 0;
+  return fields ? cpuTicksOf(fields) : 0;
+}
+
+/** utime + stime (fields 14 and 15 of proc(5)) of procStatFields' answer. */
+function cpuTicksOf(fields: string[]): number {
+  return Number(fields[11]) + Number(fields[12]);
 }
 
 /** The processes of a process group, each with its /proc/PID/stat fields (procStatFields). */
@@ -145,7 +150,7 @@ export function groupStat(pgid: number): { cpuTicks: number; stopped: boolean } 
   let total = 0;
   let stopped = false;
   for (const { fields } of groupProcesses(pgid)) {
-    total += Number(fields[11]) + Number(fields[12]);
+    total += cpuTicksOf(fields);
     if (fields[0] === 'T') stopped = true;
   }
   return { cpuTicks: total, stopped };
