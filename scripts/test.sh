@@ -22,4 +22,42 @@ done
 # Sessions the tests open use a stored index but do not build one in the background: a build beside
 # every session would load the 2-core CI machine; test/index-*.test.js build and check it on purpose.
 export REWIND_INDEX="${REWIND_INDEX:-use}"
-exec node --test --test-concurrency=1 "${files[@]}"
+if [ $# -gt 0 ]; then
+  exec node --test --test-concurrency=1 "${files[@]}"
+fi
+
+# The whole set runs in two lanes at once, one per core of the 2-core CI machine; each lane runs its
+# files one at a time. The "linux" lane holds every suite that opens the Linux fixture's own bundle
+# (the index suites build and remove an index inside it, and the suites check that no replay process
+# names it when they end), so those never overlap; record-disk only reads the fixture's kernel and
+# runs in the other lane. README: "Tests and benchmarks".
+linux_lane=()
+main_lane=()
+for f in "${files[@]}"; do
+  case "$(basename "$f")" in
+    hang-watch.test.js | index-plugin-linux.test.js | index-queries-linux.test.js | linux-banner.test.js | \
+      linux-soak.test.js | linux.test.js | snapshot-stress.test.js) linux_lane+=("$f") ;;
+    *) main_lane+=("$f") ;;
+  esac
+done
+# Built once here, not by the first suite of each lane at the same time.
+echo "rewind: the Linux fixture (test/linux-fixture.ts)" >&2
+node out/test/linux-fixture.js >/dev/null ||
+  echo "rewind: the Linux fixture could not be built here; its suites say why (skipped as a non-root user)" >&2
+
+# Each lane's lines carry its name; each lane is a node PID of ours, stopped if this script is.
+lane() {
+  local name=$1
+  shift
+  node --test --test-concurrency=1 "$@" > >(sed -u "s/^/[$name] /") 2>&1 &
+  pids+=($!)
+}
+pids=()
+trap 'kill -TERM "${pids[@]}" 2>/dev/null; exit 143' TERM INT HUP
+lane linux "${linux_lane[@]}"
+lane main "${main_lane[@]}"
+status=0
+for p in "${pids[@]}"; do wait "$p" || status=1; done
+wait # the sed of each lane, so that its last lines are out before the summary
+echo "rewind: tests $([ $status -eq 0 ] && echo passed || echo FAILED) (lanes: ${#linux_lane[@]} linux files, ${#main_lane[@]} others)" >&2
+exit $status

@@ -359,7 +359,7 @@ echo c > /proc/sysrq-trigger
     await fs.rm(out, { recursive: true, force: true });
   });
 
-  it('with panic=0 the spinning guest is stopped by --max-log, and the bundle is kept and replays', async () => {
+  it('with panic=0 the spinning guest is stopped by --max-log, and the bundle is kept and replays to its end', async () => {
     const out = join(dir, 'spin.rewind');
     const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '24M', '--timeout', '240', '--quiet', '--no-index'], { timeoutMs: 600_000 });
     assert.equal(r.code, 1, r.stderr);
@@ -368,8 +368,9 @@ echo c > /proc/sysrq-trigger
     const m = (await Bundle.open(out)).manifest;
     assert.equal(m.recording.stopReason, 'log-limit');
     assert.ok(m.stats.logBytesRaw >= 24 << 20 && m.stats.logBytesRaw < 40 << 20, `a ${m.stats.logBytesRaw}-byte log`);
-    const check = await runRewind(['check', out], { timeoutMs: 300_000 });
-    assert.equal(check.code, 0, check.stdout + check.stderr);
+    // Finishing verified the init snapshot by replaying from it to the log's end, the spin included;
+    // `rewind check` would replay it all again (about 3 minutes of clock-warp checkpoints).
+    assert.equal(m.snapshots.list[0]?.verified, true, `the init snapshot was verified: ${JSON.stringify(m.snapshots.verification)}\n${r.stderr}`);
     await fs.rm(out, { recursive: true, force: true });
   });
 
