@@ -377,8 +377,9 @@ echo c > /proc/sysrq-trigger
   it('with panic=0 and no log limit, --timeout stops the spinning guest on time', async () => {
     const out = join(dir, 'timeout.rewind');
     const started = Date.now();
-    // Finishing includes verifying the init snapshot, a replay of the whole recording: replaying the
-    // spinning guest's clock reads takes about 100 s on a 2-core machine.
+    // Finishing includes verifying the init snapshot, a replay of the whole recording: the spin is a
+    // clock-warp checkpoint every 16 instructions, which replays about 80 times slower than it was
+    // recorded (docs/replay-research.md, "Checkpoint storms"): 6-7 minutes.
     const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '0', '--timeout', '10', '--quiet', '--no-index'], { timeoutMs: 600_000 });
     const wall = (Date.now() - started) / 1000;
     assert.equal(r.code, 0, r.stderr);
