@@ -107,7 +107,7 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
     assert.equal(info.code, 0, info.stderr);
     const ix = (JSON.parse(info.stdout) as InfoJson).index!;
     assert.equal(ix.extraSnapshots, extras.length, 'rewind info counts them');
-    assert.match(indexOutput, new RegExp(`^extra +${extras.length} verified snapshots? \\(.+ on disk\\)$`, 'm'), 'rewind index says what it saved');
+    assert.match(indexOutput, new RegExp(`^saved +${extras.length} extra snapshots? \\(.+ on disk\\), verified$`, 'm'), 'rewind index says what it saved');
     assert.ok(ix.extraBytes! > 0 && ix.extraBytes! <= file.slices.reduce((n, s) => n + (s.extra?.bytes ?? 0), 0), `extraBytes ${ix.extraBytes}: on disk, at most the images' sizes`);
   });
 

@@ -73,11 +73,17 @@ export function formatIndex(s: IndexInfoJson, bundleDir: string): string {
     case 'complete':
       return (
         `${s.where}, ${formatBytes(s.bytes ?? 0)}: ${s.buckets} buckets of ${formatIcount(s.bucket ?? 0)} instructions in ${s.slices} slices` +
-        (s.extraSnapshots ? `; ${s.extraSnapshots} extra snapshot${s.extraSnapshots === 1 ? '' : 's'} (${formatBytes(s.extraBytes ?? 0)})` : '')
+        (s.extraSnapshots ? `; ${extraSnapshotsText(s)}` : '')
       );
     case 'damaged':
       return `DAMAGED: ${s.message}`;
   }
+}
+
+/** "2 extra snapshots (310 MB on disk)": the verified snapshots the index pass saved. */
+export function extraSnapshotsText(s: { extraSnapshots?: number; extraBytes?: number }): string {
+  const n = s.extraSnapshots ?? 0;
+  return `${n} extra snapshot${n === 1 ? '' : 's'} (${formatBytes(s.extraBytes ?? 0)} on disk)`;
 }
 
 /** One line of `rewind events`. */

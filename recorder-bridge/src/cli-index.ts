@@ -4,7 +4,7 @@
  */
 import type { IndexInfoJson } from '@rewind/protocol';
 import type { Bundle } from './bundle/reader';
-import { formatBytes } from './cli-format';
+import { extraSnapshotsText, formatBytes } from './cli-format';
 import { indexProgressPrinter } from './cli-progress';
 import { buildIndex, type IndexPassOptions } from './index/index-pass';
 import { indexStatus } from './index/index-store';
@@ -43,7 +43,7 @@ export function formatIndexRun(r: IndexRun, end: TimePoint): string {
     ['index', `${s.where} (${formatBytes(s.bytes ?? 0)})`],
     ['buckets', `${s.buckets} of ${formatIcount(s.bucket ?? 0)} instructions, in ${s.slices} slices`],
     ['replayed', r.replayed === end ? `${formatIcount(r.replayed)} instructions` : r.replayed === 0 ? 'nothing: every slice was there already' : `${formatIcount(r.replayed)} of ${formatIcount(end)} instructions (the other slices were there already)`],
-    ...(s.extraSnapshots ? [['extra', `${s.extraSnapshots} verified snapshot${s.extraSnapshots === 1 ? '' : 's'} (${formatBytes(s.extraBytes ?? 0)} on disk)`] as [string, string]] : []),
+    ...(s.extraSnapshots ? [['saved', `${extraSnapshotsText(s)}, verified`] as [string, string]] : []),
     ['wall time', `${r.seconds.toFixed(1)} s`],
   ];
   return rows.map(([k, v]) => `${k.padEnd(9)}  ${v}`).join('\n');

@@ -33,7 +33,6 @@ export function uniqueSnapshots(list: QemuImgSnapshot[]): SnapshotEntry[] {
   return [...byName.values()].sort((a, b) => a.icount - b.icount);
 }
 
-
 /** Deletes every entry of snapshot `name` from `file` (a disk recording lists each snapshot twice). */
 export async function deleteSnapshot(qemuImg: string, file: string, name: string): Promise<void> {
   for (let i = 0; i < 4 && (await listSnapshots(qemuImg, file)).some((s) => s.name === name); i++) {
