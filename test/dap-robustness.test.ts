@@ -593,30 +593,38 @@ describe('debug adapter robustness', { timeout: 900_000 }, () => {
     // rather than hangs.
     const MIN_STRIKES = 20;
     const stormStarted = Date.now();
-    while (sent < total || (chaos.strikes.length < MIN_STRIKES && Date.now() - stormStarted < 300_000)) {
-      const batch = sent < total ? Math.min(total - sent, 100 + int(300)) : 100 + int(300);
-      const pending: Array<Promise<DebugProtocol.Response>> = [];
-      const batchSeqs: number[] = [];
-      for (let i = 0; i < batch; i++) {
-        const isValid = rand() >= 0.3;
-        const [command, args] = isValid ? valid() : garbage();
-        const prom = p.raw(command, args);
-        if (isValid) void prom.then((r) => !r.success && LOST_PROCESS.test(r.message ?? '') && lost.push(`${String(command)} ${JSON.stringify(args)}: ${r.message}`));
-        pending.push(prom);
-        seqs.push(1_000_000 + sent + i);
-        batchSeqs.push(1_000_000 + sent + i);
+    // A failed batch must stop the chaos too: its timer would keep this file's process alive.
+    try {
+      while (sent < total || (chaos.strikes.length < MIN_STRIKES && Date.now() - stormStarted < 300_000)) {
+        const batch = sent < total ? Math.min(total - sent, 100 + int(300)) : 100 + int(300);
+        const pending: Array<Promise<DebugProtocol.Response>> = [];
+        const batchSeqs: number[] = [];
+        const asked = new Map<number, string>();
+        for (let i = 0; i < batch; i++) {
+          const isValid = rand() >= 0.3;
+          const [command, args] = isValid ? valid() : garbage();
+          asked.set(1_000_000 + sent + i, `${String(command)} ${typeof args === 'symbol' ? String(args) : JSON.stringify(args)}`);
+          const prom = p.raw(command, args);
+          if (isValid) void prom.then((r) => !r.success && LOST_PROCESS.test(r.message ?? '') && lost.push(`${String(command)} ${JSON.stringify(args)}: ${r.message}`));
+          pending.push(prom);
+          seqs.push(1_000_000 + sent + i);
+          batchSeqs.push(1_000_000 + sent + i);
+        }
+        sent += batch;
+        let timer: NodeJS.Timeout | undefined;
+        const all = await Promise.race([
+          Promise.all(pending),
+          // An adapter that died answers nothing more: say so now, with its last words.
+          p.exited!.then((e) => Promise.reject(new Error(`seed ${seed}: the adapter exited (${JSON.stringify(e)}) with ${pending.length} requests of the batch sent; its stderr: ${p.stderr.slice(-3000)}`))),
+          new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`seed ${seed}: ${pending.length} requests not all answered within 180 s (sent ${sent}); unanswered: ${[...asked].filter(([q]) => p.responses.get(q) === 0).map(([q, what]) => `#${q} ${what}`).join('; ')}; strikes: ${JSON.stringify(chaos.strikes)}; adapter stderr: ${p.stderr.slice(-2000)}`)), 180_000))),
+        ]).finally(() => clearTimeout(timer));
+        for (const r of all) if (!r.success) assert.doesNotMatch(r.message ?? '', /internal error/i, `seed ${seed}: ${r.command}: ${r.message}`);
+        assert.equal(p.proc.exitCode, null, `seed ${seed}: the adapter died (${p.stderr})`);
+        seqs = seqs.slice(-200);
       }
-      sent += batch;
-      let timer: NodeJS.Timeout | undefined;
-      const all = await Promise.race([
-        Promise.all(pending),
-        new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`seed ${seed}: ${pending.length} requests not all answered within 180 s (sent ${sent})`)), 180_000))),
-      ]).finally(() => clearTimeout(timer));
-      for (const r of all) if (!r.success) assert.doesNotMatch(r.message ?? '', /internal error/i, `seed ${seed}: ${r.command}: ${r.message}`);
-      assert.equal(p.proc.exitCode, null, `seed ${seed}: the adapter died (${p.stderr})`);
-      seqs = seqs.slice(-200);
+    } finally {
+      await chaos.stop();
     }
-    await chaos.stop();
     // Late duplicates would arrive now.
     await new Promise((r) => setTimeout(r, 1000));
     const stops = chaos.strikes.filter((x) => x.kind === 'stop');

@@ -133,8 +133,10 @@ async function seekPast(qmp: QmpClient, child: ChildProcess, snapshot: LadderPoi
         },
       });
     });
-    await qmp.execute('replay-seek', { icount: target }, SNAPSHOT_IO_MS);
-    await stopped;
+    // Awaited together: a hang noticed while replay-seek is still unanswered (a stopped QEMU, a
+    // loaded machine) rejects `stopped` before anything awaits it, and an unhandled rejection ends
+    // the whole adapter (seen in the robustness storm under two busy loops).
+    await Promise.all([qmp.execute('replay-seek', { icount: target }, SNAPSHOT_IO_MS), stopped]);
   } finally {
     stopWatch?.();
     if (onEvent) qmp.off('event', onEvent);
