@@ -598,17 +598,17 @@ describe('debug adapter robustness', { timeout: 900_000 }, () => {
       while (sent < total || (chaos.strikes.length < MIN_STRIKES && Date.now() - stormStarted < 300_000)) {
         const batch = sent < total ? Math.min(total - sent, 100 + int(300)) : 100 + int(300);
         const pending: Array<Promise<DebugProtocol.Response>> = [];
-        const batchSeqs: number[] = [];
+        // This batch's requests by seq (the probe numbers its raw requests from 1,000,000).
         const asked = new Map<number, string>();
         for (let i = 0; i < batch; i++) {
           const isValid = rand() >= 0.3;
           const [command, args] = isValid ? valid() : garbage();
-          asked.set(1_000_000 + sent + i, `${String(command)} ${typeof args === 'symbol' ? String(args) : JSON.stringify(args)}`);
+          const seq = 1_000_000 + sent + i;
+          asked.set(seq, `${String(command)} ${typeof args === 'symbol' ? String(args) : JSON.stringify(args)}`);
           const prom = p.raw(command, args);
           if (isValid) void prom.then((r) => !r.success && LOST_PROCESS.test(r.message ?? '') && lost.push(`${String(command)} ${JSON.stringify(args)}: ${r.message}`));
           pending.push(prom);
-          seqs.push(1_000_000 + sent + i);
-          batchSeqs.push(1_000_000 + sent + i);
+          seqs.push(seq);
         }
         sent += batch;
         let timer: NodeJS.Timeout | undefined;

@@ -348,6 +348,10 @@ echo c > /proc/sysrq-trigger
     assert.deepEqual(await qemuProcessesMentioning(dir, { graceMs: 3000 }), [], 'QEMU processes left behind');
   });
 
+  /** Finishing verified the init snapshot: a replay from it reached the end of the log. */
+  const assertInitVerified = (m: Manifest, stderr: string) =>
+    assert.equal(m.snapshots.list[0]?.verified, true, `the init snapshot was verified: ${JSON.stringify(m.snapshots.verification)}\n${stderr}`);
+
   it('with panic=-1 (a default) the recording ends at the reboot after the panic, and says so', async () => {
     const out = join(dir, 'panic.rewind');
     const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--out', out, '--snapshot-every', '0', '--timeout', '120', '--quiet', '--no-index', '--json']);
@@ -369,8 +373,8 @@ echo c > /proc/sysrq-trigger
     assert.equal(m.recording.stopReason, 'log-limit');
     assert.ok(m.stats.logBytesRaw >= 24 << 20 && m.stats.logBytesRaw < 40 << 20, `a ${m.stats.logBytesRaw}-byte log`);
     // Finishing verified the init snapshot by replaying from it to the log's end, the spin included;
-    // `rewind check` would replay it all again (about 3 minutes of clock-warp checkpoints).
-    assert.equal(m.snapshots.list[0]?.verified, true, `the init snapshot was verified: ${JSON.stringify(m.snapshots.verification)}\n${r.stderr}`);
+    // `rewind check` would replay it all again (about 2 minutes of clock-warp checkpoints).
+    assertInitVerified(m, r.stderr);
     await fs.rm(out, { recursive: true, force: true });
   });
 
@@ -379,7 +383,7 @@ echo c > /proc/sysrq-trigger
     const started = Date.now();
     // Finishing includes verifying the init snapshot, a replay of the whole recording: the spin is a
     // clock-warp checkpoint every 16 instructions, which replays about 80 times slower than it was
-    // recorded (docs/replay-research.md, "Checkpoint storms"): 6-7 minutes.
+    // recorded (docs/replay-research.md, "Checkpoint storms"): 4 to 8 minutes.
     const r = await runRewind(['record', '--linux', '--kernel', fixture.bzImage, '--initrd', initrd, '--append', 'panic=0', '--out', out, '--snapshot-every', '0', '--max-log', '0', '--timeout', '10', '--quiet', '--no-index'], { timeoutMs: 600_000 });
     const wall = (Date.now() - started) / 1000;
     assert.equal(r.code, 0, r.stderr);
@@ -388,7 +392,7 @@ echo c > /proc/sysrq-trigger
     assert.match(m.recording.stopDetail ?? '', /^after 10 s; the guest had panicked \(Kernel panic - not syncing: sysrq triggered crash\) and was spinning$/);
     assert.ok(m.recording.wallSeconds < 15, `recorded for ${m.recording.wallSeconds} s`);
     process.stderr.write(`record-disk: a guest spinning after a panic, stopped by --timeout 10: ${(m.stats.logBytesRaw / 2 ** 20).toFixed(1)} MiB of log, ${wall.toFixed(1)} s in all\n`);
-    assert.equal(m.snapshots.list[0]?.verified, true, `the init snapshot was verified: ${JSON.stringify(m.snapshots.verification)}\n${r.stderr}`);
+    assertInitVerified(m, r.stderr);
     await fs.rm(out, { recursive: true, force: true });
   });
 });
