@@ -337,6 +337,7 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     await wb.runCommand('Remove All Breakpoints');
     await wb.clickToolbar('Continue');
     await wb.waitFor('the panic again', () => wb.callStack(), (s) => frameOf(s[0])?.fn === 'panic');
+    await wb.waitFor('the panic frame\'s variables again', () => wb.variables(), (v) => v.some((r) => r.startsWith('fmt')));
     await wb.expandView('Watch');
     await wb.addWatch('cfg.heartbeat_interval');
     const watchRow = page.locator('.debug-watch .monaco-list-row', { hasText: 'cfg.heartbeat_interval' }).first();

@@ -358,12 +358,23 @@ export class Workbench {
   }
 
   /** Adds a watch expression with the Watch view's "Add Expression" button. */
+  /**
+   * Adds a watch expression. The Watch view's input box commits what it holds when it loses the
+   * focus, and typing key by key is slow on a loaded machine: CI once committed only the first
+   * letter ("c = -var-create: unable to create variable object"). So wait for the box, fill it at
+   * once, check what it holds, and press Enter in it. Callers let the debug views settle after a
+   * stop first (their refresh can take the focus).
+   */
   async addWatch(expression: string): Promise<void> {
     const header = this.page.locator('.pane-header[aria-label^="Watch"]').first();
     await header.hover();
     await header.locator('.action-label[aria-label="Add Expression"]').click();
-    await this.page.keyboard.type(expression);
-    await this.page.keyboard.press('Enter');
+    const input = this.page.locator('.debug-watch .monaco-inputbox input').first();
+    await input.waitFor({ state: 'visible', timeout: 20_000 });
+    await input.fill(expression, { timeout: 20_000 });
+    const typed = await input.inputValue();
+    if (typed !== expression) throw new Error(`the Watch view's input box holds "${typed}", not "${expression}"`);
+    await input.press('Enter');
   }
 
   async collapseView(title: string): Promise<void> {
