@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { REWIND_VERSION } from '../recorder-bridge/src/version';
 
 export const ROOT = join(__dirname, '..', '..');
@@ -48,7 +49,14 @@ export async function benchHeader(name: string, method: string): Promise<string>
     '',
     `- machine: ${cpus()[0]?.model ?? 'unknown'}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${os}`,
     `- versions: Rewind ${REWIND_VERSION}, Node ${process.version}, ${firstLine('qemu-system-x86_64', ['--version'])}, ${firstLine('gdb', ['--version'])}`,
+    `- Rewind replays x86_64 guests with: ${rewindQemu()} (QEMU + gdb baselines run Debian's binary)`,
     `- method: ${method}`,
     '',
   ].join('\n');
+}
+
+/** Which QEMU the engine runs for x86_64 guests here, as its banner says. */
+function rewindQemu(): string {
+  const q = chooseQemu('qemu-system-x86_64');
+  return q.build === 'rewind' ? `Rewind's build, ${firstLine(q.path, ['--version'])}` : "Debian's binary (Rewind's build is not built, or REWIND_QEMU=system)";
 }

@@ -14,24 +14,15 @@ NODE_VERSION=24.9.0
 CODE_SERVER_VERSION=4.139.1
 CACHE="$PWD/.rewind-cache/e2e"
 say() { printf 'e2e-setup: %s\n' "$*" >&2; }
+# shellcheck source=scripts/debian-packages.sh
+. scripts/debian-packages.sh
 started=$(date +%s)
 
 # Debian packages: command or file -> package.
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ -e /usr/include/gssapi/gssapi.h ] || [ -f "$CACHE/code-server/.installed-$CODE_SERVER_VERSION" ] || missing+=(libkrb5-dev)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    say "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    say "missing Debian packages for the VS Code test: ${missing[*]}"
-    say "install them with: sudo apt-get install -y ${missing[*]}   (then run this again)"
-    exit 1
-  fi
-fi
+install_debian_packages "for the VS Code test" 1 "${missing[@]}"
 
 mkdir -p "$CACHE"
 # Under `npm test` the outer npm's settings arrive as npm_config_* variables; the nested installs

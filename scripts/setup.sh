@@ -4,6 +4,7 @@
 #    As root they are installed with apt-get; otherwise the missing ones are named and it stops.
 #  - npm dependencies (npm ci), the TypeScript build, the demo guest kernel, and the index's QEMU
 #    plugin (out/native/rewind-index.so, built with gcc when missing or older than its source).
+#  - Rewind's QEMU (scripts/build-qemu.sh, out/native/qemu/), unless REWIND_QEMU=system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,4 +62,16 @@ if [ ! -f "$plugin_so" ] || [ "$plugin_src" -nt "$plugin_so" ]; then
   # Built beside and renamed into place: a QEMU that loads the plugin meanwhile never sees half a file.
   gcc -O2 -shared -fPIC -Wall -Werror -o "$plugin_so.tmp" "$plugin_src" -lpthread
   mv -f "$plugin_so.tmp" "$plugin_so"
+fi
+
+if [ "${REWIND_QEMU:-}" = system ]; then
+  say "REWIND_QEMU=system: Rewind uses Debian's qemu-system-x86_64"
+else
+  qemu_status=0
+  bash scripts/build-qemu.sh || qemu_status=$?
+  if [ "$qemu_status" -eq 3 ]; then
+    say "Rewind will use Debian's qemu-system-x86_64 (replays of Linux guests are slower with it)"
+  elif [ "$qemu_status" -ne 0 ]; then
+    exit "$qemu_status"
+  fi
 fi

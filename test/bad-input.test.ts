@@ -70,11 +70,11 @@ describe('bad input', { timeout: 600_000 }, () => {
   });
 
   it('QEMU missing', async () => {
-    // A PATH with node but no QEMU.
+    // A PATH with node but no QEMU; REWIND_QEMU=system, or setup's patched build would be found.
     const bin = join(dir, 'bin-no-qemu');
     await fs.mkdir(bin);
     await fs.symlink(process.execPath, join(bin, 'node'));
-    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--out', join(dir, 'z')], { env: { ...process.env, PATH: bin } });
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--out', join(dir, 'z')], { env: { ...process.env, PATH: bin, REWIND_QEMU: 'system' } });
     assertUserError(r, /qemu-system-x86_64 not found on PATH; install Debian's qemu-system-x86 package/);
     await assert.rejects(fs.stat(join(dir, 'z.partial')));
   });

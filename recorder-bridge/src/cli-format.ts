@@ -33,7 +33,7 @@ export function formatInfo(dir: string, m: Manifest, index?: IndexInfoJson): str
   if (m.guest.appendDefaults.length) rows.push(['linux defaults', `${m.guest.appendDefaults.join(' ')} (added by Rewind: docs/recording.md)`]);
   rows.push(
     ['memory', `${m.guest.memoryMiB} MiB`],
-    ['qemu', `${m.qemu.binary} ${m.qemu.version}`],
+    ['qemu', `${m.qemu.binary} ${m.qemu.version}${qemuBuildOf(m.qemu.banner)}`],
     ['recorded', `${r.startedAt}, ${r.wallSeconds.toFixed(1)} s wall${r.guestSeconds !== undefined ? `, ~${r.guestSeconds.toFixed(1)} s guest` : ''}`],
     ['stopped by', r.stopReason + (r.stopDetail ? ` (${r.stopDetail})` : '')],
     ['instructions', `${r.totalIcount} (${formatIcount(r.totalIcount)})`],
@@ -130,4 +130,10 @@ export function infoJson(bundleDir: string, m: Manifest, index?: IndexInfoJson):
     warnings: m.recording.warnings,
     ...(index ? { index } : {}),
   };
+}
+
+/** The build part of a QEMU banner, " (Debian 1:7.2+dfsg-7+deb12u18+b3)" or " (…, Rewind replay patches)"; "" if none. */
+function qemuBuildOf(banner: string | undefined): string {
+  const m = banner ? /\(([^)]*)\)\s*$/.exec(banner) : null;
+  return m ? ` (${m[1]})` : '';
 }

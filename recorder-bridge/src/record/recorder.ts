@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors';
+import { qemuBinary } from '../qemu/qemu-binary';
 import { qemuVersion, requireTool } from '../qemu/tools';
 import { storeDriveArgs } from '../bundle/drive';
 import { MANIFEST } from '../bundle/layout';
@@ -25,7 +26,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   const setup = await prepareGuest(opts);
   const steps = opts.input ? await readInputScript(opts.input) : [];
   await checkOutput(out);
-  const qemuBinary = requireTool(setup.kernelInfo.qemuBinary);
+  const qemu = qemuBinary(setup.kernelInfo.qemuBinary);
   const qemuImg = requireTool('qemu-img');
 
   const work = `${out}.partial`;
@@ -52,22 +53,22 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
     await writeRecordingSetup(work, await recordingSetupFor({
       setup,
       disk: setup.disk && diskSha256 ? { ...setup.disk, sha256: diskSha256 } : undefined,
-      qemuBinary,
-      qemuVersion: await qemuVersion(qemuBinary),
+      qemuBinary: qemu,
+      qemuVersion: await qemuVersion(qemu),
       argv,
       machineArgs: machineArgsFor(setup, { kernel: '${bundle}/guest/kernel', initrd: setup.initrdPath ? '${bundle}/guest/initrd' : undefined }),
       machineArgsHere: machineArgs,
       input: opts.input,
       snapshotInterval: opts.snapshotEvery ?? DEFAULT_SNAPSHOT_EVERY,
     }));
-    const session = await GuestSession.start(qemuBinary, argv, sockets, await consoleFifos(sockets));
+    const session = await GuestSession.start(qemu, argv, sockets, await consoleFifos(sockets));
     const run = new RecordingRun(session, opts, steps, rawLog);
     const outcome = await run.run();
     const unfinished = await unfinishedLogError(rawLog, work, outcome.stopDetail);
     if (unfinished) throw unfinished;
     opts.onProgress?.({ ...run.progress(), phase: 'finalizing' });
     const verifyStart = Date.now();
-    const version = await qemuVersion(qemuBinary);
+    const version = await qemuVersion(qemu);
     const last = run.progress();
     const manifest = await finalizeBundle({
       work,
@@ -75,7 +76,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       rawLog,
       snapshotsFile,
       qemuImg,
-      qemu: { binary: basename(qemuBinary), version: version.version, banner: version.banner, recordArgv: [qemuBinary, ...argv], machineArgs: machineArgsFor(setup, { kernel: '${bundle}/guest/kernel', initrd: setup.initrdPath ? '${bundle}/guest/initrd' : undefined }) },
+      qemu: { binary: basename(qemu), version: version.version, banner: version.banner, recordArgv: [qemu, ...argv], machineArgs: machineArgsFor(setup, { kernel: '${bundle}/guest/kernel', initrd: setup.initrdPath ? '${bundle}/guest/initrd' : undefined }) },
       setup,
       ...(setup.disk && diskSha256 ? { disk: { ...setup.disk, sha256: diskSha256 } } : {}),
       inputScript: opts.input,
@@ -112,7 +113,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
 export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'snapshotEvery'>): Promise<{ wallSeconds: number; icount: TimePoint; stopReason: StopReason }> {
   const setup = await prepareGuest(opts);
   const steps = opts.input ? await readInputScript(opts.input) : [];
-  const qemuBinary = requireTool(setup.kernelInfo.qemuBinary);
+  const qemu = qemuBinary(setup.kernelInfo.qemuBinary);
   const sockets = await fs.mkdtemp(join(tmpdir(), 'rewind-run-'));
   try {
     // The same disk device as a recording, on a private copy (blkreplay passes requests through outside record/replay).
@@ -120,7 +121,7 @@ export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'sna
     if (setup.disk) await copyDiskIntoStore(setup.disk, store, requireTool('qemu-img'));
     const disk = setup.disk ? storeDriveArgs(store, setup.disk) : [];
     const argv = [...machineArgsFor(setup, { kernel: setup.kernelPath, initrd: setup.initrdPath }), '-icount', 'shift=auto', ...disk, ...consoleAndControlArgs(sockets)];
-    const session = await GuestSession.start(qemuBinary, argv, sockets, await consoleFifos(sockets));
+    const session = await GuestSession.start(qemu, argv, sockets, await consoleFifos(sockets));
     const run = new RecordingRun(session, { ...opts, snapshotEvery: 0 }, steps, undefined);
     const outcome = await run.run();
     return { wallSeconds: outcome.wallSeconds, icount: run.progress().icount, stopReason: outcome.stopReason };
