@@ -15,12 +15,14 @@ import { SessionTracker } from './sessions';
 import { SnapshotsView } from './snapshots-view';
 import { PositionStatusBar } from './status-bar';
 import { TimelineViewProvider } from './timeline-view';
+import { followQemuSetting } from './qemu-setting';
 
 export function activate(context: vscode.ExtensionContext): void {
   const sessions = new SessionTracker();
   const timeline = new TimelineViewProvider(context.extensionUri, sessions);
   context.subscriptions.push(
     sessions,
+    followQemuSetting(sessions.log),
     vscode.debug.registerDebugAdapterDescriptorFactory(REWIND_DEBUG_TYPE, new RewindAdapterFactory(context.extensionUri, sessions.log)),
     vscode.debug.registerDebugConfigurationProvider(REWIND_DEBUG_TYPE, new RewindConfigurationProvider()),
     vscode.debug.registerDebugConfigurationProvider(REWIND_DEBUG_TYPE, new RewindDynamicConfigurationProvider(), vscode.DebugConfigurationProviderTriggerKind.Dynamic),

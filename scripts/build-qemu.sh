@@ -9,6 +9,8 @@
 # with Debian's QEMU); 2 the build failed; 130 interrupted.
 # --print-src-sources: print the deb-src entries derived from the machine's apt sources, and exit.
 set -euo pipefail
+# A relative REWIND_CACHE_DIR is relative to where this was started, not to the checkout.
+CACHE=$(realpath -m -- "${REWIND_CACHE_DIR:-$(dirname "$0")/../.rewind-cache}")/qemu-build
 cd "$(dirname "$0")/.."
 
 say() { printf 'build-qemu: %s\n' "$*" >&2; }
@@ -16,7 +18,6 @@ say() { printf 'build-qemu: %s\n' "$*" >&2; }
 . scripts/debian-packages.sh
 
 OUT=out/native/qemu
-CACHE=${REWIND_CACHE_DIR:-.rewind-cache}/qemu-build
 SOURCES_LIST=${REWIND_APT_SOURCES_LIST:-/etc/apt/sources.list}
 SOURCES_DIR=${REWIND_APT_SOURCES_DIR:-/etc/apt/sources.list.d}
 CONFIGURE_FLAGS=(--prefix=/usr --firmwarepath=/usr/share/qemu:/usr/share/seabios:/usr/lib/ipxe/qemu
@@ -38,7 +39,7 @@ derive_src_sources() {
     # Stanzas are separated by blank lines; keep those whose Types list deb, as deb-src only.
     awk 'function flush() { if (isdeb && n) { for (i = 1; i <= n; i++) print buf[i]; print "" } n = 0; isdeb = 0 }
          /^[[:space:]]*$/ { flush(); next }
-         /^Types:/ { isdeb = 0; for (i = 2; i <= NF; i++) if ($i == "deb") isdeb = 1; buf[++n] = "Types: deb-src"; next }
+         tolower($1) == "types:" { isdeb = 0; for (i = 2; i <= NF; i++) if ($i == "deb") isdeb = 1; buf[++n] = "Types: deb-src"; next }
          /^#/ { next }
          { buf[++n] = $0 }
          END { flush() }' "$f" > "$parts_out/$(basename "$f")"
@@ -69,7 +70,7 @@ fi
 
 # Build packages (firmware comes from the packages qemu-system-x86 already pulls in).
 declare -a need=(ninja-build meson libglib2.0-dev libpixman-1-dev libfdt-dev zlib1g-dev pkg-config
-  dpkg-dev xz-utils python3 gcc patch seabios qemu-system-data ipxe-qemu)
+  dpkg-dev xz-utils python3 gcc make patch seabios qemu-system-data ipxe-qemu)
 missing=()
 for p in "${need[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -98,42 +99,50 @@ run_logged() {
 
 rm -f "$OUT/.built"
 mkdir -p "$CACHE"
-CACHE=$(cd "$CACHE" && pwd)
 log=$CACHE/build.log
 : > "$log"
+# Every failure names the log and shows its end.
+fail() {
+  say "$1 (the whole log: $log)"
+  tail -n 30 "$log" >&2
+  exit 2
+}
 upstream=${version#*:}
 upstream=${upstream%-*}
 dsc=$CACHE/download/qemu_${version#*:}.dsc
 if [ ! -f "$dsc" ]; then
   say "downloading Debian's source package qemu $version"
   apt_dir=$CACHE/apt
-  rm -rf "$apt_dir"
-  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$CACHE/download"
+  # Downloaded into download.part, renamed when whole: an interrupted download is never taken for one.
+  rm -rf "$apt_dir" "$CACHE/download.part" "$CACHE/download"
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$CACHE/download.part"
   derive_src_sources "$apt_dir/sources.list" "$apt_dir/parts"
   # Private lists and cache: the machine's apt configuration and state are left as they are.
   apt_opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/parts"
     -o "Dir::State::Lists=$apt_dir/lists" -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1
     -o "APT::Sandbox::User=$(id -un)")
-  run_logged apt-get "${apt_opts[@]}" update -qq || { say "apt-get update failed: $log"; tail -n 20 "$log" >&2; exit 2; }
-  pushd "$CACHE/download" >/dev/null
+  run_logged apt-get "${apt_opts[@]}" update -qq || fail "apt-get update failed"
+  pushd "$CACHE/download.part" >/dev/null
   run_logged apt-get "${apt_opts[@]}" source --download-only -qq "qemu=$version" ||
-    { say "could not download the source package qemu=$version: $log"; tail -n 20 "$log" >&2; exit 2; }
+    fail "could not download the source package qemu=$version"
   popd >/dev/null
+  [ -f "$CACHE/download.part/$(basename "$dsc")" ] || fail "apt-get source left no $(basename "$dsc")"
+  mv "$CACHE/download.part" "$CACHE/download"
 fi
 
 src=$CACHE/src
 say "unpacking and patching ($upstream with Debian's patches, then patches/qemu/)"
 rm -rf "$src"
-run_logged dpkg-source -x "$dsc" "$src" || { say "dpkg-source failed: $log"; exit 2; }
+run_logged dpkg-source --no-copy -x "$dsc" "$src" || fail "dpkg-source failed"
 for p in patches/qemu/*.patch; do
-  patch -d "$src" -p1 --forward --quiet < "$p" >> "$log" 2>&1 || { say "$p does not apply to Debian's $version: $log"; exit 2; }
+  patch -d "$src" -p1 --forward --quiet < "$p" >> "$log" 2>&1 || fail "$p does not apply to Debian's $version"
 done
 
 say "configuring"
 mkdir -p "$src/build"
 pushd "$src/build" >/dev/null
 run_logged ../configure "${CONFIGURE_FLAGS[@]}" --with-pkgversion="Debian $version, Rewind replay patches" ||
-  { say "configure failed: $log"; tail -n 30 "$log" >&2; exit 2; }
+  fail "configure failed"
 
 say "compiling qemu-system-x86_64 (a few minutes; progress every 30 s)"
 ninja -j"$(nproc)" qemu-system-x86_64 >> "$log" 2>&1 &
@@ -142,11 +151,11 @@ while kill -0 "$build" 2>/dev/null; do
   sleep 30 & wait $! || true
   kill -0 "$build" 2>/dev/null && say "$(grep -o '^\[[0-9]*/[0-9]*\]' "$log" | tail -n 1) after $(( $(date +%s) - started )) s"
 done
-wait "$build" || { say "the build failed: $log"; tail -n 30 "$log" >&2; exit 2; }
+wait "$build" || fail "the build failed"
 popd >/dev/null
 
 binary=$src/build/qemu-system-x86_64
-"$binary" --version | head -n 1 | grep -q 'Rewind replay patches' || { say "the built binary does not say it is Rewind's"; exit 2; }
+"$binary" --version | head -n 1 | grep -q 'Rewind replay patches' || fail "the built binary does not say it is Rewind's"
 mkdir -p "$OUT/bin" "$OUT/share" "$OUT/lib/ipxe"
 # QEMU looks for its firmware beside its binary (bin/../share/qemu, ...): point those at Debian's.
 ln -sfn /usr/share/qemu "$OUT/share/qemu"
@@ -155,7 +164,7 @@ ln -sfn /usr/lib/ipxe/qemu "$OUT/lib/ipxe/qemu"
 cp "$binary" "$OUT/bin/qemu-system-x86_64.tmp"
 mv -f "$OUT/bin/qemu-system-x86_64.tmp" "$OUT/bin/qemu-system-x86_64"
 for d in share/qemu share/seabios; do
-  "$OUT/bin/qemu-system-x86_64" -L help | grep -qx "$(cd "$OUT/bin" && pwd)/../$d" || { say "the build does not look for firmware in $OUT/$d"; exit 2; }
+  "$OUT/bin/qemu-system-x86_64" -L help | grep -qx "$(cd "$OUT/bin" && pwd)/../$d" || fail "the build does not look for firmware in $OUT/$d"
 done
 echo "$key" > "$OUT/.built"
 rm -rf "$src"

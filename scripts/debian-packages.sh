@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the setup scripts (which define `say`). install_debian_packages WHAT STATUS PACKAGE...:
 # as root, installs the packages with apt-get; as another user, names them with the command that
 # installs them and exits with STATUS.

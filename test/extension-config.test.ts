@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
@@ -20,6 +21,7 @@ import {
   resolveConfiguration,
   workspacePath,
 } from '../extension/novsc/launch-configs';
+import { qemuReport, rewindQemuEnv } from '../extension/novsc/qemu-choice';
 import { GDB, hasCommand, installCommand, missingTools, prerequisiteMessage, QEMU, QEMU_IMG, toolsFor } from '../extension/novsc/prerequisites';
 import { ROOT } from './helpers';
 
@@ -110,6 +112,20 @@ describe('launch configurations (the provider\'s logic)', () => {
     assert.equal(installCommand([QEMU, QEMU_IMG, QEMU]), 'sudo apt-get install -y qemu-system-x86 qemu-utils');
     assert.match(prerequisiteMessage([GDB]), /^Rewind cannot start: gdb \(reads symbols.*\) is missing\. Install with: sudo apt-get install -y gdb\.$/);
     assert.deepEqual(toolsFor({ request: 'launch' }).map((t) => t.command), ['qemu-system-x86_64', 'qemu-img', 'gdb']);
+  });
+
+  it('turns rewind.qemuPath into REWIND_QEMU, and says how to get Rewind\'s QEMU when Debian\'s runs', () => {
+    assert.equal(rewindQemuEnv('', undefined), undefined);
+    assert.equal(rewindQemuEnv('  ', 'system'), 'system', 'an empty setting keeps what the editor was started with');
+    assert.equal(rewindQemuEnv('/src/rewind/out/native/qemu', 'system'), '/src/rewind/out/native/qemu');
+    assert.equal(rewindQemuEnv('~/rewind/out/native/qemu', undefined), join(homedir(), 'rewind/out/native/qemu'));
+    assert.equal(rewindQemuEnv('system', undefined), 'system');
+    assert.throws(() => rewindQemuEnv('out/native/qemu', undefined), /rewind\.qemuPath is "out\/native\/qemu": give the absolute path/);
+    const built = qemuReport({ path: '/r/out/native/qemu/bin/qemu-system-x86_64', build: 'rewind' }, 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18, Rewind replay patches)');
+    assert.deepEqual(built, { version: 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18, Rewind replay patches), /r/out/native/qemu/bin/qemu-system-x86_64' });
+    const debian = qemuReport({ path: '/usr/bin/qemu-system-x86_64', build: 'debian' }, 'QEMU emulator version 7.2.22');
+    assert.equal(debian.version, 'QEMU emulator version 7.2.22');
+    assert.match(debian.advice ?? '', /npm run setup.*set rewind\.qemuPath to that checkout's out\/native\/qemu/);
   });
 });
 

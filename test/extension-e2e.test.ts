@@ -33,10 +33,13 @@ import type { Locator } from 'playwright-core';
 import { Workbench } from './e2e/workbench';
 import { DapMessageReader, encodeDapMessage } from '../extension/novsc/dap-stream';
 import { ROOT, runRewind } from './helpers';
+import { builtQemu, chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 
 const exec = promisify(execFile);
 const ARTIFACTS = join(ROOT, 'test-artifacts', 'e2e');
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
+/** Rewind's QEMU, where setup built it: the packaged extension finds it through rewind.qemuPath. */
+const BUILT_QEMU = builtQemu('qemu-system-x86_64');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 
 /** The 1-based line of `file` holding `text` (no hard-coded line numbers). */
@@ -183,6 +186,7 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
         'editor.minimap.enabled': false,
         'security.workspace.trust.enabled': false,
         'remote.autoForwardPorts': false,
+        ...(BUILT_QEMU ? { 'rewind.qemuPath': join(ROOT, 'out', 'native', 'qemu') } : {}),
       },
     });
     await server.installExtension(vsix);
@@ -511,6 +515,10 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     // Stop: gdb and QEMU (children of the extension host, where the adapter runs inline) go with the session.
     const engine = () => server!.descendants().filter((p) => /qemu-system|gdb --interpreter/.test(p.cmd));
     assert.ok(engine().some((p) => p.cmd.includes('qemu-system')) && engine().some((p) => p.cmd.includes('gdb')), 'QEMU and gdb run under code-server');
+    // The one this test's process would choose: with a build, the packaged extension found it through rewind.qemuPath.
+    const qemu = chooseQemu('qemu-system-x86_64').path;
+    const qemus = engine().filter((p) => p.comm.startsWith('qemu-system')); // not the watchdog shells that name them
+    assert.ok(qemus.length > 0 && qemus.every((p) => p.cmd.startsWith(`${qemu} `)), `QEMU under code-server is ${qemu}: ${qemus.map((p) => p.cmd.slice(0, 120)).join(' | ')}`);
     await wb.clickToolbar('Stop');
     await wb.waitFor('gdb and QEMU to exit', async () => engine(), (l) => l.length === 0, 30_000);
     await wb.waitFor('the status bar item to go', () => wb.statusBarItem('Rewind position'), (x) => x === undefined);
@@ -521,7 +529,7 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     const steps = await wb.waitFor('the walkthrough', () => page.locator('.gettingStartedContainer').innerText(), (x) => x.includes('Find its bug, backward'));
     for (const step of ['Install QEMU and gdb', 'Record the demo guest', 'Find its bug, backward']) assert.ok(steps.includes(step), step);
     await page.locator('.gettingStartedContainer a', { hasText: 'Check Prerequisites' }).first().click();
-    await wb.waitFor('the prerequisites message', () => wb.notifications(), (n) => n.some((x) => /^Rewind is ready to record and replay \(QEMU emulator version .*GNU gdb/.test(x)));
+    await wb.waitFor('the prerequisites message', () => wb.notifications(), (n) => n.some((x) => /^Rewind is ready to record and replay \(QEMU emulator version .*GNU gdb/.test(x) && (BUILT_QEMU ? x.includes(`Rewind replay patches), ${BUILT_QEMU};`) : x.includes('set rewind.qemuPath'))));
     await wb.screenshot('walkthrough');
     await wb.runCommand('View: Close All Editors');
     lap('stop, walkthrough');

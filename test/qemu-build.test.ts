@@ -19,8 +19,7 @@ import { UserError } from '../recorder-bridge/src/errors';
 import { builtQemu, chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { findOnPath } from '../recorder-bridge/src/qemu/tools';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
-import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
-import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
+import { straightReplay, type StraightStop } from './support/straight-replay';
 import { ROOT } from './helpers';
 import { linuxFixtureOrSkip } from './linux-fixture';
 import { prng } from './support/prng';
@@ -28,33 +27,14 @@ import { prng } from './support/prng';
 const QEMU = 'qemu-system-x86_64';
 const POINTS = 60;
 
-interface Seen {
-  icount: number;
-  registers: Record<string, bigint>;
-}
-
-/** One straight replay from the initial snapshot through `points`, with the QEMU REWIND_QEMU picks. */
-async function straightReplay(bundlePath: string, points: number[], rewindQemu: string | undefined): Promise<{ seen: Seen[]; seconds: number; qemu: string }> {
+/** One straight replay of the bundle through `points`, with the QEMU REWIND_QEMU picks. */
+async function straightReplayWith(b: Bundle, end: number, points: number[], rewindQemu: string | undefined): Promise<{ seen: StraightStop[]; seconds: number; qemu: string }> {
   const saved = process.env['REWIND_QEMU'];
   if (rewindQemu === undefined) delete process.env['REWIND_QEMU'];
   else process.env['REWIND_QEMU'] = rewindQemu;
   try {
-    const b = await Bundle.open(bundlePath);
-    const end = replayEnd(await b.readIndex());
-    const ws = await ReplayWorkspace.create(b);
-    const initial = b.manifest.snapshots.list.find((s) => s.icount === 0)!;
     const started = Date.now();
-    const w = await ReplayWorker.start(b, ws, { ...initial, image: ws.snapshots, source: 'record' }, end);
-    const seen: Seen[] = [];
-    try {
-      for (const t of points) {
-        const r = await w.runTo(t);
-        seen.push({ icount: r.icount, registers: { ...(await w.registers()) } as Record<string, bigint> });
-      }
-    } finally {
-      await w.kill();
-      await ws.dispose();
-    }
+    const seen = await straightReplay(b, end, points);
     return { seen, seconds: (Date.now() - started) / 1000, qemu: chooseQemu(QEMU).path };
   } finally {
     if (saved === undefined) delete process.env['REWIND_QEMU'];
@@ -76,10 +56,19 @@ describe('Rewind\'s patched QEMU', () => {
       await fs.writeFile(join(root, 'out', 'native', 'qemu', '.built'), 'key\n');
       assert.equal(builtQemu(QEMU, below), join(root, 'out', 'native', 'qemu', 'bin', QEMU));
       assert.equal(builtQemu('qemu-system-i386', below), undefined, 'only the binaries built are used');
+      // REWIND_QEMU (the extension's rewind.qemuPath) names a build elsewhere: the checkout, its
+      // out/native/qemu or the binary itself; an i386 guest still runs on Debian's binary.
+      const binary = join(root, 'out', 'native', 'qemu', 'bin', QEMU);
+      for (const at of [root, join(root, 'out', 'native', 'qemu'), binary]) {
+        assert.deepEqual(chooseQemu(QEMU, { ...process.env, REWIND_QEMU: at }), { path: binary, build: 'rewind' }, at);
+      }
+      assert.deepEqual(chooseQemu('qemu-system-i386', { ...process.env, REWIND_QEMU: root }), { path: findOnPath('qemu-system-i386'), build: 'debian' });
+      assert.throws(() => chooseQemu(QEMU, { ...process.env, REWIND_QEMU: join(dir, 'elsewhere') }), (e: unknown) => e instanceof UserError && e.code === 'bad-option' && /is not a build of Rewind's QEMU .*npm run setup/.test(e.message));
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
     assert.throws(() => chooseQemu(QEMU, { ...process.env, REWIND_QEMU: '/usr/bin/qemu' }), (e: unknown) => e instanceof UserError && e.code === 'bad-option' && /REWIND_QEMU=system/.test(e.message));
+    assert.throws(() => chooseQemu(QEMU, { ...process.env, REWIND_QEMU: 'out/native/qemu' }), (e: unknown) => e instanceof UserError && e.code === 'bad-option' && /an absolute path/.test(e.message));
     const system = chooseQemu(QEMU, { ...process.env, REWIND_QEMU: 'system' });
     assert.deepEqual(system, { path: findOnPath(QEMU), build: 'debian' });
   });
@@ -135,8 +124,8 @@ describe('Rewind\'s patched QEMU', () => {
     const end = replayEnd(await b.readIndex());
     const rnd = prng(20261205);
     const points = [...new Set(Array.from({ length: POINTS }, () => 1 + Math.floor(rnd() * (end - 2))))].sort((x, y) => x - y);
-    const patched = await straightReplay(fixture.bundle, points, undefined);
-    const stock = await straightReplay(fixture.bundle, points, 'system');
+    const patched = await straightReplayWith(b, end, points, undefined);
+    const stock = await straightReplayWith(b, end, points, 'system');
     assert.equal(patched.qemu, built);
     assert.equal(stock.qemu, findOnPath(QEMU));
     t.diagnostic(`straight replay through ${points.length} points up to ${points.at(-1)} of ${end}: Rewind's QEMU ${patched.seconds.toFixed(1)} s, Debian's ${stock.seconds.toFixed(1)} s (recorded by: ${b.manifest.qemu.banner})`);

@@ -16,8 +16,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { REWIND_STOP_REASON, type RewindPosition } from '@rewind/protocol';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
-import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
-import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
+import { straightReplay } from './support/straight-replay';
 import type { RewindDapClient } from './support/dap-client';
 import { prng } from './support/prng';
 
@@ -316,21 +315,13 @@ export async function runSoak(c: RewindDapClient, target: SoakTarget, opts: Soak
   const truthStarted = Date.now();
   const b = await Bundle.open(target.bundle);
   check(replayEnd(await b.readIndex()) === end, 'the adapter and the bundle agree on the end');
-  const ws = await ReplayWorkspace.create(b);
   const truth = new Map<number, Record<string, bigint>>();
   const points = [...new Set(stops.map((s) => s.observed!.icount))].sort((x, y) => x - y);
-  const initial = b.manifest.snapshots.list.find((s) => s.icount === 0)!;
-  const straight = await ReplayWorker.start(b, ws, { ...initial, image: ws.snapshots, source: 'record' }, end);
-  try {
-    for (const t of points) {
-      const r = await straight.runTo(t);
-      assert.equal(r.icount, t, `the straight replay reached ${r.icount}, not ${t}`);
-      truth.set(t, await straight.registers());
-    }
-  } finally {
-    await straight.kill();
-    await ws.dispose();
-  }
+  const straight = await straightReplay(b, end, points);
+  points.forEach((t, i) => {
+    assert.equal(straight[i]!.icount, t, `the straight replay reached ${straight[i]!.icount}, not ${t}`);
+    truth.set(t, straight[i]!.registers);
+  });
   const truthMs = Date.now() - truthStarted;
 
   const functions = functionsAt(target.elf, [...new Set(stops.map((s) => s.observed!.registers[pc]!))]);

@@ -9,11 +9,12 @@ import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as vscode from 'vscode';
-import { defaultBundleName, record, type RecordProgress, isUserError, parseRecordOptions, type ParsedRecordOptions } from '@rewind/core';
+import { chooseQemu, defaultBundleName, record, type RecordProgress, isUserError, parseRecordOptions, type ParsedRecordOptions } from '@rewind/core';
 import { shortIcount } from '../novsc/format';
 import { INITIAL_CONFIGURATIONS, replayConfiguration } from '../novsc/launch-configs';
 import { GDB, installCommand, missingTools, prerequisiteMessage, QEMU, QEMU_IMG, type Tool } from '../novsc/prerequisites';
 import { isBundle, summarizeBundle } from '../novsc/bundles';
+import { qemuReport } from '../novsc/qemu-choice';
 import { pickInitrd, pickInputScript, pickKernel, pickRecording } from '../pickers';
 import { UserFacingError } from '../sessions';
 import { command } from './util';
@@ -166,9 +167,15 @@ async function checkPrerequisites(): Promise<void> {
     await requireTools(needed);
     return;
   }
-  const versions = `${await toolVersion('qemu-system-x86_64', ['--version'])}; ${await toolVersion('gdb', ['--version'])}`;
+  let qemu;
+  try {
+    qemu = chooseQemu(QEMU.command);
+  } catch (e) {
+    throw new UserFacingError((e as Error).message); // rewind.qemuPath names no build
+  }
+  const report = qemuReport(qemu, await toolVersion(qemu.path, ['--version']));
   const build = missing.length > 0 ? ` To build the demo guest, also install: ${installCommand(missing)}.` : '';
-  void vscode.window.showInformationMessage(`Rewind is ready to record and replay (${versions}).${build}`);
+  void vscode.window.showInformationMessage(`Rewind is ready to record and replay (${report.version}; ${await toolVersion('gdb', ['--version'])}).${build}${report.advice ? ` ${report.advice}` : ''}`);
 }
 
 /** Copies the demo guest's sources to a folder, builds it, records bug (a), and offers to open it. */

@@ -17,4 +17,5 @@ export { parseRecordOptions, type ParsedRecordOptions } from './record/options';
 export { defaultBundleName } from './record/bundle-name';
 export { elfBuildId } from './qemu/kernel-probe';
 export { findOnPath } from './qemu/tools';
+export { chooseQemu, type QemuChoice } from './qemu/qemu-binary';
 export { vmlinuxMismatch } from './qemu/linux-banner';

@@ -10,7 +10,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { ROOT } from '../helpers';
-import { alive, descendantsOf, procStat, waitUntil } from '../support/procs';
+import { alive, descendantsOf, procStat, waitUntil, type ProcessEntry } from '../support/procs';
 
 export interface E2eEnv {
   node: string;
@@ -174,7 +174,7 @@ export class CodeServer {
   }
 
   /** Processes code-server started, at any depth (the extension host, and gdb and QEMU under the inline adapter). */
-  descendants(): Array<{ pid: number; cmd: string }> {
+  descendants(): ProcessEntry[] {
     return this.child?.pid ? descendantsOf(this.child.pid) : [];
   }
 

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { UserError } from '../errors';
-import { qemuBinary } from '../qemu/qemu-binary';
+import { chooseQemu } from '../qemu/qemu-binary';
 import { qemuVersion, requireTool } from '../qemu/tools';
 import { storeDriveArgs } from '../bundle/drive';
 import { MANIFEST } from '../bundle/layout';
@@ -26,7 +26,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
   const setup = await prepareGuest(opts);
   const steps = opts.input ? await readInputScript(opts.input) : [];
   await checkOutput(out);
-  const qemu = qemuBinary(setup.kernelInfo.qemuBinary);
+  const qemu = chooseQemu(setup.kernelInfo.qemuBinary).path;
   const qemuImg = requireTool('qemu-img');
 
   const work = `${out}.partial`;
@@ -113,7 +113,7 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
 export async function runWithoutRecording(opts: Omit<RecordOptions, 'out' | 'snapshotEvery'>): Promise<{ wallSeconds: number; icount: TimePoint; stopReason: StopReason }> {
   const setup = await prepareGuest(opts);
   const steps = opts.input ? await readInputScript(opts.input) : [];
-  const qemu = qemuBinary(setup.kernelInfo.qemuBinary);
+  const qemu = chooseQemu(setup.kernelInfo.qemuBinary).path;
   const sockets = await fs.mkdtemp(join(tmpdir(), 'rewind-run-'));
   try {
     // The same disk device as a recording, on a private copy (blkreplay passes requests through outside record/replay).

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bundle } from '../bundle/reader';
 import { CancelledError, UserError } from '../errors';
 import { QmpClient, type QmpEvent } from '../qemu/qmp';
-import { qemuBinary } from '../qemu/qemu-binary';
+import { chooseQemu } from '../qemu/qemu-binary';
 import type { TimePoint } from '../timepoint';
 import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { ReplayWorkspace } from './workspace';
@@ -21,7 +21,7 @@ export async function replayCheck(
   endIcount: TimePoint,
   opts: { timeoutSeconds?: number; signal?: AbortSignal; onProgress?: (icount: TimePoint, total: TimePoint) => void } = {},
 ): Promise<ReplayCheckResult> {
-  const qemu = qemuBinary(bundle.manifest.qemu.binary);
+  const qemu = chooseQemu(bundle.manifest.qemu.binary).path;
   const ws = await ReplayWorkspace.create(bundle);
   const total = bundle.manifest.recording.totalIcount;
   try {

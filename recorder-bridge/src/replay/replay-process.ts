@@ -11,7 +11,7 @@ import type { Bundle } from '../bundle/reader';
 import { UserError } from '../errors';
 import { RspClient } from '../gdb/rsp-client';
 import { QmpClient, type QmpEvent } from '../qemu/qmp';
-import { qemuBinary } from '../qemu/qemu-binary';
+import { chooseQemu } from '../qemu/qemu-binary';
 import type { TimePoint } from '../timepoint';
 import { groupStat, killGroup, spawnGuarded, waitForExit } from '../util/processes';
 import { watchForHang } from './hang-watch';
@@ -55,7 +55,7 @@ let nextProcessId = 1;
  * once, past the events recorded at the snapshot's icount.
  */
 export async function launchReplay(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, opts: StartOptions, hangMs: number): Promise<ReplayProcess> {
-  const qemu = qemuBinary(bundle.manifest.qemu.binary);
+  const qemu = chooseQemu(bundle.manifest.qemu.binary).path;
   const id = nextProcessId++;
   const dir = join(ws.dir, `w${id}-${process.pid}`);
   await fs.mkdir(dir, { recursive: true });
