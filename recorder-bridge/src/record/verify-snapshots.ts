@@ -15,11 +15,12 @@ import { deleteSnapshot, listSnapshots } from './snapshot-list';
 /** Verify, repair, verify again: a replaced snapshot is checked like any other before it is kept. */
 const ROUNDS = 3;
 /**
- * At most this many snapshots, and this much machine state, are added to fill gaps: each costs a
- * verification replay and its machine state in the store (0.8 MB for the demo guest, about 76 MB
- * for a 256 MB Linux guest). Past that, the gaps are filled at a wider spacing.
+ * Snapshots added to fill gaps: as many as the interval asks for over the recording (at least this
+ * many), within this much machine state. Each costs a verification replay and its machine state in
+ * the store (0.8 MB for the demo guest, about 76 MB for a 256 MB Linux guest). Past the state
+ * budget, the gaps are filled at a wider spacing.
  */
-export const MAX_ADDED_SNAPSHOTS = 64;
+export const MIN_FILL_BUDGET = 64;
 export const MAX_ADDED_BYTES = 2 ** 30;
 
 export interface VerifiedSnapshots {
@@ -75,7 +76,8 @@ export async function verifyNewRecording(
         }
         // 'unknown' ones are compared again next round, once the snapshot before them is repaired.
         const bad = failed.filter((v) => v.verdict === 'bad');
-        const targets = await planRepairs(qemuImg, store, summary, list, bad, quiet, end, round === 0 ? opts.interval : 0);
+        // Gaps are planned again each round: a repair replay that failed partway left some unfilled.
+        const targets = await planRepairs(qemuImg, store, summary, list, bad, quiet, end, opts.interval);
         if (targets.length === 0 && failed.length === 0) break;
         await repair(bundle, ws, store, qemuImg, points, verdicts, targets, quiet, end, summary, opts.hangMs);
       } finally {
@@ -123,22 +125,47 @@ async function planRepairs(
   }
   if (interval > 0) {
     const badNames = new Set(bad.map((v) => v.name));
-    const kept = [...list.filter((s) => !badNames.has(s.name)).map((s) => s.icount), ...targets.map((t) => t.at), end].sort((a, b) => a - b);
-    // Widen the spacing until the fills fit the budget.
-    const fills = (every: number) => kept.slice(1).reduce((n, b, i) => n + Math.max(0, Math.ceil((b - kept[i]!) / every) - 2), 0);
+    const kept = [...list.filter((s) => !badNames.has(s.name)).map((s) => s.icount), ...targets.map((t) => t.at), end];
     const stateBytes = Math.max(1, ...list.map((s) => s.vmStateBytes));
-    const budget = Math.max(1, Math.min(MAX_ADDED_SNAPSHOTS, Math.floor(MAX_ADDED_BYTES / stateBytes)));
-    let every = interval;
-    while (fills(every) > budget) every *= 2;
     let n = Math.max(0, ...list.map((s) => (/^v(\d+)$/.exec(s.name) ? Number(s.name.slice(1)) : 0)));
-    for (let i = 0; i + 1 < kept.length; i++) {
-      for (let t = kept[i]! + every; kept[i + 1]! - t > every; t += every) {
-        const at = quiet.atOrBefore(t, kept[i]! + 1);
-        if (at > kept[i]! && at < end) targets.push({ name: `v${++n}`, at });
-      }
-    }
+    // The budget covers every round: what earlier rounds added counts against it.
+    const budget = fillBudget(end, interval, stateBytes) - summary.added.length;
+    for (const at of planFills(kept, interval, budget, quiet, end)) targets.push({ name: `v${++n}`, at });
   }
   return targets.sort((a, b) => a.at - b.at);
+}
+
+/**
+ * How many snapshots may be added to fill gaps: what the interval asks for over the recording, even
+ * when the recorder took few (under load it takes one per tick at best, after savevm's refusals),
+ * and at least MIN_FILL_BUDGET, within MAX_ADDED_BYTES of machine state.
+ */
+export function fillBudget(end: TimePoint, interval: TimePoint, stateBytes: number): number {
+  const asked = Math.max(MIN_FILL_BUDGET, Math.ceil(end / interval));
+  return Math.max(1, Math.min(asked, Math.floor(MAX_ADDED_BYTES / Math.max(1, stateBytes))));
+}
+
+/**
+ * The time points to add so that no two of `kept` (which includes the end) lie more than twice
+ * the interval apart: each gap gets a snapshot every interval (at the first quiet point from there),
+ * the last piece being one to two intervals long. Over `budget`, the spacing grows by steps of a
+ * quarter until the fills fit.
+ */
+export function planFills(kept: readonly TimePoint[], interval: TimePoint, budget: number, quiet: QuietPoints, end: TimePoint): TimePoint[] {
+  if (budget <= 0) return [];
+  const sorted = [...kept].sort((a, b) => a - b);
+  const fills = (every: number) => sorted.slice(1).reduce((n, b, i) => n + Math.max(0, Math.ceil((b - sorted[i]!) / every) - 2), 0);
+  let every = interval;
+  while (fills(every) > budget) every = Math.ceil(every * 1.25);
+  const out: TimePoint[] = [];
+  for (let i = 0; i + 1 < sorted.length; i++) {
+    for (let t = sorted[i]! + every; sorted[i + 1]! - t > every; t += every) {
+      // At or after t: shifted later, a fill only shortens the piece after it, the longest one.
+      const at = quiet.after(t - 1);
+      if (at < sorted[i + 1]! && at < end) out.push(at);
+    }
+  }
+  return out;
 }
 
 /**
