@@ -26,7 +26,8 @@ function lineOf(file: string, text: string): number {
 
 async function recordDemo(dir: string, input: string, name: string, extra: string[] = []): Promise<string> {
   const bundle = join(dir, name);
-  const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, input), '--out', bundle, '--quiet', '--snapshot-every', '2M', ...extra]);
+  // long.txt is 6e8 instructions and up to 128 snapshots to verify: minutes on a loaded 2-core machine.
+  const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, input), '--out', bundle, '--quiet', '--snapshot-every', '2M', ...extra], { timeoutMs: 600_000 });
   assert.equal(r.code, 0, r.stderr);
   return bundle;
 }

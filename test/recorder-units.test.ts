@@ -16,7 +16,7 @@ import { storeDriveArgs, qemuOptionValue } from '../recorder-bridge/src/bundle/d
 import { validateManifest, type Manifest } from '../recorder-bridge/src/bundle/manifest';
 import type { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { uniqueSnapshots } from '../recorder-bridge/src/record/snapshot-list';
-import { panicLine } from '../recorder-bridge/src/record/recording-run';
+import { guestStopFromLog, panicLine } from '../recorder-bridge/src/record/recording-run';
 import { probeDisk } from '../recorder-bridge/src/record/disk';
 import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
@@ -140,6 +140,17 @@ describe('Linux recording defaults', () => {
   it('finds the panic line in a console transcript', () => {
     assert.equal(panicLine('boot\r\n[    4.5] Kernel panic - not syncing: sysrq triggered crash\r\n[    4.6] CPU: 0'), 'Kernel panic - not syncing: sysrq triggered crash');
     assert.equal(panicLine('all fine\n'), undefined);
+  });
+
+  it('reads the guest\'s shutdown from the replay log when QMP\'s SHUTDOWN event was lost', () => {
+    const ev = (index: number, kind: 'shutdown' | 'clock', detail: string) => ({ index, offset: 14 + index, icount: 100 + index, kind, detail });
+    const panicked = 'boot\r\n[    4.5] Kernel panic - not syncing: sysrq triggered crash\r\n';
+    assert.deepEqual(guestStopFromLog([ev(0, 'clock', 'host'), ev(1, 'shutdown', 'guest-reset'), ev(2, 'shutdown', 'host-qmp-quit')], panicked), {
+      stopReason: 'guest-poweroff',
+      stopDetail: 'guest-reset after a kernel panic (Kernel panic - not syncing: sysrq triggered crash)',
+    });
+    assert.deepEqual(guestStopFromLog([ev(0, 'shutdown', 'guest-shutdown')], 'Power off.\n'), { stopReason: 'guest-poweroff', stopDetail: 'guest-shutdown' });
+    assert.equal(guestStopFromLog([ev(0, 'shutdown', 'host-signal'), ev(1, 'shutdown', 'host-qmp-quit')], panicked), undefined, 'QEMU stopped by its host is not the guest\'s doing');
   });
 });
 

@@ -19,9 +19,10 @@ function maxGap(points: number[]): number {
 }
 
 describe('snapshots that fill gaps', () => {
-  it('budget what the interval asks for over the recording, at least 64, within the state budget', () => {
+  it('budget what the interval asks for over the recording, 64 to 128, within the state budget', () => {
     assert.equal(fillBudget(68 * M, M, DEMO_STATE), 68);
     assert.equal(fillBudget(5.7 * M, M, DEMO_STATE), 64);
+    assert.equal(fillBudget(608 * M, 2 * M, DEMO_STATE), 128, 'each fill costs a verification replay');
     assert.equal(fillBudget(1.5e9, 200 * M, 76 * 2 ** 20), Math.floor(MAX_ADDED_BYTES / (76 * 2 ** 20)));
     assert.equal(fillBudget(1e9, 1, 2 * MAX_ADDED_BYTES), 1);
   });

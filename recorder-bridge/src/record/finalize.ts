@@ -18,6 +18,7 @@ import { listSnapshots } from './snapshot-list';
 import { verifyNewRecording } from './verify-snapshots';
 import { RECORDING_SETUP } from './recording-setup';
 import type { TimePoint } from '../timepoint';
+import { guestStopFromLog } from './recording-run';
 
 
 export interface FinalizeInput {
@@ -38,6 +39,8 @@ export interface FinalizeInput {
   stopReason: StopReason;
   stopDetail: string | undefined;
   warnings: string[];
+  /** A live recording's 'qemu-exited' is corrected from the log when the guest ended it (guestStopFromLog); not a salvaged one's. */
+  stopFromLog?: boolean;
   /**
    * The snapshot verification that follows (record/verify-snapshots.ts): its progress, and a signal
    * that cancels it (the bundle is kept; the unchecked snapshots are checked on first open).
@@ -65,6 +68,8 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
     if (e instanceof ReplayLogError) throw new UserError(`the replay log QEMU wrote cannot be read: ${e.message} (kept in ${f.work})`, 'record-failed');
     throw e;
   }
+
+  const stop = (f.stopFromLog && f.stopReason === 'qemu-exited' && guestStopFromLog(index.events, f.console.raw)) || { stopReason: f.stopReason, stopDetail: f.stopDetail };
 
   const logGz = join(f.work, layout.REPLAY_LOG);
   await pipeline(createReadStream(f.rawLog), createGzip({ level: zlibConstants.Z_BEST_COMPRESSION }), createWriteStream(logGz));
@@ -127,8 +132,8 @@ export async function finalizeBundle(f: FinalizeInput): Promise<Manifest> {
     recording: {
       startedAt: f.startedAt,
       finishedAt: f.finishedAt,
-      stopReason: f.stopReason,
-      ...(f.stopDetail ? { stopDetail: f.stopDetail } : {}),
+      stopReason: stop.stopReason,
+      ...(stop.stopDetail ? { stopDetail: stop.stopDetail } : {}),
       wallSeconds: (Date.parse(f.finishedAt) - Date.parse(f.startedAt)) / 1000,
       ...guestSeconds(index.totalIcount, lastSnapshot),
       totalIcount: index.totalIcount,

@@ -86,13 +86,15 @@ export async function record(opts: RecordOptions): Promise<RecordResult> {
       finishedAt: outcome.finishedAt,
       stopReason: outcome.stopReason,
       stopDetail: outcome.stopDetail,
+      stopFromLog: true,
       warnings: [...setup.warnings, ...outcome.warnings],
       verify: {
         ...(opts.finishSignal ? { signal: opts.finishSignal } : {}),
         onProgress: (done, total) => opts.onProgress?.({ ...last, phase: 'verifying', elapsedMs: Date.now() - verifyStart, icount: done, totalIcount: total }),
       },
     });
-    return { bundle: out, stopReason: outcome.stopReason, ...(outcome.stopDetail ? { stopDetail: outcome.stopDetail } : {}), warnings: manifest.recording.warnings };
+    const { stopReason, stopDetail } = manifest.recording;
+    return { bundle: out, stopReason, ...(stopDetail ? { stopDetail } : {}), warnings: manifest.recording.warnings };
   } catch (e) {
     // A recording that failed before it produced a usable log is not worth keeping; anything else
     // (a finished log that could not be bundled, a bundle whose finishing failed) stays in the

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getHeapStatistics } from 'node:v8';
 import type { StopReason } from '../bundle/manifest';
+import type { ReplayEvent } from '../replay-log';
 import { CancelledError, UserError } from '../errors';
 import { QmpClient, type QmpEvent } from '../qemu/qmp';
 import { killGroup, spawnGuarded, waitForExit } from '../util/processes';
@@ -402,6 +403,22 @@ export class RecordingRun {
 
 function mib(bytes: number): string {
   return `${Math.round((bytes / 2 ** 20) * 10) / 10} MiB`;
+}
+
+/** Shutdown causes of the guest's own making (qapi ShutdownCause), as the replay log names them. */
+const GUEST_CAUSES = new Set(['guest-shutdown', 'guest-reset', 'guest-panic']);
+
+/**
+ * The guest's power-off, reset or panic as the replay log holds it, when QMP's SHUTDOWN event was
+ * lost: QEMU can exit before its monitor writes the event out (seen on a loaded machine, a reboot
+ * after a panic judged 'qemu-exited' even after waiting for the socket to end). The log's shutdown
+ * event is written by the same request, so a recording that QEMU ended for one says so.
+ */
+export function guestStopFromLog(events: readonly ReplayEvent[], consoleRaw: string): { stopReason: 'guest-poweroff'; stopDetail: string } | undefined {
+  const cause = events.find((e) => e.kind === 'shutdown' && GUEST_CAUSES.has(e.detail ?? ''))?.detail;
+  if (!cause) return undefined;
+  const panic = panicLine(consoleRaw);
+  return { stopReason: 'guest-poweroff', stopDetail: panic ? `${cause} after a kernel panic (${panic})` : cause };
 }
 
 /** The first `Kernel panic - not syncing: ...` line of a Linux console, if the guest panicked. */

@@ -15,12 +15,14 @@ import { deleteSnapshot, listSnapshots } from './snapshot-list';
 /** Verify, repair, verify again: a replaced snapshot is checked like any other before it is kept. */
 const ROUNDS = 3;
 /**
- * Snapshots added to fill gaps: as many as the interval asks for over the recording (at least this
- * many), within this much machine state. Each costs a verification replay and its machine state in
- * the store (0.8 MB for the demo guest, about 76 MB for a 256 MB Linux guest). Past the state
- * budget, the gaps are filled at a wider spacing.
+ * Snapshots added to fill gaps: as many as the interval asks for over the recording, at least
+ * MIN_FILL_BUDGET and at most MAX_FILL_BUDGET, within MAX_ADDED_BYTES of machine state. Each costs
+ * a verification replay (about 0.3-0.9 s for the demo guest on 2 cores) and its machine state in
+ * the store (0.8 MB for the demo guest, about 76 MB for a 256 MB Linux guest). Past the budget, the
+ * gaps are filled at a wider spacing.
  */
 export const MIN_FILL_BUDGET = 64;
+export const MAX_FILL_BUDGET = 128;
 export const MAX_ADDED_BYTES = 2 ** 30;
 
 export interface VerifiedSnapshots {
@@ -138,10 +140,10 @@ async function planRepairs(
 /**
  * How many snapshots may be added to fill gaps: what the interval asks for over the recording, even
  * when the recorder took few (under load it takes one per tick at best, after savevm's refusals),
- * and at least MIN_FILL_BUDGET, within MAX_ADDED_BYTES of machine state.
+ * between MIN_FILL_BUDGET and MAX_FILL_BUDGET, within MAX_ADDED_BYTES of machine state.
  */
 export function fillBudget(end: TimePoint, interval: TimePoint, stateBytes: number): number {
-  const asked = Math.max(MIN_FILL_BUDGET, Math.ceil(end / interval));
+  const asked = Math.min(MAX_FILL_BUDGET, Math.max(MIN_FILL_BUDGET, Math.ceil(end / interval)));
   return Math.max(1, Math.min(asked, Math.floor(MAX_ADDED_BYTES / Math.max(1, stateBytes))));
 }
 
