@@ -128,7 +128,7 @@ interface TrialReport {
   checkSeconds: number;
 }
 
-describe('interrupted recordings', { timeout: 600_000 }, () => {
+describe('interrupted recordings', { timeout: 1_800_000 }, () => {
   const dir = tempDir(after, 'rewind-salvage-');
   const script = join(dir, 'spin.txt');
 
@@ -268,7 +268,9 @@ describe('interrupted recordings', { timeout: 600_000 }, () => {
       const before = await fingerprint(rec.partial);
 
       const s0 = Date.now();
-      const salvaged = await runRewind(['salvage', rec.partial], { timeoutMs: 180_000 });
+      // Up to 1e9 instructions at --snapshot-every 1M: up to 128 snapshots to add and verify, minutes
+      // on a loaded 2-core machine.
+      const salvaged = await runRewind(['salvage', rec.partial], { timeoutMs: 600_000 });
       const salvageSeconds = (Date.now() - s0) / 1000;
       assert.equal(salvaged.code, 0, salvaged.stderr);
       assert.deepEqual(await fingerprint(rec.partial), before, 'salvage changed the .partial folder');
@@ -284,7 +286,7 @@ describe('interrupted recordings', { timeout: 600_000 }, () => {
       const dropped = /snapshots dropped: ([^;\n]+)/.exec(salvaged.stderr);
 
       const c0 = Date.now();
-      const check = await runRewind(['check', rec.out, '--json'], { timeoutMs: 180_000 });
+      const check = await runRewind(['check', rec.out, '--json'], { timeoutMs: 600_000 });
       const checkSeconds = (Date.now() - c0) / 1000;
       assert.equal(check.code, 0, check.stdout + check.stderr);
       const c = JSON.parse(check.stdout) as { ok: boolean; icount: number; endIcount: number; consoleMatches: boolean };
