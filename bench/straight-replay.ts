@@ -14,8 +14,7 @@ import { parseArgs } from 'node:util';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
-import { prng } from '../test/support/prng';
-import { straightReplay, type StraightStop } from '../test/support/straight-replay';
+import { seededPoints, straightReplay, type StraightStop } from '../test/support/straight-replay';
 import { benchHeader, now, resultsPath, since } from './common';
 
 async function main(): Promise<void> {
@@ -25,17 +24,16 @@ async function main(): Promise<void> {
   if (!bundlePath || qemus.length === 0) throw new Error('usage: node out/bench/straight-replay.js BUNDLE [--points N] [--seed S] --qemu system --qemu /path/to/out/native/qemu ...');
   const b = await Bundle.open(bundlePath);
   const end = replayEnd(await b.readIndex());
-  const rnd = prng(Number(values.seed));
-  const points = [...new Set(Array.from({ length: Number(values.points) }, () => 1 + Math.floor(rnd() * (end - 2))))].sort((x, y) => x - y);
-  points.push(end);
-  const runs: Array<{ qemu: string; banner: string; seconds: number; seen: StraightStop[] }> = [];
+  const points = [...seededPoints(Number(values.seed), Number(values.points), end), end];
+  const runs: Array<{ qemu: string; seconds: number; seen: StraightStop[] }> = [];
   for (const q of qemus) {
     process.env['REWIND_QEMU'] = q;
     const path = chooseQemu(b.manifest.qemu.binary).path;
     const t0 = now();
     const seen = await straightReplay(b, end, points);
-    runs.push({ qemu: `${q} (${path})`, banner: b.manifest.qemu.banner, seconds: since(t0), seen });
-    process.stderr.write(`${q}: ${since(t0).toFixed(2)} s\n`);
+    const seconds = since(t0);
+    runs.push({ qemu: `${q} (${path})`, seconds, seen });
+    process.stderr.write(`${q}: ${seconds.toFixed(2)} s\n`);
   }
   const same = (i: number): number => points.filter((_, k) => {
     const a = runs[0]!.seen[k]!;

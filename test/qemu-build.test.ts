@@ -19,10 +19,9 @@ import { UserError } from '../recorder-bridge/src/errors';
 import { builtQemu, chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { findOnPath } from '../recorder-bridge/src/qemu/tools';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
-import { straightReplay, type StraightStop } from './support/straight-replay';
+import { seededPoints, straightReplay, type StraightStop } from './support/straight-replay';
 import { ROOT } from './helpers';
 import { linuxFixtureOrSkip } from './linux-fixture';
-import { prng } from './support/prng';
 
 const QEMU = 'qemu-system-x86_64';
 const POINTS = 60;
@@ -122,8 +121,7 @@ describe('Rewind\'s patched QEMU', () => {
     }
     const b = await Bundle.open(fixture.bundle);
     const end = replayEnd(await b.readIndex());
-    const rnd = prng(20261205);
-    const points = [...new Set(Array.from({ length: POINTS }, () => 1 + Math.floor(rnd() * (end - 2))))].sort((x, y) => x - y);
+    const points = seededPoints(20261205, POINTS, end);
     const patched = await straightReplayWith(b, end, points, undefined);
     const stock = await straightReplayWith(b, end, points, 'system');
     assert.equal(patched.qemu, built);

@@ -3,6 +3,7 @@
  * forward through sorted time points and never back, reading the registers at each.
  */
 import type { Bundle } from '../../recorder-bridge/src/bundle/reader';
+import { prng } from './prng';
 import { ReplayWorker } from '../../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../../recorder-bridge/src/replay/workspace';
 
@@ -27,4 +28,10 @@ export async function straightReplay(bundle: Bundle, end: number, sortedPoints: 
     await ws.dispose();
   }
   return seen;
+}
+
+/** `n` time points drawn uniformly from (0, end - 1) with a fixed seed, without repeats, ascending. */
+export function seededPoints(seed: number, n: number, end: number): number[] {
+  const rnd = prng(seed);
+  return [...new Set(Array.from({ length: n }, () => 1 + Math.floor(rnd() * (end - 2))))].sort((x, y) => x - y);
 }

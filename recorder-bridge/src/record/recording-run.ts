@@ -225,9 +225,7 @@ export class RecordingRun {
     if (!this.stopReason) {
       const shutdown = session.events.find((e) => e.event === 'SHUTDOWN');
       if (shutdown && shutdown.data?.guest === true) {
-        this.stopReason = 'guest-poweroff';
-        this.stopDetail = String(shutdown.data.reason ?? 'guest-shutdown');
-        if (panic) this.stopDetail += ` after a kernel panic (${panic})`;
+        ({ stopReason: this.stopReason, stopDetail: this.stopDetail } = guestStop(String(shutdown.data.reason ?? 'guest-shutdown'), panic));
       } else {
         this.stopReason = 'qemu-exited';
         this.stopDetail = `QEMU exited with code ${code}: ${lastLine(session.stderr) || 'no message'}`;
@@ -416,8 +414,11 @@ const GUEST_CAUSES = new Set(['guest-shutdown', 'guest-reset', 'guest-panic']);
  */
 export function guestStopFromLog(events: readonly ReplayEvent[], consoleRaw: string): { stopReason: 'guest-poweroff'; stopDetail: string } | undefined {
   const cause = events.find((e) => e.kind === 'shutdown' && GUEST_CAUSES.has(e.detail ?? ''))?.detail;
-  if (!cause) return undefined;
-  const panic = panicLine(consoleRaw);
+  return cause ? guestStop(cause, panicLine(consoleRaw)) : undefined;
+}
+
+/** A recording the guest ended (QMP SHUTDOWN or the log's shutdown event): its cause, and the panic before it. */
+function guestStop(cause: string, panic: string | undefined): { stopReason: 'guest-poweroff'; stopDetail: string } {
   return { stopReason: 'guest-poweroff', stopDetail: panic ? `${cause} after a kernel panic (${panic})` : cause };
 }
 
