@@ -190,19 +190,47 @@ describe('replay engine', { timeout: 900_000 }, () => {
     assert.equal(engine.icount, t + 1000);
   });
 
+  /**
+   * A recording whose one long computation (`spin 400`: 2e9 instructions) has only `init` before
+   * it, so that a seek to its end replays for seconds on any machine: a replay process killed or
+   * stopped 300 ms into the seek dies in the middle of it. (Idle stretches no longer last: Rewind's
+   * QEMU replays them at CPU speed.)
+   */
+  let longBundle: Promise<string> | undefined;
+  const longRecording = (): Promise<string> => (longBundle ??= (async () => {
+    const path = join(dir, 'long.rewind');
+    const script = join(dir, 'long.txt');
+    await fs.writeFile(script, 'expect ready\nexpect > \nsend spin 400\\n\nexpect spin done\nexpect > \nsend poweroff\\n\n');
+    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', path, '--snapshot-every', '0', '--quiet', '--no-index']);
+    assert.equal(r.code, 0, r.stderr);
+    return path;
+  })());
+
   for (const [what, signal] of [['killed', 'SIGKILL'], ['stopped (hung)', 'SIGSTOP']] as const) {
-    it(`recovers when a replay process is ${what} in the middle of a seek`, async () => {
-      const e2 = await ReplayEngine.open(bundlePath, { hangTimeoutMs: 2000, maxLadderSnapshots: 0 });
+    it(`recovers when a replay process is ${what} in the middle of a seek`, async (t) => {
+      const long = await longRecording();
+      const e2 = await ReplayEngine.open(long, { hangTimeoutMs: 2000, maxLadderSnapshots: 0 });
       try {
-        const target = e2.end - 10; // through the idle stretch at the end: replays for a while
-        const seek = e2.seek(target);
+        assert.deepEqual(e2.snapshots().map((s) => s.icount), [0], 'only init: the seek replays the whole computation');
+        const target = e2.end - 10;
+        const started = Date.now();
+        let settled = false;
+        const seek = e2.seek(target).finally(() => (settled = true));
         await new Promise((r) => setTimeout(r, 300));
-        for (const pid of e2.workerPids()) process.kill(-pid, signal);
+        assert.equal(settled, false, 'the seek was still replaying when its processes were hit');
+        const victims = e2.workerPids();
+        for (const pid of victims) process.kill(-pid, signal);
         assert.equal(await seek, target);
         assert.equal(e2.icount, target);
         const regs = await e2.registers();
-        await engine.seek(target);
-        assert.deepEqual(regs, await engine.registers(), 'the same state as the other engine');
+        t.diagnostic(`${what} ${victims.length} replay processes 300 ms into a seek of ${target} instructions; the seek ended after ${Date.now() - started} ms`);
+        const e3 = await ReplayEngine.open(long);
+        try {
+          await e3.seek(target);
+          assert.deepEqual(regs, await e3.registers(), 'the same state as an engine whose processes were left alone');
+        } finally {
+          await e3.close();
+        }
       } finally {
         await e2.close();
       }

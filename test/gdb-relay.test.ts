@@ -121,15 +121,16 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
 
   it('serves an in-process engine on a 0600 Unix socket; ^C stops a continue and cancels a reverse continue', { timeout: 120_000 }, async (t) => {
     // ^C must arrive while the replay runs. basic.txt replays whole in about 0.2 s, so a ^C 200 ms
-    // after the request raced the end (seen in CI). A 3 s idle stretch replays at wall-clock pace
-    // (notes/qemu-rr.md): seconds on any machine, and never faster.
-    const idleInput = join(dir, 'idle.txt');
-    await fs.writeFile(idleInput, 'expect > \nsend hello\\n\nexpect hello, world\nexpect > \nsleep 3\nsend poweroff\\n\nexpect Power off.\n');
-    const idle = join(dir, 'idle.rewind');
+    // after the request raced the end (seen in CI). `spin 600` is 3e9 instructions of computation,
+    // recorded with `init` only: several seconds of replay on any machine, forward or scanned back
+    // (idle stretches are no longer slow: Rewind's QEMU replays them at CPU speed).
+    const longInput = join(dir, 'long.txt');
+    await fs.writeFile(longInput, 'expect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend spin 600\\n\nexpect spin done\nexpect > \nsend poweroff\\n\nexpect Power off.\n');
+    const long = join(dir, 'long.rewind');
     // Without an index: with one, a reverse continue to code that never ran answers at once, before a ^C.
-    const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', idleInput, '--out', idle, '--quiet', '--no-index']);
+    const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', longInput, '--out', long, '--snapshot-every', '0', '--quiet', '--no-index']);
     assert.equal(rec.code, 0, rec.stderr);
-    const engine = await ReplayEngine.open(idle);
+    const engine = await ReplayEngine.open(long);
     const events: RelayExecutionEvent[] = [];
     const relay = new GdbRelay(new EngineRelayTarget(engine), { onExecution: (e) => events.push(e) });
     t.after(async () => {
@@ -141,7 +142,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     assert.equal((await fs.stat(path)).mode & 0o777, 0o600);
     const rsp = await RspClient.connect(path);
     t.after(() => rsp.close());
-    // Forward to the end with no breakpoint replays the idle stretch at wall-clock pace: seconds.
+    // Forward to the end with no breakpoint replays the whole computation: seconds.
     let reply = rsp.request('c', 60_000);
     setTimeout(() => rsp.interrupt(), 500);
     assert.match(await reply, /^T02/);
@@ -150,7 +151,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     assert.deepEqual(events.slice(-1), [{ phase: 'end', kind: 'continue', packet: 'c', stop: { kind: 'time', icount: at }, interrupted: true }]);
     // From the end, a reverse continue for a breakpoint that never hits scans everything; ^C cancels it.
     await engine.seek(engine.end);
-    const never = symbolAddress(DEMO_KERNEL, 'cmd_spin').toString(16);
+    const never = symbolAddress(DEMO_KERNEL, 'cmd_work').toString(16);
     assert.equal(await rsp.request(`Z0,${never},1`), 'OK');
     reply = rsp.request('bc', 60_000);
     setTimeout(() => rsp.interrupt(), 500);

@@ -1,6 +1,7 @@
 /**
  * The index pass's extra snapshots (issue 12 part 2, docs/index-design.md): on a demo recording
- * with an idle stretch at the prompt (replayed at the wall clock's pace) and only `init` recorded,
+ * with an idle stretch at the prompt and only `init` recorded, replayed by Debian's QEMU (which paces
+ * idle stretches with the wall clock; Rewind's replays them at CPU speed, so they need no snapshot),
  * `rewind index` saves verified snapshots where replay is slow, within its budget;
  * the engine starts from them (a time point after the idle stretch no longer replays it), and lands
  * in the same state as an engine without the index; a damaged image is refused and rebuilt.
@@ -15,10 +16,15 @@ import { UserError } from '../recorder-bridge/src/errors';
 import { EXTRA_IDLE_MS, extraSnapshotBudget, SLOW_BUCKET_MS } from '../recorder-bridge/src/index/extra-snapshots';
 import { idleBucket } from '../recorder-bridge/src/index/plugin-pass';
 import { loadIndex, type IndexFile } from '../recorder-bridge/src/index/index-store';
+import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import type { InfoJson } from '@rewind/protocol';
 import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { qemuProcessesMentioning } from './support/procs';
+
+// Debian's QEMU for the whole file, the recorder and `rewind index` included (they inherit it):
+// the slow idle stretch is what this test is about.
+process.env['REWIND_QEMU'] = 'system';
 
 /** A loaded machine (a CI run beside this test) can freeze a replay process for more than the default 1.5 s. */
 const HANG_MS = 15_000;
@@ -48,6 +54,7 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
 
   before(async () => {
     requireDemoKernel();
+    assert.equal(chooseQemu('qemu-system-x86_64').build, 'debian');
     const script = join(dir, 'in.txt');
     await fs.writeFile(
       script,

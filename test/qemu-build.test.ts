@@ -20,7 +20,7 @@ import { builtQemu, chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { findOnPath } from '../recorder-bridge/src/qemu/tools';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
 import { seededPoints, straightReplay, type StraightStop } from './support/straight-replay';
-import { ROOT } from './helpers';
+import { DEMO_KERNEL, requireDemoKernel, ROOT, runRewind } from './helpers';
 import { linuxFixtureOrSkip } from './linux-fixture';
 
 const QEMU = 'qemu-system-x86_64';
@@ -39,6 +39,19 @@ async function straightReplayWith(b: Bundle, end: number, points: number[], rewi
     if (saved === undefined) delete process.env['REWIND_QEMU'];
     else process.env['REWIND_QEMU'] = saved;
   }
+}
+
+/** Both replays reached every point, with the same registers. */
+function assertSameStops(points: number[], patched: StraightStop[], stock: StraightStop[]): void {
+  const mismatches: string[] = [];
+  points.forEach((p, i) => {
+    const a = patched[i]!;
+    const d = stock[i]!;
+    if (a.icount !== p || d.icount !== p) mismatches.push(`${p}: reached ${a.icount} (Rewind's) and ${d.icount} (Debian's)`);
+    const regs = Object.keys(d.registers).filter((r) => a.registers[r] !== d.registers[r]);
+    if (regs.length) mismatches.push(`${p}: ${regs.map((r) => `${r} 0x${a.registers[r]?.toString(16)} / 0x${d.registers[r]?.toString(16)}`).join(', ')}`);
+  });
+  assert.deepEqual(mismatches, [], `Rewind's QEMU and Debian's differ:\n${mismatches.slice(0, 10).join('\n')}`);
 }
 
 describe('Rewind\'s patched QEMU', () => {
@@ -127,15 +140,34 @@ describe('Rewind\'s patched QEMU', () => {
     assert.equal(patched.qemu, built);
     assert.equal(stock.qemu, findOnPath(QEMU));
     t.diagnostic(`straight replay through ${points.length} points up to ${points.at(-1)} of ${end}: Rewind's QEMU ${patched.seconds.toFixed(1)} s, Debian's ${stock.seconds.toFixed(1)} s (recorded by: ${b.manifest.qemu.banner})`);
-    const mismatches: string[] = [];
-    points.forEach((p, i) => {
-      const a = patched.seen[i]!;
-      const d = stock.seen[i]!;
-      if (a.icount !== p || d.icount !== p) mismatches.push(`${p}: reached ${a.icount} (Rewind's) and ${d.icount} (Debian's)`);
-      const regs = Object.keys(d.registers).filter((r) => a.registers[r] !== d.registers[r]);
-      if (regs.length) mismatches.push(`${p}: ${regs.map((r) => `${r} 0x${a.registers[r]?.toString(16)} / 0x${d.registers[r]?.toString(16)}`).join(', ')}`);
-    });
-    assert.deepEqual(mismatches, [], `Rewind's QEMU and Debian's differ:\n${mismatches.slice(0, 10).join('\n')}`);
+    assertSameStops(points, patched.seen, stock.seen);
     assert.ok(Object.keys(patched.seen[0]!.registers).length >= 16, 'the registers compared include every general register');
+  });
+
+  it('replays the demo guest\'s idle stretches (at CPU speed) to the same icount and registers as Debian\'s QEMU', async (t) => {
+    const built = builtQemu(QEMU);
+    if (!built) {
+      assert.notEqual(process.env['CI'], 'true', `CI must have Rewind's QEMU: scripts/build-qemu.sh did not leave ${QEMU} in out/native/qemu`);
+      t.skip('Rewind\'s QEMU is not built here (scripts/build-qemu.sh: it needs the packages it names, installed as root)');
+      return;
+    }
+    requireDemoKernel();
+    const dir = await fs.mkdtemp(join(tmpdir(), 'rewind-qemu-idle-'));
+    try {
+      // Two idle stretches at the prompt (4 s and 3 s) between computations: patch 0002's case.
+      const path = join(dir, 'idle.rewind');
+      const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(ROOT, 'guests', 'demo', 'inputs', 'idle.txt'), '--out', path, '--quiet', '--no-index']);
+      assert.equal(rec.code, 0, rec.stderr);
+      const b = await Bundle.open(path);
+      const end = replayEnd(await b.readIndex());
+      const points = seededPoints(20261206, POINTS, end);
+      const patched = await straightReplayWith(b, end, points, undefined);
+      const stock = await straightReplayWith(b, end, points, 'system');
+      assert.equal(patched.qemu, built);
+      t.diagnostic(`idle recording (${end} instructions, ${b.manifest.recording.wallSeconds.toFixed(1)} s recorded): straight replay through ${points.length} points, Rewind's QEMU ${patched.seconds.toFixed(1)} s, Debian's ${stock.seconds.toFixed(1)} s`);
+      assertSameStops(points, patched.seen, stock.seen);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
