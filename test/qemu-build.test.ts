@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { UserError } from '../recorder-bridge/src/errors';
 import { builtQemu, chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
@@ -39,6 +39,24 @@ async function straightReplayWith(b: Bundle, end: number, points: number[], rewi
     if (saved === undefined) delete process.env['REWIND_QEMU'];
     else process.env['REWIND_QEMU'] = saved;
   }
+}
+
+/**
+ * Rewind's build, or undefined after skipping the test: with REWIND_QEMU=system the whole run is on
+ * Debian's QEMU (setup builds nothing); without the build packages a user gets Debian's; CI must have it.
+ */
+function rewindBuildOrSkip(t: TestContext): string | undefined {
+  if (process.env['REWIND_QEMU'] === 'system') {
+    t.skip('REWIND_QEMU=system: this run uses Debian\'s QEMU only');
+    return undefined;
+  }
+  const built = builtQemu(QEMU);
+  if (!built) {
+    // CI and every root setup build it (scripts/setup.sh); a user without the build packages gets Debian's.
+    assert.notEqual(process.env['CI'], 'true', `CI must have Rewind's QEMU: scripts/build-qemu.sh did not leave ${QEMU} in out/native/qemu`);
+    t.skip('Rewind\'s QEMU is not built here (scripts/build-qemu.sh: it needs the packages it names, installed as root)');
+  }
+  return built;
 }
 
 /** Both replays reached every point, with the same registers. */
@@ -114,13 +132,8 @@ describe('Rewind\'s patched QEMU', () => {
   });
 
   it('replays the Linux fixture to the same icount and registers as Debian\'s QEMU at seeded random points', async (t) => {
-    const built = builtQemu(QEMU);
-    if (!built) {
-      // CI and every root setup build it (scripts/setup.sh); a user without the build packages gets Debian's.
-      assert.notEqual(process.env['CI'], 'true', `CI must have Rewind's QEMU: scripts/build-qemu.sh did not leave ${QEMU} in out/native/qemu`);
-      t.skip('Rewind\'s QEMU is not built here (scripts/build-qemu.sh: it needs the packages it names, installed as root)');
-      return;
-    }
+    const built = rewindBuildOrSkip(t);
+    if (!built) return;
     assert.equal(chooseQemu(QEMU).build, 'rewind');
     const banner = execFileSync(built, ['--version'], { encoding: 'utf8' }).split('\n')[0]!;
     assert.match(banner, /^QEMU emulator version 7\.2\.\d+ \(Debian [^,]+, Rewind replay patches\)$/);
@@ -145,12 +158,8 @@ describe('Rewind\'s patched QEMU', () => {
   });
 
   it('replays the demo guest\'s idle stretches (at CPU speed) to the same icount and registers as Debian\'s QEMU', async (t) => {
-    const built = builtQemu(QEMU);
-    if (!built) {
-      assert.notEqual(process.env['CI'], 'true', `CI must have Rewind's QEMU: scripts/build-qemu.sh did not leave ${QEMU} in out/native/qemu`);
-      t.skip('Rewind\'s QEMU is not built here (scripts/build-qemu.sh: it needs the packages it names, installed as root)');
-      return;
-    }
+    const built = rewindBuildOrSkip(t);
+    if (!built) return;
     requireDemoKernel();
     const dir = await fs.mkdtemp(join(tmpdir(), 'rewind-qemu-idle-'));
     try {
