@@ -191,7 +191,7 @@ describe('replay engine', { timeout: 900_000 }, () => {
   });
 
   /**
-   * A recording whose one long computation (`spin 400`: 2e9 instructions) has only `init` before
+   * A recording whose one long computation (`spin 400`: 3.6e9 instructions) has only `init` before
    * it, so that a seek to its end replays for seconds on any machine: a replay process killed or
    * stopped 300 ms into the seek dies in the middle of it. (Idle stretches no longer last: Rewind's
    * QEMU replays them at CPU speed.)

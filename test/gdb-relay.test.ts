@@ -121,7 +121,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
 
   it('serves an in-process engine on a 0600 Unix socket; ^C stops a continue and cancels a reverse continue', { timeout: 120_000 }, async (t) => {
     // ^C must arrive while the replay runs. basic.txt replays whole in about 0.2 s, so a ^C 200 ms
-    // after the request raced the end (seen in CI). `spin 600` is 3e9 instructions of computation,
+    // after the request raced the end (seen in CI). `spin 600` is 5.4e9 instructions of computation,
     // recorded with `init` only: several seconds of replay on any machine, forward or scanned back
     // (idle stretches are no longer slow: Rewind's QEMU replays them at CPU speed).
     const longInput = join(dir, 'long.txt');
