@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -26,7 +26,7 @@ function lineOf(file: string, text: string): number {
 
 async function recordDemo(dir: string, input: string, name: string, extra: string[] = []): Promise<string> {
   const bundle = join(dir, name);
-  // long.txt is 6e8 instructions and up to 128 snapshots to verify: minutes on a loaded 2-core machine.
+  // At --snapshot-every 2M a recording verifies up to 128 snapshots: minutes on a loaded 2-core machine.
   const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, input), '--out', bundle, '--quiet', '--snapshot-every', '2M', ...extra], { timeoutMs: 600_000 });
   assert.equal(r.code, 0, r.stderr);
   return bundle;
@@ -381,7 +381,13 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
 
   it('cancels a long reverse continue from its progress notification; pause interrupts a continue', async () => {
     // Without an index: with one, a reverse continue to code that never ran answers at once.
-    const long = await recordDemo(dir, 'long.txt', 'long.rewind', ['--no-index']);
+    // `spin 600` (5.4e9 instructions) with `init` only: seconds of replay forward and back on any
+    // machine (long.txt's 6e8 replay in about 0.4 s now that idle stretches replay at CPU speed).
+    const input = join(dir, 'spin600.txt');
+    await fs.writeFile(input, 'expect ready\nexpect > \nsend spin 600\\n\nexpect spin done: \nexpect > \nsend poweroff\\n\nexpect Power off.\n');
+    const long = join(dir, 'spin600.rewind');
+    const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', input, '--out', long, '--quiet', '--snapshot-every', '0', '--no-index'], { timeoutMs: 600_000 });
+    assert.equal(rec.code, 0, rec.stderr);
     const { c, first } = await open(long, { stopOnEntry: true });
     assert.equal(first.position.icount, 0);
     // Forward through the long spin with nothing to stop at: pause stops it on the way.
