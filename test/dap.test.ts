@@ -382,7 +382,7 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
   it('cancels a long reverse continue from its progress notification; pause interrupts a continue', async () => {
     // Without an index: with one, a reverse continue to code that never ran answers at once.
     // `spin 600` (5.4e9 instructions) with `init` only: seconds of replay forward and back on any
-    // machine (long.txt's 6e8 replay in about 0.4 s now that idle stretches replay at CPU speed).
+    // machine (long.txt's 6e8 replay in about 0.4 s once idle stretches replay at CPU speed, patches/qemu-next/0002).
     const input = join(dir, 'spin600.txt');
     await fs.writeFile(input, 'expect ready\nexpect > \nsend spin 600\\n\nexpect spin done: \nexpect > \nsend poweroff\\n\nexpect Power off.\n');
     const long = join(dir, 'spin600.rewind');

@@ -193,8 +193,8 @@ describe('replay engine', { timeout: 900_000 }, () => {
   /**
    * A recording whose one long computation (`spin 400`: 3.6e9 instructions) has only `init` before
    * it, so that a seek to its end replays for seconds on any machine: a replay process killed or
-   * stopped 300 ms into the seek dies in the middle of it. (Idle stretches no longer last: Rewind's
-   * QEMU replays them at CPU speed.)
+   * stopped 300 ms into the seek dies in the middle of it. (Not an idle stretch:
+   * patches/qemu-next/0002 replays those at CPU speed.)
    */
   let longBundle: Promise<string> | undefined;
   const longRecording = (): Promise<string> => (longBundle ??= (async () => {

@@ -123,7 +123,7 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
     // ^C must arrive while the replay runs. basic.txt replays whole in about 0.2 s, so a ^C 200 ms
     // after the request raced the end (seen in CI). `spin 600` is 5.4e9 instructions of computation,
     // recorded with `init` only: several seconds of replay on any machine, forward or scanned back
-    // (idle stretches are no longer slow: Rewind's QEMU replays them at CPU speed).
+    // (an idle stretch would not do: patches/qemu-next/0002 replays it at CPU speed).
     const longInput = join(dir, 'long.txt');
     await fs.writeFile(longInput, 'expect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend spin 600\\n\nexpect spin done\nexpect > \nsend poweroff\\n\nexpect Power off.\n');
     const long = join(dir, 'long.rewind');

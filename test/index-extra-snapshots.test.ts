@@ -1,7 +1,7 @@
 /**
  * The index pass's extra snapshots (issue 12 part 2, docs/index-design.md): on a demo recording
  * with an idle stretch at the prompt and only `init` recorded, replayed by Debian's QEMU (which paces
- * idle stretches with the wall clock; Rewind's replays them at CPU speed, so they need no snapshot),
+ * idle stretches with the wall clock; with patches/qemu-next/0002 Rewind's replays them at CPU speed),
  * `rewind index` saves verified snapshots where replay is slow, within its budget;
  * the engine starts from them (a time point after the idle stretch no longer replays it), and lands
  * in the same state as an engine without the index; a damaged image is refused and rebuilt.

@@ -157,13 +157,13 @@ describe('Rewind\'s patched QEMU', () => {
     assert.ok(Object.keys(patched.seen[0]!.registers).length >= 16, 'the registers compared include every general register');
   });
 
-  it('replays the demo guest\'s idle stretches (at CPU speed) to the same icount and registers as Debian\'s QEMU', async (t) => {
+  it('replays the demo guest\'s idle stretches to the same icount and registers as Debian\'s QEMU', async (t) => {
     const built = rewindBuildOrSkip(t);
     if (!built) return;
     requireDemoKernel();
     const dir = await fs.mkdtemp(join(tmpdir(), 'rewind-qemu-idle-'));
     try {
-      // Two idle stretches at the prompt (4 s and 3 s) between computations: patch 0002's case.
+      // Two idle stretches at the prompt (4 s and 3 s) between computations: the case of patches/qemu-next/0002.
       const path = join(dir, 'idle.rewind');
       const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(ROOT, 'guests', 'demo', 'inputs', 'idle.txt'), '--out', path, '--quiet', '--no-index']);
       assert.equal(rec.code, 0, rec.stderr);
