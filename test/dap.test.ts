@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { promises as fs, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import { RewindDapClient, type Stop } from './support/dap-client';
 import { assertNoLeftovers } from './support/procs';
-import { DEMO_INPUTS, DEMO_KERNEL, fingerprint, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_INPUTS, DEMO_KERNEL, fingerprint, recordLongComputation, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
 
 const DEMO_SRC = join(ROOT, 'guests', 'demo');
 
@@ -381,13 +381,9 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
 
   it('cancels a long reverse continue from its progress notification; pause interrupts a continue', async () => {
     // Without an index: with one, a reverse continue to code that never ran answers at once.
-    // `spin 600` (5.4e9 instructions) with `init` only: seconds of replay forward and back on any
-    // machine (long.txt's 6e8 replay in about 0.4 s once idle stretches replay at CPU speed, patches/qemu-next/0002).
-    const input = join(dir, 'spin600.txt');
-    await fs.writeFile(input, 'expect ready\nexpect > \nsend spin 600\\n\nexpect spin done: \nexpect > \nsend poweroff\\n\nexpect Power off.\n');
-    const long = join(dir, 'spin600.rewind');
-    const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', input, '--out', long, '--quiet', '--snapshot-every', '0', '--no-index'], { timeoutMs: 600_000 });
-    assert.equal(rec.code, 0, rec.stderr);
+    // `spin 600` (5.4e9 instructions): seconds of replay forward and back on any machine (long.txt's
+    // 6e8 replay in about 0.4 s once idle stretches replay at CPU speed, patches/qemu-next/0002).
+    const long = await recordLongComputation(dir, 'spin600', 600);
     const { c, first } = await open(long, { stopOnEntry: true });
     assert.equal(first.position.icount, 0);
     // Forward through the long spin with nothing to stop at: pause stops it on the way.

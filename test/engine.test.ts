@@ -12,7 +12,7 @@ import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, recordLongComputation, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { symbolAddress } from './support/elf';
 import { prng } from './support/prng';
 import { qemuProcessesMentioning } from './support/procs';
@@ -191,20 +191,11 @@ describe('replay engine', { timeout: 900_000 }, () => {
   });
 
   /**
-   * A recording whose one long computation (`spin 400`: 3.6e9 instructions) has only `init` before
-   * it, so that a seek to its end replays for seconds on any machine: a replay process killed or
-   * stopped 300 ms into the seek dies in the middle of it. (Not an idle stretch:
-   * patches/qemu-next/0002 replays those at CPU speed.)
+   * `spin 400` (3.6e9 instructions) after `init`: a seek to its end replays for seconds on any
+   * machine, so a replay process killed or stopped 300 ms into the seek dies in the middle of it.
    */
   let longBundle: Promise<string> | undefined;
-  const longRecording = (): Promise<string> => (longBundle ??= (async () => {
-    const path = join(dir, 'long.rewind');
-    const script = join(dir, 'long.txt');
-    await fs.writeFile(script, 'expect ready\nexpect > \nsend spin 400\\n\nexpect spin done\nexpect > \nsend poweroff\\n\n');
-    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', script, '--out', path, '--snapshot-every', '0', '--quiet', '--no-index']);
-    assert.equal(r.code, 0, r.stderr);
-    return path;
-  })());
+  const longRecording = (): Promise<string> => (longBundle ??= recordLongComputation(dir, 'long', 400));
 
   for (const [what, signal] of [['killed', 'SIGKILL'], ['stopped (hung)', 'SIGSTOP']] as const) {
     it(`recovers when a replay process is ${what} in the middle of a seek`, async (t) => {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { EngineRelayTarget, GdbRelay, type RelayExecutionEvent } from '../recorder-bridge/src/gdb/relay';
 import { RspClient } from '../recorder-bridge/src/gdb/rsp-client';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
-import { DEMO_INPUTS, DEMO_KERNEL, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
+import { DEMO_INPUTS, DEMO_KERNEL, recordLongComputation, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { symbolAddress } from './support/elf';
 import { qemuProcessesMentioning } from './support/procs';
 
@@ -121,15 +121,10 @@ describe('rewind replay --gdb with plain gdb', { timeout: 300_000 }, () => {
 
   it('serves an in-process engine on a 0600 Unix socket; ^C stops a continue and cancels a reverse continue', { timeout: 120_000 }, async (t) => {
     // ^C must arrive while the replay runs. basic.txt replays whole in about 0.2 s, so a ^C 200 ms
-    // after the request raced the end (seen in CI). `spin 600` is 5.4e9 instructions of computation,
-    // recorded with `init` only: several seconds of replay on any machine, forward or scanned back
-    // (an idle stretch would not do: patches/qemu-next/0002 replays it at CPU speed).
-    const longInput = join(dir, 'long.txt');
-    await fs.writeFile(longInput, 'expect > \nsend hello\\n\nexpect hello, world\nexpect > \nsend spin 600\\n\nexpect spin done\nexpect > \nsend poweroff\\n\nexpect Power off.\n');
-    const long = join(dir, 'long.rewind');
-    // Without an index: with one, a reverse continue to code that never ran answers at once, before a ^C.
-    const rec = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', longInput, '--out', long, '--snapshot-every', '0', '--quiet', '--no-index']);
-    assert.equal(rec.code, 0, rec.stderr);
+    // after the request raced the end (seen in CI). `spin 600` is 5.4e9 instructions: several
+    // seconds of replay on any machine, forward or scanned back. Without an index: with one, a
+    // reverse continue to code that never ran answers at once, before a ^C.
+    const long = await recordLongComputation(dir, 'long', 600);
     const engine = await ReplayEngine.open(long);
     const events: RelayExecutionEvent[] = [];
     const relay = new GdbRelay(new EngineRelayTarget(engine), { onExecution: (e) => events.push(e) });

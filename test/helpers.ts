@@ -2,6 +2,7 @@
  * Shared test helpers: paths, running the real `rewind` command, temporary folders, and a
  * fingerprint of a bundle's bytes (to prove that nothing changed it).
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, promises as fs, rmSync } from 'node:fs';
@@ -91,4 +92,19 @@ export async function copyBundle(src: string, dest: string): Promise<string> {
   }
   await chmodAll(dest);
   return dest;
+}
+
+/**
+ * Records the demo guest running one long computation (`spin MILLIONS`: about 9e6 instructions per
+ * million) with `init` as its only snapshot and no index, into DIR/NAME: a replay through it lasts
+ * seconds on any machine, for tests that interrupt, stop or kill one on its way. (Not an idle stretch:
+ * patches/qemu-next/0002 replays those at CPU speed.)
+ */
+export async function recordLongComputation(dir: string, name: string, millions: number): Promise<string> {
+  const input = join(dir, `${name}.txt`);
+  await fs.writeFile(input, `expect ready\nexpect > \nsend spin ${millions}\\n\nexpect spin done: \nexpect > \nsend poweroff\\n\nexpect Power off.\n`);
+  const bundle = join(dir, `${name}.rewind`);
+  const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', input, '--out', bundle, '--quiet', '--snapshot-every', '0', '--no-index'], { timeoutMs: 600_000 });
+  assert.equal(r.code, 0, r.stderr);
+  return bundle;
 }
