@@ -100,6 +100,36 @@ describe('replay engine', { timeout: 900_000 }, () => {
     assert.equal(mismatches, 0);
   });
 
+  it('starts from a recorded snapshot on a blank process launched ahead, and launches another after the move', async () => {
+    const e2 = await ReplayEngine.open(bundlePath, { maxLadderSnapshots: 0, spares: 0, blanks: 2 });
+    try {
+      const ready = async (n: number, without: number[] = []) => {
+        for (let i = 0; i < 600 && (e2.blankPids().length !== n || e2.blankPids().some((p) => without.includes(p))); i++) await new Promise((r) => setTimeout(r, 100));
+        return e2.blankPids();
+      };
+      const blanks = await ready(2);
+      assert.equal(blanks.length, 2, 'two blank processes launched after the open');
+      const started: Array<number | undefined> = [];
+      const stop = e2.observe((ev) => {
+        if (ev.type === 'worker-started') started.push(ev.pid);
+      });
+      const last = e2.snapshots()[e2.snapshots().length - 1]!;
+      assert.ok(last.icount > 0);
+      const target = last.icount + 5000;
+      await e2.seek(target);
+      stop();
+      assert.deepEqual(started, [blanks[0]], 'the seek placed the first blank process at the snapshot instead of launching one');
+      await engine.seek(target);
+      assert.deepEqual(await stateOf(e2), await stateOf(engine), 'the same state as a process launched for the seek');
+      const again = await ready(2, [blanks[0]!]);
+      assert.equal(again.length, 2, 'a new blank process replaces the one used');
+      assert.ok(!again.includes(blanks[0]!));
+    } finally {
+      await e2.close();
+    }
+    assert.deepEqual(await qemuProcessesMentioning(e2.workspaceDir), [], 'no blank process outlives the engine');
+  });
+
   it('steps back one instruction at slice boundaries', async () => {
     for (const snap of engine.snapshots().slice(1)) {
       await engine.seek(snap.icount);

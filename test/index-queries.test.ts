@@ -20,6 +20,8 @@ import { qemuProcessesMentioning } from './support/procs';
 /** A loaded machine (a CI run beside this test) can freeze a replay process for more than the default 1.5 s. */
 const HANG_MS = 15_000;
 const SEED = 1204;
+/** The index's bucket: `rewind index`'s default, 1M instructions. */
+const BUCKET = 1_000_000;
 
 const key = (h: Hit) => `${h.icount}:${h.address.toString(16)}:${h.dataAddress?.toString(16) ?? ''}`;
 
@@ -110,14 +112,27 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
   it('reverse continue and last write from random time points land where they do without the index', async () => {
     const code = sampleCode();
     const vars = variables();
+    let farLandings = 0;
     for (let i = 0; i < 10; i++) {
       const at = Math.floor(fast!.end * (0.2 + 0.8 * random()));
       const address = pick(code);
       await plain!.seek(at);
       await fast!.seek(at);
       const want = await plain!.reverseContinue({ breakpoints: [{ address }] });
-      const got = await fast!.reverseContinue({ breakpoints: [{ address }] });
+      const runs: Array<{ from: number; to: number }> = [];
+      const stop = fast!.observe((ev) => {
+        if (ev.type === 'run' && !ev.traps) runs.push(ev);
+      });
+      const got = await fast!.reverseContinue({ breakpoints: [{ address }] }).finally(stop);
       assert.deepEqual(got, want, `reverse continue to 0x${address.toString(16)} from ${at}`);
+      if (got.kind !== 'start') {
+        // The landing starts where a process was parked during the scan: at the hit's bucket at the
+        // latest, not at the snapshot before it (search.ts, park()).
+        const landingRun = runs.filter((r) => r.to === got.icount).pop();
+        assert.ok(landingRun, `a run ended at the landing ${got.icount}`);
+        assert.ok(got.icount - landingRun.from <= BUCKET, `the landing at ${got.icount} replayed from ${landingRun.from}, more than a bucket`);
+        if (got.icount - fast!.snapshotAtOrBefore(got.icount) > BUCKET) farLandings++;
+      }
       const v = pick(vars);
       await plain!.seek(at);
       await fast!.seek(at);
@@ -125,6 +140,7 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
       const w2 = await fast!.lastWrite(v.address, v.size);
       assert.deepEqual(w2 && key(w2), w1 && key(w1), `last write of ${v.name} before ${at}`);
     }
+    assert.ok(farLandings > 0, 'some hits lay more than a bucket after the snapshot before them (else the landing check above proves nothing)');
   });
 
   it('counts hits over ranges that cut buckets exactly, and tells the code that ran', async () => {

@@ -35,6 +35,12 @@ export interface EngineOptions {
    * over a line uses up to three (a scan, a landing, and one to spare). 0 turns them off.
    */
   spares?: number;
+  /**
+   * Replay processes launched ahead of need, paused at `init` and not yet placed (blank-processes.ts):
+   * a start from a recorded snapshot then skips QEMU's start-up. Default 3 (the parallel scan of
+   * two windows and the landing of a reverse continue); 0 turns them off.
+   */
+  blanks?: number;
   /** Workers used by whole-recording queries. Default 2 (one per core here). */
   queryParallelism?: number;
   /** Snapshots the engine may add while replaying (the ladder's bound on storage). Default 24; 0 turns the ladder off. */
@@ -106,7 +112,7 @@ export class ReplayEngine {
     this.ladder = new SnapshotLadder(bundle.manifest.snapshots.list, ws.snapshots, end, this.quiet, Math.max(0, opts.maxLadderSnapshots ?? 24));
     this.rechecks = new SnapshotRechecks(bundle, ws, this.ladder, end, this.hangMs);
     this.images = new LadderImages(ws);
-    this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
+    this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, blanks: Math.max(0, opts.blanks ?? 3), recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
     this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers);
     const useIndex = (ix: RecordingIndex, extras: LadderPoint[]): void => {
       this.search.useIndex(ix);
@@ -238,8 +244,11 @@ export class ReplayEngine {
     return this.images.release([...this.ladder.all().map((p) => p.image), ...this.pool.images()]);
   }
 
-  /** Goes to exactly `target` (clamped to the recording). */
-  async seek(target: TimePoint): Promise<TimePoint> {
+  /**
+   * Goes to exactly `target` (clamped to the recording). `anchor`: when the target is far from the
+   * nearest snapshot, save one just behind it on the way (else afterMove does, in the background).
+   */
+  async seek(target: TimePoint, anchor = true): Promise<TimePoint> {
     return this.operation('seek', [target], async () => {
       const t = Math.max(0, Math.min(Math.floor(target), this.end));
       const from = this.position;
@@ -249,7 +258,7 @@ export class ReplayEngine {
         // A long way from the nearest snapshot: leave one just behind the target on the way, so
         // that stepping back from there is short.
         const near = this.ladder.anchorFor(t);
-        if (near !== undefined && w.icount < near) {
+        if (anchor && near !== undefined && w.icount < near) {
           await this.pool.withRecovery(w, () => w.runTo(near));
           await this.addLadderPoint(w, false);
         }
@@ -306,11 +315,12 @@ export class ReplayEngine {
    */
   async reverseContinue(opts: Traps & ScanOptions): Promise<StopCause | { kind: 'start'; icount: 0 }> {
     return this.operation('reverseContinue', [opts], async () => {
-      const hit = await this.search.lastBefore(this.position, opts, opts, 'reverse continue');
+      const hit = await this.search.lastBefore(this.position, opts, { ...opts, land: true }, 'reverse continue');
       // Cancelled now: the position stays where it was.
       if (opts.signal?.aborted) throw new CancelledError('reverse continue');
       if (hit) {
-        const at = await this.seek(landing(hit));
+        // The anchor behind the hit (if it is far from a snapshot) comes after, in the background.
+        const at = await this.seek(landing(hit), false);
         if (hit.dataAddress === undefined) return { kind: 'breakpoint', icount: at, address: hit.address };
         const regs = await this.registers();
         return { kind: 'watchpoint', icount: at, address: regs.rip ?? regs.eip ?? hit.address, dataAddress: hit.dataAddress };
@@ -365,9 +375,14 @@ export class ReplayEngine {
     return this.operation('readMemory', [address, length], () => this.onCurrent((w) => w.readMemory(address, length)));
   }
 
-  /** Process groups of the live replay processes: for tests and diagnostics. */
+  /** Process groups of the live replay processes, blank ones included: for tests and diagnostics. */
   workerPids(): number[] {
     return this.pool.pids();
+  }
+
+  /** Process groups of the blank replay processes kept ready (EngineOptions.blanks): for tests and diagnostics. */
+  blankPids(): number[] {
+    return this.pool.blankPids();
   }
 
   async close(): Promise<void> {
@@ -464,7 +479,8 @@ export class ReplayEngine {
    * behind is far (an idle stretch replays at the wall clock's pace, compute at about 5e8
    * instructions a second), replay the way once more and leave an anchor snapshot just behind the
    * current time; then park `spares` idle replay processes at the nearest snapshot behind, so a
-   * step back, a scan or a landing starts without waiting for a process.
+   * step back, a scan or a landing starts without waiting for a process; then launch blank
+   * processes, so that one from any other recorded snapshot starts quickly too.
    */
   private afterMove(): void {
     if (this.spare || this.pool.closed) return;
@@ -479,6 +495,11 @@ export class ReplayEngine {
   }
 
   private async keepWarm(t: TimePoint): Promise<void> {
+    await this.parkSpares(t);
+    if (!this.pool.closed && this.position === t) await this.pool.fillBlanks();
+  }
+
+  private async parkSpares(t: TimePoint): Promise<void> {
     if (t === 0) return;
     let point = this.ladder.nearest(t - 1);
     const anchorAt = this.ladder.anchorFor(t);

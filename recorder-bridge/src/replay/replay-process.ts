@@ -45,23 +45,37 @@ export interface ReplayProcess {
 let nextProcessId = 1;
 
 /**
- * Starts a replay process from `snapshot`, paused: at icount 0 for the initial snapshot, else at
- * `startAt` (default: one instruction past the snapshot; callers pass the first quiet point). A
- * process is never left paused right after loading a snapshot taken while recording: QEMU's main
- * loop then replays part of the log with the VM stopped, and the warp timer of an idle guest fires
- * without advancing the virtual clock, so that the replay livelocks a little later
- * (docs/replay-research.md, "Snapshots that never resume"). So the process starts at `init` (safe:
- * recording started paused too) and QMP `replay-seek` loads the snapshot and runs the VM on at
- * once, past the events recorded at the snapshot's icount.
+ * A replay process launched at `init` and paused, with QMP connected, not yet placed anywhere: the
+ * part of a start that does not depend on the snapshot (the image copy, QEMU's start-up and its
+ * load of `init`; about 0.5 s for the Linux fixture). The worker pool keeps a few ready
+ * (blank-processes.ts), so a start from a recorded snapshot only loads that snapshot.
  */
-export async function launchReplay(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, opts: StartOptions, hangMs: number): Promise<ReplayProcess> {
+export interface BlankProcess {
+  id: number;
+  dir: string;
+  child: ChildProcess;
+  qmp: QmpClient;
+  /** The image file it replays on: a private copy of `source` unless StartOptions.image. */
+  image: string;
+  /** The snapshot store it was copied from. */
+  source: string;
+  stderr: { text: string };
+  /** Rejects when the process exits (never resolves). */
+  exited: Promise<never>;
+}
+
+/**
+ * Launches a blank replay process on a private copy of `source` (or on `opts.image` itself):
+ * paused at `init`, or at `opts.loadAtStart`'s snapshot when given.
+ */
+export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: string, opts: Pick<StartOptions, 'image' | 'plugin'> & { loadAtStart?: string } = {}): Promise<BlankProcess> {
   const qemu = chooseQemu(bundle.manifest.qemu.binary).path;
   const id = nextProcessId++;
   const dir = join(ws.dir, `w${id}-${process.pid}`);
   await fs.mkdir(dir, { recursive: true });
-  const image = opts.image ?? (await ws.newImage(snapshot.image));
+  const image = opts.image ?? (await ws.newImage(source));
   const argv = [
-    ...ws.replayArgs(bundle, opts.loadAtStart ? snapshot.name : INITIAL_SNAPSHOT, image),
+    ...ws.replayArgs(bundle, opts.loadAtStart ?? INITIAL_SNAPSHOT, image),
     '-chardev', `file,id=con0,path=${join(dir, 'console.out')}`,
     '-serial', 'chardev:con0',
     '-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`,
@@ -74,33 +88,80 @@ export async function launchReplay(bundle: Bundle, ws: ReplayWorkspace, snapshot
   const child = spawnGuarded(qemu, argv);
   const stderr = { text: '' };
   child.stderr!.on('data', (d: Buffer) => (stderr.text = (stderr.text + d.toString()).slice(-4096)));
-  // A process stopped by a signal while starting would keep the connections below waiting.
-  const guard = setInterval(() => {
-    if (child.pid !== undefined && groupStat(child.pid).stopped) killGroup(child);
-  }, 250);
+  const exited = waitForExit(child).then(({ code }): never => {
+    throw new UserError(`a replay process exited (code ${code}): ${stderr.text.trim().split('\n').pop() ?? ''}`, 'replay-failed');
+  });
+  exited.catch(() => undefined);
+  const blank = { id, dir, child, image, source, stderr, exited };
+  const stopGuard = guardStopped(child);
   try {
-    const exited = waitForExit(child).then(({ code }) => {
-      throw new UserError(`a replay process exited (code ${code}) while starting at snapshot ${snapshot.name}: ${stderr.text.trim().split('\n').pop() ?? ''}`, 'replay-failed');
-    });
-    exited.catch(() => undefined);
     const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
+    return { ...blank, qmp };
+  } catch (e) {
+    await discardBlank(blank, opts.image === undefined);
+    throw e;
+  } finally {
+    stopGuard();
+  }
+}
+
+/** Kills a blank process (or one that failed to start) and removes its directory and, when `ownImage`, its image. */
+export async function discardBlank(b: Pick<BlankProcess, 'child' | 'dir' | 'image'> & { qmp?: QmpClient }, ownImage: boolean): Promise<void> {
+  b.qmp?.close();
+  killGroup(b.child);
+  await waitForExit(b.child);
+  await fs.rm(b.dir, { recursive: true, force: true });
+  if (ownImage) await fs.rm(b.image, { force: true });
+}
+
+/** Whether a blank process can still be placed: alive, its QMP connected, not stopped by a signal. */
+export function blankUsable(b: BlankProcess): boolean {
+  return b.child.exitCode === null && b.child.signalCode === null && !b.qmp.isClosed && !(b.child.pid !== undefined && groupStat(b.child.pid).stopped);
+}
+
+/**
+ * Starts a replay process from `snapshot`, paused: at icount 0 for the initial snapshot, else at
+ * `startAt` (default: one instruction past the snapshot; callers pass the first quiet point). A
+ * process is never left paused right after loading a snapshot taken while recording: QEMU's main
+ * loop then replays part of the log with the VM stopped, and the warp timer of an idle guest fires
+ * without advancing the virtual clock, so that the replay livelocks a little later
+ * (docs/replay-research.md, "Snapshots that never resume"). So the process starts at `init` (safe:
+ * recording started paused too) and QMP `replay-seek` loads the snapshot and runs the VM on at
+ * once, past the events recorded at the snapshot's icount. `blank`: a process launched before
+ * (launchBlank on the snapshot's image, at `init`) to place instead of launching one.
+ */
+export async function launchReplay(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, opts: StartOptions, hangMs: number, blank?: BlankProcess): Promise<ReplayProcess> {
+  const b = blank ?? (await launchBlank(bundle, ws, snapshot.image, { ...opts, loadAtStart: opts.loadAtStart ? snapshot.name : undefined }));
+  const { child, qmp } = b;
+  const exited = b.exited.catch((e: Error): never => {
+    throw new UserError(`${e.message.replace(/:/, ` while starting at snapshot ${snapshot.name}:`)}`, 'replay-failed');
+  });
+  exited.catch(() => undefined);
+  // A process stopped by a signal while starting would keep the connections below waiting.
+  const stopGuard = guardStopped(child);
+  try {
     // Before gdb connects: a stop with a gdb client attached sends it an unasked-for stop reply.
     if (snapshot.icount > 0 && !opts.loadAtStart) await Promise.race([seekPast(qmp, child, snapshot, Math.min(opts.startAt ?? snapshot.icount + 1, endIcount), hangMs), exited]);
-    const rsp = await Promise.race([RspClient.connect(join(dir, 'gdb.sock')), exited]);
+    const rsp = await Promise.race([RspClient.connect(join(b.dir, 'gdb.sock')), exited]);
     // QEMU answers 'p' (one register) only once the target description was read: every process
     // must answer the same reads, whichever holds the current time when gdb asks.
     await Promise.race([rsp.request('qXfer:features:read:target.xml:0,1', 10_000), exited]);
     const icount = await qmp.icount();
-    return { id, dir, child, qmp, rsp, image, stderr, wide: bundle.manifest.qemu.binary.endsWith('x86_64'), icount };
+    return { id: b.id, dir: b.dir, child, qmp, rsp, image: b.image, stderr: b.stderr, wide: bundle.manifest.qemu.binary.endsWith('x86_64'), icount };
   } catch (e) {
-    killGroup(child);
-    await waitForExit(child);
-    await fs.rm(dir, { recursive: true, force: true });
-    if (!opts.image) await fs.rm(image, { force: true });
+    await discardBlank(b, opts.image === undefined);
     throw e;
   } finally {
-    clearInterval(guard);
+    stopGuard();
   }
+}
+
+/** Kills the process's group if a signal stops it (checked every 250 ms) until the returned function is called. */
+function guardStopped(child: ChildProcess): () => void {
+  const guard = setInterval(() => {
+    if (child.pid !== undefined && groupStat(child.pid).stopped) killGroup(child);
+  }, 250);
+  return () => clearInterval(guard);
 }
 
 /** QEMU 7.2's `-plugin file=PATH,NAME=VALUE,...` (a comma inside a value is doubled, as QemuOpts reads it). */

@@ -9,6 +9,7 @@ import type { IndexSpan, RecordingIndex } from '../index/recording-index';
 import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { nowNs, type EngineObservers } from './observer';
+import type { ReplayWorker } from './worker';
 import type { Breakpoint, LadderPoint, MemoryRange, Watchpoint } from './worker-types';
 import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
@@ -126,48 +127,80 @@ export class SliceSearch {
    * The newest trigger whose landing is before `before` (the one landing latest), if any, searching
    * backward. With watchpoints the search runs one instruction past `before`: a write ending exactly
    * there lands just before it, and a replay-break at `before` can win over its watchpoint (measured).
+   * `land`: the caller goes to the hit next; with the index, a second process replays plainly to the
+   * newest window's first candidate bucket while the scan runs, and waits there (parked), so that
+   * the landing replays only inside the bucket instead of from the snapshot again.
    */
-  async lastBefore(before: TimePoint, what: Traps, opts: ScanOptions, label: string): Promise<Hit | undefined> {
+  async lastBefore(before: TimePoint, what: Traps, opts: ScanOptions & { land?: boolean }, label: string): Promise<Hit | undefined> {
     const candidates = this.candidates(what, 0, before);
     const windows = candidates ? this.indexedWindows(candidates) : this.reverseWindows((what.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
     opts.onProgress?.(0, before);
-    const found = await this.searchBack(windows, what, (hits) => hits.filter((h) => landing(h) < before), label, opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before));
+    const found = await this.searchBack(windows, what, (hits) => hits.filter((h) => landing(h) < before), label, opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before), opts.land === true && candidates !== undefined);
     return found?.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
   }
 
   /**
    * Scans windows newest first, `parallelism` at a time, and returns the accepted hits of the
    * newest window that has any. Older windows of the same batch still running then are cancelled:
-   * a hit close to now never waits for a long scan further back.
+   * a hit close to now never waits for a long scan further back. `land`: a process is parked at the
+   * start of each batch's newest window meanwhile (lastBefore).
    */
-  private async searchBack(windows: Slice[], what: Traps, accept: (hits: Hit[]) => Hit[], label: string, signal: AbortSignal | undefined, onProgress: (done: TimePoint) => void): Promise<Hit[] | undefined> {
+  private async searchBack(windows: Slice[], what: Traps, accept: (hits: Hit[]) => Hit[], label: string, signal: AbortSignal | undefined, onProgress: (done: TimePoint) => void, land: boolean): Promise<Hit[] | undefined> {
     let scanned = 0;
     for (let i = 0; i < windows.length; i += this.parallelism) {
       if (signal?.aborted) throw new CancelledError(label);
       const batch = windows.slice(i, i + this.parallelism);
       const stop = new AbortController();
-      const onAbort = () => stop.abort();
+      // The lander goes on to its place only while the newest window may hold the answer.
+      const noLanding = new AbortController();
+      const onAbort = () => {
+        stop.abort();
+        noLanding.abort();
+      };
       signal?.addEventListener('abort', onAbort);
+      const lander = land ? this.park(batch[0]!, noLanding.signal) : undefined;
       const runs = batch.map((w) => this.scanSlice(w, { breakpoints: what.breakpoints ?? [], watchpoints: what.watchpoints ?? [] }, stop.signal));
       // Older windows are cancelled once a newer one has hits: their rejections are expected.
       for (const r of runs) r.catch(() => undefined);
       try {
         for (let k = 0; k < runs.length; k++) {
           const hits = accept(await runs[k]!);
+          if (k === 0 && hits.length === 0) noLanding.abort();
           scanned += batch[k]!.to - batch[k]!.from;
           onProgress(scanned);
           if (hits.length > 0) return hits;
         }
       } catch (e) {
+        noLanding.abort();
         if (signal?.aborted) throw new CancelledError(label);
         throw e;
       } finally {
         stop.abort();
         signal?.removeEventListener('abort', onAbort);
         await Promise.allSettled(runs);
+        await lander;
       }
     }
     return undefined;
+  }
+
+  /**
+   * Parks an idle process at the start of a window's first candidate run, for the landing that may
+   * follow (the pool then hands it out as the closest worker before the hit). Best effort: when it
+   * fails or is stopped, the landing starts where it would have without it.
+   */
+  private async park(window: Slice, stop: AbortSignal): Promise<void> {
+    const at = window.runs?.[0]?.from ?? window.from;
+    let w: ReplayWorker | undefined;
+    try {
+      w = await this.pool.claimAtOrBefore(at, window.snapshot);
+      if (!stop.aborted && w.icount < at) await w.run({ until: at, signal: stop });
+    } catch {
+      // best effort (see above)
+    } finally {
+      if (w && w.alive) this.pool.release(w);
+      else if (w) this.pool.discard(w, 'lost');
+    }
   }
 
   /**

@@ -11,6 +11,7 @@ import { CancelledError, UserError } from '../errors';
 import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { nowNs, type EngineObservers, type RetireReason } from './observer';
+import { BlankProcesses } from './blank-processes';
 import { ReplayWorker, type LadderPoint } from './worker';
 import type { ReplayWorkspace } from './workspace';
 
@@ -30,6 +31,8 @@ export interface PoolOptions {
   recheck: (p: LadderPoint) => void;
   /** A retired worker's process is gone (its image may be free now). */
   retired: () => void;
+  /** Blank processes kept ready (blank-processes.ts). */
+  blanks: number;
 }
 
 export class WorkerPool {
@@ -43,6 +46,7 @@ export class WorkerPool {
   /** Workers being killed in the background. */
   private readonly dying = new Set<Promise<unknown>>();
   private readonly health: NodeJS.Timeout;
+  private readonly blanks: BlankProcesses;
   private checking = false;
   private shut = false;
   /** Processes the watchdog killed: when and why (diagnostics, tests). */
@@ -59,6 +63,7 @@ export class WorkerPool {
     // Idle processes are watched too: one stopped or deadlocked while parked is replaced before it is needed.
     this.health = setInterval(() => this.checkIdle(), HEALTH_MS);
     this.health.unref();
+    this.blanks = new BlankProcesses(bundle, ws, opts.blanks);
   }
 
   get closed(): boolean {
@@ -124,11 +129,18 @@ export class WorkerPool {
       await this.evict();
       const startedNs = nowNs();
       try {
-        const w = await ReplayWorker.start(this.bundle, this.ws, p, this.end, {
-          ...(this.opts.hangMs !== undefined ? { hangMs: this.opts.hangMs } : {}),
-          startAt: this.ladder.startOf(p),
-          onRun: (run) => this.observers.emit({ type: 'run', ...run }),
-        });
+        const w = await ReplayWorker.start(
+          this.bundle,
+          this.ws,
+          p,
+          this.end,
+          {
+            ...(this.opts.hangMs !== undefined ? { hangMs: this.opts.hangMs } : {}),
+            startAt: this.ladder.startOf(p),
+            onRun: (run) => this.observers.emit({ type: 'run', ...run }),
+          },
+          this.blanks.take(p.image),
+        );
         if (this.shut) {
           await w.kill();
           throw closedError();
@@ -195,16 +207,26 @@ export class WorkerPool {
     this.retire(w, why);
   }
 
-  /** Process groups of the live replay processes: for tests and diagnostics. */
+  /** Process groups of the live replay processes, blank ones included: for tests and diagnostics. */
   pids(): number[] {
-    return [...this.workers].filter((w) => w.alive).map((w) => w.pid!).filter((p) => p !== undefined);
+    return [...[...this.workers].filter((w) => w.alive).map((w) => w.pid!).filter((p) => p !== undefined), ...this.blanks.pids()];
+  }
+
+  /** Process groups of the blank processes kept ready (tests, diagnostics). */
+  blankPids(): number[] {
+    return this.blanks.pids();
+  }
+
+  /** Launches blank processes until the set number are ready (background work, after a move). */
+  fillBlanks(): Promise<void> {
+    return this.shut ? Promise.resolve() : this.blanks.fill();
   }
 
   /** Stops starting and watching processes and kills every live one. */
   async close(): Promise<void> {
     this.shut = true;
     clearInterval(this.health);
-    await this.killAll();
+    await Promise.all([this.killAll(), this.blanks.close()]);
   }
 
   /** After close(): kills any process started meanwhile and waits for every background kill. */
@@ -251,6 +273,7 @@ export class WorkerPool {
   private checkIdle(): void {
     if (this.checking || this.shut) return;
     this.checking = true;
+    this.blanks.prune();
     const idle = [...this.workers].filter((w) => this.isIdle(w));
     void Promise.all(
       idle.map(async (w) => {

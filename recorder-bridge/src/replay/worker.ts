@@ -9,7 +9,7 @@ import { QmpTimeoutError, type QmpClient } from '../qemu/qmp';
 import type { TimePoint } from '../timepoint';
 import { groupPids, groupStat, killGroup, processCpuTicks, waitForExit } from '../util/processes';
 import { watchForHang } from './hang-watch';
-import { launchReplay, SNAPSHOT_IO_MS, type ReplayProcess } from './replay-process';
+import { launchReplay, SNAPSHOT_IO_MS, type BlankProcess, type ReplayProcess } from './replay-process';
 import type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 import type { ReplayWorkspace } from './workspace';
 
@@ -86,9 +86,9 @@ export class ReplayWorker {
   }
 
   /** Starts a replay process from `snapshot`, paused (see launchReplay in replay-process.ts for where it stops first). */
-  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, opts: StartOptions = {}): Promise<ReplayWorker> {
+  static async start(bundle: Bundle, ws: ReplayWorkspace, snapshot: LadderPoint, endIcount: TimePoint, opts: StartOptions = {}, blank?: BlankProcess): Promise<ReplayWorker> {
     const hangMs = opts.hangMs ?? DEFAULT_HANG_MS;
-    const w = new ReplayWorker(await launchReplay(bundle, ws, snapshot, endIcount, opts, hangMs), snapshot, endIcount, ws, hangMs, opts.onRun);
+    const w = new ReplayWorker(await launchReplay(bundle, ws, snapshot, endIcount, opts, hangMs, blank), snapshot, endIcount, ws, hangMs, opts.onRun);
     w.retainImage = opts.image !== undefined;
     w.idleSilenceMs = opts.idleSilenceMs;
     return w;
