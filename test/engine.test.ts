@@ -259,7 +259,8 @@ describe('replay engine', { timeout: 900_000 }, () => {
   }
 
   it("deletes a snapshot's image file once neither the ladder nor a live worker uses it", async () => {
-    const e2 = await ReplayEngine.open(bundlePath, { maxLadderSnapshots: 0, maxWorkers: 2, spares: 0 });
+    // No blank processes: their image copies appear before their processes count as live.
+    const e2 = await ReplayEngine.open(bundlePath, { maxLadderSnapshots: 0, maxWorkers: 2, spares: 0, blanks: 0 });
     const images = async () => (await fs.readdir(e2.workspaceDir)).filter((n) => /^image-\d+\.qcow2$/.test(n));
     // Each live worker replays on a private copy; any other image file holds a ladder snapshot.
     const settled = async (extra: number) => {
