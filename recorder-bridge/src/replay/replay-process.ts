@@ -55,10 +55,8 @@ export interface BlankProcess {
   dir: string;
   child: ChildProcess;
   qmp: QmpClient;
-  /** The image file it replays on: a private copy of `source` unless StartOptions.image. */
+  /** The image file it replays on: a private copy of a snapshot store unless StartOptions.image. */
   image: string;
-  /** The snapshot store it was copied from. */
-  source: string;
   stderr: { text: string };
   /** Rejects when the process exits (never resolves). */
   exited: Promise<never>;
@@ -92,7 +90,7 @@ export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: s
     throw new UserError(`a replay process exited (code ${code}): ${stderr.text.trim().split('\n').pop() ?? ''}`, 'replay-failed');
   });
   exited.catch(() => undefined);
-  const blank = { id, dir, child, image, source, stderr, exited };
+  const blank = { id, dir, child, image, stderr, exited };
   const stopGuard = guardStopped(child);
   try {
     const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
