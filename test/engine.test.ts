@@ -100,15 +100,18 @@ describe('replay engine', { timeout: 900_000 }, () => {
     assert.equal(mismatches, 0);
   });
 
-  it('starts from a recorded snapshot on a blank process launched ahead, and launches another after the move', async () => {
+  it('starts from a recorded snapshot on a blank process launched ahead (after the first move), and launches another after the move', async () => {
     const e2 = await ReplayEngine.open(bundlePath, { maxLadderSnapshots: 0, spares: 0, blanks: 2 });
     try {
       const ready = async (n: number, without: number[] = []) => {
         for (let i = 0; i < 600 && (e2.blankPids().length !== n || e2.blankPids().some((p) => without.includes(p))); i++) await new Promise((r) => setTimeout(r, 100));
         return e2.blankPids();
       };
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.deepEqual(e2.blankPids(), [], 'an engine that stays at the start launches none');
+      await e2.seek(1000);
       const blanks = await ready(2);
-      assert.equal(blanks.length, 2, 'two blank processes launched after the open');
+      assert.equal(blanks.length, 2, 'two blank processes launched after the first move');
       const started: Array<number | undefined> = [];
       const stop = e2.observe((ev) => {
         if (ev.type === 'worker-started') started.push(ev.pid);

@@ -463,12 +463,13 @@ export class ReplayEngine {
   }
 
   private async keepWarm(t: TimePoint): Promise<void> {
+    // An engine that stays at the start (just opened; a one-shot query) launches nothing.
+    if (t === 0) return;
     await this.parkSpares(t);
     if (!this.pool.closed && this.position === t) await this.pool.fillBlanks();
   }
 
   private async parkSpares(t: TimePoint): Promise<void> {
-    if (t === 0) return;
     let point = this.ladder.nearest(t - 1);
     const anchorAt = this.ladder.anchorFor(t);
     if (anchorAt !== undefined) point = (await this.saveAt(anchorAt, false)) ?? point;
