@@ -216,13 +216,13 @@ export class ReplayEngine {
    * Goes to exactly `target` (clamped to the recording). `anchor`: when the target is far from the
    * nearest snapshot, save one just behind it on the way (else afterMove does, in the background).
    */
-  async seek(target: TimePoint, anchor = true): Promise<TimePoint> {
+  async seek(target: TimePoint, anchor = true, lander?: ReplayWorker): Promise<TimePoint> {
     return this.operation('seek', [target], async () => {
       const t = Math.max(0, Math.min(Math.floor(target), this.end));
       const from = this.position;
       const startedNs = nowNs();
       const at = await this.pool.attempts('go to a time point', async () => {
-        const w = await this.pool.atOrBefore(t);
+        const w = await this.pool.atOrBefore(t, lander);
         // A long way from the nearest snapshot: leave one just behind the target on the way, so
         // that stepping back from there is short.
         const near = this.ladder.anchorFor(t);
@@ -283,18 +283,23 @@ export class ReplayEngine {
    */
   async reverseContinue(opts: Traps & ScanOptions): Promise<StopCause | { kind: 'start'; icount: 0 }> {
     return this.operation('reverseContinue', [opts], async () => {
-      const hit = await this.search.lastBefore(this.position, opts, { ...opts, land: true }, 'reverse continue');
-      // Cancelled now: the position stays where it was.
-      if (opts.signal?.aborted) throw new CancelledError('reverse continue');
-      if (hit) {
-        // The anchor behind the hit (if it is far from a snapshot) comes after, in the background.
-        const at = await this.seek(landing(hit), false);
-        if (hit.dataAddress === undefined) return { kind: 'breakpoint', icount: at, address: hit.address };
-        const regs = await this.registers();
-        return { kind: 'watchpoint', icount: at, address: regs.rip ?? regs.eip ?? hit.address, dataAddress: hit.dataAddress };
+      const { hit, lander } = await this.search.landingBefore(this.position, opts, opts, 'reverse continue');
+      try {
+        // Cancelled now: the position stays where it was.
+        if (opts.signal?.aborted) throw new CancelledError('reverse continue');
+        if (hit) {
+          // The anchor behind the hit (if it is far from a snapshot) comes after, in the background.
+          const at = await this.seek(landing(hit), false, lander);
+          if (hit.dataAddress === undefined) return { kind: 'breakpoint', icount: at, address: hit.address };
+          const regs = await this.registers();
+          return { kind: 'watchpoint', icount: at, address: regs.rip ?? regs.eip ?? hit.address, dataAddress: hit.dataAddress };
+        }
+        await this.seek(0);
+        return { kind: 'start', icount: 0 };
+      } finally {
+        // The landing made it the current worker, or it goes back to the pool.
+        if (lander) this.pool.release(lander);
       }
-      await this.seek(0);
-      return { kind: 'start', icount: 0 };
     });
   }
 

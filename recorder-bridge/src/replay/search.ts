@@ -127,25 +127,34 @@ export class SliceSearch {
    * The newest trigger whose landing is before `before` (the one landing latest), if any, searching
    * backward. With watchpoints the search runs one instruction past `before`: a write ending exactly
    * there lands just before it, and a replay-break at `before` can win over its watchpoint (measured).
-   * `land`: the caller goes to the hit next; with the index, a second process replays plainly to the
-   * newest window's first candidate bucket while the scan runs, and waits there (parked), so that
-   * the landing replays only inside the bucket instead of from the snapshot again.
    */
-  async lastBefore(before: TimePoint, what: Traps, opts: ScanOptions & { land?: boolean }, label: string): Promise<Hit | undefined> {
+  async lastBefore(before: TimePoint, what: Traps, opts: ScanOptions, label: string): Promise<Hit | undefined> {
+    return (await this.landingBefore(before, what, opts, label, false)).hit;
+  }
+
+  /**
+   * lastBefore for a caller that goes to the hit next. With the index, a second process (the
+   * lander) replays plainly to the newest window's first candidate bucket while the scan runs and
+   * waits there; when that window holds the hit, the lander comes back still claimed, so that no
+   * background start evicts it before the landing takes it (the caller releases it), and the
+   * landing replays only inside the bucket instead of from the snapshot again.
+   */
+  async landingBefore(before: TimePoint, what: Traps, opts: ScanOptions, label: string, land = true): Promise<{ hit?: Hit; lander?: ReplayWorker }> {
     const candidates = this.candidates(what, 0, before);
     const windows = candidates ? this.indexedWindows(candidates) : this.reverseWindows((what.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
     opts.onProgress?.(0, before);
-    const found = await this.searchBack(windows, what, (hits) => hits.filter((h) => landing(h) < before), label, opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before), opts.land === true && candidates !== undefined);
-    return found?.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
+    const found = await this.searchBack(windows, what, (hits) => hits.filter((h) => landing(h) < before), label, opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before), land && candidates !== undefined);
+    const hit = found?.hits.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
+    return { ...(hit ? { hit } : {}), ...(found?.lander ? { lander: found.lander } : {}) };
   }
 
   /**
    * Scans windows newest first, `parallelism` at a time, and returns the accepted hits of the
    * newest window that has any. Older windows of the same batch still running then are cancelled:
    * a hit close to now never waits for a long scan further back. `land`: a process is parked at the
-   * start of each batch's newest window meanwhile (lastBefore).
+   * start of each batch's newest window meanwhile, and returned (claimed) when that window has the hits.
    */
-  private async searchBack(windows: Slice[], what: Traps, accept: (hits: Hit[]) => Hit[], label: string, signal: AbortSignal | undefined, onProgress: (done: TimePoint) => void, land: boolean): Promise<Hit[] | undefined> {
+  private async searchBack(windows: Slice[], what: Traps, accept: (hits: Hit[]) => Hit[], label: string, signal: AbortSignal | undefined, onProgress: (done: TimePoint) => void, land: boolean): Promise<{ hits: Hit[]; lander?: ReplayWorker } | undefined> {
     let scanned = 0;
     for (let i = 0; i < windows.length; i += this.parallelism) {
       if (signal?.aborted) throw new CancelledError(label);
@@ -162,13 +171,18 @@ export class SliceSearch {
       const runs = batch.map((w) => this.scanSlice(w, { breakpoints: what.breakpoints ?? [], watchpoints: what.watchpoints ?? [] }, stop.signal));
       // Older windows are cancelled once a newer one has hits: their rejections are expected.
       for (const r of runs) r.catch(() => undefined);
+      let keep = false;
       try {
         for (let k = 0; k < runs.length; k++) {
           const hits = accept(await runs[k]!);
           if (k === 0 && hits.length === 0) noLanding.abort();
           scanned += batch[k]!.to - batch[k]!.from;
           onProgress(scanned);
-          if (hits.length > 0) return hits;
+          if (hits.length > 0) {
+            keep = k === 0;
+            const parked = keep ? await lander : undefined;
+            return { hits, ...(parked ? { lander: parked } : {}) };
+          }
         }
       } catch (e) {
         noLanding.abort();
@@ -178,18 +192,19 @@ export class SliceSearch {
         stop.abort();
         signal?.removeEventListener('abort', onAbort);
         await Promise.allSettled(runs);
-        await lander;
+        const parked = await lander;
+        if (parked && !keep) this.pool.release(parked);
       }
     }
     return undefined;
   }
 
   /**
-   * Parks an idle process at the start of a window's first candidate run, for the landing that may
-   * follow (the pool then hands it out as the closest worker before the hit). Best effort: when it
-   * fails or is stopped, the landing starts where it would have without it.
+   * Parks a process at the start of a window's first candidate run, for the landing that may
+   * follow; returns it still claimed (undefined when it failed). Best effort: when it fails or is
+   * stopped, the landing starts where it would have without it.
    */
-  private async park(window: Slice, stop: AbortSignal): Promise<void> {
+  private async park(window: Slice, stop: AbortSignal): Promise<ReplayWorker | undefined> {
     const at = window.runs?.[0]?.from ?? window.from;
     let w: ReplayWorker | undefined;
     try {
@@ -197,10 +212,10 @@ export class SliceSearch {
       if (!stop.aborted && w.icount < at) await w.run({ until: at, signal: stop });
     } catch {
       // best effort (see above)
-    } finally {
-      if (w && w.alive) this.pool.release(w);
-      else if (w) this.pool.discard(w, 'lost');
     }
+    if (w?.alive) return w;
+    if (w) this.pool.discard(w, 'lost');
+    return undefined;
   }
 
   /**

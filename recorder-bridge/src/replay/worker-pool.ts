@@ -86,12 +86,14 @@ export class WorkerPool {
   }
 
   /**
-   * The cheapest way to reach `t`: an idle live worker at or before it (the current one too),
-   * unless a snapshot between that worker and `t` is closer, in which case a fresh worker starts there.
+   * The cheapest way to reach `t`: an idle live worker at or before it (the current one too, and
+   * `reserved`), unless a snapshot between that worker and `t` is closer, in which case a fresh worker starts there.
    */
-  async atOrBefore(t: TimePoint): Promise<ReplayWorker> {
+  async atOrBefore(t: TimePoint, reserved?: ReplayWorker): Promise<ReplayWorker> {
     const snap = this.ladder.nearest(t);
-    const best = this.latestIdle((w) => w.icount <= t);
+    let best = this.latestIdle((w) => w.icount <= t);
+    // A worker the caller claimed for this move (a lander) counts as idle for it.
+    if (reserved?.alive && !reserved.isBusy && reserved.icount <= t && (!best || reserved.icount > best.icount)) best = reserved;
     if (best && best.icount >= this.ladder.startOf(snap)) return best;
     return this.start(snap);
   }
