@@ -26,6 +26,34 @@ const KERNEL_TEXT = 0xffffffff80000000n;
 
 const key = (h: Hit) => `${h.icount}:${h.address.toString(16)}:${h.dataAddress?.toString(16) ?? ''}`;
 
+/**
+ * The last write of `g` before `at` without the index (gdbstub watchpoints), with QEMU's false
+ * reports skipped. QEMU's gdbstub now and then reports a write watchpoint for a store elsewhere on
+ * the watched page (docs/replay-research.md, "Write watchpoints that QEMU reports for other
+ * addresses"). A report is false when the index, whose plugin saw every store, has none to the
+ * watched bytes' 64-byte line in that bucket; the bytes must then be unchanged across it (else the
+ * index missed a store, and this fails). The search goes on from just before a false report.
+ */
+async function plainLastWrite(plain: ReplayEngine, indexed: ReplayEngine, g: { name: string; address: bigint; size: number }, at: number, falseReports: Hit[]): Promise<Hit | undefined> {
+  const ix = indexed.indexing.index!;
+  let from = at;
+  for (let i = 0; i < 50; i++) {
+    await plain.seek(from);
+    const w = await plain.lastWrite(g.address, g.size);
+    if (!w) return undefined;
+    const bucket = ix.bucketAt(w.icount - 1)!;
+    if (ix.writing(g.address, g.size, bucket.from, bucket.to).length > 0) return w;
+    await plain.seek(w.icount - 1);
+    const before = await plain.readMemory(g.address, g.size).catch(() => undefined);
+    await plain.seek(w.icount);
+    const after = await plain.readMemory(g.address, g.size).catch(() => undefined);
+    if (before && after) assert.deepEqual(after, before, `${g.name} changed at ${w.icount}, in a bucket where the index saw no store to it`);
+    falseReports.push(w);
+    from = w.icount - 1;
+  }
+  throw new Error(`more than 50 false write reports of ${g.name} in a row before ${at}`);
+}
+
 describe('index-backed queries on Linux', { timeout: 3_600_000 }, () => {
   let fixture: LinuxFixture | undefined;
   let skip: string | undefined;
@@ -94,10 +122,11 @@ describe('index-backed queries on Linux', { timeout: 3_600_000 }, () => {
       await fast!.seek(at);
       assert.deepEqual(await fast!.reverseContinue({ breakpoints: [{ address: f.address }] }), await plain!.reverseContinue({ breakpoints: [{ address: f.address }] }), `reverse continue to ${f.name} from ${at}`);
       const g = pick(globals);
-      await plain!.seek(at);
+      const falseReports: Hit[] = [];
+      const w1 = await plainLastWrite(plain!, fast!, g, at, falseReports);
       await fast!.seek(at);
-      const w1 = await plain!.lastWrite(g.address, g.size);
       const w2 = await fast!.lastWrite(g.address, g.size);
+      if (falseReports.length > 0) t.diagnostic(`QEMU reported ${falseReports.length} write(s) of ${g.name} that did not happen (stores elsewhere on its page): ${falseReports.map(key).join(', ')}`);
       assert.deepEqual(w2 && key(w2), w1 && key(w1), `last write of ${g.name} before ${at}`);
     }
   });
