@@ -26,6 +26,7 @@ import { TextDocument } from 'vscode-languageserver-textdocument';
 import { expressionAt } from './expression-at';
 import { LinkedRecording, type FileCounts } from './linked-recording';
 import { functionLenses, lineHint, neverRan, resolvedNavLens, valueHover, type NavLensData } from './presentation';
+import { settingsOf } from './settings';
 
 export function startLanguageServer(connection: Connection): void {
   new RewindLanguageServer(connection).listen();
@@ -216,24 +217,6 @@ class RewindLanguageServer {
   private log(line: string): void {
     this.connection.console.log(line);
   }
-}
-
-/** The `rewind` section of initializationOptions or of didChangeConfiguration's settings. */
-function settingsOf(raw: unknown): RewindLspSettings {
-  if (raw === null || typeof raw !== 'object') return {};
-  const r = raw as { rewind?: unknown };
-  const s = (r.rewind !== null && typeof r.rewind === 'object' ? r.rewind : raw) as Record<string, unknown>;
-  const str = (k: string) => (typeof s[k] === 'string' && s[k] !== '' ? (s[k] as string) : undefined);
-  const out: RewindLspSettings = {};
-  for (const k of ['bridge', 'token', 'tokenFile', 'recording', 'gdbPath'] as const) {
-    const v = str(k);
-    if (v !== undefined) out[k] = v;
-  }
-  if (Array.isArray(s.symbols) && s.symbols.every((x) => typeof x === 'string')) out.symbols = s.symbols as string[];
-  if (s.sourceMap !== null && typeof s.sourceMap === 'object' && !Array.isArray(s.sourceMap)) out.sourceMap = s.sourceMap as Record<string, string>;
-  if (s.lineCounts === 'off' || s.lineCounts === 'inlay') out.lineCounts = s.lineCounts;
-  if (typeof s.coverage === 'boolean') out.coverage = s.coverage;
-  return out;
 }
 
 /** Line `line` (1-based) of a document, without its newline. */
