@@ -99,6 +99,9 @@ export class LinkedRecording {
    * the engine's indexed reverse and forward continues.
    */
   hit(name: string, addresses: bigint[], which: HitWhich, now: TimePoint): Promise<TimePoint | undefined> {
+    // At either end, previous and next are the last and first call: one search (and one cache entry) for both.
+    if (which === 'previous' && now >= this.end) which = 'last';
+    if (which === 'next' && now <= 0) which = 'first';
     const key = `${name}\0${which}${which === 'previous' || which === 'next' ? `\0${now}` : ''}`;
     let p = this.hits.get(key);
     if (!p) {
