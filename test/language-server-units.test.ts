@@ -33,6 +33,7 @@ describe('language server: presentation', () => {
     assert.equal(lenses.length, 5);
     assert.equal(lenses[0]!.command!.title, 'ran 1,234× in this recording');
     assert.deepEqual(lenses.slice(1).map((l) => (l.data as NavLensData).which), ['first', 'previous', 'next', 'last']);
+    assert.deepEqual((lenses[1]!.data as NavLensData).addresses, ['0x100a00']);
     assert.ok(lenses.every((l) => l.range.start.line === 30));
     const never = functionLenses('file:///c.c', { ...fn, count: 0 }, 'x');
     assert.deepEqual(never.map((l) => l.command!.title), ['never ran in this recording']);

@@ -160,7 +160,7 @@ export class LinkedRecording {
     const total = (addresses: bigint[]) => addresses.reduce((n, a) => n + (byAddress.get(a) ?? 0), 0);
     return {
       fullname: facts.fullname,
-      functions: facts.functions.filter((f) => f.addresses.length > 0).map((f) => ({ name: f.name, line: f.line, addresses: f.addresses, count: total(f.addresses) })),
+      functions: onePerLine(facts.functions.filter((f) => f.addresses.length > 0).map((f) => ({ name: f.name, line: f.line, addresses: f.addresses, count: total(f.addresses) }))),
       lines: facts.lines.map((l) => ({ line: l.line, addresses: l.addresses, count: total(l.addresses) })),
       indexed: r.indexed,
     };
@@ -174,4 +174,19 @@ export class LinkedRecording {
     this.queue = run.catch(() => undefined);
     return run;
   }
+}
+
+/**
+ * One function per line: a macro can define several on one line (Linux's SYSCALL_DEFINE3(setpriority,
+ * ...) makes __x64_sys_, __ia32_sys_, __se_sys_ and __do_sys_setpriority), whose lenses would pile
+ * up there. The one that ran most stands for the line: __do_sys_setpriority, inlined into both
+ * entry points, counts every call.
+ */
+function onePerLine(functions: CountedSpot[]): CountedSpot[] {
+  const best = new Map<number, CountedSpot>();
+  for (const f of functions) {
+    const b = best.get(f.line);
+    if (!b || f.count > b.count) best.set(f.line, f);
+  }
+  return [...best.values()].sort((x, y) => x.line - y.line);
 }

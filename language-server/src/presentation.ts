@@ -10,6 +10,8 @@ import type { CountedSpot, HitWhich, ValueAt } from './linked-recording';
 export interface NavLensData {
   uri: string;
   function: string;
+  /** The function's breakpoint addresses (hex): its entry and inlined copies. */
+  addresses: string[];
   which: HitWhich;
 }
 
@@ -29,7 +31,8 @@ export function functionLenses(uri: string, f: CountedSpot, lineText: string): C
   const lenses = [CodeLens.create(range)];
   lenses[0]!.command = { title, command: '' };
   if (f.count === 0 || f.name === undefined) return lenses;
-  for (const which of NAV_ORDER) lenses.push(CodeLens.create(range, { uri, function: f.name, which } satisfies NavLensData));
+  const addresses = f.addresses.map((a) => `0x${a.toString(16)}`);
+  for (const which of NAV_ORDER) lenses.push(CodeLens.create(range, { uri, function: f.name, addresses, which } satisfies NavLensData));
   return lenses;
 }
 

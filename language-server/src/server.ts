@@ -88,11 +88,9 @@ class RewindLanguageServer {
     c.onCodeLensResolve(async (lens: CodeLens) => {
       const data = lens.data as NavLensData | undefined;
       const rec = await this.linked();
-      if (!data || !rec) return lens;
-      const f = (await this.counts(rec, data.uri))?.functions.find((x) => x.name === data.function);
-      if (!f) return lens;
+      if (!data || !rec || !Array.isArray(data.addresses)) return lens;
       try {
-        return resolvedNavLens(lens, data, await rec.hit(data.function, f.addresses, data.which, this.position));
+        return resolvedNavLens(lens, data, await rec.hit(data.function, data.addresses.map((a) => BigInt(a)), data.which, this.position));
       } catch (e) {
         this.log(`${data.which} call of ${data.function}: ${(e as Error).message}`);
         lens.command = { title: `${data.which}: not found (see the log)`, command: '' };
