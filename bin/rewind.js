@@ -3,15 +3,22 @@
 // The `rewind` command. The TypeScript sources are bundled into dist/ by `npm run build`.
 const path = require('node:path');
 const fs = require('node:fs');
-// `rewind dap` is the debug adapter (DAP on stdin/stdout), bundled on its own; its help
-// (`rewind dap --help`) comes from the command line below.
-const dap = process.argv[2] === 'dap' && process.argv[3] !== '--help' && process.argv[3] !== '-h';
-const entry = path.join(__dirname, '..', 'dist', dap ? 'dap.js' : 'rewind.js');
+// `rewind dap` is the debug adapter (DAP on stdin/stdout) and `rewind lsp` the language server (LSP
+// on stdin/stdout), each bundled on its own; their help (`rewind dap --help`) comes from the
+// command line below. `rewind lsp --stdio` is accepted: LSP clients often add it.
+const sub = process.argv[2];
+const helpAsked = process.argv[3] === '--help' || process.argv[3] === '-h';
+const server = (sub === 'dap' || sub === 'lsp') && !helpAsked ? sub : undefined;
+if (server === 'lsp' && process.argv.slice(3).some((a) => a !== '--stdio')) {
+  process.stderr.write('rewind lsp takes no arguments but --stdio (got "' + process.argv.slice(3).join(' ') + '"); see `rewind lsp --help`\n');
+  process.exit(2);
+}
+const entry = path.join(__dirname, '..', 'dist', server ? server + '.js' : 'rewind.js');
 if (!fs.existsSync(entry)) {
   process.stderr.write('rewind: not built yet; run `npm run setup` (or `npm install && npm run build`) in ' + path.join(__dirname, '..') + '\n');
   process.exit(1);
 }
-if (dap) {
+if (server) {
   require(entry).runStdio();
   return;
 }

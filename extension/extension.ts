@@ -11,6 +11,7 @@ import { registerRecordingCommands } from './commands/recording';
 import { registerTimeTravelCommands } from './commands/time-travel';
 import { RewindConfigurationProvider, RewindDynamicConfigurationProvider } from './config-provider';
 import { EventsView } from './events-view';
+import { RewindLanguageClient } from './language-client';
 import { SessionTracker } from './sessions';
 import { SnapshotsView } from './snapshots-view';
 import { PositionStatusBar } from './status-bar';
@@ -31,6 +32,7 @@ export function activate(context: vscode.ExtensionContext): void {
     vscode.window.registerWebviewViewProvider(TimelineViewProvider.viewId, timeline),
     new EventsView(sessions, context.workspaceState),
     new SnapshotsView(sessions),
+    new RewindLanguageClient(context.extensionUri, sessions),
     ...registerTimeTravelCommands(sessions),
     ...registerQueryCommands(sessions),
     ...registerRecordingCommands(context.extensionUri),

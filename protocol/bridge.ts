@@ -291,6 +291,21 @@ export interface GdbPacketResult {
   reply: string;
 }
 
+/**
+ * rewind/follow: this connection hears where the sessions of other connections on the same
+ * bundle move (rewind/followedPosition). A language server follows the debugger's session this way.
+ */
+export interface FollowParams {
+  /** The bundle, as for rewind/open. */
+  bundle: string;
+}
+export interface FollowResult {
+  /** The bundle on the bridge host. */
+  path: string;
+  /** The sessions of other connections open on it now, with their positions. */
+  sessions: Array<{ sessionId: string; icount: TimePoint }>;
+}
+
 /** Every bridge request: method -> params and result. */
 export interface BridgeRequests {
   'rewind/hello': { params: HelloParams; result: HelloResult };
@@ -315,6 +330,7 @@ export interface BridgeRequests {
   'rewind/indexStatus': { params: SessionParams; result: IndexStatusResult };
   'rewind/gdbPacket': { params: GdbPacketParams; result: GdbPacketResult };
   'rewind/createSnapshot': { params: SessionParams; result: CreateSnapshotResult };
+  'rewind/follow': { params: FollowParams; result: FollowResult };
 }
 export type BridgeMethod = keyof BridgeRequests;
 
@@ -329,8 +345,17 @@ export interface PositionChangedNotification {
   icount: TimePoint;
 }
 
+/** A session of another connection on a followed bundle moved (rewind/follow). */
+export interface FollowedPositionNotification {
+  /** The bundle on the bridge host (FollowResult.path). */
+  path: string;
+  sessionId: string;
+  icount: TimePoint;
+}
+
 /** Every bridge notification (server to client): method -> params. */
 export interface BridgeNotifications {
   'rewind/progress': ProgressNotification;
   'rewind/positionChanged': PositionChangedNotification;
+  'rewind/followedPosition': FollowedPositionNotification;
 }

@@ -183,6 +183,23 @@ export interface RewindValueHistoryResponse {
   }>;
 }
 
+/**
+ * rewind/recordingReach: how another client reaches the session's recording (the language server
+ * opens its own session there, and follows this one's position).
+ */
+export interface RewindRecordingReach {
+  /** The bridge: "unix:PATH" (the adapter's private one, or a `rewind bridge`) or "tcp:HOST:PORT". */
+  bridge: string;
+  /** A TCP bridge's token. */
+  token?: string;
+  /** The bundle, as a path the bridge opens. */
+  recording: string;
+  /** The symbol files gdb loaded (the first is the kernel's). */
+  symbols: string[];
+  /** gdb's substitute-path pairs, [from, to]. */
+  sourceMap: Array<[string, string]>;
+}
+
 /** rewind/hitCounts: how often source lines or functions ran, over the recording or a range (exact). */
 export interface RewindHitCountsArguments {
   source?: { path: string };
@@ -292,6 +309,7 @@ export interface RewindDapRequests {
   'rewind/valueHistory': { args: RewindValueHistoryArguments; body: RewindValueHistoryResponse };
   'rewind/hitCounts': { args: RewindHitCountsArguments; body: RewindHitCountsResponse };
   'rewind/indexStatus': { args: Record<string, never>; body: IndexStatusResult };
+  'rewind/recordingReach': { args: Record<string, never>; body: RewindRecordingReach };
   'rewind/reverseStepIn': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/dmesg': { args: RewindDmesgArguments; body: RewindDmesgResponse };

@@ -4,7 +4,7 @@ import { build } from 'esbuild';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const roots = ['protocol', 'recorder-bridge', 'debug-adapter', 'extension', 'test', 'bench', 'scripts'];
+const roots = ['protocol', 'recorder-bridge', 'debug-adapter', 'language-server', 'extension', 'test', 'bench', 'scripts'];
 
 function tsFiles(dir) {
   let files = [];
@@ -36,7 +36,7 @@ await build({
 });
 
 await build({
-  entryPoints: { rewind: 'recorder-bridge/src/cli.ts', dap: 'debug-adapter/src/main.ts' },
+  entryPoints: { rewind: 'recorder-bridge/src/cli.ts', dap: 'debug-adapter/src/main.ts', lsp: 'language-server/src/main.ts' },
   outdir: 'dist',
   bundle: true,
   conditions: ['source'], // workspace packages (@rewind/*) bundle from their TypeScript

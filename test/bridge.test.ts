@@ -160,6 +160,37 @@ describe('bridge', { timeout: 900_000 }, () => {
     await c.close(a.sessionId);
   });
 
+  it('lets a connection follow where other connections\' sessions on a bundle move, and nothing more', T, async () => {
+    const owner = await client();
+    const follower = await client();
+    const bystander = await client();
+    const heard: Array<{ path: string; sessionId: string; icount: number }> = [];
+    const unrelated: unknown[] = [];
+    follower.onFollowedPosition((p) => heard.push(p));
+    bystander.onFollowedPosition((p) => unrelated.push(p));
+    const s = await owner.open('demo.rewind');
+    await owner.seek(s.sessionId, 150_000);
+    const followed = await follower.follow('demo.rewind');
+    assert.deepEqual(followed.sessions, [{ sessionId: s.sessionId, icount: 150_000 }]);
+    assert.equal(followed.path, await fs.realpath(bundle));
+    // The follower's own session on the same bundle is not reported to itself.
+    const own = await follower.open('demo.rewind');
+    await follower.seek(own.sessionId, 10_000);
+    await owner.seek(s.sessionId, 160_000);
+    await owner.reverseStepi(s.sessionId);
+    await waitFor('the followed moves', async () => heard.length >= 2, 10_000);
+    assert.deepEqual(heard, [
+      { path: followed.path, sessionId: s.sessionId, icount: 160_000 },
+      { path: followed.path, sessionId: s.sessionId, icount: 159_999 },
+    ]);
+    assert.deepEqual(unrelated, [], 'a connection that did not follow hears nothing');
+    // Following gives no access to the session.
+    await rejects(follower.position(s.sessionId), 'no-session');
+    await rejects(follower.follow('../outside'), 'outside-root');
+    await owner.close(s.sessionId);
+    await follower.close(own.sessionId);
+  });
+
   it('reverse-continues to the last breakpoint hit before now, with progress', T, async () => {
     const c = await client();
     const s = await c.open('demo.rewind');

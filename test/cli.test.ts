@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEMO_INPUTS, DEMO_KERNEL, REWIND_BIN, ROOT, requireDemoKernel, runRewind, tempDir, type CliResult } from './helpers';
 
-const COMMANDS = ['record', 'info', 'events', 'check', 'index', 'salvage', 'replay', 'bridge', 'dap'];
+const COMMANDS = ['record', 'info', 'events', 'check', 'index', 'salvage', 'replay', 'bridge', 'dap', 'lsp'];
 
 function assertNoStackTrace(stderr: string): void {
   assert.doesNotMatch(stderr, /at .*\.js:\d+|Error:|node:internal/, `a stack trace on stderr:\n${stderr}`);
@@ -91,7 +91,7 @@ describe('rewind help', () => {
     const r = await runRewind(['help', 'teleport']);
     assert.equal(r.code, 2);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /^rewind: there is no command "teleport"; the commands are record, info, events, check, index, salvage, replay, bridge, dap\n$/);
+    assert.match(r.stderr, /^rewind: there is no command "teleport"; the commands are record, info, events, check, index, salvage, replay, bridge, dap, lsp\n$/);
     const unknown = await runRewind(['teleport']);
     assert.equal(unknown.code, 2);
     assert.match(unknown.stderr, /unknown command "teleport"; the commands are record, info/);
@@ -100,14 +100,19 @@ describe('rewind help', () => {
     assert.match(bad.stderr, /Unknown option '--bogus'.*run `rewind events --help`/);
   });
 
-  it('`rewind dap --help` prints the help instead of starting the adapter', async () => {
-    for (const flag of ['--help', '-h']) {
-      // The adapter would wait on stdin for DAP messages; runRewind gives it none and waits for the exit.
-      const r = await runRewind(['dap', flag], { timeoutMs: 20_000 });
-      assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /^Usage: rewind dap\n/);
-      assert.doesNotMatch(r.stdout, /Content-Length/);
+  it('`rewind dap --help` and `rewind lsp --help` print the help instead of starting the server', async () => {
+    for (const command of ['dap', 'lsp']) {
+      for (const flag of ['--help', '-h']) {
+        // The server would wait on stdin for messages; runRewind gives it none and waits for the exit.
+        const r = await runRewind([command, flag], { timeoutMs: 20_000 });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, new RegExp(`^Usage: rewind ${command}`));
+        assert.doesNotMatch(r.stdout, /Content-Length/);
+      }
     }
+    const bad = await runRewind(['lsp', '--port', '9'], { timeoutMs: 20_000 });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /rewind lsp takes no arguments but --stdio/);
   });
 });
 

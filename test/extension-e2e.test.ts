@@ -536,6 +536,66 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     finished = t.name;
   });
 
+  it('shows the recording in the sources (language server): function lenses, line counts, a hover with writes', async () => {
+    const page = wb.page;
+    const configC = join(ws, 'config.c');
+    const fnLine = lineOf(configC, 'void config_set_name(const char *name)');
+    const copyLine = lineOf(configC, 'cfg.machine_name[i] = name[i];');
+    const readLine = lineOf(configC, 'uint32_t interval = cfg.heartbeat_interval;');
+    const position = async () => icountOf(await wb.statusBarItem('Rewind position'));
+    await stopAllSessions();
+    await wb.startDebugging('Replay a recording');
+    await wb.pickQuickItem('demo.rewind');
+    await wb.waitFor('the stop in panic()', () => wb.callStack(), (s) => frameOf(s[0])?.fn === 'panic', 120_000);
+    const atPanic = (await wb.waitFor('the position', position, (p) => p !== undefined))!;
+
+    // The lens above config_set_name: its count, as Show All Hits of This Line counts its first line.
+    await wb.openFile(configC, fnLine);
+    const viewLine = (text: string) => page.locator('.monaco-editor .view-line', { hasText: text }).first();
+    const lensAbove = async (text: string): Promise<Locator> => {
+      const lineTop = (await viewLine(text).boundingBox())!.y;
+      const lenses = page.locator('.monaco-editor .codelens-decoration');
+      let best: Locator | undefined;
+      let bestGap = Infinity;
+      for (let k = 0; k < (await lenses.count()); k++) {
+        const box = await lenses.nth(k).boundingBox();
+        if (box && box.y < lineTop && lineTop - box.y < bestGap) [best, bestGap] = [lenses.nth(k), lineTop - box.y];
+      }
+      assert.ok(best && bestGap < 40, `a lens right above "${text}"`);
+      return best;
+    };
+    const lens = await wb.waitFor('the lens above config_set_name', async () => (await lensAbove('void config_set_name(')).innerText().catch(() => ''), (x) => /ran [\d,]+× in this recording/.test(x) && x.includes('previous'), 120_000);
+    await wb.runCommand('Rewind: Show All Hits of This Line');
+    const title = await wb.waitFor('the hits picker', () => wb.quickInputTitle(), (x) => /ran \d+ times?/.test(x), 90_000);
+    await page.keyboard.press('Escape');
+    assert.equal(/ran ([\d,]+)×/.exec(lens)![1], /ran (\d+) times?/.exec(title)![1], `lens "${lens}", hits "${title}"`);
+    // Per-line counts at the ends of the lines: the copy loop ran once per character of the 30-character name.
+    await wb.waitFor('the count of the copy loop', () => viewLine('cfg.machine_name[i] = name[i];').innerText(), (x) => /30×\s*$/.test(x.replace(/\u00a0/g, ' ')));
+    await wb.screenshot('language-server-lenses-and-line-counts');
+
+    // A hover on cfg.heartbeat_interval (keyboard: Show or Focus Hover, not the debugger's mouse hover): its value now and its writes.
+    await wb.openFile(configC, readLine);
+    await viewLine('uint32_t interval = cfg.heartbeat_interval;').locator('span', { hasText: 'heartbeat_interval' }).last().click();
+    await wb.runCommand('Show or Focus Hover');
+    const hover = await wb.waitFor('the hover', () => page.locator('.monaco-hover').first().innerText().catch(() => ''), (x) => x.includes('cfg.heartbeat_interval ='), 60_000);
+    assert.match(hover, new RegExp(`at icount ${atPanic.toLocaleString('en-US')}`));
+    assert.match(hover, /in config_set_name \(config\.c:\d+\)/);
+    await wb.screenshot('language-server-hover');
+    await page.keyboard.press('Escape');
+
+    // "◀ previous" of config_set_name: the session goes to its call (the one before the panic).
+    await wb.openFile(configC, fnLine);
+    await (await lensAbove('void config_set_name(')).locator('a', { hasText: 'previous' }).click();
+    const stack = await wb.waitFor('the previous call', () => wb.callStack(), (s) => frameOf(s[0])?.fn === 'config_set_name');
+    assert.equal(frameOf(stack[1])?.fn, 'cmd_name');
+    assert.ok((await position())! < atPanic);
+    // The lenses follow the position: from the call itself there is no earlier one.
+    await wb.waitFor('the lens after the move', async () => (await lensAbove('void config_set_name(')).innerText().catch(() => ''), (x) => x.includes('no earlier call'));
+    await wb.screenshot('language-server-previous-call');
+    assert.ok(copyLine > fnLine);
+    await stopAllSessions();
+  });
+
   it('records a guest with Record Guest Kernel…: a progress notification, Cancel keeps the recording, Debug It', async (t) => {
     const page = wb.page;
     // On its own feet: no session left by a test that failed before its end.

@@ -11,7 +11,7 @@ import ts from 'typescript';
 import { ROOT } from './helpers';
 import { sourceFiles } from './support/source-files';
 
-const PACKAGES = ['protocol', 'recorder-bridge/src', 'debug-adapter/src', 'extension'];
+const PACKAGES = ['protocol', 'recorder-bridge/src', 'debug-adapter/src', 'language-server/src', 'extension'];
 
 /** Each file's relative imports and re-exports, resolved to files (`x` -> x.ts or x/index.ts). */
 export function importGraph(files: string[]): Map<string, string[]> {

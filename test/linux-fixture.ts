@@ -174,7 +174,7 @@ async function aptQuery(argv: string[]): Promise<string> {
   return out;
 }
 
-async function aptDownload(dir: string, packages: string[]): Promise<void> {
+export async function aptDownload(dir: string, packages: string[]): Promise<void> {
   try {
     await execFileAsync('apt-get', ['download', '-qq', ...packages], { cwd: dir, maxBuffer: 1 << 24 });
   } catch (e) {

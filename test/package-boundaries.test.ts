@@ -98,7 +98,7 @@ describe('package boundaries', () => {
     const packages = workspacePackages(ROOT);
     assert.deepEqual(
       packages.map((p) => p.name),
-      ['@rewind/protocol', '@rewind/core', '@rewind/adapter', '@rewind/extension'],
+      ['@rewind/protocol', '@rewind/core', '@rewind/adapter', '@rewind/language-server', '@rewind/extension'],
     );
     const sources = packages.flatMap((p) => sourceFiles(p.dir)).map(importsOf);
     assert.ok(sources.length > 100, `${sources.length} source files`);

@@ -22,9 +22,10 @@ import {
   GdbRelay,
   type RelayExecutionEvent,
   elfBuildId,
+  formatAddress,
   type TimePoint,
 } from '@rewind/core';
-import type { BridgeStop, OpenResult, PositionResult } from '@rewind/protocol';
+import type { BridgeStop, OpenResult, PositionResult, RewindRecordingReach } from '@rewind/protocol';
 import { AdapterError, ErrorId } from './errors';
 import { parseFrameJson, type FrameInfo } from './frame-info';
 import { GDB_PYTHON_HELPERS } from './gdb-python';
@@ -41,7 +42,7 @@ export interface DebuggeeOptions extends CommonConfig {
 
 export type BridgeTarget =
   | { kind: 'local'; bundle: string }
-  | { kind: 'remote'; client: BridgeClient; recording: string };
+  | { kind: 'remote'; client: BridgeClient; recording: string; address: string; token?: string };
 
 export class Debuggee {
   private disposed?: Promise<void>;
@@ -58,6 +59,8 @@ export class Debuggee {
     readonly manifest: Manifest | undefined,
     /** The main symbol file. */
     readonly symbolFile: string,
+    /** How another client (the language server) reaches this recording: the bridge, its token, the bundle there. */
+    readonly reach: RewindRecordingReach,
   ) {}
 
   /** Opens a recording (through a private in-process bridge, or a bridge already running) and starts gdb on it. */
@@ -73,6 +76,8 @@ export class Debuggee {
       let client: BridgeClient;
       let bundlePath: string;
       let manifest: Manifest | undefined;
+      let address: string;
+      let token: string | undefined;
       if (target.kind === 'local') {
         const bundle = await Bundle.open(target.bundle);
         manifest = bundle.manifest;
@@ -81,10 +86,13 @@ export class Debuggee {
         client = await BridgeClient.connect(bridge.address, undefined, { client: 'rewind-dap' });
         cleanup.push(() => client.dispose());
         bundlePath = basename(bundle.dir);
+        address = formatAddress(bridge.address);
       } else {
         client = target.client;
         cleanup.push(() => client.dispose());
         bundlePath = target.recording;
+        address = target.address;
+        token = target.token;
       }
       const opened = await client.open(bundlePath);
       // A bridge on this machine: the bundle (and its kernel, for symbols) is readable here too.
@@ -117,7 +125,8 @@ export class Debuggee {
       await fs.writeFile(helpers, GDB_PYTHON_HELPERS, { mode: 0o600 });
       await gdb.console(`source ${helpers}`);
       await gdb.send(`-target-select remote ${relaySocket}`); // a private path without spaces; gdb takes quotes literally here
-      return new Debuggee(client, opened.sessionId, opened, gdb, relay, dir, bridge, manifest, symbolFile);
+      const reach: RewindRecordingReach = { bridge: address, ...(token !== undefined ? { token } : {}), recording: opened.path, symbols: [symbolFile, ...(opts.symbols ?? []).slice(1)], sourceMap: opts.sourceMap };
+      return new Debuggee(client, opened.sessionId, opened, gdb, relay, dir, bridge, manifest, symbolFile, reach);
     } catch (e) {
       await undo();
       throw e;

@@ -14,7 +14,7 @@
 import { DebugSession, InitializedEvent, Response, TerminatedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { BridgeClient } from '@rewind/core';
-import { UserError } from '@rewind/core';
+import { UserError, formatAddress } from '@rewind/core';
 import type { RelayExecutionEvent } from '@rewind/core';
 import { CAPABILITIES } from './capabilities';
 import { Debuggee, isBridgeUserError, type BridgeTarget } from './debuggee';
@@ -175,7 +175,7 @@ export class RewindDebugSession extends DebugSession {
       if (isBridgeUserError(e) || e instanceof UserError) throw new AdapterError(`the bridge refused the connection: ${e.message}`, ErrorId.badConfig, true);
       throw new AdapterError(`cannot reach the bridge at ${'socket' in config.bridge ? config.bridge.socket : `${config.bridge.host}:${config.bridge.port}`} (${messageOf(e)}): is \`rewind bridge\` running there?`, ErrorId.badConfig, true);
     }
-    await this.openRecording({ kind: 'remote', client, recording: config.recording }, config);
+    await this.openRecording({ kind: 'remote', client, recording: config.recording, address: formatAddress(config.bridge), ...(config.token !== undefined ? { token: config.token } : {}) }, config);
     ctx.respond();
     this.sendEvent(new InitializedEvent());
   }

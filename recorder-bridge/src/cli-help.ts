@@ -21,6 +21,7 @@ const SUMMARIES: Array<[string, string]> = [
   ['replay', 'serve a recording to gdb, with fast reverse-stepi and reverse-continue'],
   ['bridge', 'serve replay sessions of the bundles under a folder over JSON-RPC'],
   ['dap', 'the Debug Adapter Protocol server on stdin/stdout, for editors'],
+  ['lsp', 'the language server on stdin/stdout: hit counts, coverage and value history in the sources'],
 ];
 
 export const COMMAND_NAMES: readonly string[] = SUMMARIES.map(([name]) => name);
@@ -183,6 +184,15 @@ The Debug Adapter Protocol server on stdin/stdout, for any DAP client (VS Code, 
 dape): clients start it themselves. It replays a recording, or records and then replays one, with
 breakpoints, data breakpoints, Step Back, Reverse Continue and going to any time point. Launch
 arguments and custom requests: docs/debug-adapter.md. It takes no options.`,
+
+  lsp: () => `Usage: rewind lsp [--stdio]
+
+The language server on stdin/stdout, for any LSP client (VS Code's extension starts it itself; nvim,
+Emacs): above each function how often it ran in the recording, with its first, previous, next and
+last call; per-line counts; lines that never ran faded; a hover with a variable's value now and its
+recent writes. It follows a debug session's position: in VS Code through the extension; elsewhere
+through the settings "bridge" and "recording" (a \`rewind bridge\` that the debug session attaches
+to). Settings and the nvim and Emacs set-up: docs/language-server.md.`,
 };
 
 /** The help of one command, or undefined for a name that is not a command. */

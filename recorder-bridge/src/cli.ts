@@ -35,6 +35,7 @@ const COMMANDS: Record<string, Handler> = {
   replay: cmdReplay,
   bridge: cmdBridge,
   dap: cmdDap,
+  lsp: cmdLsp,
 };
 
 /** The command being run, for messages that point to its help. */
@@ -477,4 +478,9 @@ async function cmdSalvage(args: string[]): Promise<number> {
 /** `rewind dap` runs from bin/rewind.js (the adapter is bundled on its own): only its help is here. */
 async function cmdDap(args: string[]): Promise<number> {
   throw new UserError(`rewind dap takes no arguments (got "${args.join(' ')}"); clients start it as \`rewind dap\`: see \`rewind dap --help\``, 'bad-option');
+}
+
+/** `rewind lsp` runs from bin/rewind.js too (the language server is bundled on its own). */
+async function cmdLsp(args: string[]): Promise<number> {
+  throw new UserError(`rewind lsp takes no arguments but --stdio (got "${args.join(' ')}"); editors start it as \`rewind lsp\`: see \`rewind lsp --help\``, 'bad-option');
 }

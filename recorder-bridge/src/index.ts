@@ -5,7 +5,7 @@
  */
 export { type TimePoint, formatIcount, parseIcount } from './timepoint';
 export { UserError, isUserError, CancelledError } from './errors';
-export { type BridgeAddress, toAddress } from './bridge/address';
+export { type BridgeAddress, formatAddress, toAddress } from './bridge/address';
 export { BridgeClient, BridgeRequestError } from './bridge/client';
 export { startBridge, type RunningBridge } from './bridge/server';
 export { GdbRelay, type RelayExecutionEvent } from './gdb/relay';

@@ -61,6 +61,8 @@ export function historyHandlers(c: HandlerContext) {
       return { counts, indexed: r.indexed };
     },
 
+    'rewind/recordingReach': async () => c.requireDebuggee().reach,
+
     'rewind/indexStatus': async () => {
       const d = c.requireDebuggee();
       return d.client.indexStatus(d.sessionId);
@@ -76,7 +78,7 @@ export async function lineAddresses(d: Debuggee, spec: string): Promise<{ addres
 }
 
 /** Function and line of code addresses, each looked up once. */
-async function codeLocations(d: Debuggee, addresses: HexAddress[]): Promise<Map<HexAddress, { address: HexAddress; function?: string; path?: string; line?: number }>> {
+export async function codeLocations(d: Debuggee, addresses: HexAddress[]): Promise<Map<HexAddress, { address: HexAddress; function?: string; path?: string; line?: number }>> {
   const out = new Map<HexAddress, { address: HexAddress; function?: string; path?: string; line?: number }>();
   for (const a of new Set(addresses)) {
     const l = (await symbolInfoLine(d.gdb, `*${a}`).catch(() => []))[0];

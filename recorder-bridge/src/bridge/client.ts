@@ -169,12 +169,22 @@ export class BridgeClient {
     return this.onNotification('rewind/positionChanged', cb);
   }
 
+  /** Where the sessions of other connections on the bundle move, as rewind/followedPosition notifications. */
+  onFollowedPosition(cb: (p: BridgeNotifications['rewind/followedPosition']) => void): { dispose(): void } {
+    return this.onNotification('rewind/followedPosition', cb);
+  }
+
   hello(token?: string, client?: string) {
     return this.request('rewind/hello', { ...(token !== undefined ? { token } : {}), protocolVersion: BRIDGE_PROTOCOL_VERSION, ...(client ? { client } : {}) });
   }
 
   open(bundle: string) {
     return this.request('rewind/open', { bundle });
+  }
+
+  /** Follows the sessions that other connections open on `bundle` (onFollowedPosition). */
+  follow(bundle: string) {
+    return this.request('rewind/follow', { bundle });
   }
 
   close(sessionId: string) {

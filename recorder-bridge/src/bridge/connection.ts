@@ -18,6 +18,8 @@ export interface Connection {
   authenticated: boolean;
   closed: boolean;
   sessions: Map<string, BridgeSession>;
+  /** Bundles (paths on this host) whose sessions on other connections this one follows (rewind/follow). */
+  follows: Set<string>;
 }
 
 /** A request's parameters, by name (checked by its handler). */
@@ -48,6 +50,7 @@ export function move<T>(conn: Connection, s: BridgeSession, op: (e: ReplayEngine
         return await op(e);
       } finally {
         if (!s.closed) notify(conn, 'rewind/positionChanged', { sessionId: s.id, icount: e.icount });
+        s.moved();
       }
     },
     signal,

@@ -130,6 +130,7 @@ class Bridge {
       maxSessions,
       openSessions: () => [...this.connections].reduce((n, c) => n + c.sessions.size, 0),
       isClosing: () => this.closing !== undefined,
+      connections: () => this.connections,
     });
   }
 
@@ -178,7 +179,7 @@ class Bridge {
       info: () => undefined,
       log: () => undefined,
     });
-    const conn: Connection = { id: this.nextConnection++, socket, rpc, authenticated: false, closed: false, sessions: new Map() };
+    const conn: Connection = { id: this.nextConnection++, socket, rpc, authenticated: false, closed: false, sessions: new Map(), follows: new Set() };
     this.connections.add(conn);
     const peer = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'unix socket';
     this.log.line(`conn ${conn.id} opened (${peer})`);

@@ -10,7 +10,14 @@ export class BridgeSession {
     readonly id: string,
     readonly engine: ReplayEngine,
     readonly bundle: string,
+    /** Tells the bundle's followers on other connections (rewind/follow) where this session is. */
+    private readonly announce: (s: BridgeSession) => void = () => undefined,
   ) {}
+
+  /** Called after every move. */
+  moved(): void {
+    if (!this.closed) this.announce(this);
+  }
 
   get closed(): boolean {
     return this.closing !== undefined;

@@ -1,7 +1,7 @@
-/** rewind/open, rewind/close, rewind/position: a connection's sessions (one ReplayEngine each). */
+/** rewind/open, rewind/close, rewind/position: a connection's sessions (one ReplayEngine each); rewind/follow: the positions of other connections' sessions on a bundle. */
 import { UserError } from '../../errors';
 import { ReplayEngine, type EngineOptions } from '../../replay/engine';
-import { sessionOf, type MethodTable } from '../connection';
+import { notify, sessionOf, type Connection, type MethodTable } from '../connection';
 import { resolveInRoot } from '../root';
 import { BridgeSession } from '../session';
 
@@ -15,9 +15,11 @@ export interface SessionHost {
   /** Sessions open now, over all connections. */
   openSessions(): number;
   isClosing(): boolean;
+  /** Every connection (rewind/follow reaches across them). */
+  connections(): Iterable<Connection>;
 }
 
-export function sessionMethods(host: SessionHost): Pick<MethodTable, 'rewind/open' | 'rewind/close' | 'rewind/position'> {
+export function sessionMethods(host: SessionHost): Pick<MethodTable, 'rewind/open' | 'rewind/close' | 'rewind/position' | 'rewind/follow'> {
   /** Sessions whose engine is still opening: they count against the limit too. */
   let opening = 0;
   let nextSession = 1;
@@ -36,7 +38,11 @@ export function sessionMethods(host: SessionHost): Pick<MethodTable, 'rewind/ope
         await engine.close();
         throw new UserError('the connection closed while the bundle was opening', 'connection-closed');
       }
-      const s = new BridgeSession(`s${nextSession++}`, engine, path);
+      const s = new BridgeSession(`s${nextSession++}`, engine, path, (moved) => {
+        for (const c of host.connections()) {
+          if (c !== conn && c.authenticated && c.follows.has(moved.bundle)) notify(c, 'rewind/followedPosition', { path: moved.bundle, sessionId: moved.id, icount: moved.engine.icount });
+        }
+      });
       conn.sessions.set(s.id, s);
       const k = engine.bundle.manifest.guest.kernel;
       return {
@@ -54,6 +60,12 @@ export function sessionMethods(host: SessionHost): Pick<MethodTable, 'rewind/ope
       conn.sessions.delete(s.id);
       await s.close();
       return null;
+    },
+    'rewind/follow': async (conn, p) => {
+      const path = await resolveInRoot(host.root, p.bundle);
+      conn.follows.add(path);
+      const sessions = [...host.connections()].filter((c) => c !== conn).flatMap((c) => [...c.sessions.values()]).filter((s) => s.bundle === path && !s.closed);
+      return { path, sessions: sessions.map((s) => ({ sessionId: s.id, icount: s.engine.icount })) };
     },
     'rewind/position': async (conn, p) => {
       const s = sessionOf(conn, p);
