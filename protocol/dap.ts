@@ -172,6 +172,8 @@ export interface RewindValueHistoryArguments {
 export interface RewindValueHistoryResponse {
   address: HexAddress;
   size: number;
+  /** The expression's C type as gdb names it (`uint32_t`, `struct config *`), when asked by expression and gdb says; absent for arrays. */
+  type?: string;
   writes: Array<{
     /** The time point just after the write (a seek to icount - 1 stands before it). */
     icount: TimePoint;

@@ -19,13 +19,14 @@ export function historyHandlers(c: HandlerContext) {
   return {
     'rewind/valueHistory': async (args, ctx) => {
       const { debuggee: d } = c.open();
-      const { address, size, label } = await memoryTarget(c, ctx, 'rewind/valueHistory', args);
+      const { address, size, label, type } = await memoryTarget(c, ctx, 'rewind/valueHistory', args);
       const range = { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}) };
       const { hits } = await c.query(ctx, `Value history of ${label}`, (signal) => d.client.writes(d.sessionId, address, size, { ...range, values: true, signal }));
       const places = await c.inspect(ctx, () => codeLocations(d, hits.map((h) => h.address)));
       return {
         address: `0x${address.toString(16)}`,
         size,
+        ...(type ? { type } : {}),
         writes: hits.map((h) => ({ icount: h.icount, ...(h.before ? { before: h.before } : {}), ...(h.value ? { after: h.value } : {}), at: places.get(h.address) ?? { address: h.address } })),
       };
     },
