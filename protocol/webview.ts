@@ -114,14 +114,18 @@ export interface ValueHistoryRow {
   seekTo: TimePoint;
   /** The vCPU that wrote, when known. */
   cpu?: string;
-  /** Where the guest is just after the write (the instruction after the store): its function. */
+  /**
+   * Whether function, source and code are the writing instruction's (the adapter's `writer`); else
+   * they are where the guest is just after the write (`at`: the instruction after the store).
+   */
+  atWriter: boolean;
   function?: string;
   /** "config.c:36" */
   source?: string;
   /** The absolute source path (the tooltip). */
   path?: string;
   line?: number;
-  /** The code address just after the write. */
+  /** The code address: the writing instruction, or the one after the write. */
   code: string;
   /** The value before and after (absent where unreadable). */
   old?: ValueHistoryValue;

@@ -75,16 +75,20 @@ describe('Value History values', () => {
   });
 });
 
-/** The shape of the demo's answer for cfg.heartbeat_interval (a uint32_t): set at boot, then overwritten byte by byte by the name's copy loop. */
+/**
+ * The shape of the demo's answer for cfg.heartbeat_interval (a uint32_t): set at boot, then
+ * overwritten byte by byte by the name's copy loop (the store on line 36; the instruction after
+ * it, `at`, is the loop's increment on line 35).
+ */
 const ANSWER: RewindValueHistoryResponse = {
   address: '0x105030',
   size: 4,
   type: 'uint32_t',
   writes: [
     { icount: 5_660_000, before: '00000000', after: '64000000', at: { address: '0x100a10', function: 'config_init', path: '/src/demo/config.c', line: 27 } },
-    { icount: 5_686_100, before: '64000000', after: '6b000000', at: { address: '0x100b3e', function: 'config_set_name', path: '/src/demo/config.c', line: 36 } },
-    { icount: 5_686_120, before: '6b000000', after: '6b2d0000', at: { address: '0x100b3e', function: 'config_set_name', path: '/src/demo/config.c', line: 36 } },
-    { icount: 5_686_140, after: '6b2d3400', at: { address: '0x100b3e', function: 'config_set_name', path: '/src/demo/config.c', line: 36 } },
+    { icount: 5_686_100, before: '64000000', after: '6b000000', at: { address: '0x100b3e', function: 'config_set_name', path: '/src/demo/config.c', line: 35 }, writer: { address: '0x100b38', function: 'config_set_name', path: '/src/demo/config.c', line: 36 } },
+    { icount: 5_686_120, before: '6b000000', after: '6b2d0000', at: { address: '0x100b3e', function: 'config_set_name', path: '/src/demo/config.c', line: 35 }, writer: { address: '0x100b38', function: 'config_set_name', path: '/src/demo/config.c', line: 36 } },
+    { icount: 5_686_140, after: '6b2d3400', at: { address: '0x100b3e', function: 'config_set_name', path: '/src/demo/config.c', line: 35 }, writer: { address: '0x100b38', function: 'config_set_name', path: '/src/demo/config.c', line: 36 } },
     { icount: 5_686_160, before: '6b2d3400', after: '6b2d3432', at: { address: '0x200000' } },
   ],
 };
@@ -99,13 +103,17 @@ describe('Value History rows', () => {
     assert.equal(valueHistoryRows({ ...ANSWER, writes: [{ icount: 0, at: { address: '0x0' } }] })[0]!.seekTo, 0);
   });
 
-  it('says where: function, file:line, code address; old -> new as numbers, consecutive rows agreeing', () => {
+  it('says where: function, file:line, code address of the writing instruction (else of the one after); old -> new as numbers, consecutive rows agreeing', () => {
     const r = rows[1]!;
+    assert.equal(r.atWriter, true);
     assert.equal(r.function, 'config_set_name');
     assert.equal(r.source, 'config.c:36');
     assert.equal(r.path, '/src/demo/config.c');
     assert.equal(r.line, 36);
-    assert.equal(r.code, '0x100b3e');
+    assert.equal(r.code, '0x100b38');
+    assert.equal(rows[0]!.atWriter, false, 'no writer: where the guest is after the write');
+    assert.equal(rows[0]!.source, 'config.c:27');
+    assert.equal(rows[0]!.code, '0x100a10');
     assert.equal(r.cpu, '0');
     assert.equal(r.old!.text, '100');
     assert.equal(r.new!.text, '107');

@@ -67,19 +67,19 @@ describe('index queries over DAP', { timeout: 900_000 }, () => {
     assert.equal(before[before.length - 1]!.icount, last.icount);
   });
 
-  it('shows the Value History panel\'s rows of the real answer: the corrupting write in config_set_name\'s copy loop, old -> new chained', async () => {
+  it('shows the Value History panel\'s rows of the real answer: the corrupting write in config_set_name\'s copy loop, old -> new chained', async (t) => {
     const frame = (await c!.stack())[0]!;
     const answer = await c!.custom('rewind/valueHistory', { expression: 'cfg.heartbeat_interval', frameId: frame.id });
     const threads = (await c!.dc.threadsRequest()).body.threads;
     const now = await c!.position();
-    const t = valueHistoryTable('cfg.heartbeat_interval', answer, { session: 'demo', end: now.end, threadCount: threads.length });
-    const rows = t.rows;
-    for (const r of rows) console.log(`# row ${r.n}: icount ${r.icount} cpu ${r.cpu} ${whereText(r)} ${changeText(r)}`);
-    assert.equal(t.type, 'uint32_t');
-    assert.match(summaryText(t), new RegExp(`^cfg\\.heartbeat_interval \\(4 bytes at 0x[0-9a-f]+, uint32_t\\): ${rows.length} writes? in the recording$`));
+    const table = valueHistoryTable('cfg.heartbeat_interval', answer, { session: 'demo', end: now.end, threadCount: threads.length });
+    const rows = table.rows;
+    for (const r of rows) t.diagnostic(`row ${r.n}: icount ${r.icount} cpu ${r.cpu} ${whereText(r)} ${changeText(r)}`);
+    assert.equal(table.type, 'uint32_t');
+    assert.match(summaryText(table), new RegExp(`^cfg\\.heartbeat_interval \\(4 bytes at 0x[0-9a-f]+, uint32_t\\): ${rows.length} writes? in the recording$`));
     // The demo has one vCPU: the CPU column says 0 on every row.
     assert.equal(threads.length, 1);
-    assert.equal(t.hasCpu, true);
+    assert.equal(table.hasCpu, true);
     assert.ok(rows.every((r) => r.cpu === '0'));
     assert.ok(rows.length >= 2, `rows: ${rows.length}`);
     // Time order, each row a click just before its write; old -> new chained from row to row, all numbers.
@@ -100,9 +100,12 @@ describe('index queries over DAP', { timeout: 900_000 }, () => {
     const corrupting = rows.filter((r) => r.function === 'config_set_name');
     assert.ok(corrupting.length > 0, `a row of config_set_name: ${rows.map(whereText).join(', ')}`);
     for (const r of corrupting) {
-      assert.equal(r.source, `config.c:${r.line}`);
+      // The writing instruction (the store of the loop's body), not the increment after it.
+      assert.equal(r.atWriter, true, `row ${r.n} names the writing instruction`);
+      assert.equal(r.source, `config.c:${copy}`, `row ${r.n} at the copy loop: ${whereText(r)}`);
       assert.ok(r.path!.endsWith('/guests/demo/config.c'), r.path);
-      assert.ok(Math.abs(r.line! - copy) <= 1, `row ${r.n} at the copy loop (line ${copy}): ${whereText(r)}`);
+      const w = answer.writes[r.n - 1]!;
+      assert.ok(BigInt(w.writer!.address) < BigInt(w.at.address) && BigInt(w.at.address) - BigInt(w.writer!.address) <= 15n, `the writer just before ${w.at.address}: ${w.writer!.address}`);
     }
     // The last write leaves the value gdb reads at the end of the recording: "k-42" as a number.
     const last = rows[rows.length - 1]!;
@@ -112,7 +115,7 @@ describe('index queries over DAP', { timeout: 900_000 }, () => {
     assert.equal(rowOfValueAt(rows, now.icount)!.new!.text, String(Number(await c!.evaluate('cfg.heartbeat_interval'))));
     // Sorted by new value (descending), the corrupting write's value comes first; the timeline's markers are the rows' seek targets.
     assert.equal(sortRows(rows, 'new', 'desc')[0]!.new!.text, '842280299');
-    assert.deepEqual(writeMarkers(t).map((m) => m.icount), rows.map((r) => r.seekTo));
+    assert.deepEqual(writeMarkers(table).map((m) => m.icount), rows.map((r) => r.seekTo));
   });
 
   it('says clearly why an expression gdb cannot evaluate has no value history', async () => {

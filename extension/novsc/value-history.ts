@@ -74,15 +74,18 @@ export function valueHistoryRows(r: RewindValueHistoryResponse, o: { cpu?: strin
   return r.writes.map((w, i) => {
     const old = writeValue(w.before, r.size, r.type);
     const now = writeValue(w.after, r.size, r.type);
+    // The writing instruction when the adapter could tell it, else where the guest is just after the write.
+    const where = w.writer ?? w.at;
     return {
       n: i + 1,
       icount: w.icount,
       seekTo: Math.max(0, w.icount - 1),
       ...(o.cpu !== undefined ? { cpu: o.cpu } : {}),
-      ...(w.at.function ? { function: w.at.function } : {}),
-      ...(w.at.path && w.at.line !== undefined ? { source: `${baseName(w.at.path)}:${w.at.line}`, path: w.at.path } : {}),
-      ...(w.at.line !== undefined ? { line: w.at.line } : {}),
-      code: w.at.address,
+      atWriter: w.writer !== undefined,
+      ...(where.function ? { function: where.function } : {}),
+      ...(where.path && where.line !== undefined ? { source: `${baseName(where.path)}:${where.line}`, path: where.path } : {}),
+      ...(where.line !== undefined ? { line: where.line } : {}),
+      code: where.address,
       ...(old ? { old } : {}),
       ...(now ? { new: now } : {}),
     };

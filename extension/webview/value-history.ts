@@ -153,10 +153,10 @@ function rowElement(r: ValueHistoryRow, cols: ValueHistoryColumn[], t: ValueHist
         tr.append(cell(r.cpu ?? '?', 'col-cpu', t.cpuNote));
         break;
       case 'function':
-        tr.append(cell(r.function ?? r.code, r.function ? 'col-function' : 'col-function unknown', `${r.function ?? 'no symbol'} at ${r.code} (the instruction after the write)`));
+        tr.append(cell(r.function ?? r.code, r.function ? 'col-function' : 'col-function unknown', `${r.function ?? 'no symbol'} at ${r.code} (${r.atWriter ? 'the writing instruction' : 'the instruction after the write: the writing one is unsure'})`));
         break;
       case 'source':
-        tr.append(cell(r.source ?? '', 'col-source', r.path ? `${r.path}:${r.line}` : undefined));
+        tr.append(cell(r.source ?? '', r.atWriter ? 'col-source' : 'col-source after', r.path ? `${r.path}:${r.line}${r.atWriter ? '' : ' (just after the write)'}` : undefined));
         break;
       case 'old':
         tr.append(valueCell(r.old, 'col-old'));
