@@ -16,11 +16,13 @@ import { SessionTracker } from './sessions';
 import { SnapshotsView } from './snapshots-view';
 import { PositionStatusBar } from './status-bar';
 import { TimelineViewProvider } from './timeline-view';
+import { ValueHistoryPanel } from './value-history-view';
 import { followQemuSetting } from './qemu-setting';
 
 export function activate(context: vscode.ExtensionContext): void {
   const sessions = new SessionTracker();
   const timeline = new TimelineViewProvider(context.extensionUri, sessions);
+  const valueHistory = new ValueHistoryPanel(context.extensionUri, sessions);
   context.subscriptions.push(
     sessions,
     followQemuSetting(sessions.log),
@@ -34,7 +36,8 @@ export function activate(context: vscode.ExtensionContext): void {
     new SnapshotsView(sessions),
     new RewindLanguageClient(context.extensionUri, sessions),
     ...registerTimeTravelCommands(sessions),
-    ...registerQueryCommands(sessions),
+    valueHistory,
+    ...registerQueryCommands(sessions, valueHistory),
     ...registerRecordingCommands(context.extensionUri),
   );
   void vscode.commands.executeCommand('setContext', 'rewind.sessionActive', false);

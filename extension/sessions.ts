@@ -28,11 +28,15 @@ export class RewindSession {
   readonly stops: TimelineMarker[] = [];
   /** The last "Show All Hits" result. */
   hits: TimelineMarker[] = [];
+  /** The writes of the Value History panel's expression (while the panel shows this session's table). */
+  writes: TimelineMarker[] = [];
   snapshots: RewindSnapshot[] = [];
   /** The thread of the last stop (the vCPU). */
   threadId = 1;
   private lastStop?: { reason: string; description?: string };
   private timeline?: Promise<TimelineData>;
+  /** Who waits for the sequence number of the next request of a command sent to the adapter (to cancel it). */
+  private readonly sentWaiters: Array<{ command: string; seen: (seq: number) => void }> = [];
 
   constructor(readonly session: vscode.DebugSession) {}
 
@@ -47,6 +51,44 @@ export class RewindSession {
     return Promise.resolve(this.session.customRequest(command, args)) as Promise<RewindDapRequests[C]['body']>;
   }
 
+  /**
+   * A custom request that `token` cancels: VS Code's customRequest does not say the request's
+   * sequence number, so it is read from the request as the tracker sees it go to the adapter,
+   * and DAP's `cancel` names it (the adapter then answers the request with "cancelled").
+   */
+  requestCancellable<C extends RewindDapCommand>(command: C, args: RewindDapRequests[C]['args'], token: vscode.CancellationToken): Promise<RewindDapRequests[C]['body']> {
+    let seq: number | undefined;
+    let cancelled = token.isCancellationRequested;
+    const sendCancel = () => void Promise.resolve(this.session.customRequest('cancel', { requestId: seq })).catch(() => undefined);
+    const waiter = {
+      command,
+      seen: (n: number) => {
+        seq = n;
+        if (cancelled) sendCancel();
+      },
+    };
+    this.sentWaiters.push(waiter);
+    const sub = token.onCancellationRequested(() => {
+      if (cancelled) return;
+      cancelled = true;
+      if (seq !== undefined) sendCancel();
+    });
+    return this.request(command, args).finally(() => {
+      sub.dispose();
+      const i = this.sentWaiters.indexOf(waiter);
+      if (i >= 0) this.sentWaiters.splice(i, 1);
+    });
+  }
+
+  /** Called with every message VS Code sends to the adapter. */
+  onRequestSent(m: { type?: string; command?: string; seq?: number }): void {
+    if (m.type !== 'request' || typeof m.seq !== 'number') return;
+    const i = this.sentWaiters.findIndex((w) => w.command === m.command);
+    if (i < 0) return;
+    const [w] = this.sentWaiters.splice(i, 1);
+    w!.seen(m.seq);
+  }
+
   /** The timeline's data source, opened on first use (after the first stop: the index is built by then). */
   timelineData(): Promise<TimelineData> {
     this.timeline ??= TimelineData.open((args) => this.request('rewind/events', args), this.position ? { end: this.position.end } : {});
@@ -56,7 +98,7 @@ export class RewindSession {
 
   markers(): TimelineMarker[] {
     const snaps: TimelineMarker[] = this.snapshots.map((s) => ({ icount: s.icount, kind: 'snapshot', label: `Snapshot ${s.name}${s.source === 'replay' ? ' (taken in this session)' : ''}` }));
-    return [...snaps, ...this.stops, ...this.hits];
+    return [...snaps, ...this.stops, ...this.hits, ...this.writes];
   }
 
   async refreshSnapshots(): Promise<void> {
@@ -111,7 +153,7 @@ export class SessionTracker implements vscode.Disposable {
   readonly onDidChangePosition = this.positionEmitter.event;
   /** The session the views follow changed (or ended: undefined). */
   readonly onDidChangeActive = this.activeEmitter.event;
-  /** Snapshots, stops or hits changed. */
+  /** Snapshots, stops, hits or writes changed. */
   readonly onDidChangeMarkers = this.markersEmitter.event;
   private readonly eventsEmitter = new vscode.EventEmitter<RewindSession>();
   /** The recording's events changed (rewind/eventsChanged): views that list them read them again. */
@@ -137,7 +179,10 @@ export class SessionTracker implements vscode.Disposable {
               this.log.trace(`${session.name} <- ${JSON.stringify(m).slice(0, 400)}`);
               this.onMessage(s, m);
             },
-            onWillReceiveMessage: (m: unknown) => this.log.trace(`${session.name} -> ${JSON.stringify(m).slice(0, 400)}`),
+            onWillReceiveMessage: (m: { type?: string; command?: string; seq?: number }) => {
+              this.log.trace(`${session.name} -> ${JSON.stringify(m).slice(0, 400)}`);
+              s.onRequestSent(m);
+            },
             onError: (e: Error) => this.log.error(`${session.name}: ${e.message}`),
           };
         },
@@ -224,7 +269,7 @@ export class SessionTracker implements vscode.Disposable {
     return this.sessions.get(session.id);
   }
 
-  /** Tells views that a session's markers changed (snapshots taken, hits found). */
+  /** Tells views that a session's markers changed (snapshots taken, hits or writes found). */
   markersChanged(s: RewindSession): void {
     this.markersEmitter.fire(s);
   }

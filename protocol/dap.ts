@@ -172,6 +172,8 @@ export interface RewindValueHistoryArguments {
 export interface RewindValueHistoryResponse {
   address: HexAddress;
   size: number;
+  /** The expression's C type as gdb names it (`uint32_t`, `struct config *`), when asked by expression and gdb says; absent for arrays. */
+  type?: string;
   writes: Array<{
     /** The time point just after the write (a seek to icount - 1 stands before it). */
     icount: TimePoint;
@@ -180,6 +182,12 @@ export interface RewindValueHistoryResponse {
     after?: string;
     /** Where the guest is just after the write: the instruction after the writing one, its function and line. */
     at: RewindCodeLocation;
+    /**
+     * The writing instruction, its function and line, when gdb's disassembly tells it: the
+     * instruction just before `at` in its function, if that one writes memory. Absent when unsure
+     * (`at` is a function's entry: a call's push or an exception frame; a string instruction).
+     */
+    writer?: RewindCodeLocation;
   }>;
 }
 

@@ -49,7 +49,8 @@ await build({
 });
 
 // The VS Code extension: its host side (vscode is provided by the editor at run time) and the
-// Recording Timeline's webview script (runs in the browser, under a strict CSP: one file, no eval).
+// Recording Timeline's and the Value History panel's webview scripts (run in the browser, under a
+// strict CSP: one file each, no eval).
 await build({
   entryPoints: { extension: 'extension/extension.ts' },
   outdir: 'dist',
@@ -65,7 +66,7 @@ await build({
 });
 
 await build({
-  entryPoints: { timeline: 'extension/webview/timeline.ts' },
+  entryPoints: { timeline: 'extension/webview/timeline.ts', 'value-history': 'extension/webview/value-history.ts' },
   outdir: 'dist/webview',
   bundle: true,
   conditions: ['source'], // workspace packages (@rewind/*) bundle from their TypeScript

@@ -1,21 +1,51 @@
 /**
- * Questions about the whole recording: Find Last Write (who last wrote this variable?) and
- * Show All Hits of This Line (every time this line ran).
+ * Questions about the whole recording: Find Last Write (who last wrote this variable?), Show All
+ * Hits of This Line (every time this line ran) and Show Value History (every write of a variable,
+ * in the Value History panel: value-history-view.ts).
  */
 import { basename } from 'node:path';
 import * as vscode from 'vscode';
 import type { RewindLastWriteResponse } from '@rewind/protocol';
 import { expressionFromContext, lineFromContext } from '../novsc/context-args';
+import { expressionAt, expressionFromSelection } from '../novsc/value-history';
+import type { ValueHistoryPanel } from '../value-history-view';
 import { memoryValue } from '../novsc/events';
 import { describePosition, groupDigits, shortIcount } from '../novsc/format';
 import { UserFacingError, type SessionTracker } from '../sessions';
 import { command, focus } from './util';
 
-export function registerQueryCommands(sessions: SessionTracker): vscode.Disposable[] {
+export function registerQueryCommands(sessions: SessionTracker, valueHistory: ValueHistoryPanel): vscode.Disposable[] {
   return [
     vscode.commands.registerCommand('rewind.findLastWrite', command((arg?: unknown) => findLastWrite(sessions, arg))),
     vscode.commands.registerCommand('rewind.showLineHits', command((arg?: unknown) => showLineHits(sessions, arg))),
+    vscode.commands.registerCommand('rewind.showValueHistory', command((arg?: unknown) => showValueHistory(sessions, valueHistory, arg))),
   ];
+}
+
+/**
+ * Value History: the expression of a Variables or Watch row as it is; from the editor or the
+ * Command Palette, an input box prefilled with the selection (or the expression under the cursor).
+ */
+async function showValueHistory(sessions: SessionTracker, panel: ValueHistoryPanel, arg: unknown): Promise<void> {
+  const s = sessions.require();
+  let expression = expressionFromContext(arg);
+  if (!expression) {
+    const editor = vscode.window.activeTextEditor;
+    let guess: string | undefined;
+    if (editor && !editor.selection.isEmpty) guess = expressionFromSelection(editor.document.getText(editor.selection));
+    else if (editor) guess = expressionAt(editor.document.lineAt(editor.selection.active.line).text, editor.selection.active.character);
+    expression = expressionFromSelection(
+      (await vscode.window.showInputBox({
+        title: 'Rewind: Value History',
+        prompt: 'A C expression for memory (a variable, a field, an array element): every write of its bytes over the whole recording',
+        value: guess ?? '',
+        placeHolder: 'cfg.heartbeat_interval',
+        validateInput: (v) => (v.trim() === '' ? 'Type a C expression: a variable, a field, an array element' : undefined),
+      })) ?? '',
+    );
+    if (!expression) return;
+  }
+  await panel.show(s, expression);
 }
 
 /** The expression: from the Variables or Watch row, else the editor's selection, else asked for. */

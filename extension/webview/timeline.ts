@@ -2,8 +2,8 @@
 /**
  * The Recording Timeline, drawn in the webview (bundled for the browser by scripts/build.mjs):
  * the recording's time axis with an overview strip, one lane per kind of event (counts per
- * bucket when zoomed out, single events when zoomed in), breakpoint stops and hits, snapshots,
- * and the current position. Wheel zooms, drag pans, click goes to that time; keys do the same.
+ * bucket when zoomed out, single events when zoomed in), breakpoint stops and hits, the Value
+ * History's writes, snapshots, and the current position. Wheel zooms, drag pans, click goes to that time; keys do the same.
  * It asks the extension for the lanes of whatever it shows (extension/timeline-view.ts) and
  * never talks to the adapter itself. Colours come from the theme's CSS variables.
  */
@@ -30,7 +30,14 @@ const LANE_H = 20;
 const LANES_Y = AXIS_Y + AXIS_H + 2;
 
 /** Rows below the axis: markers first, then the event lanes in the order the extension sends them. */
-type Row = { kind: 'stops'; label: string } | { kind: 'snapshots'; label: string } | { kind: 'lane'; id: string; label: string };
+type Row = { kind: 'stops'; label: string } | { kind: 'writes'; label: string } | { kind: 'snapshots'; label: string } | { kind: 'lane'; id: string; label: string };
+
+/** The markers a row of markers draws. */
+function markersOf(kind: 'stops' | 'writes' | 'snapshots'): TimelineMarker[] {
+  if (kind === 'snapshots') return markers.filter((m) => m.kind === 'snapshot');
+  if (kind === 'writes') return markers.filter((m) => m.kind === 'write');
+  return markers.filter((m) => m.kind === 'stop' || m.kind === 'hit');
+}
 
 /** Theme colour variables per lane (with fallbacks for old themes). */
 const LANE_COLORS: Record<string, string> = {
@@ -84,10 +91,10 @@ function plotWidth(): number {
   return Math.max(10, cssWidth() - LABEL_W - PAD_R);
 }
 function rows(): Row[] {
-  const r: Row[] = [
-    { kind: 'stops', label: 'Stops & hits' },
-    { kind: 'snapshots', label: 'Snapshots' },
-  ];
+  const r: Row[] = [{ kind: 'stops', label: 'Stops & hits' }];
+  // The Value History panel's writes: a lane while it shows some.
+  if (markers.some((m) => m.kind === 'write')) r.push({ kind: 'writes', label: 'Writes' });
+  r.push({ kind: 'snapshots', label: 'Snapshots' });
   // Kernel problems exist only for Linux guests (after the adapter's scan): no empty lane otherwise.
   for (const l of lanes) if (l.id !== 'kernel' || l.total > 0) r.push({ kind: 'lane', id: l.id, label: l.label });
   return r;
@@ -122,6 +129,7 @@ function readColors(): void {
     focus: v('--vscode-focusBorder', '#3794ff'),
     stop: v('--vscode-debugIcon-breakpointForeground', '#e51400'),
     hit: v('--vscode-charts-red', '#f14c4c'),
+    write: v('--vscode-charts-yellow', '#cca700'),
     snapshot: v('--vscode-charts-purple', '#b180d7'),
     band: v('--vscode-list-hoverBackground', '#8882'),
   };
@@ -233,7 +241,8 @@ window.addEventListener('message', (e: MessageEvent<TimelineToWebview>) => {
       return;
     case 'markers':
       markers = m.markers;
-      draw();
+      // The writes' lane comes and goes with them: the canvas's height may change.
+      resize();
       return;
     case 'error':
       errorText = m.message;
@@ -369,8 +378,7 @@ function drawRow(row: Row, y: number): void {
   ctx.beginPath();
   ctx.rect(LABEL_W, y, pw, LANE_H);
   ctx.clip();
-  if (row.kind === 'stops') drawMarkers(markers.filter((m) => m.kind !== 'snapshot'), y);
-  else if (row.kind === 'snapshots') drawMarkers(markers.filter((m) => m.kind === 'snapshot'), y);
+  if (row.kind !== 'lane') drawMarkers(markersOf(row.kind), y);
   else {
     const lane = lanes.find((l) => l.id === row.id);
     if (lane) drawLane(lane, y);
@@ -429,6 +437,13 @@ function drawMarkers(ms: TimelineMarker[], y: number): void {
     } else if (m.kind === 'stop') {
       ctx.fillStyle = colors.stop!;
       ctx.arc(x, mid, 4.5, 0, Math.PI * 2);
+    } else if (m.kind === 'write') {
+      // A triangle pointing down: something was written here.
+      ctx.fillStyle = colors.write!;
+      ctx.moveTo(x - 4.5, mid - 4);
+      ctx.lineTo(x + 4.5, mid - 4);
+      ctx.lineTo(x, mid + 5);
+      ctx.closePath();
     } else {
       ctx.fillStyle = colors.hit!;
       ctx.moveTo(x, mid - 5);
@@ -499,11 +514,11 @@ function hitTest(x: number, y: number): Hit | undefined {
   if (y < LANES_Y) return { title: where, lines: ['Click to go to this time'] };
   const row = rowAt(y);
   if (!row) return undefined;
-  if (row.kind === 'stops' || row.kind === 'snapshots') {
-    const ms = markers.filter((m) => (row.kind === 'snapshots') === (m.kind === 'snapshot'));
-    const near = nearest(ms, x);
-    if (near) return { title: near.label, lines: [`icount ${groupDigits(near.icount)} (${formatPercent(percentOf(near.icount, end()))})`, 'Click to go there'], icount: near.icount };
-    return { title: where, lines: [row.kind === 'stops' ? 'Breakpoint stops of this session and "Show All Hits" results show here' : 'Snapshots: replay starts from the nearest one before a time'] };
+  if (row.kind !== 'lane') {
+    const near = nearest(markersOf(row.kind), x);
+    if (near) return { title: near.label, lines: [`icount ${groupDigits(near.icount)} (${formatPercent(percentOf(near.icount, end()))})`, row.kind === 'writes' ? 'Click to go to just before this write' : 'Click to go there'], icount: near.icount };
+    const about = { stops: 'Breakpoint stops of this session and "Show All Hits" results show here', writes: 'The writes of the Value History panel\'s expression show here', snapshots: 'Snapshots: replay starts from the nearest one before a time' };
+    return { title: where, lines: [about[row.kind]] };
   }
   const lane = lanes.find((l) => l.id === row.id);
   if (!lane) return undefined;
@@ -735,7 +750,7 @@ send({ type: 'ready' });
   },
   icountAtX,
   xAt,
-  /** The vertical middle of a row: 'axis', 'stops', 'snapshots' or a lane's id (canvas pixels). */
+  /** The vertical middle of a row: 'axis', 'stops', 'writes', 'snapshots' or a lane's id (canvas pixels). */
   rowY(id: string): number | undefined {
     if (id === 'axis') return AXIS_Y + AXIS_H / 2;
     const i = rows().findIndex((r) => (r.kind === 'lane' ? r.id : r.kind) === id);

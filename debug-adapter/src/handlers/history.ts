@@ -7,7 +7,8 @@
 import type { HexAddress, RewindHitCountsResponse } from '@rewind/protocol';
 import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
-import { symbolInfoLine } from '../mi/commands';
+import { disassemble, symbolInfoLine } from '../mi/commands';
+import { writesMemory } from '../writer-instruction';
 import type { HandlerTable } from '../requests';
 import type { HandlerContext } from './context';
 import { memoryTarget } from './memory';
@@ -19,14 +20,19 @@ export function historyHandlers(c: HandlerContext) {
   return {
     'rewind/valueHistory': async (args, ctx) => {
       const { debuggee: d } = c.open();
-      const { address, size, label } = await memoryTarget(c, ctx, 'rewind/valueHistory', args);
+      const { address, size, label, type } = await memoryTarget(c, ctx, 'rewind/valueHistory', args);
       const range = { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}) };
       const { hits } = await c.query(ctx, `Value history of ${label}`, (signal) => d.client.writes(d.sessionId, address, size, { ...range, values: true, signal }));
       const places = await c.inspect(ctx, () => codeLocations(d, hits.map((h) => h.address)));
+      const writers = await c.inspect(ctx, () => writerLocations(d, hits.map((h) => h.address)));
       return {
         address: `0x${address.toString(16)}`,
         size,
-        writes: hits.map((h) => ({ icount: h.icount, ...(h.before ? { before: h.before } : {}), ...(h.value ? { after: h.value } : {}), at: places.get(h.address) ?? { address: h.address } })),
+        ...(type ? { type } : {}),
+        writes: hits.map((h) => {
+          const writer = writers.get(h.address);
+          return { icount: h.icount, ...(h.before ? { before: h.before } : {}), ...(h.value ? { after: h.value } : {}), at: places.get(h.address) ?? { address: h.address }, ...(writer ? { writer } : {}) };
+        }),
       };
     },
 
@@ -75,6 +81,40 @@ export async function lineAddresses(d: Debuggee, spec: string): Promise<{ addres
   const out = await d.gdb.console(`rewind-line-addresses ${spec}`);
   const json = JSON.parse(out.split('\n').find((l) => l.startsWith('{')) ?? '{}') as { locations?: Array<{ address: string }>; error?: string };
   return { addresses: (json.locations ?? []).map((l) => BigInt(l.address)), ...(json.error !== undefined ? { error: json.error } : {}) };
+}
+
+/**
+ * The writing instruction of each write, where gdb's disassembly tells it: the bridge reports
+ * where the guest is just after a write (the instruction after the store); the one before it in
+ * its function, disassembled from the function's start, when that one writes memory and ends
+ * exactly there. Left out when unsure: an address at a function's entry (a call's push, an
+ * exception frame), a string instruction (its pc stays while it repeats), no symbol.
+ */
+async function writerLocations(d: Debuggee, addresses: HexAddress[]): Promise<Map<HexAddress, { address: HexAddress; function?: string; path?: string; line?: number }>> {
+  const before = new Map<HexAddress, HexAddress>();
+  for (const a of new Set(addresses)) {
+    const w = await writerBefore(d, a).catch(() => undefined);
+    if (w) before.set(a, w);
+  }
+  const places = await codeLocations(d, [...before.values()]);
+  return new Map([...before].map(([a, w]) => [a, places.get(w) ?? { address: w }]));
+}
+
+/** Functions longer than this are not disassembled from their start to find a writer. */
+const MAX_WRITER_SWEEP = 0x4000;
+
+async function writerBefore(d: Debuggee, at: HexAddress): Promise<HexAddress | undefined> {
+  const a = BigInt(at);
+  const [here] = await disassemble(d.gdb, a, a + 1n);
+  if (!here?.func || here.offset === undefined || here.offset <= 0 || here.offset > MAX_WRITER_SWEEP || /^\s*rep/.test(here.inst)) return undefined;
+  const insns = await disassemble(d.gdb, a - BigInt(here.offset), a);
+  let prev: (typeof insns)[number] | undefined;
+  for (const i of insns) if (BigInt(i.address) < a && (!prev || BigInt(i.address) > BigInt(prev.address))) prev = i;
+  if (!prev || !writesMemory(prev.inst)) return undefined;
+  // The sweep from the function's start must land exactly on `at` (no data or padding in between).
+  const length = prev.opcodes?.trim().split(/\s+/).length;
+  if (length === undefined || BigInt(prev.address) + BigInt(length) !== a) return undefined;
+  return `0x${BigInt(prev.address).toString(16)}`;
 }
 
 /** Function and line of code addresses, each looked up once. */

@@ -37,14 +37,14 @@ export async function memoryTarget(
   ctx: RequestContext,
   command: string,
   args: { expression?: unknown; frameId?: number; address?: string; size?: number },
-): Promise<{ address: bigint; size: number; label: string }> {
+): Promise<{ address: bigint; size: number; label: string; type?: string }> {
   const { debuggee: d, inspector } = c.open();
   if (args.expression !== undefined) {
     if (typeof args.expression !== 'string' || args.expression.trim() === '') throw new AdapterError('"expression" must be a C expression');
     const expression = args.expression;
     const frame = inspector.frame(args.frameId);
     const id = await c.inspect(ctx, () => dataIdOf(d, expression, frame));
-    return { address: BigInt(id.address), size: id.size, label: expression };
+    return { address: BigInt(id.address), size: id.size, label: expression, ...(id.type ? { type: id.type } : {}) };
   }
   if (args.address === undefined) throw new AdapterError(`${command} needs "expression" (with an optional frameId) or "address" and "size"`);
   const size = args.size ?? 1;
