@@ -44,8 +44,8 @@ export interface TimelineLaneData {
 /** A point of interest drawn on the timeline. */
 export interface TimelineMarker {
   icount: TimePoint;
-  /** snapshot: a snapshot to replay from; stop: where the session stopped on a breakpoint, data breakpoint or panic; hit: a result of "Show All Hits". */
-  kind: 'snapshot' | 'stop' | 'hit';
+  /** snapshot: a snapshot to replay from; stop: where the session stopped on a breakpoint, data breakpoint or panic; hit: a result of "Show All Hits"; bookmark: a named time point (rewind/bookmarks). */
+  kind: 'snapshot' | 'stop' | 'hit' | 'bookmark';
   label: string;
 }
 
