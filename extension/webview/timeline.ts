@@ -30,7 +30,12 @@ const LANE_H = 20;
 const LANES_Y = AXIS_Y + AXIS_H + 2;
 
 /** Rows below the axis: markers first, then the event lanes in the order the extension sends them. */
-type Row = { kind: 'stops'; label: string } | { kind: 'snapshots'; label: string } | { kind: 'lane'; id: string; label: string };
+type Row = { kind: 'stops'; label: string } | { kind: 'snapshots'; label: string } | { kind: 'bookmarks'; label: string } | { kind: 'lane'; id: string; label: string };
+type MarkerRow = 'stops' | 'snapshots' | 'bookmarks';
+/** The markers a row of markers draws: snapshots, bookmarks, or the rest (stops and hits). */
+function markersOf(row: MarkerRow): TimelineMarker[] {
+  return markers.filter((m) => (row === 'snapshots' ? m.kind === 'snapshot' : row === 'bookmarks' ? m.kind === 'bookmark' : m.kind !== 'snapshot' && m.kind !== 'bookmark'));
+}
 
 /** Theme colour variables per lane (with fallbacks for old themes). */
 const LANE_COLORS: Record<string, string> = {
@@ -87,6 +92,7 @@ function rows(): Row[] {
   const r: Row[] = [
     { kind: 'stops', label: 'Stops & hits' },
     { kind: 'snapshots', label: 'Snapshots' },
+    { kind: 'bookmarks', label: 'Bookmarks' },
   ];
   // Kernel problems exist only for Linux guests (after the adapter's scan): no empty lane otherwise.
   for (const l of lanes) if (l.id !== 'kernel' || l.total > 0) r.push({ kind: 'lane', id: l.id, label: l.label });
@@ -123,6 +129,7 @@ function readColors(): void {
     stop: v('--vscode-debugIcon-breakpointForeground', '#e51400'),
     hit: v('--vscode-charts-red', '#f14c4c'),
     snapshot: v('--vscode-charts-purple', '#b180d7'),
+    bookmark: v('--vscode-charts-blue', '#3794ff'),
     band: v('--vscode-list-hoverBackground', '#8882'),
   };
   for (const [id, name] of Object.entries(LANE_COLORS)) colors[`lane-${id}`] = v(name, '#888');
@@ -369,8 +376,7 @@ function drawRow(row: Row, y: number): void {
   ctx.beginPath();
   ctx.rect(LABEL_W, y, pw, LANE_H);
   ctx.clip();
-  if (row.kind === 'stops') drawMarkers(markers.filter((m) => m.kind !== 'snapshot'), y);
-  else if (row.kind === 'snapshots') drawMarkers(markers.filter((m) => m.kind === 'snapshot'), y);
+  if (row.kind !== 'lane') drawMarkers(markersOf(row.kind), y);
   else {
     const lane = lanes.find((l) => l.id === row.id);
     if (lane) drawLane(lane, y);
@@ -426,6 +432,15 @@ function drawMarkers(ms: TimelineMarker[], y: number): void {
     if (m.kind === 'snapshot') {
       ctx.fillStyle = colors.snapshot!;
       ctx.rect(x - 4, mid - 4, 8, 8);
+    } else if (m.kind === 'bookmark') {
+      // A bookmark ribbon: a rectangle with a notch at the bottom.
+      ctx.fillStyle = colors.bookmark!;
+      ctx.moveTo(x - 4, mid - 6);
+      ctx.lineTo(x + 4, mid - 6);
+      ctx.lineTo(x + 4, mid + 6);
+      ctx.lineTo(x, mid + 2);
+      ctx.lineTo(x - 4, mid + 6);
+      ctx.closePath();
     } else if (m.kind === 'stop') {
       ctx.fillStyle = colors.stop!;
       ctx.arc(x, mid, 4.5, 0, Math.PI * 2);
@@ -499,11 +514,11 @@ function hitTest(x: number, y: number): Hit | undefined {
   if (y < LANES_Y) return { title: where, lines: ['Click to go to this time'] };
   const row = rowAt(y);
   if (!row) return undefined;
-  if (row.kind === 'stops' || row.kind === 'snapshots') {
-    const ms = markers.filter((m) => (row.kind === 'snapshots') === (m.kind === 'snapshot'));
-    const near = nearest(ms, x);
+  if (row.kind !== 'lane') {
+    const near = nearest(markersOf(row.kind), x);
     if (near) return { title: near.label, lines: [`icount ${groupDigits(near.icount)} (${formatPercent(percentOf(near.icount, end()))})`, 'Click to go there'], icount: near.icount };
-    return { title: where, lines: [row.kind === 'stops' ? 'Breakpoint stops of this session and "Show All Hits" results show here' : 'Snapshots: replay starts from the nearest one before a time'] };
+    const empty = { stops: 'Breakpoint stops of this session and "Show All Hits" results show here', snapshots: 'Snapshots: replay starts from the nearest one before a time', bookmarks: 'Bookmarks: Rewind: Add Bookmark… names the current time point' };
+    return { title: where, lines: [empty[row.kind]] };
   }
   const lane = lanes.find((l) => l.id === row.id);
   if (!lane) return undefined;
@@ -735,7 +750,7 @@ send({ type: 'ready' });
   },
   icountAtX,
   xAt,
-  /** The vertical middle of a row: 'axis', 'stops', 'snapshots' or a lane's id (canvas pixels). */
+  /** The vertical middle of a row: 'axis', 'stops', 'snapshots', 'bookmarks' or a lane's id (canvas pixels). */
   rowY(id: string): number | undefined {
     if (id === 'axis') return AXIS_Y + AXIS_H / 2;
     const i = rows().findIndex((r) => (r.kind === 'lane' ? r.id : r.kind) === id);
