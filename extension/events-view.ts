@@ -194,6 +194,7 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
     const r = s ? await this.consoleOf(s).catch(() => undefined) : undefined;
     item.description = r ? `${groupDigits(r.lines.length)}${r.truncated ? '+' : ''} lines` : '';
     item.tooltip = 'The lines the guest printed on its serial console; click a line to go to the time point it was printed';
+    item.accessibilityInformation = { label: `Console output ${item.description}` };
     return item;
   }
 

@@ -417,7 +417,9 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     await wb.clickViewAction('Recording Events', 'Filter Events by Kind');
     await wb.waitFor('the filter', () => wb.quickInputTitle(), (x) => x === 'Show these kinds of events');
     await wb.checkQuickPickRows((row) => row.startsWith('Serial input'));
-    const serial = await wb.waitFor('serial input events only', () => wb.treeRows('Recording Events'), (r) => r.length > 0 && r.every((x) => x.startsWith('Serial input')));
+    // Below the "Console output" group (the console's lines, collapsed), the events of the chosen kinds.
+    const eventRows = async () => (await wb.treeRows('Recording Events')).filter((x) => !x.startsWith('Console output'));
+    const serial = await wb.waitFor('serial input events only', eventRows, (r) => r.length > 0 && r.every((x) => x.startsWith('Serial input')));
     assert.match((await wb.pane('Recording Events').locator('.pane-header').getAttribute('aria-label'))!, /1 kind · 43 of [\d,]+ events/);
     // The keystrokes of the typed commands, in time order; the last one before now is marked.
     assert.equal(serial.length, new Set(serial).size);
