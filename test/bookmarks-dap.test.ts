@@ -6,10 +6,13 @@
  * it lands.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { RewindBookmarksChangedEvent } from '@rewind/protocol';
+import { BridgeClient, startBridge } from '../recorder-bridge/src/bridge';
 import { RewindDapClient } from './support/dap-client';
 import { assertNoLeftovers } from './support/procs';
 import { DEMO_INPUTS, DEMO_KERNEL, fingerprint, requireDemoKernel, runRewind, tempDir } from './helpers';
@@ -111,5 +114,29 @@ describe('bookmarks and console lines over DAP on the real engine', { timeout: 9
     // Not a Linux guest: rewind/dmesgTime says so.
     await assert.rejects(c.custom('rewind/dmesgTime', { seq: 0 }), /needs a Linux guest/);
     await close(c);
+  });
+
+  it("attached to a bridge: the same bookmarks; the bridge names the recording by its manifest's sha256", async () => {
+    const bridge = await startBridge({ root: dir, socket: join(dir, 'attach.sock'), log: join(dir, 'bridge.log') });
+    try {
+      const direct = await BridgeClient.connect(bridge.address, undefined, { client: 'test' });
+      try {
+        const opened = await direct.open('overflow.rewind');
+        assert.equal(opened.manifestSha256, createHash('sha256').update(readFileSync(join(bundle, 'manifest.json'))).digest('hex'));
+        await direct.close(opened.sessionId);
+      } finally {
+        direct.dispose();
+      }
+      const c = new RewindDapClient();
+      clients.push(c);
+      await c.start();
+      await c.launchOrAttach('attach', { bridge: `unix:${join(dir, 'attach.sock')}`, recording: 'overflow.rewind' });
+      const r = await c.custom('rewind/bookmarks', {});
+      assert.deepEqual(r.bookmarks.map((b) => b.name), ['at the panic'], 'what the first test left');
+      assert.equal(r.storedIn, join(bundle, 'bookmarks.json'));
+      await close(c);
+    } finally {
+      await bridge.close();
+    }
   });
 });
