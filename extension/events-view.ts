@@ -210,7 +210,7 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
     item.description = `${isCurrent ? '◀ now · ' : ''}line ${l.line} · ${describePosition(l.icount, end)}`;
     item.iconPath = new vscode.ThemeIcon(isCurrent ? 'debug-stackframe' : 'circle-small', new vscode.ThemeColor(isCurrent ? 'debugIcon.stepOverForeground' : 'charts.yellow'));
     item.tooltip = `Console line ${l.line}, printed from icount ${groupDigits(l.start)} to ${groupDigits(l.icount)}. Click to go to where it was printed (its last character).`;
-    item.accessibilityInformation = { label: `Console line ${l.line}: ${consoleLineLabel(l.text)}, ${describePosition(l.icount, end)}` };
+    item.accessibilityInformation = { label: `Console line ${l.line}: ${consoleLineLabel(l.text)}, ${isCurrent ? '◀ now, ' : ''}${describePosition(l.icount, end)}` };
     item.command = { command: 'rewind.seek', title: 'Go to where this line was printed', arguments: [{ icount: l.icount }] };
     return item;
   }

@@ -700,6 +700,7 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     const printed = icountIn(lineLabel);
     assert.notEqual(printed, atPanic);
     await wb.waitFor('the position of the console line', position, (p) => p === printed);
+    await wb.waitFor('the console line marked as now', () => wb.treeRows('Recording Events'), (r) => r.some((x) => x.startsWith('Console line 2:') && x.includes('◀ now')));
     await wb.screenshot('console-line-clicked');
     lap('console line click');
 
