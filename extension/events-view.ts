@@ -1,9 +1,12 @@
 /**
  * The Events view: the recording's events of the kinds the user chose (a filter), in time order;
  * a click goes to that event's time point, and the last event before the position is marked.
+ * At the top, "Console output": the lines the guest printed on its serial console (rewind/console,
+ * exact time points from the recording), each a click that goes to where it was printed.
  */
 import * as vscode from 'vscode';
-import type { TimelineEvent } from '@rewind/protocol';
+import type { RewindConsoleResponse, TimelineEvent } from '@rewind/protocol';
+import { consoleLineLabel, lastAtOrBefore } from './novsc/bookmarks';
 import { BOOKKEEPING_KINDS, describeEvent, describePosition, groupDigits, guestEventCount, kindLabel, printableBytes } from './novsc/format';
 import type { RewindSession, SessionTracker } from './sessions';
 import { command } from './commands/util';
@@ -27,7 +30,11 @@ const ICONS: Record<string, [string, string]> = {
   'kernel-warning': ['warning', 'charts.yellow'],
 };
 
-type Node = { event: TimelineEvent } | { more: true };
+type ConsoleLine = RewindConsoleResponse['lines'][number];
+type Node = { event: TimelineEvent } | { more: true } | { console: true } | { line: ConsoleLine };
+/** The one "Console output" group (its identity is what the tree knows it by). */
+const CONSOLE_GROUP: Node = { console: true };
+const CONSOLE_LIMIT = 100_000;
 
 interface LoadedEvents {
   session: RewindSession;
@@ -46,6 +53,8 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
   /** Events loaded for (session, filter). */
   private loaded?: LoadedEvents;
   private current?: number;
+  /** The console's lines, for the session they were read from. */
+  private consoleLines?: { session: RewindSession; lines: Promise<RewindConsoleResponse>; loaded?: ConsoleLine[] };
 
   constructor(private readonly sessions: SessionTracker, private readonly state: vscode.Memento) {
     this.view = vscode.window.createTreeView('rewind.events', { treeDataProvider: this, showCollapseAll: false });
@@ -67,6 +76,7 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
 
   private reload(): void {
     this.loaded = undefined;
+    this.consoleLines = undefined;
     this.current = undefined;
     this.changed.fire(undefined);
   }
@@ -100,8 +110,20 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
     this.view.description = `${this.kinds.length} kind${this.kinds.length === 1 ? '' : 's'} · ${groupDigits(shown)} of ${groupDigits(all)} events`;
   }
 
+  private consoleOf(s: RewindSession): Promise<RewindConsoleResponse> {
+    if (this.consoleLines?.session !== s) {
+      const lines = s.request('rewind/console', { limit: CONSOLE_LIMIT });
+      const entry: NonNullable<EventsView['consoleLines']> = { session: s, lines };
+      this.consoleLines = entry;
+      lines.then((r) => (entry.loaded = r.lines), () => (this.consoleLines = undefined));
+    }
+    return this.consoleLines.lines;
+  }
+
   private positionChanged(): void {
     const s = this.sessions.active;
+    // The console line marked "◀ now" follows the position.
+    if (this.consoleLines?.session === s) this.changed.fire(CONSOLE_GROUP);
     const l = this.loaded;
     if (!s?.position || !l || l.session !== s) return;
     const at = s.position.icount;
@@ -117,24 +139,29 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
   }
 
   async getChildren(node?: Node): Promise<Node[]> {
-    if (node) return [];
     const s = this.sessions.active;
+    if (node) {
+      if (!('console' in node) || !s) return [];
+      return (await this.consoleOf(s)).lines.map((line) => ({ line }));
+    }
     if (!s) {
       this.view.description = undefined;
       return [];
     }
     const l = await this.load(s);
-    const nodes: Node[] = l.events.map((event) => ({ event }));
+    const nodes: Node[] = [CONSOLE_GROUP, ...l.events.map((event) => ({ event }))];
     if (l.truncated) nodes.push({ more: true });
     if (this.current === undefined) queueMicrotask(() => this.positionChanged());
     return nodes;
   }
 
-  getParent(): undefined {
-    return undefined;
+  getParent(node: Node): Node | undefined {
+    return 'line' in node ? CONSOLE_GROUP : undefined;
   }
 
-  getTreeItem(node: Node): vscode.TreeItem {
+  async getTreeItem(node: Node): Promise<vscode.TreeItem> {
+    if ('console' in node) return this.consoleGroupItem();
+    if ('line' in node) return this.consoleLineItem(node.line);
     if ('more' in node) {
       const item = new vscode.TreeItem(`Load ${groupDigits(PAGE)} more…`);
       item.command = { command: 'rewind.loadMoreEvents', title: 'Load more events' };
@@ -156,6 +183,35 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
     tip.appendMarkdown('  \n\nClick to go to this time point');
     item.tooltip = tip;
     item.command = { command: 'rewind.seek', title: 'Go to this event', arguments: [{ eventIndex: e.index }] };
+    return item;
+  }
+
+  private async consoleGroupItem(): Promise<vscode.TreeItem> {
+    const s = this.sessions.active;
+    const item = new vscode.TreeItem('Console output', vscode.TreeItemCollapsibleState.Collapsed);
+    item.id = 'console-output';
+    item.iconPath = new vscode.ThemeIcon('output', new vscode.ThemeColor('charts.yellow'));
+    const r = s ? await this.consoleOf(s).catch(() => undefined) : undefined;
+    item.description = r ? `${groupDigits(r.lines.length)}${r.truncated ? '+' : ''} lines` : '';
+    item.tooltip = 'The lines the guest printed on its serial console; click a line to go to the time point it was printed';
+    item.accessibilityInformation = { label: `Console output ${item.description}` };
+    return item;
+  }
+
+  private consoleLineItem(l: ConsoleLine): vscode.TreeItem {
+    const s = this.sessions.active;
+    const end = s?.position?.end ?? 0;
+    const item = new vscode.TreeItem(consoleLineLabel(l.text));
+    item.id = `console-line-${l.line}`;
+    // "◀ now": the last line printed at or before the position.
+    const loaded = this.consoleLines?.session === s ? this.consoleLines?.loaded : undefined;
+    const at = s?.position?.icount;
+    const isCurrent = loaded !== undefined && at !== undefined && loaded[lastAtOrBefore(loaded, at)] === l;
+    item.description = `${isCurrent ? '◀ now · ' : ''}line ${l.line} · ${describePosition(l.icount, end)}`;
+    item.iconPath = new vscode.ThemeIcon(isCurrent ? 'debug-stackframe' : 'circle-small', new vscode.ThemeColor(isCurrent ? 'debugIcon.stepOverForeground' : 'charts.yellow'));
+    item.tooltip = `Console line ${l.line}, printed from icount ${groupDigits(l.start)} to ${groupDigits(l.icount)}. Click to go to where it was printed (its last character).`;
+    item.accessibilityInformation = { label: `Console line ${l.line}: ${consoleLineLabel(l.text)}, ${isCurrent ? '◀ now, ' : ''}${describePosition(l.icount, end)}` };
+    item.command = { command: 'rewind.seek', title: 'Go to where this line was printed', arguments: [{ icount: l.icount }] };
     return item;
   }
 

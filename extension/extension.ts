@@ -6,6 +6,8 @@
 import * as vscode from 'vscode';
 import { REWIND_DEBUG_TYPE } from '@rewind/protocol';
 import { RewindAdapterFactory } from './adapter';
+import { BookmarksView } from './bookmarks-view';
+import { registerBookmarkCommands } from './commands/bookmarks';
 import { registerQueryCommands } from './commands/queries';
 import { registerRecordingCommands } from './commands/recording';
 import { registerTimeTravelCommands } from './commands/time-travel';
@@ -35,6 +37,8 @@ export function activate(context: vscode.ExtensionContext): void {
     new EventsView(sessions, context.workspaceState),
     new SnapshotsView(sessions),
     new RewindLanguageClient(context.extensionUri, sessions),
+    new BookmarksView(sessions),
+    ...registerBookmarkCommands(sessions),
     ...registerTimeTravelCommands(sessions),
     valueHistory,
     ...registerQueryCommands(sessions, valueHistory),

@@ -9,6 +9,8 @@
 import * as vscode from 'vscode';
 import {
   REWIND_DEBUG_TYPE,
+  type RewindBookmark,
+  type RewindBookmarksChangedEvent,
   type RewindDapCommand,
   type RewindDapRequests,
   type RewindPosition,
@@ -31,6 +33,8 @@ export class RewindSession {
   /** The writes of the Value History panel's expression (while the panel shows this session's table). */
   writes: TimelineMarker[] = [];
   snapshots: RewindSnapshot[] = [];
+  /** The recording's bookmarks (kept beside it by the adapter: they come back in every session). */
+  bookmarks: RewindBookmark[] = [];
   /** The thread of the last stop (the vCPU). */
   threadId = 1;
   private lastStop?: { reason: string; description?: string };
@@ -98,16 +102,25 @@ export class RewindSession {
 
   markers(): TimelineMarker[] {
     const snaps: TimelineMarker[] = this.snapshots.map((s) => ({ icount: s.icount, kind: 'snapshot', label: `Snapshot ${s.name}${s.source === 'replay' ? ' (taken in this session)' : ''}` }));
-    return [...snaps, ...this.stops, ...this.hits, ...this.writes];
+    const bookmarks: TimelineMarker[] = this.bookmarks.map((b) => ({ icount: b.icount, kind: 'bookmark', label: `Bookmark "${b.name}"` }));
+    return [...snaps, ...bookmarks, ...this.stops, ...this.hits, ...this.writes];
   }
 
   async refreshSnapshots(): Promise<void> {
     this.snapshots = (await this.request('rewind/snapshots', {})).snapshots;
   }
 
+  async refreshBookmarks(): Promise<void> {
+    this.bookmarks = (await this.request('rewind/bookmarks', {})).bookmarks;
+  }
+
   /** Called with every message the adapter sends; returns what changed. */
-  onMessage(m: { type?: string; event?: string; body?: unknown }): 'position' | 'events' | undefined {
+  onMessage(m: { type?: string; event?: string; body?: unknown }): 'position' | 'events' | 'bookmarks' | undefined {
     if (m.type !== 'event') return undefined;
+    if (m.event === 'rewind/bookmarksChanged') {
+      this.bookmarks = (m.body as RewindBookmarksChangedEvent).bookmarks;
+      return 'bookmarks';
+    }
     if (m.event === 'rewind/eventsChanged') {
       // rewind/events has more to say (a Linux guest's kernel events): read the index again.
       this.timeline = undefined;
@@ -153,7 +166,7 @@ export class SessionTracker implements vscode.Disposable {
   readonly onDidChangePosition = this.positionEmitter.event;
   /** The session the views follow changed (or ended: undefined). */
   readonly onDidChangeActive = this.activeEmitter.event;
-  /** Snapshots, stops, hits or writes changed. */
+  /** Snapshots, bookmarks, stops, hits or writes changed. */
   readonly onDidChangeMarkers = this.markersEmitter.event;
   private readonly eventsEmitter = new vscode.EventEmitter<RewindSession>();
   /** The recording's events changed (rewind/eventsChanged): views that list them read them again. */
@@ -203,12 +216,14 @@ export class SessionTracker implements vscode.Disposable {
     const firstStop = s.position === undefined;
     const changed = s.onMessage(m);
     if (changed === 'events' && s === this.active) this.eventsEmitter.fire(s);
+    if (changed === 'bookmarks') this.markersEmitter.fire(s);
     if (changed !== 'position') return;
     if (s === this.active) this.positionEmitter.fire(s);
     if (firstStop) {
       this.firstStopSeen(s);
       this.activeChanged();
       void s.refreshSnapshots().then(() => this.markersEmitter.fire(s), () => undefined);
+      void s.refreshBookmarks().then(() => this.markersEmitter.fire(s), (e: Error) => this.log.warn(`${s.session.name}: cannot read the bookmarks: ${e.message}`));
     }
     if (s.stops.length > 0) this.markersEmitter.fire(s);
   }

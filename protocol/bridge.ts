@@ -65,6 +65,8 @@ export interface OpenResult {
   icount: TimePoint;
   /** The bundle's absolute path on the bridge's host. */
   path: string;
+  /** sha256 of the bundle's manifest.json: names the recording (a client keeps its own data about it, e.g. bookmarks, under this name). */
+  manifestSha256: string;
   /** The recorded kernel, so a client can check its symbol files against it. */
   kernel: { format: string; sha256: string; buildId?: string; linuxVersion?: string; originalPath: string };
 }

@@ -305,6 +305,67 @@ export interface RewindEventsResponse extends Omit<EventsResult, 'events'> {
   kernelScan?: 'scanning' | 'done' | 'failed';
 }
 
+/** A named time point of a recording (rewind/bookmarks); stored beside the recording, so it comes back in every session. */
+export interface RewindBookmark {
+  /** Stable while the bookmark exists ("b1", "b2", ...). */
+  id: string;
+  name: string;
+  icount: TimePoint;
+  /** When it was added (ISO 8601). */
+  createdAt: string;
+}
+export interface RewindBookmarksResponse {
+  /** By time point, then by name. */
+  bookmarks: RewindBookmark[];
+  /** The file they are kept in: `bookmarks.json` in the bundle, or the user's state folder when the bundle's folder is read-only; absent while none was written. */
+  storedIn?: string;
+}
+export interface RewindAddBookmarkArguments {
+  /** Not empty, at most 200 characters, unique in the recording. */
+  name: string;
+  /** Default: the current position. */
+  icount?: TimePoint;
+}
+export interface RewindRemoveBookmarkArguments {
+  /** One of: the bookmark's id or its name. */
+  id?: string;
+  name?: string;
+}
+
+/** rewind/console: the guest's serial console as lines, each with the time points it was printed at (the bundle's console.jsonl). */
+export interface RewindConsoleArguments {
+  /** Only lines that end at or after this time point. */
+  from?: TimePoint;
+  /** At most this many lines (default 1000). */
+  limit?: number;
+}
+export interface RewindConsoleResponse {
+  lines: Array<{ line: number; start: TimePoint; icount: TimePoint; text: string }>;
+  truncated: boolean;
+  /** 'exact': each line's time points come from the replay log; 'approximate': upper bounds. */
+  timepoints: 'exact' | 'approximate';
+}
+
+/** rewind/dmesgTime (Linux): when a record of the kernel log was printed. */
+export interface RewindDmesgTimeArguments {
+  seq: number;
+}
+export interface RewindDmesgTimeResponse {
+  seq: number;
+  /** The time point the kernel finished printing the record on the serial console (its console line's icount). */
+  icount: TimePoint;
+  /** How it was found: the record's text (with its [seconds.micros] prefix) on a console line. */
+  method: 'console';
+  /** The console line (1-based) and its text. */
+  consoleLine: number;
+  text: string;
+}
+
+/** Custom event: the bookmarks of the recording changed (added or removed by any client of this session). */
+export interface RewindBookmarksChangedEvent {
+  bookmarks: RewindBookmark[];
+}
+
 /** Every custom request of the adapter: command -> arguments and response body. */
 export interface RewindDapRequests {
   'rewind/position': { args: Record<string, never>; body: RewindPosition };
@@ -322,6 +383,11 @@ export interface RewindDapRequests {
   'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/dmesg': { args: RewindDmesgArguments; body: RewindDmesgResponse };
   'rewind/kernelEvents': { args: Record<string, never>; body: RewindKernelEventsResponse };
+  'rewind/dmesgTime': { args: RewindDmesgTimeArguments; body: RewindDmesgTimeResponse };
+  'rewind/console': { args: RewindConsoleArguments; body: RewindConsoleResponse };
+  'rewind/bookmarks': { args: Record<string, never>; body: RewindBookmarksResponse };
+  'rewind/addBookmark': { args: RewindAddBookmarkArguments; body: { bookmark: RewindBookmark } };
+  'rewind/removeBookmark': { args: RewindRemoveBookmarkArguments; body: { removed: RewindBookmark } };
 }
 export type RewindDapCommand = keyof RewindDapRequests;
 
@@ -337,6 +403,8 @@ export interface RewindDapEvents {
   'rewind/positionChanged': RewindPositionChangedEvent;
   /** The events of rewind/events changed (Linux: the kernel-event scan finished): ask again. */
   'rewind/eventsChanged': RewindEventsChangedEvent;
+  /** Bookmarks were added or removed: the whole list. */
+  'rewind/bookmarksChanged': RewindBookmarksChangedEvent;
 }
 
 /** Stopped-event reasons Rewind adds to DAP's own. */

@@ -48,9 +48,10 @@ export interface TimelineMarker {
   /**
    * snapshot: a snapshot to replay from; stop: where the session stopped on a breakpoint, data
    * breakpoint or panic; hit: a result of "Show All Hits"; write: a write of the Value History's
-   * expression (at the time point just before it, where a click goes; drawn in a lane of their own).
+   * expression (at the time point just before it, where a click goes; drawn in a lane of their own);
+   * bookmark: a named time point (rewind/bookmarks).
    */
-  kind: 'snapshot' | 'stop' | 'hit' | 'write';
+  kind: 'snapshot' | 'stop' | 'hit' | 'write' | 'bookmark';
   label: string;
 }
 

@@ -14,6 +14,9 @@
  * 3. Record Guest Kernel… with its progress notification, cancelled; then Debug It with the
  *    adapter as a process of its own (rewind.adapter.mode "executable").
  * 4. The .vsix's command line as the README tells plain gdb and nvim-dap users to run it.
+ * 5. (Issue 13, parts 3 and 4, a block of its own at the end) Add Bookmark, the Bookmarks view and
+ *    the timeline's marker, the bookmark back after reopening the recording; a click on a console
+ *    line in the Events view and on the bookmark moves the position there.
  *
  * Call Stack, Variables and the status bar are read after each step, and a screenshot of each
  * step goes to test-artifacts/e2e/. Every process started here is killed by PID at the end, pass
@@ -499,7 +502,9 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     await wb.clickViewAction('Recording Events', 'Filter Events by Kind');
     await wb.waitFor('the filter', () => wb.quickInputTitle(), (x) => x === 'Show these kinds of events');
     await wb.checkQuickPickRows((row) => row.startsWith('Serial input'));
-    const serial = await wb.waitFor('serial input events only', () => wb.treeRows('Recording Events'), (r) => r.length > 0 && r.every((x) => x.startsWith('Serial input')));
+    // Below the "Console output" group (the console's lines, collapsed), the events of the chosen kinds.
+    const eventRows = async () => (await wb.treeRows('Recording Events')).filter((x) => !x.startsWith('Console output'));
+    const serial = await wb.waitFor('serial input events only', eventRows, (r) => r.length > 0 && r.every((x) => x.startsWith('Serial input')));
     assert.match((await wb.pane('Recording Events').locator('.pane-header').getAttribute('aria-label'))!, /1 kind · 43 of [\d,]+ events/);
     // The keystrokes of the typed commands, in time order; the last one before now is marked.
     assert.equal(serial.length, new Set(serial).size);
@@ -788,6 +793,67 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
       if (!(await waitUntil(() => !alive(pid), 10_000))) replay.kill('SIGKILL');
     }
     lap('the .vsix for plain gdb and DAP clients');
+    finished = t.name;
+  });
+  // ---- Issue 13, parts 3 and 4: bookmarks and clickable console lines (a block of its own) ----
+  it('bookmarks: Add Bookmark, the view, still there after reopening the recording; a console line in the Events view goes where it was printed', async (t) => {
+    await stopAllSessions();
+    await wb.runCommand('Notifications: Clear All Notifications');
+    const bundle = join(ws, 'recordings', 'demo.rewind');
+    rmSync(join(bundle, 'bookmarks.json'), { force: true });
+    const openDemo = async (): Promise<number> => {
+      await wb.startDebugging('Replay a recording');
+      await wb.pickQuickItem('demo.rewind');
+      await wb.waitFor('the stop in panic()', () => wb.callStack(), (s) => frameOf(s[0])?.fn === 'panic', 120_000);
+      return icountOf(await wb.waitFor('the position in the status bar', () => wb.statusBarItem('Rewind position'), (x) => icountOf(x) !== undefined))!;
+    };
+    const position = async () => icountOf(await wb.statusBarItem('Rewind position'));
+    const atPanic = await openDemo();
+    lap('bookmarks: open the recording');
+
+    // Rewind: Add Bookmark… offers "icount N" and takes a typed name.
+    await wb.runCommand('Rewind: Add Bookmark…');
+    const nameBox = wb.page.locator('.quick-input-widget input').first();
+    await wb.waitFor('the offered name', () => nameBox.inputValue(), (v) => v === `icount ${atPanic.toLocaleString('en-US')}`);
+    await wb.typeInQuickInput('e2e at the panic');
+    await wb.page.keyboard.press('Enter');
+    await wb.collapseView('Call Stack');
+    await wb.expandView('Bookmarks');
+    const row = `Bookmark e2e at the panic ◀ now · icount ${atPanic.toLocaleString('en-US')}`;
+    await wb.waitFor('the bookmark in the view', () => wb.treeRows('Bookmarks'), (r) => r.some((x) => x.startsWith(row)));
+    assert.ok(existsSync(join(bundle, 'bookmarks.json')), 'stored beside the recording');
+    const hook = timelineHook(wb.webview('Recording Timeline').locator('#canvas'));
+    await wb.waitFor('the bookmark on the timeline', () => hook('markers'), (m) => m.some((x) => x.kind === 'bookmark' && x.icount === atPanic && x.label === 'Bookmark "e2e at the panic"'));
+    await wb.screenshot('bookmark-added');
+    lap('bookmarks: add one');
+
+    // Closed and opened again: the bookmark is back.
+    await stopAllSessions();
+    await openDemo();
+    await wb.collapseView('Call Stack');
+    await wb.expandView('Bookmarks');
+    await wb.waitFor('the bookmark after reopening', () => wb.treeRows('Bookmarks'), (r) => r.some((x) => x.startsWith('Bookmark e2e at the panic')));
+    lap('bookmarks: reopen the recording');
+
+    // The Events view's console lines: a click goes to where the line was printed.
+    await wb.expandView('Recording Events');
+    await wb.clickTreeRow('Recording Events', (l) => l.startsWith('Console output'));
+    const lineLabel = await wb.clickTreeRow('Recording Events', (l) => l.startsWith('Console line 2:'));
+    const printed = icountIn(lineLabel);
+    assert.notEqual(printed, atPanic);
+    await wb.waitFor('the position of the console line', position, (p) => p === printed);
+    await wb.waitFor('the console line marked as now', () => wb.treeRows('Recording Events'), (r) => r.some((x) => x.startsWith('Console line 2:') && x.includes('◀ now')));
+    await wb.screenshot('console-line-clicked');
+    lap('console line click');
+
+    // A click on the bookmark goes back to it.
+    await wb.clickTreeRow('Bookmarks', (l) => l.startsWith('Bookmark e2e at the panic'));
+    await wb.waitFor('the position of the bookmark', position, (p) => p === atPanic);
+    await wb.screenshot('bookmark-clicked');
+    await wb.collapseView('Recording Events');
+    await wb.collapseView('Bookmarks');
+    await stopAllSessions();
+    lap('bookmark click');
     finished = t.name;
   });
 });

@@ -1,10 +1,12 @@
 /**
  * The extension's small pure parts: what Go to Time accepts, how positions and events are
  * written, typed console lines, write values, context-menu arguments, and the corrections made
- * to the inline adapter's DAP traffic (extension/novsc/). Plain Node: no VS Code needed.
+ * to the inline adapter's DAP traffic, bookmark names and console rows (extension/novsc/). Plain
+ * Node: no VS Code needed.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { bookmarkNameProblem, consoleLineLabel, defaultBookmarkName, lastAtOrBefore } from '../extension/novsc/bookmarks';
 import { expressionFromContext, lineFromContext } from '../extension/novsc/context-args';
 import { memoryValue, typedLines } from '../extension/novsc/events';
 import { DapMessageReader, encodeDapMessage } from '../extension/novsc/dap-stream';
@@ -150,5 +152,30 @@ describe('guest events and bookkeeping', () => {
     assert.equal(guestEventCount(counts), 4571);
     assert.equal(guestEventCount({ bh: 5, end: 1, checkpoint: 9 }), 0);
     assert.deepEqual([...BOOKKEEPING_KINDS].sort(), ['bh', 'checkpoint', 'end']);
+  });
+});
+
+describe('bookmarks and console rows', () => {
+  it('offers "icount N" as the name, numbered when taken', () => {
+    assert.equal(defaultBookmarkName(5686281, []), 'icount 5,686,281');
+    assert.equal(defaultBookmarkName(5686281, [{ name: 'icount 5,686,281' }, { name: 'icount 5,686,281 (2)' }]), 'icount 5,686,281 (3)');
+  });
+
+  it("checks a typed name by the adapter's rules", () => {
+    const marks = [{ name: 'panic', icount: 12 }];
+    assert.equal(bookmarkNameProblem('  ', marks), 'A bookmark needs a name');
+    assert.equal(bookmarkNameProblem(' panic ', marks), 'There is already a bookmark "panic" (at icount 12)');
+    assert.match(bookmarkNameProblem('x'.repeat(201), marks)!, /At most 200 characters/);
+    assert.equal(bookmarkNameProblem('copy loop', marks), undefined);
+  });
+
+  it('console rows: control characters dropped, empty lines said so; the line at or before a time point', () => {
+    assert.equal(consoleLineLabel('\x1b[0mready\r'), '[0mready');
+    assert.equal(consoleLineLabel(''), '(empty line)');
+    const lines = [{ icount: 10 }, { icount: 20 }, { icount: 20 }, { icount: 30 }];
+    assert.equal(lastAtOrBefore(lines, 5), -1);
+    assert.equal(lastAtOrBefore(lines, 10), 0);
+    assert.equal(lastAtOrBefore(lines, 25), 2);
+    assert.equal(lastAtOrBefore(lines, 99), 3);
   });
 });

@@ -19,6 +19,7 @@ import type { RelayExecutionEvent } from '@rewind/core';
 import { CAPABILITIES } from './capabilities';
 import { Debuggee, isBridgeUserError, type BridgeTarget } from './debuggee';
 import { AdapterError, CancelledRequestError, ErrorId, messageOf, userMessage } from './errors';
+import { bookmarkHandlers } from './handlers/bookmarks';
 import { breakpointHandlers } from './handlers/breakpoints';
 import { HandlerContext } from './handlers/context';
 import { gdbContinue } from './handlers/gdb-moves';
@@ -75,6 +76,7 @@ export class RewindDebugSession extends DebugSession {
     ...historyHandlers(this.c),
     ...breakpointHandlers(this.c),
     ...recordingHandlers(this.c),
+    ...bookmarkHandlers(this.c),
     ...linuxHandlers(this.c),
     ...refusedHandlers,
   };

@@ -30,12 +30,14 @@ const LANE_H = 20;
 const LANES_Y = AXIS_Y + AXIS_H + 2;
 
 /** Rows below the axis: markers first, then the event lanes in the order the extension sends them. */
-type Row = { kind: 'stops'; label: string } | { kind: 'writes'; label: string } | { kind: 'snapshots'; label: string } | { kind: 'lane'; id: string; label: string };
+type Row = { kind: 'stops'; label: string } | { kind: 'writes'; label: string } | { kind: 'snapshots'; label: string } | { kind: 'bookmarks'; label: string } | { kind: 'lane'; id: string; label: string };
+type MarkerRow = 'stops' | 'writes' | 'snapshots' | 'bookmarks';
 
-/** The markers a row of markers draws. */
-function markersOf(kind: 'stops' | 'writes' | 'snapshots'): TimelineMarker[] {
-  if (kind === 'snapshots') return markers.filter((m) => m.kind === 'snapshot');
-  if (kind === 'writes') return markers.filter((m) => m.kind === 'write');
+/** The markers a row of markers draws: snapshots, bookmarks, writes, or the rest (stops and hits). */
+function markersOf(row: MarkerRow): TimelineMarker[] {
+  if (row === 'snapshots') return markers.filter((m) => m.kind === 'snapshot');
+  if (row === 'bookmarks') return markers.filter((m) => m.kind === 'bookmark');
+  if (row === 'writes') return markers.filter((m) => m.kind === 'write');
   return markers.filter((m) => m.kind === 'stop' || m.kind === 'hit');
 }
 
@@ -94,7 +96,7 @@ function rows(): Row[] {
   const r: Row[] = [{ kind: 'stops', label: 'Stops & hits' }];
   // The Value History panel's writes: a lane while it shows some.
   if (markers.some((m) => m.kind === 'write')) r.push({ kind: 'writes', label: 'Writes' });
-  r.push({ kind: 'snapshots', label: 'Snapshots' });
+  r.push({ kind: 'snapshots', label: 'Snapshots' }, { kind: 'bookmarks', label: 'Bookmarks' });
   // Kernel problems exist only for Linux guests (after the adapter's scan): no empty lane otherwise.
   for (const l of lanes) if (l.id !== 'kernel' || l.total > 0) r.push({ kind: 'lane', id: l.id, label: l.label });
   return r;
@@ -131,6 +133,7 @@ function readColors(): void {
     hit: v('--vscode-charts-red', '#f14c4c'),
     write: v('--vscode-charts-yellow', '#cca700'),
     snapshot: v('--vscode-charts-purple', '#b180d7'),
+    bookmark: v('--vscode-charts-blue', '#3794ff'),
     band: v('--vscode-list-hoverBackground', '#8882'),
   };
   for (const [id, name] of Object.entries(LANE_COLORS)) colors[`lane-${id}`] = v(name, '#888');
@@ -434,6 +437,15 @@ function drawMarkers(ms: TimelineMarker[], y: number): void {
     if (m.kind === 'snapshot') {
       ctx.fillStyle = colors.snapshot!;
       ctx.rect(x - 4, mid - 4, 8, 8);
+    } else if (m.kind === 'bookmark') {
+      // A bookmark ribbon: a rectangle with a notch at the bottom.
+      ctx.fillStyle = colors.bookmark!;
+      ctx.moveTo(x - 4, mid - 6);
+      ctx.lineTo(x + 4, mid - 6);
+      ctx.lineTo(x + 4, mid + 6);
+      ctx.lineTo(x, mid + 2);
+      ctx.lineTo(x - 4, mid + 6);
+      ctx.closePath();
     } else if (m.kind === 'stop') {
       ctx.fillStyle = colors.stop!;
       ctx.arc(x, mid, 4.5, 0, Math.PI * 2);
@@ -517,7 +529,12 @@ function hitTest(x: number, y: number): Hit | undefined {
   if (row.kind !== 'lane') {
     const near = nearest(markersOf(row.kind), x);
     if (near) return { title: near.label, lines: [`icount ${groupDigits(near.icount)} (${formatPercent(percentOf(near.icount, end()))})`, row.kind === 'writes' ? 'Click to go to just before this write' : 'Click to go there'], icount: near.icount };
-    const about = { stops: 'Breakpoint stops of this session and "Show All Hits" results show here', writes: 'The writes of the Value History panel\'s expression show here', snapshots: 'Snapshots: replay starts from the nearest one before a time' };
+    const about = {
+      stops: 'Breakpoint stops of this session and "Show All Hits" results show here',
+      writes: 'The writes of the Value History panel\'s expression show here',
+      snapshots: 'Snapshots: replay starts from the nearest one before a time',
+      bookmarks: 'Bookmarks: Rewind: Add Bookmark… names the current time point',
+    };
     return { title: where, lines: [about[row.kind]] };
   }
   const lane = lanes.find((l) => l.id === row.id);
@@ -750,7 +767,7 @@ send({ type: 'ready' });
   },
   icountAtX,
   xAt,
-  /** The vertical middle of a row: 'axis', 'stops', 'writes', 'snapshots' or a lane's id (canvas pixels). */
+  /** The vertical middle of a row: 'axis', 'stops', 'writes', 'snapshots', 'bookmarks' or a lane's id (canvas pixels). */
   rowY(id: string): number | undefined {
     if (id === 'axis') return AXIS_Y + AXIS_H / 2;
     const i = rows().findIndex((r) => (r.kind === 'lane' ? r.id : r.kind) === id);

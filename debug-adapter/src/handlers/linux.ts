@@ -3,6 +3,7 @@
  * hooks through which LinuxSupport runs its reads and shows its scans.
  */
 import { AdapterError } from '../errors';
+import { consoleLineOf } from '../linux/dmesg-console';
 import type { LinuxSessionHooks, LinuxSupport } from '../linux/linux-support';
 import type { HandlerTable } from '../requests';
 import type { HandlerContext } from './context';
@@ -18,6 +19,33 @@ export function linuxHandlers(c: HandlerContext) {
     'rewind/dmesg': async (args, ctx) => {
       const linux = requireLinux('rewind/dmesg');
       return c.inspect(ctx, (signal) => linux.dmesg(args.limit, signal));
+    },
+
+    /**
+     * When a record of the kernel log (by its sequence number, as rewind/dmesg lists it now) was
+     * printed: the time point of its line on the serial console (linux/dmesg-console.ts).
+     */
+    'rewind/dmesgTime': async (args, ctx) => {
+      const linux = requireLinux('rewind/dmesgTime');
+      const d = c.requireDebuggee();
+      const seq = args.seq;
+      if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new AdapterError(`"seq" must be a record's sequence number (a non-negative whole number), got ${JSON.stringify(seq)}`);
+      const log = await c.inspect(ctx, (signal) => linux.dmesg(undefined, signal));
+      const record = log.lines.find((l) => l.seq === seq);
+      if (!record) {
+        const held = log.firstSeq !== undefined && log.nextSeq !== undefined ? `records ${log.firstSeq} to ${log.nextSeq - 1}` : 'no records';
+        const why = log.nextSeq !== undefined && seq >= log.nextSeq ? 'it is logged later: go later in the recording and ask again' : 'it was overwritten or is still being written';
+        throw new AdapterError(`record ${seq} is not in the kernel log at this time point (it holds ${held}): ${why}`);
+      }
+      const { lines } = await d.client.console(d.sessionId, { limit: Number.MAX_SAFE_INTEGER });
+      const line = consoleLineOf(record, lines);
+      if (!line) {
+        throw new AdapterError(
+          `record ${seq} ("${record.text.split('\n')[0]}", level ${record.level}) was not printed on the serial console, so its time point is not known: ` +
+            'records above the console\'s loglevel (or all of them with "quiet") are only stored in the log; record with a higher loglevel (e.g. "loglevel=8") to see every one',
+        );
+      }
+      return { seq, icount: line.icount, method: 'console' as const, consoleLine: line.line, text: line.text };
     },
 
     /** Not an inspection: the scan runs in a bridge session of its own, whatever the user does meanwhile. */

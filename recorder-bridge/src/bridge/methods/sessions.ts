@@ -1,5 +1,7 @@
 /** rewind/open, rewind/close, rewind/position: a connection's sessions (one ReplayEngine each); rewind/follow: the positions of other connections' sessions on a bundle. */
 import { UserError } from '../../errors';
+import * as layout from '../../bundle/layout';
+import { sha256OfFile } from '../../util/hash';
 import { ReplayEngine, type EngineOptions } from '../../replay/engine';
 import { notify, sessionOf, type Connection, type MethodTable } from '../connection';
 import { resolveInRoot } from '../root';
@@ -52,6 +54,7 @@ export function sessionMethods(host: SessionHost): Pick<MethodTable, 'rewind/ope
         snapshots: engine.listSnapshots(),
         icount: engine.icount,
         path: engine.bundle.dir,
+        manifestSha256: await sha256OfFile(engine.bundle.path(layout.MANIFEST)),
         kernel: { format: k.format, sha256: k.sha256, originalPath: k.originalPath, ...(k.buildId ? { buildId: k.buildId } : {}), ...(k.linuxVersion ? { linuxVersion: k.linuxVersion } : {}) },
       };
     },
