@@ -707,11 +707,13 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     };
     // Playwright's own click scrolls the row into sight (the first row can sit half under the view's header).
     const eventRow = (prefix: string) => wb.pane('Recording Events').locator(`.monaco-list-row[aria-label^="${prefix}"]`).first();
+    // Once loaded, the view scrolls itself to the event before now ("◀ now"): only after that, to its top.
+    await wb.waitFor('the event before now', () => wb.treeRows('Recording Events'), (r) => r.some((x) => !x.startsWith('Console') && x.includes('◀ now')));
     await wb.waitFor('the Console output group', eventRowsFromTop, (r) => r.some((l) => l.startsWith('Console output')));
     // Expanded by a click (unless the tree kept it expanded from before).
     if (!(await eventRowsFromTop()).some((l) => l.startsWith('Console line 1:'))) await eventRow('Console output').click();
+    await wb.waitFor('console line 2', eventRowsFromTop, (r) => r.some((l) => l.startsWith('Console line 2:')));
     const line2 = eventRow('Console line 2:');
-    await line2.waitFor({ timeout: 60_000 });
     const lineLabel = (await line2.getAttribute('aria-label'))!;
     await line2.click();
     const printed = icountIn(lineLabel);
@@ -722,9 +724,12 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     await wb.collapseView('Recording Events');
     lap('console line click');
 
-    // A click on the bookmark goes back to it.
+    // A click on the bookmark goes back to it. Clicked once the row is drawn for the new position
+    // (no longer "◀ now"): a row drawn before a redraw has no click command any more.
     await wb.expandView('Bookmarks');
-    await wb.clickTreeRow('Bookmarks', (l) => l.startsWith('Bookmark e2e at the panic'));
+    const notNow = (l: string) => l.startsWith('Bookmark e2e at the panic icount');
+    await wb.waitFor('the bookmark row at the new position', () => wb.treeRows('Bookmarks'), (r) => r.some(notNow));
+    await wb.clickTreeRow('Bookmarks', notNow);
     await wb.waitFor('the position of the bookmark', position, (p) => p === atPanic);
     await wb.screenshot('bookmark-clicked');
     await wb.collapseView('Bookmarks');
