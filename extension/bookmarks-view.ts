@@ -19,8 +19,10 @@ export class BookmarksView implements vscode.TreeDataProvider<RewindBookmark>, v
       view,
       this.changed,
       sessions.onDidChangeActive(() => this.changed.fire(undefined)),
-      sessions.onDidChangeMarkers(() => this.changed.fire(undefined)),
-      sessions.onDidChangePosition(() => this.changed.fire(undefined)),
+      // Redrawn only when what it shows changes (the list, or which one is "◀ now"): each redraw
+      // replaces the rows' click commands, and a click on a row drawn before it finds none.
+      sessions.onDidChangeMarkers(() => this.redrawIfChanged()),
+      sessions.onDidChangePosition(() => this.redrawIfChanged()),
       vscode.commands.registerCommand('rewind.refreshBookmarks', async () => {
         await this.sessions.active?.refreshBookmarks().catch(() => undefined);
         this.changed.fire(undefined);
@@ -28,8 +30,23 @@ export class BookmarksView implements vscode.TreeDataProvider<RewindBookmark>, v
     ];
   }
 
+  /** What the rows showed when last drawn (see shown()). */
+  private drawn = '';
+
+  /** The session, its bookmarks and which of them are at the position. */
+  private shown(): string {
+    const s = this.sessions.active;
+    const at = s?.position?.icount;
+    return JSON.stringify([s?.session.id, (s?.bookmarks ?? []).map((b) => [b.id, b.name, b.icount, b.icount === at])]);
+  }
+
+  private redrawIfChanged(): void {
+    if (this.shown() !== this.drawn) this.changed.fire(undefined);
+  }
+
   getChildren(node?: RewindBookmark): RewindBookmark[] {
     if (node) return [];
+    this.drawn = this.shown();
     return [...(this.sessions.active?.bookmarks ?? [])].sort((a, b) => a.icount - b.icount || a.name.localeCompare(b.name));
   }
 

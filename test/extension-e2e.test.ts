@@ -819,12 +819,15 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     const nameBox = wb.page.locator('.quick-input-widget input').first();
     await wb.waitFor('the offered name', () => nameBox.inputValue(), (v) => v === `icount ${atPanic.toLocaleString('en-US')}`);
     await wb.typeInQuickInput('e2e at the panic');
+    await wb.waitFor('the typed name', () => nameBox.inputValue(), (v) => v === 'e2e at the panic');
     await wb.page.keyboard.press('Enter');
-    await wb.collapseView('Call Stack');
+    await wb.waitFor('bookmarks.json beside the recording', async () => existsSync(join(bundle, 'bookmarks.json')), (x) => x);
+    // Room for the Bookmarks view at the bottom of the side bar.
+    for (const view of ['Call Stack', 'Variables', 'Breakpoints']) await wb.collapseView(view);
     await wb.expandView('Bookmarks');
     const row = `Bookmark e2e at the panic ◀ now · icount ${atPanic.toLocaleString('en-US')}`;
     await wb.waitFor('the bookmark in the view', () => wb.treeRows('Bookmarks'), (r) => r.some((x) => x.startsWith(row)));
-    assert.ok(existsSync(join(bundle, 'bookmarks.json')), 'stored beside the recording');
+    await wb.expandView('Recording Timeline');
     const hook = timelineHook(wb.webview('Recording Timeline').locator('#canvas'));
     await wb.waitFor('the bookmark on the timeline', () => hook('markers'), (m) => m.some((x) => x.kind === 'bookmark' && x.icount === atPanic && x.label === 'Bookmark "e2e at the panic"'));
     await wb.screenshot('bookmark-added');
@@ -833,28 +836,49 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     // Closed and opened again: the bookmark is back.
     await stopAllSessions();
     await openDemo();
-    await wb.collapseView('Call Stack');
+    for (const view of ['Call Stack', 'Variables', 'Breakpoints']) await wb.collapseView(view);
     await wb.expandView('Bookmarks');
     await wb.waitFor('the bookmark after reopening', () => wb.treeRows('Bookmarks'), (r) => r.some((x) => x.startsWith('Bookmark e2e at the panic')));
     lap('bookmarks: reopen the recording');
 
-    // The Events view's console lines: a click goes to where the line was printed.
+    // The Events view's console lines: a click goes to where the line was printed. The view gets
+    // the room, and is scrolled to its top (it scrolls itself to the event before now) before each look.
+    for (const view of ['Recording Timeline', 'Bookmarks']) await wb.collapseView(view);
     await wb.expandView('Recording Events');
-    await wb.clickTreeRow('Recording Events', (l) => l.startsWith('Console output'));
-    const lineLabel = await wb.clickTreeRow('Recording Events', (l) => l.startsWith('Console line 2:'));
+    const eventRowsFromTop = async () => {
+      await wb.pane('Recording Events').locator('.monaco-list').first().hover();
+      await wb.page.mouse.wheel(0, -100_000);
+      return wb.treeRows('Recording Events');
+    };
+    // Playwright's own click scrolls the row into sight (the first row can sit half under the view's header).
+    const eventRow = (prefix: string) => wb.pane('Recording Events').locator(`.monaco-list-row[aria-label^="${prefix}"]`).first();
+    // Once loaded, the view scrolls itself to the event before now ("◀ now"): only after that, to its top.
+    await wb.waitFor('the event before now', () => wb.treeRows('Recording Events'), (r) => r.some((x) => !x.startsWith('Console') && x.includes('◀ now')));
+    await wb.waitFor('the Console output group', eventRowsFromTop, (r) => r.some((l) => l.startsWith('Console output')));
+    // Expanded by a click (unless the tree kept it expanded from before).
+    if (!(await eventRowsFromTop()).some((l) => l.startsWith('Console line 1:'))) await eventRow('Console output').click();
+    await wb.waitFor('console line 2', eventRowsFromTop, (r) => r.some((l) => l.startsWith('Console line 2:')));
+    const line2 = eventRow('Console line 2:');
+    const lineLabel = (await line2.getAttribute('aria-label'))!;
+    await line2.click();
     const printed = icountIn(lineLabel);
     assert.notEqual(printed, atPanic);
     await wb.waitFor('the position of the console line', position, (p) => p === printed);
-    await wb.waitFor('the console line marked as now', () => wb.treeRows('Recording Events'), (r) => r.some((x) => x.startsWith('Console line 2:') && x.includes('◀ now')));
+    await wb.waitFor('the console line marked as now', eventRowsFromTop, (r) => r.some((x) => x.startsWith('Console line 2:') && x.includes('◀ now')));
     await wb.screenshot('console-line-clicked');
+    await wb.collapseView('Recording Events');
     lap('console line click');
 
-    // A click on the bookmark goes back to it.
-    await wb.clickTreeRow('Bookmarks', (l) => l.startsWith('Bookmark e2e at the panic'));
+    // A click on the bookmark goes back to it. Clicked once the row is drawn for the new position
+    // (no longer "◀ now"): a row drawn before a redraw has no click command any more.
+    await wb.expandView('Bookmarks');
+    const notNow = (l: string) => l.startsWith('Bookmark e2e at the panic icount');
+    await wb.waitFor('the bookmark row at the new position', () => wb.treeRows('Bookmarks'), (r) => r.some(notNow));
+    await wb.clickTreeRow('Bookmarks', notNow);
     await wb.waitFor('the position of the bookmark', position, (p) => p === atPanic);
     await wb.screenshot('bookmark-clicked');
-    await wb.collapseView('Recording Events');
     await wb.collapseView('Bookmarks');
+    for (const view of ['Recording Timeline', 'Breakpoints']) await wb.expandView(view);
     await stopAllSessions();
     lap('bookmark click');
     finished = t.name;
