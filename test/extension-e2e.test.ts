@@ -671,10 +671,10 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     await page.keyboard.press('Escape');
 
     // "◀ previous" of config_set_name: the session goes to its call (the one before the panic).
-    // Through "Show CodeLens Commands For Current Line": it asks for the lenses afresh (a click on a
+    // Through "Show CodeLens Commands for Current Line": it asks for the lenses afresh (a click on a
     // lens drawn before the last refresh can name a command VS Code has already dropped).
     await wb.openFile(configC, fnLine);
-    await wb.runCommand('Show CodeLens Commands For Current Line');
+    await wb.runCommand('Show CodeLens Commands for Current Line');
     await wb.pickQuickItem(/previous/);
     const stack = await wb.waitFor('the previous call', () => wb.callStack(), (s) => frameOf(s[0])?.fn === 'config_set_name');
     assert.equal(frameOf(stack[1])?.fn, 'cmd_name');
