@@ -40,6 +40,8 @@ export interface Attempt {
   /** CPU seconds QEMU used during the timed commands. */
   qemuCpu?: number;
   detail?: string;
+  /** What gdb printed on stdout (finished): what a timed Python command reported. */
+  output?: string;
 }
 
 export interface BaselineResult {
@@ -48,6 +50,7 @@ export interface BaselineResult {
   outcome: AttemptOutcome;
   landed?: number;
   pc?: string;
+  output?: string;
   attempts: Attempt[];
 }
 
@@ -91,6 +94,7 @@ export class Baseline {
       outcome: last.outcome,
       ...(last.outcome === 'finished' && last.landed !== undefined ? { landed: last.landed } : {}),
       ...(last.outcome === 'finished' && last.pc !== undefined ? { pc: last.pc } : {}),
+      ...(last.outcome === 'finished' && last.output !== undefined ? { output: last.output } : {}),
       attempts: list,
     };
   }
@@ -176,6 +180,7 @@ export class Baseline {
         ...(startedAtOf() !== undefined ? { startedAt: startedAtOf()! } : {}),
         ...(pc ? { pc } : {}),
         qemuCpu,
+        output: stdout,
       };
     } catch (e) {
       return { outcome: 'failed', seconds: Infinity, detail: `${(e as Error).message}${qemuErr ? `; QEMU: ${qemuErr.trim().split('\n').slice(-2).join(' / ')}` : ''}` };

@@ -60,3 +60,42 @@ function rewindQemu(): string {
   const q = chooseQemu('qemu-system-x86_64');
   return q.build === 'rewind' ? `Rewind's build, ${firstLine(q.path, ['--version'])}` : "Debian's binary (Rewind's build is not built, or REWIND_QEMU=system)";
 }
+
+/** A progress line on stderr (results go to files). */
+export const progress = (line: string) => process.stderr.write(`${line}\n`);
+
+/** Seconds for a results table: 'n/a', '> LIMIT s' for what did not finish. */
+export function fmtS(s: number | undefined, limit?: number): string {
+  if (s === undefined || Number.isNaN(s)) return 'n/a';
+  if (!Number.isFinite(s)) return limit !== undefined ? `> ${limit} s` : 'did not finish';
+  return `${s < 1 ? s.toFixed(3) : s < 10 ? s.toFixed(2) : s.toFixed(1)} s`;
+}
+
+export const fmtN = (n: number) => n.toLocaleString('en-US');
+
+/** The q-quantile, nearest rank (Infinity for requests that did not finish in time; errors left out). */
+export function quantile(xs: number[], q: number): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+/** How many times faster `use` is than `off` (the baseline), as '12x'. */
+export function ratio(off: number, use: number): string {
+  if (!(use > 0) || Number.isNaN(off)) return 'n/a';
+  if (!Number.isFinite(off)) return Number.isFinite(use) ? `> ${(off / use).toFixed(0)}x` : 'n/a';
+  if (!Number.isFinite(use)) return '< 1x';
+  const r = off / use;
+  return `${r.toFixed(r < 10 ? 1 : 0)}x`;
+}
+
+/** The commit measured, and whether the engine or the adapter had uncommitted changes (read-only git). */
+export function sourceState(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'debug-adapter', 'recorder-bridge'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).length;
+    return `git ${head}${dirty ? `, with uncommitted changes in ${dirty} file(s) of debug-adapter/ and recorder-bridge/ (the working tree as built for this run)` : ''}`;
+  } catch {
+    return 'not a git checkout';
+  }
+}

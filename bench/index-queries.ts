@@ -68,7 +68,7 @@ import { RewindDapClient } from '../test/support/dap-client';
 import { descendantsOf } from '../test/support/procs';
 import { prng } from '../test/support/prng';
 import { Baseline, type BaselineResult } from './baseline';
-import { benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
+import { benchHeader, deadline, fmtN, fmtS, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
 import { describeCalls, EngineProbe, type EngineCall, type Internals } from './engine-probe';
 
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
@@ -250,43 +250,7 @@ function settings(): Settings {
 
 // ---- helpers ------------------------------------------------------------------------------------
 
-const progress = (line: string) => process.stderr.write(`${line}\n`);
-
-function fmtS(s: number | undefined, limit?: number): string {
-  if (s === undefined || Number.isNaN(s)) return 'n/a';
-  if (!Number.isFinite(s)) return limit !== undefined ? `> ${limit} s` : 'did not finish';
-  return `${s < 1 ? s.toFixed(3) : s < 10 ? s.toFixed(2) : s.toFixed(1)} s`;
-}
-
-const fmtN = (n: number) => n.toLocaleString('en-US');
-
 const hex = (a: bigint) => `0x${a.toString(16)}`;
-
-/** The q-quantile, nearest rank (Infinity for requests that did not finish in time; errors left out). */
-function quantile(xs: number[], q: number): number {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
-}
-
-function ratio(off: number, use: number): string {
-  if (!(use > 0) || Number.isNaN(off)) return 'n/a';
-  if (!Number.isFinite(off)) return Number.isFinite(use) ? `> ${(off / use).toFixed(0)}x` : 'n/a';
-  if (!Number.isFinite(use)) return '< 1x';
-  const r = off / use;
-  return `${r.toFixed(r < 10 ? 1 : 0)}x`;
-}
-
-/** The commit measured, and whether the engine or the adapter had uncommitted changes (read-only git). */
-function sourceState(): string {
-  try {
-    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'debug-adapter', 'recorder-bridge'], { cwd: ROOT, encoding: 'utf8' }).split('\n').filter(Boolean).length;
-    return `git ${head}${dirty ? `, with uncommitted changes in ${dirty} file(s) of debug-adapter/ and recorder-bridge/ (the working tree as built for this run)` : ''}`;
-  } catch {
-    return 'not a git checkout';
-  }
-}
 
 /** Lets the engines finish their background work (spare replay processes, a ladder point near the new position), as bench/dap does. */
 async function settle(engines: Iterable<ReplayEngine>, maxMs = 30_000): Promise<void> {

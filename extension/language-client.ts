@@ -25,6 +25,10 @@ export class RewindLanguageClient implements vscode.Disposable {
   private starting?: Promise<LanguageClient | undefined>;
   /** The session whose recording the server describes now. */
   private described?: RewindSession;
+  /** The position the server was told last (a repeat would make it ask for every lens again). */
+  private told?: number;
+  /** follow() calls in the order of their events: a position sent before its session would be lost. */
+  private following: Promise<void> = Promise.resolve();
   private readonly disposables: vscode.Disposable[] = [];
 
   constructor(
@@ -36,9 +40,13 @@ export class RewindLanguageClient implements vscode.Disposable {
         if (typeof args?.icount !== 'number') throw new Error('rewind.goto needs {icount}');
         await sessions.require().request('rewind/seek', { icount: args.icount });
       })),
-      sessions.onDidChangePosition((s) => void this.follow(s)),
-      sessions.onDidChangeActive((s) => void this.follow(s)),
+      sessions.onDidChangePosition((s) => this.enqueue(s)),
+      sessions.onDidChangeActive((s) => this.enqueue(s)),
     );
+  }
+
+  private enqueue(s: RewindSession | undefined): void {
+    this.following = this.following.then(() => this.follow(s)).catch((e: Error) => this.sessions.log.warn(`the language server did not hear of a move: ${e.message}`));
   }
 
   /** Tells the server about the session the views follow (its recording once, then each position). */
@@ -58,9 +66,10 @@ export class RewindLanguageClient implements vscode.Disposable {
       this.described = s;
       const reach = await s.request('rewind/recordingReach', {});
       await client.sendNotification(LSP_SESSION_NOTIFICATION, { reach, icount: s.position.icount } satisfies RewindLspSession);
-    } else {
+    } else if (this.told !== s.position.icount) {
       await client.sendNotification(LSP_POSITION_NOTIFICATION, { icount: s.position.icount } satisfies RewindLspPosition);
     }
+    this.told = s.position.icount;
   }
 
   private start(): Promise<LanguageClient | undefined> {

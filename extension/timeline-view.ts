@@ -4,8 +4,8 @@
  * (seek, commands). The drawing is extension/webview/timeline.ts; the data novsc/timeline-data.ts;
  * the messages are typed in recorder-bridge/src/protocol.ts.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { webviewHtml } from './webview-html';
 import type { TimelineFromWebview, TimelineToWebview } from '@rewind/protocol';
 import { AbortedError, normalizeView } from './novsc/timeline-data';
 import type { RewindSession, SessionTracker } from './sessions';
@@ -40,21 +40,7 @@ export class TimelineViewProvider implements vscode.WebviewViewProvider, vscode.
   }
 
   private html(webview: vscode.Webview, dist: vscode.Uri, media: vscode.Uri): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'timeline.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'timeline.css'));
-    // Strict CSP: nothing but our own script (by nonce) and stylesheet; no inline code, no network.
-    const csp = [`default-src 'none'`, `img-src ${webview.cspSource} data:`, `style-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`, `font-src ${webview.cspSource}`].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link href="${style}" rel="stylesheet">
-<title>Recording Timeline</title>
-</head>
-<body>
+    return webviewHtml(webview, { dist, media, script: 'timeline.js', style: 'timeline.css', title: 'Recording Timeline', dataImages: true, body: `
 <div id="empty" class="empty" hidden>
   <p>The timeline of a recording shows here while a Rewind debug session runs: its events by kind, breakpoint hits, snapshots and where you are.</p>
   <button data-command="openRecording">Open Recording…</button>
@@ -72,9 +58,7 @@ export class TimelineViewProvider implements vscode.WebviewViewProvider, vscode.
   <div id="tooltip" class="tooltip" role="tooltip" hidden></div>
   <div id="status" class="status"></div>
 </div>
-<script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
+` });
   }
 
   private post(m: TimelineToWebview): void {

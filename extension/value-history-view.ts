@@ -7,8 +7,8 @@
  * (seek, cancel, refresh); extension/webview/value-history.ts draws the table. Messages are typed
  * in protocol/webview.ts.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
+import { webviewHtml } from './webview-html';
 import type { ValueHistoryFromWebview, ValueHistoryTable, ValueHistoryToWebview } from '@rewind/protocol';
 import { summaryText, valueHistoryError, valueHistoryTable, writeMarkers } from './novsc/value-history';
 import { UserFacingError, type RewindSession, type SessionTracker } from './sessions';
@@ -120,21 +120,7 @@ export class ValueHistoryPanel implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview, dist: vscode.Uri, media: vscode.Uri): string {
-    const nonce = randomBytes(16).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(dist, 'value-history.js'));
-    const style = webview.asWebviewUri(vscode.Uri.joinPath(media, 'value-history.css'));
-    // Strict CSP, as the timeline's: our own script (by nonce) and stylesheet; no inline code, no network.
-    const csp = [`default-src 'none'`, `style-src ${webview.cspSource}`, `script-src 'nonce-${nonce}'`, `font-src ${webview.cspSource}`].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link href="${style}" rel="stylesheet">
-<title>Value History</title>
-</head>
-<body>
+    return webviewHtml(webview, { dist, media, script: 'value-history.js', style: 'value-history.css', title: 'Value History', body: `
 <header>
   <div id="summary" class="summary" aria-live="polite"></div>
   <div class="actions">
@@ -148,9 +134,7 @@ export class ValueHistoryPanel implements vscode.Disposable {
   <thead><tr id="head"></tr></thead>
   <tbody id="rows"></tbody>
 </table>
-<script nonce="${nonce}" src="${script}"></script>
-</body>
-</html>`;
+` });
   }
 
   private post(m: ValueHistoryToWebview): void {

@@ -673,9 +673,13 @@ describe('the VS Code extension in code-server', { timeout: 900_000 }, () => {
     // "◀ previous" of config_set_name: the session goes to its call (the one before the panic).
     // Through "Show CodeLens Commands for Current Line": it asks for the lenses afresh (a click on a
     // lens drawn before the last refresh can name a command VS Code has already dropped).
+    // That command lists only the lenses resolved now (a refresh drops the resolved ones): wait for "previous" on screen first.
     await wb.openFile(configC, fnLine);
+    await wb.waitFor('the resolved lens above config_set_name', async () => (await lensAbove('void config_set_name(')).innerText().catch(() => ''), (x) => x.includes('previous'), 60_000);
     await wb.runCommand('Show CodeLens Commands for Current Line');
-    await wb.pickQuickItem(/previous/);
+    await wb.pickQuickItem(/previous/).catch(async (e: Error) => {
+      throw new Error(`${e.message}; the lens above config_set_name reads ${JSON.stringify(await (await lensAbove('void config_set_name(')).innerText().catch(() => '?'))}`);
+    });
     const stack = await wb.waitFor('the previous call', () => wb.callStack(), (s) => frameOf(s[0])?.fn === 'config_set_name');
     assert.equal(frameOf(stack[1])?.fn, 'cmd_name');
     assert.ok((await position())! < atPanic);

@@ -108,3 +108,16 @@ export async function recordLongComputation(dir: string, name: string, millions:
   assert.equal(r.code, 0, r.stderr);
   return bundle;
 }
+
+/**
+ * Records the demo guest's overflow input (snapshots every 2M instructions) into DIR/overflow.rewind
+ * and indexes it: the recording the index and language-server tests query.
+ */
+export async function recordIndexedOverflow(dir: string): Promise<string> {
+  const bundle = join(dir, 'overflow.rewind');
+  const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, 'overflow.txt'), '--out', bundle, '--quiet', '--snapshot-every', '2M']);
+  assert.equal(r.code, 0, r.stderr);
+  const ix = await runRewind(['index', bundle]);
+  assert.equal(ix.code, 0, ix.stderr);
+  return bundle;
+}

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { changeText, rowOfValueAt, sortRows, summaryText, valueHistoryError, valueHistoryTable, whereText, writeMarkers } from '../extension/novsc/value-history';
-import { DEMO_INPUTS, DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { recordIndexedOverflow, requireDemoKernel, ROOT, tempDir } from './helpers';
 import { RewindDapClient } from './support/dap-client';
 import { assertNoLeftovers } from './support/procs';
 
@@ -25,15 +25,12 @@ function lineOf(text: string): number {
 
 describe('index queries over DAP', { timeout: 900_000 }, () => {
   const dir = tempDir(after, 'rewind-index-dap-');
-  const bundle = join(dir, 'overflow.rewind');
+  let bundle = '';
   let c: RewindDapClient | undefined;
 
   before(async () => {
     requireDemoKernel();
-    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, 'overflow.txt'), '--out', bundle, '--quiet', '--snapshot-every', '2M']);
-    assert.equal(r.code, 0, r.stderr);
-    const ix = await runRewind(['index', bundle]);
-    assert.equal(ix.code, 0, ix.stderr);
+    bundle = await recordIndexedOverflow(dir);
     c = new RewindDapClient();
     await c.start();
     await c.launch({ recording: bundle });

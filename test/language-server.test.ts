@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { CodeLens } from 'vscode-languageserver-protocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
-import { DEMO_INPUTS, DEMO_KERNEL, requireDemoKernel, ROOT, runRewind, tempDir } from './helpers';
+import { DEMO_KERNEL, recordIndexedOverflow, requireDemoKernel, ROOT, tempDir } from './helpers';
 import { RewindDapClient } from './support/dap-client';
 import { symbolAddress } from './support/elf';
 import { LspClient } from './support/lsp-client';
@@ -47,7 +47,6 @@ function target(lens: CodeLens): number | undefined {
 
 describe('language server (LSP over stdio, following a debug session on a bridge)', { timeout: 900_000 }, () => {
   const dir = tempDir(after, 'rewind-lsp-');
-  const bundle = join(dir, 'overflow.rewind');
   let bridge: RunningBridge | undefined;
   let dap: RewindDapClient | undefined;
   let lsp: LspClient | undefined;
@@ -56,10 +55,7 @@ describe('language server (LSP over stdio, following a debug session on a bridge
 
   before(async () => {
     requireDemoKernel();
-    const r = await runRewind(['record', '--kernel', DEMO_KERNEL, '--input', join(DEMO_INPUTS, 'overflow.txt'), '--out', bundle, '--quiet', '--snapshot-every', '2M']);
-    assert.equal(r.code, 0, r.stderr);
-    const ix = await runRewind(['index', bundle]);
-    assert.equal(ix.code, 0, ix.stderr);
+    await recordIndexedOverflow(dir);
     const socket = join(dir, 'bridge.sock');
     bridge = await startBridge({ root: dir, socket, log: join(dir, 'bridge.log') });
     dap = new RewindDapClient();

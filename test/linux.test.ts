@@ -4,7 +4,7 @@
  * panics), through the real adapter, gdb and engine. One adapter session serves the tests in order
  * (each starts where the one before left off): syscall breakpoints forward and back, the current
  * task, reverse steps in kernel C code, a reverse watchpoint on jiffies_64, dmesg at two time
- * points, and the kernel-event scan that finds the panic. Then the same workload recorded with
+ * points, the kernel-event scan that finds the panic, and a dmesg line's time point. Then the same workload recorded with
  * KPTI forced on: in user mode the task is unknown, and the adapter says so.
  */
 import assert from 'node:assert/strict';
@@ -406,6 +406,31 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     assert.ok(late.lines.some((l) => l.text === KMSG_MARKER && l.facility === 1), 'the /dev/kmsg line (facility user)');
     assert.ok(late.lines.some((l) => l.text === 'sysrq: Trigger a crash'));
     assert.ok(!late.lines.some((l) => l.text.startsWith('Kernel panic')), 'panic() has not printed yet at its entry');
+  });
+
+  it('a dmesg line goes to where the serial console printed it (rewind/dmesgTime, the Events view\'s click)', async (t) => {
+    if (session.skip()) return t.skip(session.skip());
+    // From the panic: the log holds the boot's records; one of them, by its sequence number.
+    const log = await c.custom('rewind/dmesg', {});
+    const record = log.lines.find((l) => l.text === 'Run /init as init process');
+    assert.ok(record, 'the record of init starting');
+    const at = await c.custom('rewind/dmesgTime', { seq: record.seq });
+    assert.equal(at.seq, record.seq);
+    assert.equal(at.method, 'console');
+    assert.match(at.text, /^\[\s*\d+\.\d{6}\] Run \/init as init process\s*$/);
+    assert.ok(at.icount < (await c.position()).icount, `${at.icount} is before the panic`);
+    // The bundle's console says the same line ended at that time point.
+    const printed = await c.custom('rewind/console', { from: at.icount, limit: 1 });
+    assert.equal(printed.lines[0]!.icount, at.icount);
+    assert.equal(printed.lines[0]!.line, at.consoleLine);
+    // The replay agrees: there the kernel is in its console path writing to the UART, and the record is in the log.
+    const stop = await c.run(() => c.dc.send('rewind/seek', { icount: at.icount }));
+    assert.equal(stop.position.icount, at.icount);
+    assert.ok(stop.frames.some((f) => /^(serial8250_console_\w+|uart_console_write|console_\w+|call_console_driver|univ8250_console_write) /.test(f)), stop.frames.join(' < '));
+    const there = await c.custom('rewind/dmesg', {});
+    assert.ok(there.lines.some((l) => l.seq === record.seq && l.text === record.text));
+    // A record that is not in the log at the position: the error says where to look.
+    await assert.rejects(c.custom('rewind/dmesgTime', { seq: log.lines.at(-1)!.seq + 1000 }), /is not in the kernel log at this time point.*logged later/);
   });
 });
 
