@@ -53,6 +53,13 @@ export interface RewindCommonArguments {
   startAt?: number | 'end';
   /** Log DAP, GDB/MI and bridge traffic to the debug console. */
   trace?: boolean;
+  /**
+   * A file of gdb commands that gdb sources once the symbols are loaded and it is connected to the
+   * recording (gdb runs with -nx: "~/.gdbinit" here reads the user's own).
+   */
+  gdbInit?: string;
+  /** gdb commands run after gdbInit, e.g. "source /path/to/vmlinux-gdb.py"; they must not run the target. */
+  setupCommands?: string[];
 }
 
 export interface RewindLaunchArguments extends RewindCommonArguments {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -447,6 +447,29 @@ describe('debug adapter (DAP) on the real engine', { timeout: 900_000 }, () => {
     } finally {
       for (const b of bridges) await b.close();
     }
+  });
+
+  it('runs the user\'s gdb set-up: "gdbInit" then "setupCommands", their output in the Debug Console; a command gdb refuses ends the launch saying which', async () => {
+    const init = join(dir, 'my-gdbinit');
+    writeFileSync(init, 'set $answer = 6 * 7\ndefine cfg-name\n  print cfg.machine_name\nend\n');
+    const { c, first } = await open(overflow, { gdbInit: init, setupCommands: ['print $answer', 'info line config_set_name'] });
+    assert.match(first.frames[0]!, /^panic panic\.c:\d+$/);
+    const console = c.output.join('');
+    assert.match(console, /\(gdb\) source .*my-gdbinit\n/);
+    assert.match(console, /\(gdb\) print \$answer\n\$1 = 42\n/);
+    assert.match(console, /\(gdb\) info line config_set_name\nLine \d+ of "[^"]*config\.c"/);
+    // What the init file defined works in the REPL, at any time point.
+    assert.equal(await c.evaluate('$answer'), '42');
+    const name = (await c.dc.evaluateRequest({ expression: '-exec cfg-name', context: 'repl' })).body.result;
+    assert.match(name, /= "[^"]*"/);
+    await close(c);
+
+    const refused = new RewindDapClient();
+    clients.push(refused);
+    await refused.start();
+    await assert.rejects(refused.dc.launchRequest({ recording: overflow, setupCommands: ['print 1', 'no-such-gdb-command'] } as DebugProtocol.LaunchRequestArguments), /"setupCommands"\[1\]: gdb refused `no-such-gdb-command`: Undefined command: "no-such-gdb-command"/);
+    await close(refused);
+    await assert.rejects(open(overflow, { gdbInit: join(dir, 'missing-gdbinit') }), /"gdbInit": .*missing-gdbinit does not exist/);
   });
 
   // The demo's second half (scripts/demo.sh) is this story: it must work on every change, not

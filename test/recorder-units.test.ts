@@ -327,6 +327,16 @@ describe('the launch configuration\'s record object', () => {
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, linux: 'yes' } }, dir), /"record\.linux" must be true or false/);
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, disk: 'missing.img' } }, dir), /"record\.disk" \(a raw or qcow2 disk image\): missing\.img does not exist/);
     assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL, maxLog: 'huge' } }, dir), /"record\.maxLog" needs a size such as 512M or 2G \(0: no limit\), got "huge"/);
+    // The user's gdb set-up: an init file that exists, and commands one line each.
+    await fs.writeFile(join(dir, 'gdbinit'), 'set $x = 1\n');
+    const setup = parseLaunchArguments({ record: { kernel: DEMO_KERNEL }, gdbInit: 'gdbinit', setupCommands: ['source vmlinux-gdb.py', 'lx-ps'] }, dir);
+    assert.equal(setup.gdbInit, join(dir, 'gdbinit'));
+    assert.deepEqual(setup.setupCommands, ['source vmlinux-gdb.py', 'lx-ps']);
+    assert.deepEqual(plain.setupCommands, []);
+    assert.equal(plain.gdbInit, undefined);
+    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL }, gdbInit: 'nope' }, dir), /"gdbInit": nope does not exist/);
+    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL }, setupCommands: 'lx-ps' }, dir), /"setupCommands" must be a list of gdb commands, one line each/);
+    assert.throws(() => parseLaunchArguments({ record: { kernel: DEMO_KERNEL }, setupCommands: ['print 1\nprint 2'] }, dir), /"setupCommands" must be a list of gdb commands, one line each/);
   });
 });
 

@@ -29,6 +29,7 @@ import type { BridgeStop, OpenResult, PositionResult, RewindRecordingReach } fro
 import { AdapterError, ErrorId } from './errors';
 import { parseFrameJson, type FrameInfo } from './frame-info';
 import { GDB_PYTHON_HELPERS } from './gdb-python';
+import { runGdbSetup } from './gdb-setup';
 import { Gdb, miQuote } from './mi/gdb';
 import type { MiTuple } from './mi/parser';
 import type { FilteredBreakpoint } from './reverse-stepping';
@@ -125,6 +126,7 @@ export class Debuggee {
       await fs.writeFile(helpers, GDB_PYTHON_HELPERS, { mode: 0o600 });
       await gdb.console(`source ${helpers}`);
       await gdb.send(`-target-select remote ${relaySocket}`); // a private path without spaces; gdb takes quotes literally here
+      await runGdbSetup(gdb, opts, (text) => opts.log(text.trimEnd()));
       const reach: RewindRecordingReach = { bridge: address, ...(token !== undefined ? { token } : {}), recording: opened.path, symbols: [symbolFile, ...(opts.symbols ?? []).slice(1)], sourceMap: opts.sourceMap };
       return new Debuggee(client, opened.sessionId, opened, gdb, relay, dir, bridge, manifest, symbolFile, reach);
     } catch (e) {

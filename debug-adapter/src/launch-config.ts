@@ -3,6 +3,7 @@
  * The shapes are RewindLaunchArguments / RewindAttachArguments in the shared protocol module.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { toAddress, type BridgeAddress, parseIcount, isUserError, parseRecordOptions, type ParsedRecordOptions } from '@rewind/core';
 import type { RecordSpec, RewindAttachArguments, RewindCommonArguments, RewindLaunchArguments } from '@rewind/protocol';
@@ -15,6 +16,8 @@ export interface CommonConfig {
   stopOnEntry: boolean;
   startAt?: number | 'end';
   trace: boolean;
+  gdbInit?: string;
+  setupCommands: string[];
 }
 
 export type SessionConfig =
@@ -80,6 +83,12 @@ function common(o: Record<string, unknown>, cwd: string): CommonConfig {
     if (o[key] !== undefined && typeof o[key] !== 'boolean') throw bad(`"${key}" must be true or false`);
   }
   const gdbPath = optString(o, 'gdbPath');
+  const gdbInitText = optString(o, 'gdbInit');
+  const gdbInit = gdbInitText ? existingFile(gdbInitText.replace(/^~(?=\/)/, homedir()), '"gdbInit":', cwd) : undefined;
+  const setupCommands = o.setupCommands ?? [];
+  if (!Array.isArray(setupCommands) || setupCommands.some((c) => typeof c !== 'string' || c.trim() === '' || /[\r\n]/.test(c))) {
+    throw bad('"setupCommands" must be a list of gdb commands, one line each, e.g. ["source ${workspaceFolder}/vmlinux-gdb.py"]');
+  }
   return {
     ...(symbols ? { symbols } : {}),
     sourceMap,
@@ -87,6 +96,8 @@ function common(o: Record<string, unknown>, cwd: string): CommonConfig {
     stopOnEntry: o.stopOnEntry === true,
     ...(startAt !== undefined ? { startAt } : {}),
     trace: o.trace === true,
+    ...(gdbInit ? { gdbInit } : {}),
+    setupCommands: setupCommands as string[],
   };
 }
 

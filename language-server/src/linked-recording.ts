@@ -64,6 +64,8 @@ export class LinkedRecording {
         ...(opts.gdbPath ? { gdbPath: opts.gdbPath } : {}),
         stopOnEntry: false,
         trace: false,
+        // The session's own gdb set-up is the user's console's; this gdb only reads facts.
+        setupCommands: [],
         log: opts.log,
       },
     );
