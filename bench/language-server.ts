@@ -274,7 +274,7 @@ async function main(): Promise<void> {
       '',
       '## Per file: the first request, and QEMU + gdb counting the same',
       '',
-      '| file | functions | lenses | Rewind, first request | QEMU + gdb | ratio | counts |',
+      '| file | functions that ran | lenses | Rewind, first request | QEMU + gdb | ratio | counts |',
       '|---|---|---|---|---|---|---|',
       ...firstRows.map((r) => {
         const b = baselines.find((x) => x.file === basename(r.file));

@@ -2,7 +2,7 @@
  * Queries that go by the recording's index (issue 12) against the same queries without it, on one
  * demo recording with several snapshots, through the real engine: all hits of code addresses, all
  * writes of variables (with their values before and after), reverse continue to a breakpoint and
- * the last write from random time points. Addresses and time points are drawn with a fixed seed,
+ * the last write, and forward continue to a breakpoint or a write, from random time points. Addresses and time points are drawn with a fixed seed,
  * some rarely run or written. The answers must be equal time point by time point. Also: a damaged
  * index is not used (the queries then go without it, with the same answers).
  */
@@ -143,6 +143,32 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
       assert.deepEqual(w2 && key(w2), w1 && key(w1), `last write of ${v.name} before ${at}`);
     }
     assert.ok(farLandings > 0, 'some hits lay more than a bucket after the snapshot before them (else the landing check above proves nothing)');
+  });
+
+  it('forward continue from random time points stops where it does without the index, replaying only candidate buckets under traps', async () => {
+    const code = sampleCode();
+    const vars = variables();
+    let skipped = 0;
+    for (let i = 0; i < 10; i++) {
+      const at = Math.floor(fast!.end * 0.8 * random());
+      const address = pick(code);
+      const v = pick(vars);
+      for (const traps of [{ breakpoints: [{ address }] }, { watchpoints: [{ address: v.address, size: v.size, access: 'write' as const }] }]) {
+        await plain!.seek(at);
+        await fast!.seek(at);
+        const want = await plain!.continueForward(traps);
+        const trapped: Array<{ from: number; to: number }> = [];
+        const stop = fast!.observe((ev) => {
+          if (ev.type === 'run' && ev.traps) trapped.push(ev);
+        });
+        const got = await fast!.continueForward(traps).finally(stop);
+        assert.deepEqual(got, want, `continue to ${JSON.stringify(traps, (_k, x: unknown) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x))} from ${at}`);
+        // Under traps only inside candidate buckets: a stretch of at least a bucket before the stop went without them.
+        const replayedUnderTraps = trapped.reduce((n, r) => n + (r.to - r.from), 0);
+        if (got.icount - at - replayedUnderTraps >= BUCKET) skipped++;
+      }
+    }
+    assert.ok(skipped > 0, 'some forward continues went through a bucket or more without traps');
   });
 
   it('counts hits over ranges that cut buckets exactly, and tells the code that ran', async () => {

@@ -7,6 +7,7 @@ import type { X86Registers } from '../gdb/x86-registers';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
 import { IndexAttachment, type IndexStatus } from './index-attachment';
+import { continueByIndex } from './indexed-forward';
 import { LadderImages } from './ladder-images';
 import type { RecordingIndex } from '../index/recording-index';
 import { SnapshotLadder, type LadderPointInfo } from './ladder';
@@ -18,7 +19,7 @@ import { landing, SliceSearch, type Hit, type ScanOptions, type ScanRange, type 
 import { SnapshotRechecks, type RecheckVerdict } from './snapshot-recheck';
 import { verifyBundleSnapshots } from './snapshot-verify';
 import { readVerdicts, writeVerdicts } from './verdict-file';
-import type { Breakpoint, LadderPoint, ReplayWorker, StopCause, Watchpoint } from './worker';
+import type { Breakpoint, LadderPoint, ReplayWorker, RunOptions, StopCause, Watchpoint } from './worker';
 import { WorkerPool } from './worker-pool';
 import { ReplayWorkspace } from './workspace';
 
@@ -264,16 +265,23 @@ export class ReplayEngine {
    * `signal` (or interrupt()) stops it where it is: a 'time' stop.
    */
   async continueForward(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; until?: TimePoint; signal?: AbortSignal } = {}): Promise<StopCause> {
-    // A process lost on the way leaves the position where it was: the next attempt starts there again.
-    return this.operation('continueForward', [opts], () =>
-      this.pool.attempts('continue', async () => {
-        const w = await this.currentWorker();
-        const stop = await this.pool.withRecovery(w, () => w.run(opts));
-        this.setCurrent(w, stop.icount);
-        this.afterMove();
-        return stop;
-      }),
-    );
+    return this.operation('continueForward', [opts], async () => {
+      const until = Math.min(opts.until ?? this.end, this.end);
+      const runs = this.search.forwardRuns(opts, this.position, until);
+      if (!runs) return this.runForward(opts);
+      return continueByIndex(runs, opts, until, { position: () => this.position, end: this.end, goTo: (t) => this.seek(t, false), run: (o) => this.runForward(o) });
+    });
+  }
+
+  /** The current process runs forward under the traps (one lost on the way leaves the position as it was: the next attempt starts there). */
+  private runForward(opts: RunOptions): Promise<StopCause> {
+    return this.pool.attempts('continue', async () => {
+      const w = await this.currentWorker();
+      const stop = await this.pool.withRecovery(w, () => w.run(opts));
+      this.setCurrent(w, stop.icount);
+      this.afterMove();
+      return stop;
+    });
   }
 
   /**

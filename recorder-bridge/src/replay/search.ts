@@ -124,6 +124,15 @@ export class SliceSearch {
   }
 
   /**
+   * With the index, the stretches of [from, to) that a forward run has to replay with its traps
+   * (the candidate buckets, adjacent ones merged), ascending; undefined when the index cannot say.
+   */
+  forwardRuns(what: Traps, from: TimePoint, to: TimePoint): IndexSpan[] | undefined {
+    const candidates = this.candidates(what, from, to);
+    return candidates && mergeAdjacent(candidates);
+  }
+
+  /**
    * The newest trigger whose landing is before `before` (the one landing latest), if any, searching
    * backward. With watchpoints the search runs one instruction past `before`: a write ending exactly
    * there lands just before it, and a replay-break at `before` can win over its watchpoint (measured).

@@ -31,6 +31,11 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Memory read at every watchpoint trigger (the value just after the access): value history. */
   sample?: MemoryRange;
+  /**
+   * The worker got here by going to this time point, not by stopping at a breakpoint here: a
+   * breakpoint at the current pc is a hit (as a scan counts it), not one to step off.
+   */
+  arrived?: boolean;
 }
 
 export interface MemoryRange {

@@ -15,10 +15,7 @@ import type { ReplayWorkspace } from './workspace';
 
 export type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 
-/**
- * A replay process that does not answer for this long (QMP, or gdb while paused), or whose icount
- * stays frozen this long while it keeps a core busy, is taken for hung (replay/hang-watch.ts).
- */
+/** A process that does not answer for this long, or whose icount stays frozen this long on a busy core, is hung (hang-watch.ts). */
 export const DEFAULT_HANG_MS = 1_500;
 
 /**
@@ -164,13 +161,14 @@ export class ReplayWorker {
       if (this.icountCache >= until) return timeStop();
       if (opts.signal?.aborted) return { stop: { kind: 'time', icount: this.icountCache } };
       // Step off a breakpoint we are sitting on, so that it does not trigger again at once. A scan
-      // collects it first: its range starts here, and the run before it stopped short of it.
+      // (its range starts here) and a run that arrived here by a seek count it first.
       if (bps.length > 0) {
         const regs = await this.registers();
         const pc = regs[pcName(this.wide)] ?? 0n;
         const at = bps.filter((b) => b.address === pc);
         if (at.length > 0) {
-          if (scan && at.some((b) => stackAccepts(b, regs[this.wide ? 'rsp' : 'esp'] ?? 0n))) onHit({ kind: 'breakpoint', icount: this.icountCache, address: pc });
+          const hit = { kind: 'breakpoint' as const, icount: this.icountCache, address: pc };
+          if ((scan || opts.arrived) && at.some((b) => stackAccepts(b, regs[this.wide ? 'rsp' : 'esp'] ?? 0n)) && !onHit(hit)) return { stop: hit };
           await this.step();
           if (this.icountCache >= until) return { stop: { kind: 'time', icount: this.icountCache } };
         }
