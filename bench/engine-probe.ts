@@ -18,6 +18,7 @@ const CALL_KINDS: Record<EngineOperation, CallKind> = {
   hits: 'query',
   writes: 'query',
   lastWrite: 'query',
+  lastHit: 'query',
   registers: 'read',
   gdbPacket: 'read',
   readMemory: 'read',

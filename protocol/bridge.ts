@@ -275,6 +275,16 @@ export interface LastWriteResult {
   /** null when nothing wrote the range before the current position. */
   hit: BridgeHit | null;
 }
+/** rewind/lastHit: the newest run of any of the addresses before a time point, without moving the session. */
+export interface LastHitParams extends SessionParams {
+  addresses: Array<HexAddress | BridgeBreakpoint>;
+  /** Default: the session's current time point. */
+  before?: TimePoint;
+}
+export interface LastHitResult {
+  /** null when none of the addresses ran before `before`. */
+  hit: BridgeHit | null;
+}
 
 /**
  * One read-only gdb remote-protocol packet for the replay process that holds the current time:
@@ -327,6 +337,7 @@ export interface BridgeRequests {
   'rewind/hits': { params: HitsParams; result: HitsResult };
   'rewind/writes': { params: WritesParams; result: HitsResult };
   'rewind/lastWrite': { params: LastWriteParams; result: LastWriteResult };
+  'rewind/lastHit': { params: LastHitParams; result: LastHitResult };
   'rewind/counts': { params: CountsParams; result: CountsResult };
   'rewind/coverage': { params: CoverageParams; result: CoverageResult };
   'rewind/indexStatus': { params: SessionParams; result: IndexStatusResult };

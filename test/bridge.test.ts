@@ -191,7 +191,7 @@ describe('bridge', { timeout: 900_000 }, () => {
     await follower.close(own.sessionId);
   });
 
-  it('reverse-continues to the last breakpoint hit before now, with progress', T, async () => {
+  it('reverse-continues to the last breakpoint hit before now, with progress; rewind/lastHit finds it without moving', T, async () => {
     const c = await client();
     const s = await c.open('demo.rewind');
     const putc = symbolAddress(DEMO_KERNEL, 'serial_putc');
@@ -217,6 +217,14 @@ describe('bridge', { timeout: 900_000 }, () => {
     const hits = await c.hits(s.sessionId, putc, { to: t });
     assert.ok(hits.hits.some((h) => h.icount === stop.icount));
     assert.ok(hits.hits.every((h) => h.icount <= stop.icount && h.address === stop.address));
+    // rewind/lastHit finds the same hit without moving, from the session's time or from a time point given.
+    const here = (await c.position(s.sessionId)).icount;
+    assert.deepEqual((await c.lastHit(s.sessionId, [putc], { before: t })).hit, { icount: stop.icount, address: stop.address });
+    assert.equal((await c.position(s.sessionId)).icount, here, 'lastHit does not move the session');
+    await c.seek(s.sessionId, t);
+    assert.equal((await c.lastHit(s.sessionId, [putc])).hit?.icount, stop.icount);
+    assert.equal((await c.lastHit(s.sessionId, [putc], { before: 0 })).hit, null);
+    await rejects(c.request('rewind/lastHit', { sessionId: s.sessionId, addresses: [] }), 'bad-params', /empty/);
     await c.close(s.sessionId);
   });
 

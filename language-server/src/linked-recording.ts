@@ -97,8 +97,8 @@ export class LinkedRecording {
 
   /**
    * The time point of a function's first, previous, next or last execution (previous and next
-   * relative to `now`), found by moving this server's own session there with a breakpoint on it:
-   * the engine's indexed reverse and forward continues.
+   * relative to `now`): backward by the engine's indexed search for the last hit (rewind/lastHit,
+   * without moving), forward by moving this server's own session there (an indexed continue).
    */
   hit(name: string, addresses: bigint[], which: HitWhich, now: TimePoint): Promise<TimePoint | undefined> {
     // At either end, previous and next are the last and first call: one search (and one cache entry) for both.
@@ -110,9 +110,11 @@ export class LinkedRecording {
       p = this.serial(async () => {
         const d = this.debuggee;
         const start = which === 'first' ? 0 : which === 'last' ? d.end : now;
-        await d.client.seek(d.sessionId, start);
         const bps = addresses.map((a) => `0x${a.toString(16)}`);
-        const stop = which === 'first' || which === 'next' ? await d.client.continue(d.sessionId, { breakpoints: bps }) : await d.client.reverseContinue(d.sessionId, { breakpoints: bps });
+        // Backward: a query, without moving this session (no seek to `now` first, no landing after).
+        if (which === 'previous' || which === 'last') return (await d.client.lastHit(d.sessionId, bps, { before: start })).hit?.icount;
+        await d.client.seek(d.sessionId, start);
+        const stop = await d.client.continue(d.sessionId, { breakpoints: bps });
         return stop.kind === 'breakpoint' ? stop.icount : undefined;
       });
       this.hits.set(key, p);

@@ -269,6 +269,11 @@ export class BridgeClient {
     return this.request('rewind/lastWrite', { sessionId, address: hexOf(address), size }, opts);
   }
 
+  /** The newest run of any of the addresses before `before` (default: the session's time), without moving it. */
+  lastHit(sessionId: string, addresses: Addr[], opts: { before?: TimePoint } & RequestOptions = {}) {
+    return this.request('rewind/lastHit', { sessionId, addresses: addresses.map(hexOf), ...(opts.before !== undefined ? { before: opts.before } : {}) }, opts);
+  }
+
   /**
    * One read-only gdb remote-protocol packet ("g", "m100a9a,10", ...) at the current time, as
    * `thread` if given; writes and execution are refused ('packet-refused').

@@ -170,10 +170,7 @@ export class ReplayEngine {
     return this.ladder.all().map(withoutImage);
   }
 
-  /**
-   * The recorded snapshots and those created with createSnapshot, oldest first (not the ladder's
-   * automatic ones, which come and go).
-   */
+  /** The recorded snapshots and those created with createSnapshot, oldest first (not the ladder's automatic ones). */
   listSnapshots(): Array<SnapshotEntry & { source: SnapshotSource }> {
     return this.ladder
       .all()
@@ -260,10 +257,7 @@ export class ReplayEngine {
     return this.operation('stepi', [], () => this.seek(this.position + 1));
   }
 
-  /**
-   * Runs forward until a breakpoint or watchpoint triggers, `until`, or the end. An aborted
-   * `signal` (or interrupt()) stops it where it is: a 'time' stop.
-   */
+  /** Runs forward until a trap triggers, `until`, or the end; an aborted `signal` (or interrupt()) stops it where it is ('time'). */
   async continueForward(opts: { breakpoints?: Breakpoint[]; watchpoints?: Watchpoint[]; until?: TimePoint; signal?: AbortSignal } = {}): Promise<StopCause> {
     return this.operation('continueForward', [opts], async () => {
       const until = Math.min(opts.until ?? this.end, this.end);
@@ -311,10 +305,7 @@ export class ReplayEngine {
     });
   }
 
-  /**
-   * Every time point in [from, to) where one of the addresses executes (and its stack filter, if
-   * any, accepts), by slices in parallel. Each hit names the address that triggered.
-   */
+  /** Every time point in [from, to) where one of the addresses executes (its stack filter accepting), by slices in parallel. */
   async hits(address: bigint | Breakpoint | Array<bigint | Breakpoint>, range: ScanRange = {}): Promise<Hit[]> {
     const breakpoints = (Array.isArray(address) ? address : [address]).map((a) => (typeof a === 'bigint' ? { address: a } : a));
     return this.operation('hits', [address, range], () => this.search.query({ breakpoints }, range));
@@ -329,6 +320,11 @@ export class ReplayEngine {
   async lastWrite(address: bigint, size: number, opts: ScanOptions = {}): Promise<Hit | undefined> {
     // A write whose instruction ran before now ends at or before now (it lands just before its end).
     return this.operation('lastWrite', [address, size, opts], () => this.search.lastBefore(this.position, { watchpoints: [{ address, size, access: 'write' }] }, opts, 'last write'));
+  }
+
+  /** The last hit of the breakpoints before `before` (default: now), without moving. */
+  async lastHit(breakpoints: Breakpoint[], before = this.position, opts: ScanOptions = {}): Promise<Hit | undefined> {
+    return this.operation('lastHit', [breakpoints, before, opts], () => this.search.lastBefore(before, { breakpoints }, opts, 'last hit'));
   }
 
   async registers(): Promise<X86Registers> {

@@ -17,6 +17,7 @@ export type EngineOperation =
   | 'hits'
   | 'writes'
   | 'lastWrite'
+  | 'lastHit'
   | 'registers'
   | 'gdbPacket'
   | 'readMemory';
