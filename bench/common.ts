@@ -5,7 +5,9 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
+import { killAllChildren } from '../recorder-bridge/src/util/processes';
 import { REWIND_VERSION } from '../recorder-bridge/src/version';
+import { descendantsOf } from '../test/support/procs';
 
 export const ROOT = join(__dirname, '..', '..');
 
@@ -97,5 +99,18 @@ export function sourceState(): string {
     return `git ${head}${dirty ? `, with uncommitted changes in ${dirty} file(s) of debug-adapter/ and recorder-bridge/ (the working tree as built for this run)` : ''}`;
   } catch {
     return 'not a git checkout';
+  }
+}
+
+/** Kills every process this benchmark started that is still there (a QEMU or gdb a failure left behind), by pid, naming each. */
+export function killLeftovers(bench: string): void {
+  killAllChildren();
+  for (const p of descendantsOf()) {
+    progress(`bench/${bench}: killing leftover process ${p.pid} (${p.comm})`);
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
   }
 }

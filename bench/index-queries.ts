@@ -61,14 +61,12 @@ import { RecordingIndex } from '../recorder-bridge/src/index/recording-index';
 import { record } from '../recorder-bridge/src/record/recorder';
 import type { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import { killAllChildren } from '../recorder-bridge/src/util/processes';
 import { ensureLinuxFixture, WRITE_BYTES } from '../test/linux-fixture';
 import { ensureSecondWorkload } from '../test/linux-workloads';
 import { RewindDapClient } from '../test/support/dap-client';
-import { descendantsOf } from '../test/support/procs';
 import { prng } from '../test/support/prng';
 import { Baseline, type BaselineResult } from './baseline';
-import { benchHeader, deadline, fmtN, fmtS, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
+import { benchHeader, killLeftovers, deadline, fmtN, fmtS, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
 import { describeCalls, EngineProbe, type EngineCall, type Internals } from './engine-probe';
 
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
@@ -287,16 +285,7 @@ async function main(): Promise<void> {
     for (const s of sessions) await s.dap?.stop().catch(() => undefined);
     for (const s of sessions) await s.bridge.close().catch(() => undefined);
     await ws?.dispose().catch(() => undefined);
-    killAllChildren();
-    // Anything still below this process (a QEMU or gdb a failure left behind): by pid.
-    for (const p of descendantsOf()) {
-      progress(`bench/index-queries: killing leftover process ${p.pid} (${p.comm})`);
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killLeftovers('index-queries');
     if (madeIndex && !cfg.keepIndex) rmSync(madeIndex, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   };

@@ -28,15 +28,13 @@ import { buildIndex } from '../recorder-bridge/src/index/index-pass';
 import { loadIndex } from '../recorder-bridge/src/index/index-store';
 import { record } from '../recorder-bridge/src/record/recorder';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import { killAllChildren } from '../recorder-bridge/src/util/processes';
 import { ensureLinuxFixture } from '../test/linux-fixture';
 import { linuxSourceFiles } from '../test/linux-source';
 import { RewindDapClient } from '../test/support/dap-client';
 import { LspClient } from '../test/support/lsp-client';
-import { descendantsOf } from '../test/support/procs';
 import { prng } from '../test/support/prng';
 import { Baseline, type BaselineResult } from './baseline';
-import { benchHeader, fmtN, fmtS, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
+import { benchHeader, killLeftovers, fmtN, fmtS, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
 
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
 const DEMO_SNAPSHOT_EVERY = 50_000_000;
@@ -128,15 +126,7 @@ async function main(): Promise<void> {
     await dap.stop().catch(() => undefined);
     await bridge?.close().catch(() => undefined);
     await ws?.dispose().catch(() => undefined);
-    killAllChildren();
-    for (const p of descendantsOf()) {
-      progress(`bench/language-server: killing leftover process ${p.pid} (${p.comm})`);
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
+    killLeftovers('language-server');
     if (madeIndex) rmSync(madeIndex, { recursive: true, force: true });
     rmSync(work, { recursive: true, force: true });
   };
