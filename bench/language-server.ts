@@ -259,7 +259,7 @@ async function main(): Promise<void> {
       '|---|---|---|---|---|---|',
       `| lenses + line counts of a whole file, at a random point | ${fileS.length} | ${fmtS(quantile(fileS, 0.5))} | ${fmtS(quantile(fileS, 0.95))} | ${fmtS(quantile(fileS, 1))} | ≤ ${TARGET_FILE_S} s: ${quantile(fileS, 0.95) <= TARGET_FILE_S ? 'met' : '**missed**'} |`,
       `| the first request of a file after the first | ${later.length} | ${fmtS(quantile(later, 0.5))} | ${fmtS(quantile(later, 0.95))} | ${fmtS(quantile(later, 1))} | ≤ ${TARGET_FILE_S} s: ${quantile(later, 0.95) <= TARGET_FILE_S ? 'met' : '**missed**'} |`,
-      `| a function's previous lens (resolve: an indexed reverse continue) | ${prevS.length} | ${fmtS(quantile(prevS, 0.5))} | ${fmtS(quantile(prevS, 0.95))} | ${fmtS(quantile(prevS, 1))} | |`,
+      `| a function's previous lens (resolve: rewind/lastHit, the indexed backward search) | ${prevS.length} | ${fmtS(quantile(prevS, 0.5))} | ${fmtS(quantile(prevS, 0.95))} | ${fmtS(quantile(prevS, 1))} | |`,
       `| a function's next lens (resolve: an indexed forward continue) | ${nextS.length} | ${fmtS(quantile(nextS, 0.5))} | ${fmtS(quantile(nextS, 0.95))} | ${fmtS(quantile(nextS, 1))} | |`,
       '',
       `initialize: ${fmtS(initializeSeconds)}. The first request of ${basename(firstRows[0]!.file)} (opens the recording in the server): ${fmtS(firstRows[0]!.seconds)}.`,
