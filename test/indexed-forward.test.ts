@@ -11,7 +11,7 @@ import { continueByIndex, type ForwardMoves } from '../recorder-bridge/src/repla
 import type { RunOptions, StopCause } from '../recorder-bridge/src/replay/worker-types';
 
 /** A stand-in engine whose runs stop where `hits` says (the first hit in [position, until)). */
-function fakeEngine(start: number, end: number, hits: number[]): ForwardMoves & { log: string[] } {
+function fakeEngine(start: number, end: number, hits: number[], cancelGoAt?: { at: number; cancel: AbortController }): ForwardMoves & { log: string[] } {
   let position = start;
   const log: string[] = [];
   return {
@@ -20,7 +20,11 @@ function fakeEngine(start: number, end: number, hits: number[]): ForwardMoves & 
     position: () => position,
     goTo: async (t) => {
       log.push(`go ${t}`);
-      position = t;
+      // Cancelled on the way: the engine's seek stops where it got.
+      if (cancelGoAt && cancelGoAt.at < t) {
+        cancelGoAt.cancel.abort();
+        position = cancelGoAt.at;
+      } else position = t;
     },
     run: async (o: RunOptions): Promise<StopCause> => {
       const until = o.until ?? end;
@@ -79,5 +83,13 @@ describe('continue forward by the index', () => {
     const stop = await continueByIndex([{ from: 0, to: 1_000 }, { from: 5_000, to: 6_000 }], { ...bp, signal: ac.signal }, 10_000, e);
     assert.deepEqual(stop, { kind: 'time', icount: 1_000 });
     assert.deepEqual(e.log, ['run 0-1000']);
+  });
+
+  it('cancelled while going to a stretch: it stops where the going got, without running there', async () => {
+    const cancel = new AbortController();
+    const e = fakeEngine(0, 10_000, [5_500], { at: 3_000, cancel });
+    const stop = await continueByIndex([{ from: 5_000, to: 6_000 }], { ...bp, signal: cancel.signal }, 10_000, e);
+    assert.deepEqual(stop, { kind: 'time', icount: 3_000 });
+    assert.deepEqual(e.log, ['go 5000']);
   });
 });

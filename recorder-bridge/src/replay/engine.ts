@@ -213,8 +213,9 @@ export class ReplayEngine {
   /**
    * Goes to exactly `target` (clamped to the recording). `anchor`: when the target is far from the
    * nearest snapshot, save one just behind it on the way (else afterMove does, in the background).
+   * An aborted `signal` leaves it where it got (a continue's jump: its pause).
    */
-  async seek(target: TimePoint, anchor = true, lander?: ReplayWorker): Promise<TimePoint> {
+  async seek(target: TimePoint, anchor = true, lander?: ReplayWorker, signal?: AbortSignal): Promise<TimePoint> {
     return this.operation('seek', [target], async () => {
       const t = Math.max(0, Math.min(Math.floor(target), this.end));
       const from = this.position;
@@ -228,7 +229,7 @@ export class ReplayEngine {
           await this.pool.withRecovery(w, () => w.runTo(near));
           await this.addLadderPoint(w, false);
         }
-        const stop = await this.pool.withRecovery(w, () => w.runTo(t));
+        const stop = await this.pool.withRecovery(w, () => w.run({ until: t, ...(signal ? { signal } : {}) }));
         this.setCurrent(w, stop.icount);
         this.afterMove();
         return this.position;
@@ -263,7 +264,7 @@ export class ReplayEngine {
       const until = Math.min(opts.until ?? this.end, this.end);
       const runs = this.search.forwardRuns(opts, this.position, until);
       if (!runs) return this.runForward(opts);
-      return continueByIndex(runs, opts, until, { position: () => this.position, end: this.end, goTo: (t) => this.seek(t, false), run: (o) => this.runForward(o) });
+      return continueByIndex(runs, opts, until, { position: () => this.position, end: this.end, goTo: (t) => this.seek(t, false, undefined, opts.signal), run: (o) => this.runForward(o) });
     });
   }
 

@@ -11,7 +11,7 @@ import type { RunOptions, StopCause } from './worker-types';
 export interface ForwardMoves {
   position(): TimePoint;
   end: TimePoint;
-  /** Goes to a time point (no trap on the way). */
+  /** Goes to a time point (no trap on the way); an aborted signal of the continue leaves it where it got. */
   goTo(t: TimePoint): Promise<unknown>;
   /** Runs the current process forward under the traps. */
   run(opts: RunOptions): Promise<StopCause>;
@@ -26,6 +26,7 @@ export async function continueByIndex(runs: readonly IndexSpan[], opts: RunOptio
     // Arrived by going there: a breakpoint right at the run's first time point is a hit.
     const arrived = run.from > m.position();
     if (arrived) await m.goTo(run.from);
+    if (opts.signal?.aborted) break;
     const stop = await m.run({ ...opts, until: Math.min(watching ? run.to + 1 : run.to, until), arrived });
     if (stop.kind !== 'time' || opts.signal?.aborted) return stop;
   }
