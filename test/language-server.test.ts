@@ -102,6 +102,12 @@ describe('language server (LSP over stdio, following a debug session on a bridge
     const end = (await dap!.position()).icount;
     assert.ok(end > times.at(-1)!);
     assert.deepEqual(await resolved(), { first: times[0], previous: times.at(-1), next: undefined, last: times.at(-1) });
+    // Asked again at the same position (a refresh), the lenses come resolved: a pick never finds them without a command.
+    const again = lensesAt(await lsp!.codeLens(shellUri), line).slice(1);
+    assert.deepEqual(
+      again.map((l) => [(l.data as { which: string }).which, l.command?.title, target(l)]),
+      [['first', '⏮ first', times[0]], ['previous', '◀ previous', times.at(-1)], ['next', 'no later call', undefined], ['last', 'last ⏭', times.at(-1)]],
+    );
 
     // Carry out the "previous" lens's rewind.goto as a client does (nvim: a mapping that seeks the DAP session).
     const k = Math.floor(times.length / 2);

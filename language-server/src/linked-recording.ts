@@ -47,6 +47,8 @@ export class LinkedRecording {
   private readonly files = new Map<string, Promise<FileCounts>>();
   /** first/last per function, and previous/next per function and position. */
   private readonly hits = new Map<string, Promise<TimePoint | undefined>>();
+  /** The same, once found: lenses asked for again (a refresh) come resolved. */
+  private readonly found = new Map<string, TimePoint | undefined>();
   private disposed = false;
 
   private constructor(
@@ -101,11 +103,9 @@ export class LinkedRecording {
    * without moving), forward by moving this server's own session there (an indexed continue).
    */
   hit(name: string, addresses: bigint[], which: HitWhich, now: TimePoint): Promise<TimePoint | undefined> {
-    // At either end, previous and next are the last and first call: one search (and one cache entry) for both.
-    if (which === 'previous' && now >= this.end) which = 'last';
-    if (which === 'next' && now <= 0) which = 'first';
-    const key = `${name}\0${which}${which === 'previous' || which === 'next' ? `\0${now}` : ''}`;
-    let p = this.hits.get(key);
+    const key = this.hitKey(name, which, now);
+    which = key.which;
+    let p = this.hits.get(key.key);
     if (!p) {
       p = this.serial(async () => {
         const d = this.debuggee;
@@ -117,10 +117,26 @@ export class LinkedRecording {
         const stop = await d.client.continue(d.sessionId, { breakpoints: bps });
         return stop.kind === 'breakpoint' ? stop.icount : undefined;
       });
-      this.hits.set(key, p);
-      p.catch(() => this.hits.delete(key));
+      this.hits.set(key.key, p);
+      p.then(
+        (icount) => this.found.set(key.key, icount),
+        () => this.hits.delete(key.key),
+      );
     }
     return p;
+  }
+
+  /** What hit() has found already ({icount: undefined}: no such call), or undefined when not yet asked or still searching. */
+  knownHit(name: string, which: HitWhich, now: TimePoint): { icount: TimePoint | undefined } | undefined {
+    const { key } = this.hitKey(name, which, now);
+    return this.found.has(key) ? { icount: this.found.get(key) } : undefined;
+  }
+
+  private hitKey(name: string, which: HitWhich, now: TimePoint): { key: string; which: HitWhich } {
+    // At either end, previous and next are the last and first call: one search (and one cache entry) for both.
+    if (which === 'previous' && now >= this.end) which = 'last';
+    if (which === 'next' && now <= 0) which = 'first';
+    return { key: `${name}\0${which}${which === 'previous' || which === 'next' ? `\0${now}` : ''}`, which };
   }
 
   /** An expression's value at `now` and the writes to it in the window before. */

@@ -83,7 +83,15 @@ class RewindLanguageServer {
       if (!rec || !doc) return [];
       const counts = await this.counts(rec, p.textDocument.uri);
       if (!counts) return [];
-      return counts.functions.flatMap((f) => functionLenses(p.textDocument.uri, f, lineOf(doc, f.line)));
+      // A navigation lens found before (this position's, or first and last) comes resolved: a refresh
+      // does not take its command away while the user picks it.
+      return counts.functions.flatMap((f) =>
+        functionLenses(p.textDocument.uri, f, lineOf(doc, f.line)).map((lens) => {
+          const data = lens.data as NavLensData | undefined;
+          const known = data && rec.knownHit(data.function, data.which, this.position);
+          return data && known ? resolvedNavLens(lens, data, known.icount) : lens;
+        }),
+      );
     });
     c.onCodeLensResolve(async (lens: CodeLens) => {
       const data = lens.data as NavLensData | undefined;
