@@ -176,14 +176,16 @@ async function main(): Promise<void> {
 
     // ---- the first request of each file ----
     const firstRows: Array<{ file: string; seconds: number; lenses: number; functions: LensedFunction[] }> = [];
-    const uris = new Map<string, string>();
+    // Each file's URI and line count, read once (not inside the timed requests).
+    const opened = new Map<string, { uri: string; lines: number }>();
     for (const f of files) {
+      const lines = readFileSync(f, 'utf8').split('\n').length;
       const t = now();
       const uri = await lsp.open(f);
       const lenses = await lsp.codeLens(uri);
-      await lsp.inlayHints(uri, readFileSync(f, 'utf8').split('\n').length);
+      await lsp.inlayHints(uri, lines);
       const seconds = since(t);
-      uris.set(f, uri);
+      opened.set(f, { uri, lines });
       firstRows.push({ file: f, seconds, lenses: lenses.length, functions: functionsOf(lenses) });
       progress(`first request of ${basename(f)}: ${lenses.length} lenses in ${fmtS(seconds)}`);
       if (lenses.length === 0) throw new Error(`no lenses for ${f}: the server says ${lsp.log.slice(-5).join(' / ')}`);
@@ -194,13 +196,13 @@ async function main(): Promise<void> {
     for (let k = 0; k < cfg.points; k++) {
       const icount = Math.floor(rand() * end);
       const file = files[Math.floor(rand() * files.length)]!;
-      const uri = uris.get(file)!;
+      const { uri, lines } = opened.get(file)!;
       const refreshed = lsp.nextCodeLensRefresh();
       await dap.run(() => dap.dc.send('rewind/seek', { icount }));
       await refreshed;
       const t = now();
       const lenses = await lsp.codeLens(uri);
-      const hints = (await lsp.inlayHints(uri, readFileSync(file, 'utf8').split('\n').length)) ?? [];
+      const hints = (await lsp.inlayHints(uri, lines)) ?? [];
       const row: PointRow = { icount, file: basename(file), fileSeconds: since(t), lenses: lenses.length, hints: hints.length };
       const ran = functionsOf(lenses).filter((f) => f.count > 0);
       const fn = ran[Math.floor(rand() * ran.length)];

@@ -42,13 +42,20 @@ export interface ValueAt {
 /** How far back a hover looks for writes (the Value History view covers the whole recording). */
 export const HOVER_WRITES_WINDOW = 20_000_000;
 
+/** A search for a function's first/previous/next/last call, and its answer once found. */
+interface HitSearch {
+  search: Promise<TimePoint | undefined>;
+  found?: { icount: TimePoint | undefined };
+}
+
 export class LinkedRecording {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly files = new Map<string, Promise<FileCounts>>();
-  /** first/last per function, and previous/next per function and position. */
-  private readonly hits = new Map<string, Promise<TimePoint | undefined>>();
-  /** The same, once found: lenses asked for again (a refresh) come resolved. */
-  private readonly found = new Map<string, TimePoint | undefined>();
+  /**
+   * first/last per function, and previous/next per function and position: the search, and its
+   * answer once found (lenses asked for again, on a refresh, come resolved).
+   */
+  private readonly hits = new Map<string, HitSearch>();
   private disposed = false;
 
   private constructor(
@@ -105,9 +112,9 @@ export class LinkedRecording {
   hit(name: string, addresses: bigint[], which: HitWhich, now: TimePoint): Promise<TimePoint | undefined> {
     const key = this.hitKey(name, which, now);
     which = key.which;
-    let p = this.hits.get(key.key);
-    if (!p) {
-      p = this.serial(async () => {
+    const known = this.hits.get(key.key);
+    if (!known) {
+      const search = this.serial(async () => {
         const d = this.debuggee;
         const start = which === 'first' ? 0 : which === 'last' ? d.end : now;
         const bps = addresses.map((a) => `0x${a.toString(16)}`);
@@ -117,19 +124,20 @@ export class LinkedRecording {
         const stop = await d.client.continue(d.sessionId, { breakpoints: bps });
         return stop.kind === 'breakpoint' ? stop.icount : undefined;
       });
-      this.hits.set(key.key, p);
-      p.then(
-        (icount) => this.found.set(key.key, icount),
+      const entry: HitSearch = { search };
+      this.hits.set(key.key, entry);
+      search.then(
+        (icount) => (entry.found = { icount }),
         () => this.hits.delete(key.key),
       );
+      return search;
     }
-    return p;
+    return known.search;
   }
 
   /** What hit() has found already ({icount: undefined}: no such call), or undefined when not yet asked or still searching. */
   knownHit(name: string, which: HitWhich, now: TimePoint): { icount: TimePoint | undefined } | undefined {
-    const { key } = this.hitKey(name, which, now);
-    return this.found.has(key) ? { icount: this.found.get(key) } : undefined;
+    return this.hits.get(this.hitKey(name, which, now).key)?.found;
   }
 
   private hitKey(name: string, which: HitWhich, now: TimePoint): { key: string; which: HitWhich } {
