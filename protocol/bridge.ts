@@ -198,6 +198,33 @@ export interface BridgeHit {
   /** rewind/writes with `values`: the watched bytes just before and just after the write, hex. */
   before?: string;
   value?: string;
+  /** rewind/writes with `task`: the Linux task that wrote, and its CPU (absent where unreadable). */
+  task?: BridgeHitTask;
+}
+
+/** A Linux task as a write's sample read it. */
+export interface BridgeHitTask {
+  /** The task_struct's address. */
+  task: HexAddress;
+  pid: number;
+  tgid: number;
+  comm: string;
+  cpu?: number;
+}
+
+/**
+ * Where a Linux x86_64 kernel keeps the current task, from the vmlinux (the adapter reads it):
+ * rewind/writes then reads, at each write, the per-CPU `current_task` of the writing CPU (at its
+ * kernel GS base) and the task's pid, tgid and comm.
+ */
+export interface BridgeTaskProbe {
+  /** Per-CPU offsets (the symbols' values) of `current_task` and of `cpu_number`. */
+  currentTask: HexAddress;
+  cpuNumber?: HexAddress;
+  /** Byte offsets of the fields in struct task_struct. */
+  pid: number;
+  tgid: number;
+  comm: number;
 }
 
 export interface HitsParams extends SessionParams {
@@ -221,6 +248,8 @@ export interface WritesParams extends SessionParams {
   to?: TimePoint;
   /** Also read the bytes before and after each write (value history; at most 4096 bytes). */
   values?: boolean;
+  /** With `values`: also which Linux task wrote (x86_64 guests). */
+  task?: BridgeTaskProbe;
 }
 
 /** rewind/counts: how often code addresses ran in [from, to), exactly (from the index, or by replay without one). */

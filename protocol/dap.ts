@@ -195,6 +195,10 @@ export interface RewindValueHistoryResponse {
      * (`at` is a function's entry: a call's push or an exception frame; a string instruction).
      */
     writer?: RewindCodeLocation;
+    /** On a Linux x86_64 guest: the task that wrote (its `current` at the write), where readable. */
+    task?: { pid: number; tgid: number; comm: string };
+    /** The vCPU that wrote, where the adapter knows it (Linux: the kernel's cpu_number there). */
+    cpu?: number;
   }>;
 }
 

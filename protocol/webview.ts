@@ -90,8 +90,8 @@ export type TimelineFromWebview =
 
 // ---- The Value History panel (extension/value-history-view.ts hosts it, extension/webview/value-history.ts draws it) ----
 
-/** The table's columns, in the order shown; `cpu` only when the panel knows the vCPU of every write. */
-export type ValueHistoryColumn = 'n' | 'icount' | 'cpu' | 'function' | 'source' | 'old' | 'new';
+/** The table's columns, in the order shown; `cpu` only when the panel knows the vCPU of every write, `task` on Linux. */
+export type ValueHistoryColumn = 'n' | 'icount' | 'cpu' | 'task' | 'function' | 'source' | 'old' | 'new';
 
 /** A value of the watched bytes as a row shows it (extension/novsc/value-history.ts makes them). */
 export interface ValueHistoryValue {
@@ -115,6 +115,8 @@ export interface ValueHistoryRow {
   seekTo: TimePoint;
   /** The vCPU that wrote, when known. */
   cpu?: string;
+  /** On Linux: the task that wrote ("dd [1234]"), where it was readable. */
+  task?: { text: string; title: string; comm: string; pid: number };
   /**
    * Whether function, source and code are the writing instruction's (the adapter's `writer`); else
    * they are where the guest is just after the write (`at`: the instruction after the store).
@@ -144,6 +146,8 @@ export interface ValueHistoryTable {
   /** Whether the rows carry a vCPU (`cpu`); `cpuNote` says why or why not. */
   hasCpu: boolean;
   cpuNote: string;
+  /** Whether the adapter told the task of the writes (a Linux guest): the `task` column. */
+  hasTask: boolean;
   /** The debug session's name. */
   session: string;
   /** The last time point of the recording. */

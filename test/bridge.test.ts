@@ -302,6 +302,11 @@ describe('bridge', { timeout: 900_000 }, () => {
     assert.ok(both.every((h) => h.address === '0x' + (a.some((x) => x.icount === h.icount) ? putc : strlen).toString(16)));
     await rejects(c.request('rewind/hits', { sessionId: s.sessionId }), 'bad-params', /address/);
     await rejects(c.request('rewind/hits', { sessionId: s.sessionId, addresses: [] }), 'bad-params', /empty/);
+    // rewind/writes' task probe: only with the values, and offsets that are offsets.
+    const probe = { currentTask: '0x1fbc0', pid: 0x598, tgid: 0x59c, comm: 0x758 };
+    await rejects(c.request('rewind/writes', { sessionId: s.sessionId, address: '0x' + putc.toString(16), size: 4, task: probe }), 'bad-params', /"task" goes with "values"/);
+    await rejects(c.request('rewind/writes', { sessionId: s.sessionId, address: '0x' + putc.toString(16), size: 4, values: true, task: { ...probe, pid: -1 } }), 'bad-params', /task\.pid/);
+    await rejects(c.request('rewind/writes', { sessionId: s.sessionId, address: '0x' + putc.toString(16), size: 4, values: true, task: { ...probe, currentTask: 12 as unknown as string } }), 'bad-params', /task\.currentTask/);
     await c.close(s.sessionId);
   });
 

@@ -144,6 +144,38 @@ describe('Value History rows', () => {
     assert.equal(summaryText({ ...one, rows: [] }), 'cfg.heartbeat_interval (4 bytes at 0x105030, uint32_t): never written in this recording');
   });
 
+  it('on Linux, has a Task column and the CPU of each write from the adapter, sortable by task', () => {
+    const linux: RewindValueHistoryResponse = {
+      address: '0xffffffff82a0b000',
+      size: 8,
+      type: 'u64',
+      writes: [
+        { icount: 100, after: '0100000000000000', at: { address: '0xffffffff81000010' }, task: { pid: 812, tgid: 812, comm: 'dd' }, cpu: 1 },
+        { icount: 200, after: '0200000000000000', at: { address: '0xffffffff81000010' }, task: { pid: 0, tgid: 0, comm: 'swapper/0' }, cpu: 0 },
+        { icount: 300, after: '0300000000000000', at: { address: '0xffffffff81000010' }, task: { pid: 813, tgid: 812, comm: 'dd' }, cpu: 1 },
+        { icount: 400, after: '0400000000000000', at: { address: '0xffffffff81000010' }, cpu: 0 },
+      ],
+    };
+    // The adapter's CPU wins over the number of vCPUs (which alone would leave no CPU column).
+    const t = valueHistoryTable('jiffies_64', linux, { session: 'linux', end: 1_000, threadCount: 2 });
+    assert.equal(t.hasCpu, true);
+    assert.equal(t.hasTask, true);
+    assert.deepEqual(columns(t), ['n', 'icount', 'cpu', 'task', 'function', 'source', 'old', 'new']);
+    assert.deepEqual(t.rows.map((r) => r.cpu), ['1', '0', '1', '0']);
+    assert.deepEqual(t.rows.map((r) => r.task?.text), ['dd [812]', 'swapper/0 [0]', 'dd [813]', undefined]);
+    assert.match(t.rows[2]!.task!.title, /pid 813, a thread of process 812/);
+    assert.doesNotMatch(t.rows[0]!.task!.title, /thread of/);
+    assert.match(t.cpuNote, /kernel's number of the CPU/);
+    // By task: comm, then pid; the write whose task was unreadable last either way.
+    assert.deepEqual(sortRows(t.rows, 'task', 'asc').map((r) => r.n), [1, 3, 2, 4]);
+    assert.deepEqual(sortRows(t.rows, 'task', 'desc').map((r) => r.n), [2, 3, 1, 4]);
+    // One write without a CPU: the column falls back to what the number of vCPUs says.
+    const some = valueHistoryTable('jiffies_64', { ...linux, writes: linux.writes.map((w, i) => (i === 0 ? { ...w, cpu: undefined } : w)) }, { session: 'linux', end: 1_000, threadCount: 2 });
+    assert.equal(some.hasCpu, false);
+    // Not Linux: no Task column.
+    assert.equal(valueHistoryTable('cfg.heartbeat_interval', ANSWER, { session: 'demo', end: 5_700_000, threadCount: 1 }).hasTask, false);
+  });
+
   it('marks the writes on the timeline where a click on their row goes', () => {
     const ms = writeMarkers({ expression: 'cfg.heartbeat_interval', rows });
     assert.equal(ms.length, 5);

@@ -14,6 +14,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { classifyKernelHits, mergeKernelEvents } from '../debug-adapter/src/linux/kernel-events';
+import { columns, valueHistoryTable } from '../extension/novsc/value-history';
 import type { RewindDmesgResponse, RewindEventsResponse } from '@rewind/protocol';
 import { record } from '../recorder-bridge/src/record/recorder';
 import { RewindDapClient, type Stop } from './support/dap-client';
@@ -301,6 +302,40 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     // The last write before where we came from: its value is the one we saw there.
     assert.equal(afterWrite, now);
     await c.run(() => c.dc.send('rewind/seek', { icount: from }));
+  });
+
+  it('the Value History of jiffies_64 says which task and CPU made each write, as the Linux scope shows them there', async (t) => {
+    if (session.skip()) return t.skip(session.skip());
+    const at = writes[0]!.icount;
+    // The ticks around dd's first write: some interrupt dd, others the idle task or a kernel thread.
+    const h = await c.custom('rewind/valueHistory', { expression: 'jiffies_64', from: Math.max(0, at - 40_000_000), to: at + 40_000_000 });
+    const shown = h.writes.map((w) => `${w.icount}:${w.task ? `${w.task.comm}[${w.task.pid}]` : '?'}@${w.cpu ?? '?'}`).join(' ');
+    assert.ok(h.writes.length >= 3, `writes: ${shown}`);
+    t.diagnostic(`${h.writes.length} writes: ${shown}`);
+    for (const w of h.writes) {
+      assert.ok(w.task, `every tick's task is readable (kernel mode, per-CPU areas set up): ${shown}`);
+      assert.equal(w.cpu, 0, `one vCPU: ${shown}`);
+    }
+    // The panel's rows: a Task column, and the CPU from the adapter.
+    const table = valueHistoryTable('jiffies_64', h, { session: 'linux', end: 0, threadCount: 1 });
+    assert.ok(table.hasTask && columns(table).includes('task'), columns(table).join(','));
+    // Each task seen once, the first and the last write: at the write, the Linux scope shows the same task.
+    const picks = new Map<string, (typeof h.writes)[number]>();
+    for (const w of [h.writes[0]!, ...h.writes, h.writes[h.writes.length - 1]!]) {
+      const key = w === h.writes[h.writes.length - 1] ? 'last' : w === h.writes[0] ? 'first' : `${w.task!.pid} ${w.task!.comm}`;
+      if (!picks.has(key)) picks.set(key, w);
+    }
+    try {
+      for (const w of picks.values()) {
+        await c.run(() => c.dc.send('rewind/seek', { icount: w.icount }));
+        const l = await linux();
+        assert.equal(l.get('comm'), JSON.stringify(w.task!.comm), `at ${w.icount}: ${shown}`);
+        assert.equal(l.get('pid'), String(w.task!.pid), `at ${w.icount}: ${shown}`);
+        assert.equal(l.get('tgid'), String(w.task!.tgid), `at ${w.icount}: ${shown}`);
+      }
+    } finally {
+      await c.run(() => c.dc.send('rewind/seek', { icount: at }));
+    }
   });
 
   let dmesgAtWrite: RewindDmesgResponse;

@@ -1,6 +1,6 @@
 /**
  * The Value History panel's model: the adapter's rewind/valueHistory answer turned into the rows
- * of a table (time point, vCPU, function, source line, old -> new), values formatted for people,
+ * of a table (time point, vCPU, task on Linux, function, source line, old -> new), values formatted for people,
  * sorting by any column, the row of the value now, the timeline's markers, and the messages of
  * bad input. Never imports `vscode` (unit tests load it; so does the panel's webview bundle), nor
  * Node's modules.
@@ -69,6 +69,19 @@ export function cpuInfo(threadCount: number | undefined): { cpu?: string; note: 
   return { note: 'The number of vCPUs is unknown: no CPU column.' };
 }
 
+/** The vCPU of the writes: the adapter's, when it told every write's (Linux), else what the number of vCPUs says. */
+function cpuOfWrites(r: RewindValueHistoryResponse, threadCount: number | undefined): { cpu?: string; note: string; perWrite: boolean } {
+  if (r.writes.length > 0 && r.writes.every((w) => w.cpu !== undefined)) return { perWrite: true, note: 'The CPU of each write is the kernel\'s number of the CPU that made it.' };
+  return { ...cpuInfo(threadCount), perWrite: false };
+}
+
+/** "dd [1234]", and a tooltip that tells a thread from its process. */
+function taskCell(t: { pid: number; tgid: number; comm: string }): NonNullable<ValueHistoryRow['task']> {
+  const comm = t.comm === '' ? '(no name)' : t.comm;
+  const group = t.tgid !== t.pid ? `, a thread of process ${t.tgid}` : '';
+  return { text: `${comm} [${t.pid}]`, title: `Written by task ${comm}, pid ${t.pid}${group} (the kernel's current task at the write)`, comm: t.comm, pid: t.pid };
+}
+
 /** The rows of a rewind/valueHistory answer, in time order. */
 export function valueHistoryRows(r: RewindValueHistoryResponse, o: { cpu?: string } = {}): ValueHistoryRow[] {
   return r.writes.map((w, i) => {
@@ -80,7 +93,8 @@ export function valueHistoryRows(r: RewindValueHistoryResponse, o: { cpu?: strin
       n: i + 1,
       icount: w.icount,
       seekTo: Math.max(0, w.icount - 1),
-      ...(o.cpu !== undefined ? { cpu: o.cpu } : {}),
+      ...(w.cpu !== undefined ? { cpu: String(w.cpu) } : o.cpu !== undefined ? { cpu: o.cpu } : {}),
+      ...(w.task ? { task: taskCell(w.task) } : {}),
       atWriter: w.writer !== undefined,
       ...(where.function ? { function: where.function } : {}),
       ...(where.path && where.line !== undefined ? { source: `${baseName(where.path)}:${where.line}`, path: where.path } : {}),
@@ -94,29 +108,31 @@ export function valueHistoryRows(r: RewindValueHistoryResponse, o: { cpu?: strin
 
 /** The whole table of the panel. */
 export function valueHistoryTable(expression: string, r: RewindValueHistoryResponse, o: { session: string; end: number; threadCount?: number }): ValueHistoryTable {
-  const cpu = cpuInfo(o.threadCount);
+  const cpu = cpuOfWrites(r, o.threadCount);
   return {
     expression,
     address: r.address,
     size: r.size,
     ...(r.type ? { type: r.type } : {}),
     rows: valueHistoryRows(r, cpu.cpu !== undefined ? { cpu: cpu.cpu } : {}),
-    hasCpu: cpu.cpu !== undefined,
+    hasCpu: cpu.perWrite || cpu.cpu !== undefined,
     cpuNote: cpu.note,
+    hasTask: r.writes.some((w) => w.task !== undefined),
     session: o.session,
     end: o.end,
   };
 }
 
 /** The columns shown, in order. */
-export function columns(t: Pick<ValueHistoryTable, 'hasCpu'>): ValueHistoryColumn[] {
-  return t.hasCpu ? ['n', 'icount', 'cpu', 'function', 'source', 'old', 'new'] : ['n', 'icount', 'function', 'source', 'old', 'new'];
+export function columns(t: Pick<ValueHistoryTable, 'hasCpu' | 'hasTask'>): ValueHistoryColumn[] {
+  return (['n', 'icount', 'cpu', 'task', 'function', 'source', 'old', 'new'] as const).filter((c) => (c !== 'cpu' || t.hasCpu) && (c !== 'task' || t.hasTask));
 }
 
 export const COLUMN_LABELS: Record<ValueHistoryColumn, string> = {
   n: '#',
   icount: 'Time point',
   cpu: 'CPU',
+  task: 'Task',
   function: 'Function',
   source: 'Line',
   old: 'Old value',
@@ -147,6 +163,8 @@ function compareBy(column: ValueHistoryColumn, a: ValueHistoryRow, b: ValueHisto
       return a.icount - b.icount;
     case 'cpu':
       return a.cpu === undefined || b.cpu === undefined ? undefined : Number(a.cpu) - Number(b.cpu) || compareText(a.cpu, b.cpu);
+    case 'task':
+      return a.task === undefined || b.task === undefined ? undefined : compareText(a.task.comm, b.task.comm) || a.task.pid - b.task.pid;
     case 'function':
       return a.function === undefined || b.function === undefined ? undefined : compareText(a.function, b.function);
     case 'source':

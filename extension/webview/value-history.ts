@@ -152,6 +152,9 @@ function rowElement(r: ValueHistoryRow, cols: ValueHistoryColumn[], t: ValueHist
       case 'cpu':
         tr.append(cell(r.cpu ?? '?', 'col-cpu', t.cpuNote));
         break;
+      case 'task':
+        tr.append(r.task ? cell(r.task.text, 'col-task', r.task.title) : cell('?', 'col-task unknown', 'the task was not readable at that write (early boot, or on the user page tables)'));
+        break;
       case 'function':
         tr.append(cell(r.function ?? r.code, r.function ? 'col-function' : 'col-function unknown', `${r.function ?? 'no symbol'} at ${r.code} (${r.atWriter ? 'the writing instruction' : 'the instruction after the write: the writing one is unsure'})`));
         break;

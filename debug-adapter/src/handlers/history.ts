@@ -22,7 +22,9 @@ export function historyHandlers(c: HandlerContext) {
       const { debuggee: d } = c.open();
       const { address, size, label, type } = await memoryTarget(c, ctx, 'rewind/valueHistory', args);
       const range = { ...(args.from !== undefined ? { from: args.from } : {}), ...(args.to !== undefined ? { to: args.to } : {}) };
-      const { hits } = await c.query(ctx, `Value history of ${label}`, (signal) => d.client.writes(d.sessionId, address, size, { ...range, values: true, signal }));
+      // On Linux (x86_64) each write also says which task and CPU made it.
+      const task = c.linux ? (await c.inspect(ctx, () => c.linux!.kernel.taskProbe())).probe : undefined;
+      const { hits } = await c.query(ctx, `Value history of ${label}`, (signal) => d.client.writes(d.sessionId, address, size, { ...range, values: true, ...(task ? { task } : {}), signal }));
       const places = await c.inspect(ctx, () => codeLocations(d, hits.map((h) => h.address)));
       const writers = await c.inspect(ctx, () => writerLocations(d, hits.map((h) => h.address)));
       return {
@@ -31,7 +33,14 @@ export function historyHandlers(c: HandlerContext) {
         ...(type ? { type } : {}),
         writes: hits.map((h) => {
           const writer = writers.get(h.address);
-          return { icount: h.icount, ...(h.before ? { before: h.before } : {}), ...(h.value ? { after: h.value } : {}), at: places.get(h.address) ?? { address: h.address }, ...(writer ? { writer } : {}) };
+          return {
+            icount: h.icount,
+            ...(h.before ? { before: h.before } : {}),
+            ...(h.value ? { after: h.value } : {}),
+            at: places.get(h.address) ?? { address: h.address },
+            ...(writer ? { writer } : {}),
+            ...(h.task ? { task: { pid: h.task.pid, tgid: h.task.tgid, comm: h.task.comm }, ...(h.task.cpu !== undefined ? { cpu: h.task.cpu } : {}) } : {}),
+          };
         }),
       };
     },

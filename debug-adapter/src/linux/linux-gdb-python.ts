@@ -8,6 +8,8 @@
  *   rewind-linux-probe          is this Linux (linux_banner, init_task)? and the addresses of its
  *                               reporting functions (panic, oops_begin, __warn, report_bug)
  *   rewind-linux-tasks          per vCPU (gdb thread): the current task, its mode, jiffies/uptime
+ *   rewind-linux-task-probe     the per-CPU and task_struct offsets the bridge follows to tell
+ *                               which task made each write (value history; x86_64)
  *   rewind-dmesg [--json] [--max N]
  *                               the printk ring buffer (5.10+ lockless layout) as it is now
  *
@@ -280,6 +282,30 @@ def _lx_unreadable_why(item):
     else:
         item["error"] = "kernel memory is not readable here yet (the kernel has not set up its page tables)"
 
+class RewindLinuxTaskProbe(gdb.Command):
+    """rewind-linux-task-probe: what the bridge follows to read the current task at a write (x86_64: per-CPU offsets, task_struct offsets)."""
+    def __init__(self):
+        super().__init__("rewind-linux-task-probe", gdb.COMMAND_DATA)
+
+    def invoke(self, arg, from_tty):
+        lx = _lx_probe()
+        if lx is None:
+            _emit({"linux": False})
+            return
+        # The bridge finds the per-CPU area at the kernel GS base: x86_64's layout (i386 keeps it in FS).
+        if "x86-64" not in gdb.selected_inferior().architecture().name():
+            _emit({"linux": True, "error": "the task of a write is read on x86_64 kernels only"})
+            return
+        if lx["current_task"] is None or _lx_task_layout(lx) is None:
+            _emit({"linux": True, "error": "; ".join(lx["problems"])})
+            return
+        o = lx["task"]
+        probe = {"currentTask": hex(lx["current_task"]), "pid": o["pid"], "tgid": o["tgid"], "comm": o["comm"]}
+        cpu = _lx_addr_of("cpu_number")
+        if cpu is not None:
+            probe["cpuNumber"] = hex(cpu)
+        _emit({"linux": True, "probe": probe})
+
 class RewindLinuxTasks(gdb.Command):
     """rewind-linux-tasks: per vCPU, the current task (comm, pid, tgid, state), kernel or user mode; jiffies and uptime."""
     def __init__(self):
@@ -457,6 +483,7 @@ class RewindDmesg(gdb.Command):
         gdb.write("\n".join(out) + ("\n" if out else "(the kernel log is empty)\n"))
 
 RewindLinuxProbe()
+RewindLinuxTaskProbe()
 RewindLinuxTasks()
 RewindDmesg()
 `;

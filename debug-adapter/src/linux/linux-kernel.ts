@@ -3,7 +3,7 @@
  * `init_task`), read through the gdb-side helpers of linux-gdb-python.ts at the current time point.
  * Nothing here changes anything for a guest that is not Linux: detect() answers undefined.
  */
-import type { RewindDmesgResponse } from '@rewind/protocol';
+import type { BridgeTaskProbe, RewindDmesgResponse } from '@rewind/protocol';
 import { AdapterError } from '../errors';
 import type { Gdb } from '../mi/gdb';
 
@@ -41,6 +41,8 @@ export interface LinuxTasks {
 export type LinuxReportingFunction = 'panic' | 'oops_begin' | '__warn' | 'report_bug';
 
 export class LinuxKernel {
+  private probe?: Promise<{ probe?: BridgeTaskProbe; error?: string }>;
+
   private constructor(
     private readonly gdb: Gdb,
     /** Addresses of the reporting functions this vmlinux has. */
@@ -59,6 +61,16 @@ export class LinuxKernel {
   /** Every vCPU's current task, kernel or user mode, and jiffies, at the current time point. */
   tasks(signal?: AbortSignal): Promise<LinuxTasks> {
     return runJson<LinuxTasks>(this.gdb, 'rewind-linux-tasks', signal);
+  }
+
+  /**
+   * What the bridge follows to tell which task made a write (rewind/writes' `task`), read once
+   * (types of init_task); or why not (not x86_64; no task_struct layout).
+   */
+  taskProbe(): Promise<{ probe?: BridgeTaskProbe; error?: string }> {
+    // Without a signal: the answer is kept for the session, so no one request's cancellation may cut it short.
+    this.probe ??= runJson<{ probe?: BridgeTaskProbe; error?: string }>(this.gdb, 'rewind-linux-task-probe').catch((e: Error) => ({ error: e.message }));
+    return this.probe;
   }
 
   /** The kernel log as it is at the current time point (`limit`: only the last records). */

@@ -19,6 +19,7 @@ import {
   type BridgeMethod,
   type BridgeNotifications,
   type BridgeRequests,
+  type BridgeTaskProbe,
   type BridgeWatchpoint,
   type HexAddress,
 } from '@rewind/protocol';
@@ -247,8 +248,8 @@ export class BridgeClient {
   }
 
   /** Every write to the range; with `values`, each with the bytes before and after it (value history). */
-  writes(sessionId: string, address: Addr, size: number, opts: { from?: TimePoint; to?: TimePoint; values?: boolean } & RequestOptions = {}) {
-    return this.request('rewind/writes', { sessionId, address: hexOf(address), size, ...range(opts), ...(opts.values ? { values: true } : {}) }, opts);
+  writes(sessionId: string, address: Addr, size: number, opts: { from?: TimePoint; to?: TimePoint; values?: boolean; task?: BridgeTaskProbe } & RequestOptions = {}) {
+    return this.request('rewind/writes', { sessionId, address: hexOf(address), size, ...range(opts), ...(opts.values ? { values: true } : {}), ...(opts.task ? { task: opts.task } : {}) }, opts);
   }
 
   /** How often each code address ran in the range (exact; from the index when there is one). */

@@ -1,7 +1,8 @@
 /** The bridge's wire conversions: request parameters checked and parsed, results in their JSON shape. */
 import { UserError } from '../errors';
-import type { BridgeBreakpoint, BridgeHit, BridgeStop, BridgeWatchpoint, HexAddress } from '@rewind/protocol';
+import type { BridgeBreakpoint, BridgeHit, BridgeStop, BridgeTaskProbe, BridgeWatchpoint, HexAddress } from '@rewind/protocol';
 import type { Hit } from '../replay/engine';
+import type { TaskProbe } from '../replay/task-sample';
 import type { Breakpoint, Watchpoint } from '../replay/worker';
 import type { TimePoint } from '../timepoint';
 
@@ -38,6 +39,24 @@ export function watchSize(v: unknown): number {
   return v;
 }
 
+/** rewind/writes' `task`: hex per-CPU offsets and byte offsets in struct task_struct. */
+export function taskProbe(v: unknown): TaskProbe | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object') throw new UserError('"task" must be {currentTask, cpuNumber?, pid, tgid, comm}', 'bad-params');
+  const p = v as Partial<BridgeTaskProbe>;
+  const offset = (x: unknown, name: string): number => {
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > 1 << 20) throw new UserError(`"task.${name}" must be a byte offset in struct task_struct, got ${JSON.stringify(x)}`, 'bad-params');
+    return x;
+  };
+  return {
+    currentTask: parseHex(p.currentTask, 'task.currentTask'),
+    ...(p.cpuNumber !== undefined && p.cpuNumber !== null ? { cpuNumber: parseHex(p.cpuNumber, 'task.cpuNumber') } : {}),
+    pid: offset(p.pid, 'pid'),
+    tgid: offset(p.tgid, 'tgid'),
+    comm: offset(p.comm, 'comm'),
+  };
+}
+
 export function watchList(v: unknown): Watchpoint[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new UserError('"watchpoints" must be a list of {address, size, access}', 'bad-params');
@@ -64,6 +83,7 @@ export function hitJson(h: Hit): BridgeHit {
     ...(h.dataAddress !== undefined ? { dataAddress: hex(h.dataAddress) } : {}),
     ...(h.before ? { before: h.before.toString('hex') } : {}),
     ...(h.value ? { value: h.value.toString('hex') } : {}),
+    ...(h.task ? { task: { task: hex(h.task.task), pid: h.task.pid, tgid: h.task.tgid, comm: h.task.comm, ...(h.task.cpu !== undefined ? { cpu: h.task.cpu } : {}) } } : {}),
   };
 }
 

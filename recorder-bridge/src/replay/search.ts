@@ -10,6 +10,7 @@ import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { nowNs, type EngineObservers } from './observer';
 import type { ReplayWorker } from './worker';
+import type { SampledTask } from './task-sample';
 import type { Breakpoint, LadderPoint, MemoryRange, Watchpoint } from './worker-types';
 import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
@@ -46,6 +47,8 @@ export interface Hit {
   /** With a `sample`: the sampled memory just before and just after the write. */
   before?: Buffer;
   value?: Buffer;
+  /** With a sample's `task`: the Linux task and CPU that wrote. */
+  task?: SampledTask;
 }
 
 /** A stretch of the recording between two snapshots: a replay process can start at `from`. */
@@ -344,7 +347,7 @@ export class SliceSearch {
           }
           const sampled = sample ? { ...(before ? { before } : {}), ...(h.value ? { value: h.value } : {}) } : {};
           before = h.value;
-          if (h.icount >= run.from && h.icount < run.to + 1) hits.push({ icount: h.icount, address: h.address, dataAddress: h.dataAddress, ...sampled });
+          if (h.icount >= run.from && h.icount < run.to + 1) hits.push({ icount: h.icount, address: h.address, dataAddress: h.dataAddress, ...sampled, ...(h.task ? { task: h.task } : {}) });
         }
         if (stop.kind === 'end') break;
       }

@@ -2,12 +2,13 @@
 import type { SnapshotSource } from '@rewind/protocol';
 import type { SnapshotEntry } from '../bundle/manifest';
 import type { TimePoint } from '../timepoint';
+import type { SampledTask, TaskProbe } from './task-sample';
 
 /** Why a worker stopped after running. */
 export type StopCause =
   | { kind: 'time'; icount: TimePoint } // reached the requested time point
   | { kind: 'breakpoint'; icount: TimePoint; address: bigint }
-  | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint; value?: Buffer }
+  | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint; value?: Buffer; task?: SampledTask }
   | { kind: 'end'; icount: TimePoint }; // the recording ended first
 
 /** A stop that a breakpoint or watchpoint caused. */
@@ -41,6 +42,8 @@ export interface RunOptions {
 export interface MemoryRange {
   address: bigint;
   length: number;
+  /** Also which Linux task and CPU made each write (replay/task-sample.ts). */
+  task?: TaskProbe;
 }
 
 export interface Watchpoint {

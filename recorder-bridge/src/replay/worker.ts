@@ -10,6 +10,7 @@ import type { TimePoint } from '../timepoint';
 import { groupPids, groupStat, killGroup, processCpuTicks, waitForExit } from '../util/processes';
 import { watchForHang } from './hang-watch';
 import { launchReplay, SNAPSHOT_IO_MS, type BlankProcess, type ReplayProcess } from './replay-process';
+import { sampleTask, type SampledTask } from './task-sample';
 import type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 import type { ReplayWorkspace } from './workspace';
 
@@ -226,12 +227,11 @@ export class ReplayWorker {
   }
 
   /** The run's `sample` read now, for a trigger (nothing when unreadable: the hit still counts). */
-  private async sampled(opts: RunOptions): Promise<{ value?: Buffer }> {
+  private async sampled(opts: RunOptions): Promise<{ value?: Buffer; task?: SampledTask }> {
     if (!opts.sample) return {};
-    return this.readMemory(opts.sample.address, opts.sample.length).then(
-      (value) => ({ value }),
-      () => ({}),
-    );
+    const value = await this.readMemory(opts.sample.address, opts.sample.length).catch(() => undefined);
+    const task = opts.sample.task ? await sampleTask(this, opts.sample.task) : undefined;
+    return { ...(value ? { value } : {}), ...(task ? { task } : {}) };
   }
 
   /** Continues the paused process until it stops (breakpoint, watchpoint, replay-break, ^C, end); returns the stop reply. */

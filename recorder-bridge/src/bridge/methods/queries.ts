@@ -8,7 +8,7 @@ import type { BridgeHit } from '@rewind/protocol';
 import type { Hit, ReplayEngine, ScanOptions } from '../../replay/engine';
 import { progressTo, sessionOf, withCancellation, type Connection, type MethodTable } from '../connection';
 import type { BridgeSession } from '../session';
-import { breakpointList, hitJson, optionalIcount, parseHex, watchSize } from '../wire';
+import { breakpointList, hitJson, optionalIcount, parseHex, taskProbe, watchSize } from '../wire';
 
 export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | 'rewind/lastWrite' | 'rewind/lastHit'> = {
   'rewind/hits': async (conn, p, token) => {
@@ -29,7 +29,9 @@ export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | '
     const size = watchSize(p.size);
     const from = optionalIcount(p.from, 'from') ?? 0;
     const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
-    const sample = p.values === true ? { sample: { address, length: size } } : {};
+    const task = taskProbe(p.task);
+    if (task && p.values !== true) throw new UserError('"task" goes with "values": true (the task is read with the values at each write)', 'bad-params');
+    const sample = p.values === true ? { sample: { address, length: size, ...(task ? { task } : {}) } } : {};
     return { hits: await scan(conn, s, token, 'writes', (e, opts) => e.writes(address, size, { from, to, ...sample, ...opts })) };
   },
   'rewind/lastWrite': async (conn, p, token) => {
