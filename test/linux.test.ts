@@ -3,7 +3,8 @@
  * a busybox initramfs; dd writes 3 x WRITE_BYTES bytes, a line goes to /dev/kmsg, then sysrq-c
  * panics), through the real adapter, gdb and engine. One adapter session serves the tests in order
  * (each starts where the one before left off): syscall breakpoints forward and back, the current
- * task, reverse steps in kernel C code, a reverse watchpoint on jiffies_64, dmesg at two time
+ * task, reverse steps in kernel C code, a reverse watchpoint on jiffies_64, the task and CPU of
+ * each write in jiffies_64's value history, dmesg at two time
  * points, the kernel-event scan that finds the panic, and a dmesg line's time point. Then the same workload recorded with
  * KPTI forced on: in user mode the task is unknown, and the adapter says so.
  */
