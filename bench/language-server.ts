@@ -191,6 +191,8 @@ async function main(): Promise<void> {
       if (lenses.length === 0) throw new Error(`no lenses for ${f}: the server says ${lsp.log.slice(-5).join(' / ')}`);
     }
 
+    const serverAccount = lsp.log.filter((l) => /lines with code; gdb /.test(l)).map((l) => l.replace(/^.*?(\S+: \d+ functions)/, '$1'));
+
     // ---- random points ----
     const points: PointRow[] = [];
     for (let k = 0; k < cfg.points; k++) {
@@ -276,6 +278,10 @@ async function main(): Promise<void> {
       }),
       '',
       `Median first request ${fmtS(rewindCountS)}.`,
+      '',
+      "The server's own account of each first request (its log): gdb's part reads the file's functions and lines from the symbols, the counts part asks the bridge.",
+      '',
+      ...serverAccount.map((l) => `- ${l}`),
       '',
       '## Every point',
       '',

@@ -34,10 +34,10 @@ function silentQmp(): { qmp: HangWatchOptions['qmp']; release(): void; asked: ()
   return { qmp: qmp as unknown as HangWatchOptions['qmp'], release: () => waiting.splice(0).forEach((f) => f()), asked: () => asked };
 }
 
-/** A process group that uses `share` of a core from now on (ticks follow the wall clock), and may wait on the disk. */
-function group(share: number, disk = false): (pgid: number) => GroupState {
+/** A process group that uses `share` of a core from now on (ticks follow the wall clock), and may have a thread that waits (on the disk, or runnable without a CPU). */
+function group(share: number, waiting = false): (pgid: number) => GroupState {
   const t0 = Date.now();
-  return () => ({ cpuTicks: Math.floor(((Date.now() - t0) / 10) * share), stopped: false, waitsOnDisk: () => disk });
+  return () => ({ cpuTicks: Math.floor(((Date.now() - t0) / 10) * share), stopped: false, waits: () => waiting });
 }
 
 /** Watches for `ms` and says why it declared a hang, if it did. */
@@ -53,7 +53,7 @@ describe('hang watch: a silent replay', () => {
   it('that uses no CPU and waits on no disk is a deadlock: declared hung', async () => {
     const q = silentQmp();
     const why = await watch({ qmp: q.qmp, noAnswerMs: 200, probeGroup: group(0), ms: 1500 });
-    assert.match(why ?? 'not declared hung', /^it did not answer QMP for \d+\.\d s, using 0% CPU and waiting on no disk$/);
+    assert.match(why ?? 'not declared hung', /^it did not answer QMP for \d+\.\d s, using 0% CPU, no thread runnable or waiting on the disk$/);
   });
 
   it('that keeps a core busy is running a long instruction: left alone, and watched again once it answers', async () => {
@@ -88,10 +88,10 @@ describe('hang watch: a silent replay', () => {
     }
     const q = silentQmp();
     const deadlocked = await watch({ qmp: q.qmp, noAnswerMs: 200, idleSilenceMs: 1000, probeGroup: group(0), ms: 2000 });
-    assert.match(deadlocked ?? 'not declared hung', /^it did not answer QMP for (1\.\d|2\.0) s, using 0% CPU and waiting on no disk$/);
+    assert.match(deadlocked ?? 'not declared hung', /^it did not answer QMP for (1\.\d|2\.0) s, using 0% CPU, no thread runnable or waiting on the disk$/);
   });
 
-  it('that waits on the disk is left alone', async () => {
+  it('that waits on the disk, or is runnable without getting a CPU (a loaded machine), is left alone', async () => {
     const q = silentQmp();
     assert.equal(await watch({ qmp: q.qmp, noAnswerMs: 200, probeGroup: group(0, true), ms: 1500 }), undefined);
   });
@@ -104,7 +104,7 @@ describe('hang watch: a silent replay', () => {
 
   it('that was stopped by a signal is declared hung at once, silent or not', async () => {
     const q = silentQmp();
-    const why = await watch({ qmp: q.qmp, noAnswerMs: 60_000, probeGroup: () => ({ cpuTicks: 0, stopped: true, waitsOnDisk: () => false }), ms: 700 });
+    const why = await watch({ qmp: q.qmp, noAnswerMs: 60_000, probeGroup: () => ({ cpuTicks: 0, stopped: true, waits: () => false }), ms: 700 });
     assert.equal(why, 'it was stopped by a signal');
   });
 });

@@ -23,8 +23,13 @@ export interface IndexSliceData {
 }
 
 interface Bucket extends IndexSpan {
-  /** Instruction addresses, ascending, and how often each ran (attempts) in the bucket. */
-  addrs: BigUint64Array;
+  /**
+   * Instruction addresses, ascending, as their high and low 32 bits, and how often each ran
+   * (attempts) in the bucket. Not a BigUint64Array: reading a kernel address (above 2^63) from one
+   * allocates a bigint, and a file's counts look a thousand addresses up in every bucket.
+   */
+  hi: Uint32Array;
+  lo: Uint32Array;
   counts: Uint32Array;
   /** Written lines as runs, ascending and disjoint: first line, number of lines. */
   lineStarts: BigUint64Array;
@@ -70,7 +75,8 @@ export class RecordingIndex {
 
   /** The buckets overlapping [from, to) in which one of the addresses ran, ascending. */
   executing(addresses: readonly bigint[], from: TimePoint, to: TimePoint): IndexSpan[] {
-    return this.spansWhere(from, to, (b) => addresses.some((a) => countAt(b, a) > 0));
+    const keys = addresses.map(split);
+    return this.spansWhere(from, to, (b) => keys.some((k) => countAt(b, k) > 0));
   }
 
   /** The buckets overlapping [from, to) with a store to a line that [address, address + size) touches, ascending. */
@@ -83,9 +89,33 @@ export class RecordingIndex {
   /** Executions of `address` in each bucket overlapping [from, to) where it ran: for counting without replaying. */
   countsOf(address: bigint, from: TimePoint = this.start, to: TimePoint = this.end): Array<IndexSpan & { count: number }> {
     const out: Array<IndexSpan & { count: number }> = [];
+    const key = split(address);
     for (const b of this.overlapping(from, to)) {
-      const c = countAt(b, address);
+      const c = countAt(b, key);
       if (c > 0) out.push({ from: b.from, to: b.to, count: c });
+    }
+    return out;
+  }
+
+  /**
+   * countsOf for many addresses in one walk over the buckets (a source file's lines and functions):
+   * per address, the buckets overlapping [from, to) where it ran, with its count there.
+   */
+  countsOfMany(addresses: readonly bigint[], from: TimePoint = this.start, to: TimePoint = this.end): Map<bigint, Array<IndexSpan & { count: number }>> {
+    const sorted = [...new Set(addresses)].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    const qh = Uint32Array.from(sorted, (a) => Number(a >> 32n));
+    const ql = Uint32Array.from(sorted, (a) => Number(a & 0xffffffffn));
+    const out = new Map<bigint, Array<IndexSpan & { count: number }>>(sorted.map((a) => [a, []]));
+    const lists = sorted.map((a) => out.get(a)!);
+    const first = this.indexAt(Math.max(from, this.start)) ?? this.buckets.length;
+    for (let k = first; k < this.buckets.length && this.buckets[k]!.from < to; k++) {
+      const b = this.buckets[k]!;
+      // Both ascending: each query address is looked for from where the one before it was.
+      let i = 0;
+      for (let q = 0; q < sorted.length && i < b.hi.length; q++) {
+        i = lowerBound(b, qh[q]!, ql[q]!, i);
+        if (i < b.hi.length && b.hi[i] === qh[q] && b.lo[i] === ql[q]) lists[q]!.push({ from: b.from, to: b.to, count: b.counts[i]! });
+      }
     }
     return out;
   }
@@ -101,8 +131,13 @@ export class RecordingIndex {
       return out;
     }
     const out = new Map<bigint, number>();
+    const [loHi, loLo] = split(lo);
+    const [hiHi, hiLo] = split(hi);
     for (const b of this.overlapping(from, to)) {
-      for (let i = lowerBound(b.addrs, lo); i < b.addrs.length && b.addrs[i]! < hi; i++) out.set(b.addrs[i]!, (out.get(b.addrs[i]!) ?? 0) + b.counts[i]!);
+      for (let i = lowerBound(b, loHi, loLo); i < b.hi.length && less(b.hi[i]!, b.lo[i]!, hiHi, hiLo); i++) {
+        const a = join(b, i);
+        out.set(a, (out.get(a) ?? 0) + b.counts[i]!);
+      }
     }
     return out;
   }
@@ -111,7 +146,12 @@ export class RecordingIndex {
   totals(): Map<bigint, number> {
     if (!this.totalsCache) {
       const t = new Map<bigint, number>();
-      for (const b of this.buckets) for (let i = 0; i < b.addrs.length; i++) t.set(b.addrs[i]!, (t.get(b.addrs[i]!) ?? 0) + b.counts[i]!);
+      for (const b of this.buckets) {
+        for (let i = 0; i < b.hi.length; i++) {
+          const a = join(b, i);
+          t.set(a, (t.get(a) ?? 0) + b.counts[i]!);
+        }
+      }
       this.totalsCache = t;
     }
     return this.totalsCache;
@@ -146,19 +186,49 @@ export class RecordingIndex {
   }
 }
 
-function countAt(b: Bucket, address: bigint): number {
-  const i = lowerBound(b.addrs, address);
-  return i < b.addrs.length && b.addrs[i] === address ? b.counts[i]! : 0;
+/** An address as its high and low 32 bits (Bucket's form). */
+function split(a: bigint): [number, number] {
+  return [Number(a >> 32n), Number(a & 0xffffffffn)];
+}
+
+function join(b: Bucket, i: number): bigint {
+  return (BigInt(b.hi[i]!) << 32n) | BigInt(b.lo[i]!);
+}
+
+function less(h1: number, l1: number, h2: number, l2: number): boolean {
+  return h1 < h2 || (h1 === h2 && l1 < l2);
+}
+
+function countAt(b: Bucket, key: [number, number]): number {
+  const h = key[0];
+  const l = key[1];
+  const i = lowerBound(b, h, l);
+  return i < b.hi.length && b.hi[i] === h && b.lo[i] === l ? b.counts[i]! : 0;
+}
+
+/** The first index of a bucket's addresses, from `start` on, that is >= (h, l). */
+function lowerBound(b: Bucket, h: number, l: number, start = 0): number {
+  const his = b.hi;
+  const los = b.lo;
+  let lo = start;
+  let hi = his.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    const mh = his[mid]!;
+    if (mh < h || (mh === h && los[mid]! < l)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function linesOverlap(b: Bucket, first: bigint, last: bigint): boolean {
   // The last run starting at or before `last` is the only one that can reach into [first, last].
-  const i = lowerBound(b.lineStarts, last + 1n) - 1;
+  const i = lowerBoundBig(b.lineStarts, last + 1n) - 1;
   return i >= 0 && b.lineStarts[i]! + BigInt(b.lineCounts[i]!) > first;
 }
 
 /** The first index whose value is >= v in an ascending array. */
-function lowerBound(a: BigUint64Array, v: bigint): number {
+function lowerBoundBig(a: BigUint64Array, v: bigint): number {
   let lo = 0;
   let hi = a.length;
   while (lo < hi) {
@@ -187,12 +257,14 @@ function parseBuckets(buf: Buffer, what: string): Array<Omit<Bucket, 'from' | 't
     r.pos = outer.pos;
     if (r.small() !== out.length) throw damaged(what, `record ${out.length} is out of sequence`);
     const n = r.small();
-    const addrs = new BigUint64Array(n);
+    const hi = new Uint32Array(n);
+    const lo = new Uint32Array(n);
     const counts = new Uint32Array(n);
     let a = 0n;
     for (let i = 0; i < n; i++) {
       a += r.big();
-      addrs[i] = a;
+      hi[i] = Number(a >> 32n);
+      lo[i] = Number(a & 0xffffffffn);
       counts[i] = r.small();
     }
     const m = r.small();
@@ -207,7 +279,7 @@ function parseBuckets(buf: Buffer, what: string): Array<Omit<Bucket, 'from' | 't
       lineEnd = first + BigInt(lines);
     }
     if (r.pos !== end) throw damaged(what, `record ${out.length} has ${end - r.pos} bytes left over`);
-    out.push({ addrs, counts, lineStarts, lineCounts });
+    out.push({ hi, lo, counts, lineStarts, lineCounts });
     outer.pos = end;
   }
   return out;

@@ -26,8 +26,8 @@ export async function hitCounts(engine: ReplayEngine, addresses: bigint[], range
   }
   // Whole buckets from the index; the parts of the edge buckets inside the range by replay.
   const edges: Array<[TimePoint, TimePoint]> = [];
-  for (const a of addresses) {
-    for (const b of ix.countsOf(a, from, to)) {
+  for (const [a, buckets] of ix.countsOfMany(addresses, from, to)) {
+    for (const b of buckets) {
       if (b.from >= from && b.to <= to) counts.set(a, counts.get(a)! + b.count);
       else edges.push([Math.max(b.from, from), Math.min(b.to, to)]);
     }

@@ -1,11 +1,13 @@
 import type { QmpClient } from '../qemu/qmp';
-import { groupStat, groupWaitsOnDisk } from '../util/processes';
+import { groupStat, groupThreadWaits } from '../util/processes';
 
 /**
  * Tells a replay process that is stuck from one that is only slow or waiting, while it runs.
  *
  * - No QMP answer within `noAnswerMs` (or `idleSilenceMs`, where given) while the process group
- *   used almost no CPU and waited on no disk: a deadlock. QEMU's main loop answers QMP even through idle stretches (which replay at
+ *   used almost no CPU, and no thread of it was runnable or waited on the disk: a deadlock. (A
+ *   runnable thread is only starved: on a loaded 2-core machine a replay silent in a QMP stall got
+ *   no CPU for 0.1 s and was taken for deadlocked, CI run F.) QEMU's main loop answers QMP even through idle stretches (which replay at
  *   the wall clock's pace, asleep), but not at a few points of a busy replay: on the Linux fixture
  *   QMP stalls just after clear_bss's `rep stosb` over 5.5 MB and at icount 200,000,000, 0.12 s
  *   alone, 0.5-0.8 s next to two busy loops, over 1.5 s in a loaded CI run (docs/replay-research.md,
@@ -45,8 +47,8 @@ export interface HangWatchOptions {
 export interface GroupState {
   cpuTicks: number;
   stopped: boolean;
-  /** Only asked while QMP is silent: a thread of the group waits on the disk (state D). */
-  waitsOnDisk(): boolean;
+  /** Only asked while QMP is silent: a thread of the group waits on the disk (state D) or for a CPU (runnable, state R). */
+  waits(): boolean;
 }
 
 const BUSY_FRACTION = 0.5;
@@ -56,7 +58,7 @@ const SILENT_IDLE_FRACTION = 0.1;
 export const SILENT_CAP_MS = 30_000;
 
 function procGroup(pgid: number): GroupState {
-  return { ...groupStat(pgid), waitsOnDisk: () => groupWaitsOnDisk(pgid) };
+  return { ...groupStat(pgid), waits: () => groupThreadWaits(pgid) };
 }
 
 /** Starts watching; returns the function that stops it. */
@@ -83,9 +85,9 @@ export function watchForHang(o: HangWatchOptions): () => void {
   const judgeSilence = (now: number, state: GroupState) => {
     if (!silence || now - silence.window.at < o.noAnswerMs) return;
     const busy = (state.cpuTicks - silence.window.ticks) / 100 / ((now - silence.window.at) / 1000);
-    if (busy >= SILENT_IDLE_FRACTION || state.waitsOnDisk()) silence.idleSince = now;
+    if (busy >= SILENT_IDLE_FRACTION || state.waits()) silence.idleSince = now;
     else if (now - silence.idleSince >= idleSilenceMs) {
-      hung(`it did not answer QMP for ${((now - silence.since) / 1000).toFixed(1)} s, using ${Math.round(busy * 100)}% CPU and waiting on no disk`);
+      hung(`it did not answer QMP for ${((now - silence.since) / 1000).toFixed(1)} s, using ${Math.round(busy * 100)}% CPU, no thread runnable or waiting on the disk`);
       return;
     }
     silence.window = { ticks: state.cpuTicks, at: now };

@@ -91,7 +91,7 @@ export class SliceSearch {
 
   /** Whether scans of [from, to) for these traps go by the index. */
   indexed(what: Traps, from: TimePoint, to: TimePoint): boolean {
-    return this.candidates(what, from, to) !== undefined;
+    return this.indexKnows(what, from, to);
   }
 
   /** Every trigger in the range, by slices in parallel, in time order. */
@@ -263,9 +263,8 @@ export class SliceSearch {
     const ix = this.index;
     // A range past the end (the bridge's default `to`) is the range up to the end.
     to = Math.min(to, this.end);
-    if (!ix || !ix.covers(from, to) || to <= from) return undefined;
+    if (!ix || !this.indexKnows(what, from, to)) return undefined;
     const watches = what.watchpoints ?? [];
-    if (watches.some((w) => w.access !== 'write')) return undefined;
     const lists: IndexSpan[][] = [];
     const bps = (what.breakpoints ?? []).map((b) => b.address);
     if (bps.length > 0) lists.push(ix.executing(bps, from, to));
@@ -273,6 +272,12 @@ export class SliceSearch {
     const byStart = new Map<TimePoint, IndexSpan>();
     for (const s of lists.flat()) byStart.set(s.from, s);
     return [...byStart.values()].sort((a, b) => a.from - b.from).map((s) => ({ from: Math.max(s.from, from), to: Math.min(s.to, to) }));
+  }
+
+  /** Whether the index covers [from, to) and knows these traps (breakpoints, write watchpoints): cheap, without finding the buckets. */
+  private indexKnows(what: Traps, from: TimePoint, to: TimePoint): boolean {
+    to = Math.min(to, this.end);
+    return this.index !== undefined && this.index.covers(from, to) && to > from && (what.watchpoints ?? []).every((w) => w.access === 'write');
   }
 
   /**

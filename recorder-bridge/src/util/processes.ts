@@ -92,11 +92,12 @@ export function procStatFields(pid: number | string): string[] | undefined {
 }
 
 /**
- * Whether a thread of a process of the group is in uninterruptible sleep (state D: waiting on the
- * disk, e.g. a write throttled while the page cache is flushed). Reads every thread: only for the
+ * Whether a thread of a process of the group is waiting, not stuck: in uninterruptible sleep
+ * (state D: on the disk, e.g. a write throttled while the page cache is flushed) or runnable
+ * (state R: ready, but the machine's cores are taken by others). Reads every thread: only for the
  * rare moments that need it.
  */
-export function groupWaitsOnDisk(pgid: number): boolean {
+export function groupThreadWaits(pgid: number): boolean {
   for (const { pid } of groupProcesses(pgid)) {
     let tasks: string[];
     try {
@@ -104,7 +105,10 @@ export function groupWaitsOnDisk(pgid: number): boolean {
     } catch {
       continue; // gone
     }
-    for (const tid of tasks) if (procStatFields(`${pid}/task/${tid}`)?.[0] === 'D') return true;
+    for (const tid of tasks) {
+      const state = procStatFields(`${pid}/task/${tid}`)?.[0];
+      if (state === 'D' || state === 'R') return true;
+    }
   }
   return false;
 }

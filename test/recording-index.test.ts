@@ -1,0 +1,102 @@
+/**
+ * recorder-bridge/src/index/recording-index.ts on a plugin output written here: kernel addresses
+ * (above 2^63, kept as two 32-bit halves), one address against many (countsOf, countsOfMany),
+ * the buckets where code ran or memory was written, counts over a range of addresses, totals. The
+ * real engine's side (counts equal to a replay's hits) is in index-queries.test.ts.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { PLUGIN_OUTPUT_MAGIC } from '../recorder-bridge/src/index/plugin-output';
+import { RecordingIndex } from '../recorder-bridge/src/index/recording-index';
+
+function varint(v: bigint): number[] {
+  const out: number[] = [];
+  do {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    out.push(v > 0n ? b | 0x80 : b);
+  } while (v > 0n);
+  return out;
+}
+
+/** The plugin's output for buckets of (address -> count) and written line runs. */
+function pluginOutput(buckets: Array<{ counts: Array<[bigint, number]>; lines?: Array<[bigint, number]> }>): Buffer {
+  const bytes: number[] = [...Buffer.from(PLUGIN_OUTPUT_MAGIC, 'latin1')];
+  buckets.forEach((b, seq) => {
+    const r: number[] = [...varint(BigInt(seq)), ...varint(BigInt(b.counts.length))];
+    let prev = 0n;
+    for (const [a, c] of [...b.counts].sort((x, y) => (x[0] < y[0] ? -1 : 1))) {
+      r.push(...varint(a - prev), ...varint(BigInt(c)));
+      prev = a;
+    }
+    const lines = b.lines ?? [];
+    r.push(...varint(BigInt(lines.length)));
+    let end = 0n;
+    for (const [first, n] of lines) {
+      r.push(...varint(first - end), ...varint(BigInt(n)));
+      end = first + BigInt(n);
+    }
+    bytes.push(...varint(BigInt(r.length)), ...r);
+  });
+  return Buffer.from(bytes);
+}
+
+const K = 0xffffffff81000000n; // a kernel text address: above 2^63
+const U = 0x401000n; // a user one
+const ix = RecordingIndex.fromSlices(
+  [
+    {
+      spans: [
+        [0, 100],
+        [100, 200],
+      ],
+      output: pluginOutput([{ counts: [[K, 3], [K + 0x10n, 1], [U, 7]] }, { counts: [[K + 0x10n, 2], [0xffffffffffffff00n, 5]], lines: [[(K + 0x2000n) >> 6n, 2]] }]),
+    },
+    { spans: [[200, 300]], output: pluginOutput([{ counts: [[K, 4], [U + 4n, 1]] }]) },
+  ],
+  'test index',
+);
+
+describe('the recording index in memory (recording-index.ts)', () => {
+  it('counts a kernel address per bucket, one at a time or many in one walk, the same', () => {
+    assert.deepEqual(ix.countsOf(K), [
+      { from: 0, to: 100, count: 3 },
+      { from: 200, to: 300, count: 4 },
+    ]);
+    const query = [K + 0x10n, K, U, U + 4n, 0xffffffffffffff00n, K + 0x8n, K];
+    const many = ix.countsOfMany(query);
+    assert.equal(many.size, 6, 'each address once');
+    for (const a of query) assert.deepEqual(many.get(a), ix.countsOf(a), `0x${a.toString(16)}`);
+    assert.deepEqual(many.get(K + 0x8n), [], 'an address that never ran');
+    // A range: only the buckets overlapping it.
+    assert.deepEqual(ix.countsOfMany([K], 150, 300).get(K), [{ from: 200, to: 300, count: 4 }]);
+  });
+
+  it('finds the buckets where code ran or a line was written', () => {
+    assert.deepEqual(ix.executing([K + 0x10n], 0, 300), [
+      { from: 0, to: 100 },
+      { from: 100, to: 200 },
+    ]);
+    assert.deepEqual(ix.executing([0xffffffffffffff00n, U + 4n], 0, 300), [
+      { from: 100, to: 200 },
+      { from: 200, to: 300 },
+    ]);
+    assert.deepEqual(ix.writing(K + 0x2070n, 8, 0, 300), [{ from: 100, to: 200 }]);
+    assert.deepEqual(ix.writing(K + 0x2080n, 8, 0, 300), []);
+  });
+
+  it('sums a range of addresses, and the totals of the whole index', () => {
+    assert.deepEqual(
+      [...ix.countsInRange(K, K + 0x100n, 0, 150)].sort(),
+      [
+        [K, 3],
+        [K + 0x10n, 3],
+      ],
+    );
+    const totals = ix.totals();
+    assert.equal(totals.get(K), 7);
+    assert.equal(totals.get(0xffffffffffffff00n), 5);
+    assert.equal(totals.get(U), 7);
+    assert.deepEqual(ix.countsInRange(0n, 0x1000000n), new Map([[U, 7], [U + 4n, 1]]));
+  });
+});
