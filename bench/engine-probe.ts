@@ -19,6 +19,7 @@ const CALL_KINDS: Record<EngineOperation, CallKind> = {
   writes: 'query',
   lastWrite: 'query',
   lastHit: 'query',
+  firstHit: 'query',
   registers: 'read',
   gdbPacket: 'read',
   readMemory: 'read',

@@ -107,6 +107,9 @@ interface PointRow {
   fn?: string;
   previousSeconds?: number;
   nextSeconds?: number;
+  /** Where the lens goes (undefined: "no earlier/later call"). */
+  previousAt?: number;
+  nextAt?: number;
 }
 
 async function main(): Promise<void> {
@@ -214,8 +217,10 @@ async function main(): Promise<void> {
           const lens = fn.nav.find((l) => (l.data as { which: string }).which === which);
           if (!lens) continue;
           const tr = now();
-          await lsp.resolve(lens);
+          const resolved = await lsp.resolve(lens);
           row[which === 'previous' ? 'previousSeconds' : 'nextSeconds'] = since(tr);
+          const at = (resolved.command?.arguments?.[0] as { icount?: number } | undefined)?.icount;
+          if (at !== undefined) row[which === 'previous' ? 'previousAt' : 'nextAt'] = at;
         }
       }
       points.push(row);
@@ -253,6 +258,9 @@ async function main(): Promise<void> {
     const fileS = points.map((p) => p.fileSeconds);
     const prevS = points.map((p) => p.previousSeconds).filter((x): x is number => x !== undefined);
     const nextS = points.map((p) => p.nextSeconds).filter((x): x is number => x !== undefined);
+    // A lens with no call to go to is answered by the index alone (no candidate bucket): counted apart.
+    const prevFound = points.filter((p) => p.previousAt !== undefined).map((p) => p.previousSeconds!);
+    const nextFound = points.filter((p) => p.nextAt !== undefined).map((p) => p.nextSeconds!);
     const rewindCountS = median(firstRows.map((r) => r.seconds));
     const lines = [
       await benchHeader('language-server', `${cfg.points} random time points (seed ${cfg.seed}); at each, the DAP session seeks there, then a random file's codeLens + inlayHint (whole file) and a random function's previous and next lens; QEMU + gdb counts the same functions with a breakpoint per address over one whole replay`),
@@ -264,7 +272,9 @@ async function main(): Promise<void> {
       `| lenses + line counts of a whole file, at a random point | ${fileS.length} | ${fmtS(quantile(fileS, 0.5))} | ${fmtS(quantile(fileS, 0.95))} | ${fmtS(quantile(fileS, 1))} | ≤ ${TARGET_FILE_S} s: ${quantile(fileS, 0.95) <= TARGET_FILE_S ? 'met' : '**missed**'} |`,
       `| the first request of a file after the first | ${later.length} | ${fmtS(quantile(later, 0.5))} | ${fmtS(quantile(later, 0.95))} | ${fmtS(quantile(later, 1))} | ≤ ${TARGET_FILE_S} s: ${quantile(later, 0.95) <= TARGET_FILE_S ? 'met' : '**missed**'} |`,
       `| a function's previous lens (resolve: rewind/lastHit, the indexed backward search) | ${prevS.length} | ${fmtS(quantile(prevS, 0.5))} | ${fmtS(quantile(prevS, 0.95))} | ${fmtS(quantile(prevS, 1))} | |`,
-      `| a function's next lens (resolve: an indexed forward continue) | ${nextS.length} | ${fmtS(quantile(nextS, 0.5))} | ${fmtS(quantile(nextS, 0.95))} | ${fmtS(quantile(nextS, 1))} | |`,
+      `| a function's next lens (resolve: rewind/firstHit, the indexed forward search) | ${nextS.length} | ${fmtS(quantile(nextS, 0.5))} | ${fmtS(quantile(nextS, 0.95))} | ${fmtS(quantile(nextS, 1))} | |`,
+      `| of which previous lenses with a call to go to | ${prevFound.length} | ${fmtS(quantile(prevFound, 0.5))} | ${fmtS(quantile(prevFound, 0.95))} | ${fmtS(quantile(prevFound, 1))} | |`,
+      `| of which next lenses with a call to go to | ${nextFound.length} | ${fmtS(quantile(nextFound, 0.5))} | ${fmtS(quantile(nextFound, 0.95))} | ${fmtS(quantile(nextFound, 1))} | |`,
       '',
       `initialize: ${fmtS(initializeSeconds)}. The first request of ${basename(firstRows[0]!.file)} (opens the recording in the server): ${fmtS(firstRows[0]!.seconds)}.`,
       '',
@@ -285,9 +295,9 @@ async function main(): Promise<void> {
       '',
       '## Every point',
       '',
-      '| icount | file | lenses | hints | whole file | function | previous | next |',
-      '|---|---|---|---|---|---|---|---|',
-      ...points.map((p) => `| ${fmtN(p.icount)} | ${p.file} | ${p.lenses} | ${p.hints} | ${fmtS(p.fileSeconds)} | ${p.fn ?? ''} | ${fmtS(p.previousSeconds)} | ${fmtS(p.nextSeconds)} |`),
+      '| icount | file | lenses | hints | whole file | function | previous | goes to | next | goes to |',
+      '|---|---|---|---|---|---|---|---|---|---|',
+      ...points.map((p) => `| ${fmtN(p.icount)} | ${p.file} | ${p.lenses} | ${p.hints} | ${fmtS(p.fileSeconds)} | ${p.fn ?? ''} | ${fmtS(p.previousSeconds)} | ${p.previousAt !== undefined ? fmtN(p.previousAt) : p.previousSeconds !== undefined ? 'none' : ''} | ${fmtS(p.nextSeconds)} | ${p.nextAt !== undefined ? fmtN(p.nextAt) : p.nextSeconds !== undefined ? 'none' : ''} |`),
       '',
     ];
     const out = resultsPath(cfg.linux ? 'language-server-linux' : 'language-server');

@@ -314,6 +314,16 @@ export interface LastHitResult {
   /** null when none of the addresses ran before `before`. */
   hit: BridgeHit | null;
 }
+/** rewind/firstHit: the earliest run of any of the addresses at or after a time point, without moving the session. */
+export interface FirstHitParams extends SessionParams {
+  addresses: Array<HexAddress | BridgeBreakpoint>;
+  /** Default: just after the session's current time point. */
+  from?: TimePoint;
+}
+export interface FirstHitResult {
+  /** null when none of the addresses runs at or after `from`. */
+  hit: BridgeHit | null;
+}
 
 /**
  * One read-only gdb remote-protocol packet for the replay process that holds the current time:
@@ -367,6 +377,7 @@ export interface BridgeRequests {
   'rewind/writes': { params: WritesParams; result: HitsResult };
   'rewind/lastWrite': { params: LastWriteParams; result: LastWriteResult };
   'rewind/lastHit': { params: LastHitParams; result: LastHitResult };
+  'rewind/firstHit': { params: FirstHitParams; result: FirstHitResult };
   'rewind/counts': { params: CountsParams; result: CountsResult };
   'rewind/coverage': { params: CoverageParams; result: CoverageResult };
   'rewind/indexStatus': { params: SessionParams; result: IndexStatusResult };

@@ -225,6 +225,18 @@ describe('bridge', { timeout: 900_000 }, () => {
     assert.equal((await c.lastHit(s.sessionId, [putc])).hit?.icount, stop.icount);
     assert.equal((await c.lastHit(s.sessionId, [putc], { before: 0 })).hit, null);
     await rejects(c.request('rewind/lastHit', { sessionId: s.sessionId, addresses: [] }), 'bad-params', /empty/);
+    // rewind/firstHit: the earliest hit at or after a time point (default: just after now), without moving.
+    const all = (await c.hits(s.sessionId, putc)).hits;
+    assert.ok(all.length >= 3, `putc ran ${all.length} times`);
+    const mid = all[Math.floor(all.length / 2)]!;
+    const at = (await c.position(s.sessionId)).icount;
+    assert.deepEqual((await c.firstHit(s.sessionId, [putc], { from: mid.icount })).hit, mid, 'a hit at `from` counts');
+    assert.deepEqual((await c.firstHit(s.sessionId, [putc], { from: mid.icount + 1 })).hit, all[all.indexOf(mid) + 1]);
+    assert.deepEqual((await c.firstHit(s.sessionId, [putc], { from: 0 })).hit, all[0]);
+    assert.equal((await c.firstHit(s.sessionId, [putc], { from: all[all.length - 1]!.icount + 1 })).hit, null);
+    assert.deepEqual((await c.firstHit(s.sessionId, [putc])).hit, all.find((h) => h.icount > at) ?? null, 'from just after now');
+    assert.equal((await c.position(s.sessionId)).icount, at, 'firstHit does not move the session');
+    await rejects(c.request('rewind/firstHit', { sessionId: s.sessionId, addresses: [] }), 'bad-params', /empty/);
     await c.close(s.sessionId);
   });
 

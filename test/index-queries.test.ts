@@ -79,7 +79,7 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
     });
   }
 
-  it('all hits of code addresses equal those without the index, and the index counts them', async () => {
+  it('all hits of code addresses equal those without the index, and the index counts them; so does the first hit from a time point', async () => {
     for (const a of sampleCode()) {
       assert.ok(fast!.usesIndex({ breakpoints: [{ address: a }] }), 'the indexed engine goes by the index');
       // The bridge asks for the range up to MAX_SAFE_INTEGER when the client gives no end.
@@ -88,6 +88,11 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
       const got = await fast!.hits(a);
       assert.deepEqual(got.map(key), want.map(key), `hits of 0x${a.toString(16)}`);
       assert.equal(fast!.indexing.index!.totals().get(a) ?? 0, want.length, `the index's count of 0x${a.toString(16)}`);
+      // The first hit from a random time point (the language server's next lens): the next of all the hits, by the index or not.
+      const from = Math.floor(fast!.end * random());
+      const first = want.find((h) => h.icount >= from);
+      assert.deepEqual((await fast!.firstHit([{ address: a }], from))?.icount, first?.icount, `first hit of 0x${a.toString(16)} from ${from}`);
+      assert.deepEqual((await plain!.firstHit([{ address: a }], from))?.icount, first?.icount, `first hit of 0x${a.toString(16)} from ${from}, without the index`);
     }
   });
 

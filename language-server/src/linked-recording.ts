@@ -112,8 +112,9 @@ export class LinkedRecording {
 
   /**
    * The time point of a function's first, previous, next or last execution (previous and next
-   * relative to `now`): backward by the engine's indexed search for the last hit (rewind/lastHit,
-   * without moving), forward by moving this server's own session there (an indexed continue).
+   * relative to `now`), by queries on this server's own session that do not move it: backward the
+   * engine's indexed search for the last hit (rewind/lastHit), forward the first hit from a time
+   * point (rewind/firstHit: the first candidate bucket of the index, then windows twice as large).
    */
   hit(name: string, addresses: bigint[], which: HitWhich, now: TimePoint): Promise<TimePoint | undefined> {
     const key = this.hitKey(name, which, now);
@@ -124,11 +125,9 @@ export class LinkedRecording {
         const d = this.debuggee;
         const start = which === 'first' ? 0 : which === 'last' ? d.end : now;
         const bps = addresses.map((a) => `0x${a.toString(16)}`);
-        // Backward: a query, without moving this session (no seek to `now` first, no landing after).
+        // Queries, without moving this session (no seek to `now` first, no landing after).
         if (which === 'previous' || which === 'last') return (await d.client.lastHit(d.sessionId, bps, { before: start })).hit?.icount;
-        await d.client.seek(d.sessionId, start);
-        const stop = await d.client.continue(d.sessionId, { breakpoints: bps });
-        return stop.kind === 'breakpoint' ? stop.icount : undefined;
+        return (await d.client.firstHit(d.sessionId, bps, { from: which === 'first' ? 0 : start + 1 })).hit?.icount;
       });
       const entry: HitSearch = { search };
       this.hits.set(key.key, entry);

@@ -275,6 +275,11 @@ export class BridgeClient {
     return this.request('rewind/lastHit', { sessionId, addresses: addresses.map(hexOf), ...(opts.before !== undefined ? { before: opts.before } : {}) }, opts);
   }
 
+  /** The earliest run of any of the addresses at or after `from` (default: just after the session's time), without moving it. */
+  firstHit(sessionId: string, addresses: Addr[], opts: { from?: TimePoint } & RequestOptions = {}) {
+    return this.request('rewind/firstHit', { sessionId, addresses: addresses.map(hexOf), ...(opts.from !== undefined ? { from: opts.from } : {}) }, opts);
+  }
+
   /**
    * One read-only gdb remote-protocol packet ("g", "m100a9a,10", ...) at the current time, as
    * `thread` if given; writes and execution are refused ('packet-refused').

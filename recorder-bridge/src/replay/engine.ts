@@ -327,6 +327,10 @@ export class ReplayEngine {
   async lastHit(breakpoints: Breakpoint[], before = this.position, opts: ScanOptions = {}): Promise<Hit | undefined> {
     return this.operation('lastHit', [breakpoints, before, opts], () => this.search.lastBefore(before, { breakpoints }, opts, 'last hit'));
   }
+  /** The first hit of the breakpoints at or after `from` (default: just after now), without moving. */
+  async firstHit(breakpoints: Breakpoint[], from = this.position + 1, opts: ScanOptions = {}): Promise<Hit | undefined> {
+    return this.operation('firstHit', [breakpoints, from, opts], () => this.search.firstFrom(from, this.end + 1, { breakpoints }, opts, 'first hit'));
+  }
 
   async registers(): Promise<X86Registers> {
     return this.operation('registers', [], () => this.onCurrent((w) => w.registers()));

@@ -18,6 +18,7 @@ export type EngineOperation =
   | 'writes'
   | 'lastWrite'
   | 'lastHit'
+  | 'firstHit'
   | 'registers'
   | 'gdbPacket'
   | 'readMemory';

@@ -145,6 +145,46 @@ export class SliceSearch {
   }
 
   /**
+   * The earliest trigger at or after `from` (before `to`), searching forward: with the index its
+   * first candidate bucket alone, then windows of twice as many buckets (a breakpoint's candidate
+   * always holds a hit; a stack filter may reject them); without, slice by slice, `parallelism` at
+   * a time. Scans only as far as the first window with a hit.
+   */
+  async firstFrom(from: TimePoint, to: TimePoint, what: Traps, opts: ScanOptions, label: string): Promise<Hit | undefined> {
+    const candidates = this.candidates(what, from, to);
+    const windows = candidates ? this.groupedWindows(candidates) : this.slices(from, to);
+    let scanned = 0;
+    const total = windows.reduce((n, w) => n + (w.to - w.from), 0);
+    opts.onProgress?.(0, total);
+    for (let i = 0; i < windows.length; i += this.parallelism) {
+      if (opts.signal?.aborted) throw new CancelledError(label);
+      const batch = windows.slice(i, i + this.parallelism);
+      const stop = new AbortController();
+      const onAbort = () => stop.abort();
+      opts.signal?.addEventListener('abort', onAbort);
+      const runs = batch.map((w) => this.scanSlice(w, { breakpoints: what.breakpoints ?? [], watchpoints: what.watchpoints ?? [] }, stop.signal));
+      // Later windows are cancelled once an earlier one has hits: their rejections are expected.
+      for (const r of runs) r.catch(() => undefined);
+      try {
+        for (let k = 0; k < runs.length; k++) {
+          const hits = (await runs[k]!).filter((h) => h.icount >= from && h.icount < to);
+          scanned += batch[k]!.to - batch[k]!.from;
+          opts.onProgress?.(scanned, total);
+          if (hits.length > 0) return hits.reduce((a, b) => (b.icount < a.icount ? b : a));
+        }
+      } catch (e) {
+        if (opts.signal?.aborted) throw new CancelledError(label);
+        throw e;
+      } finally {
+        stop.abort();
+        opts.signal?.removeEventListener('abort', onAbort);
+        await Promise.allSettled(runs);
+      }
+    }
+    return undefined;
+  }
+
+  /**
    * lastBefore for a caller that goes to the hit next. With the index, a second process (the
    * lander) replays plainly to the newest window's first candidate bucket while the scan runs and
    * waits there; when that window holds the hit, the lander comes back still claimed, so that no
@@ -287,11 +327,14 @@ export class SliceSearch {
    * by one process with traps only in its buckets.
    */
   private indexedWindows(candidates: IndexSpan[]): Slice[] {
-    const newestFirst = [...candidates].reverse();
+    return this.groupedWindows([...candidates].reverse());
+  }
+
+  /** Windows of the candidate buckets in the order given: the first alone, then each twice as many as the one before. */
+  private groupedWindows(inOrder: IndexSpan[]): Slice[] {
     const out: Slice[] = [];
-    for (let i = 0, size = 1; i < newestFirst.length; i += size, size *= 2) {
-      const group = newestFirst.slice(i, i + size).reverse();
-      const runs = mergeAdjacent(group);
+    for (let i = 0, size = 1; i < inOrder.length; i += size, size *= 2) {
+      const runs = mergeAdjacent(inOrder.slice(i, i + size).sort((a, b) => a.from - b.from));
       out.push({ snapshot: this.ladder.nearest(runs[0]!.from), from: runs[0]!.from, to: runs[runs.length - 1]!.to, runs });
     }
     return out;

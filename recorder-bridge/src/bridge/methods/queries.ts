@@ -1,5 +1,5 @@
 /**
- * rewind/hits, writes, lastWrite, lastHit: queries that replay part of the recording without moving the
+ * rewind/hits, writes, lastWrite, lastHit, firstHit: queries that replay part of the recording without moving the
  * session's current time. The engine reports their progress and stops them when cancelled.
  */
 import type { CancellationToken } from 'vscode-jsonrpc/node';
@@ -10,7 +10,7 @@ import { progressTo, sessionOf, withCancellation, type Connection, type MethodTa
 import type { BridgeSession } from '../session';
 import { breakpointList, hitJson, optionalIcount, parseHex, taskProbe, watchSize } from '../wire';
 
-export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | 'rewind/lastWrite' | 'rewind/lastHit'> = {
+export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | 'rewind/lastWrite' | 'rewind/lastHit' | 'rewind/firstHit'> = {
   'rewind/hits': async (conn, p, token) => {
     const s = sessionOf(conn, p);
     const some = (v: unknown) => v !== undefined && v !== null;
@@ -51,6 +51,17 @@ export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | '
     const before = optionalIcount(p.before, 'before');
     const [hit] = await scan(conn, s, token, 'last hit', async (e, opts) => {
       const h = await e.lastHit(breakpoints, before, opts);
+      return h ? [h] : [];
+    });
+    return { hit: hit ?? null };
+  },
+  'rewind/firstHit': async (conn, p, token) => {
+    const s = sessionOf(conn, p);
+    const breakpoints = breakpointList(p.addresses, 'addresses');
+    if (breakpoints.length === 0) throw new UserError('"addresses" is empty', 'bad-params');
+    const from = optionalIcount(p.from, 'from');
+    const [hit] = await scan(conn, s, token, 'first hit', async (e, opts) => {
+      const h = await e.firstHit(breakpoints, from, opts);
       return h ? [h] : [];
     });
     return { hit: hit ?? null };
