@@ -16,6 +16,8 @@ export interface InfoJson {
   /** A disk recorded through blkreplay (bundle format version 2). */
   disk?: { originalPath: string; format: string; sha256: string; virtualSize: number; device: string };
   append: string;
+  /** Linux: whether the kernel ran with KASLR; `offset` (hex) when `--vmlinux` let `rewind info` find it. */
+  kaslr?: { on: boolean; offset?: string };
   memoryMiB: number;
   qemu: { binary: string; version: string };
   recordedAt: string;

@@ -30,6 +30,8 @@ export interface RecordSpec {
   out?: string;
   /** The Linux preset (`rewind record --linux`): a bzImage, recorded with the documented Linux defaults. */
   linux?: boolean;
+  /** Keep KASLR on (`rewind record --kaslr`): the debugger finds the kernel's offset and loads the symbols there. */
+  kaslr?: boolean;
   /** A raw or qcow2 disk image, recorded through QEMU's blkreplay driver (the file is only read). */
   disk?: string;
   /** Stop recording when the replay log grows past this size ("512M" or bytes; 0: no limit). */

@@ -11,7 +11,7 @@ import { UserError } from '../recorder-bridge/src/errors';
 import { classifyKernel } from '../recorder-bridge/src/qemu/kernel-probe';
 import { consoleLineTimepoints } from '../recorder-bridge/src/record/console-timepoints';
 import { parseInputScript } from '../recorder-bridge/src/record/input-script';
-import { LINUX_RECORDING_DEFAULTS, withLinuxDefaults } from '../recorder-bridge/src/record/linux-defaults';
+import { kaslrOn, LINUX_RECORDING_DEFAULTS, withLinuxDefaults } from '../recorder-bridge/src/record/linux-defaults';
 import { storeDriveArgs, qemuOptionValue } from '../recorder-bridge/src/bundle/drive';
 import { validateManifest, type Manifest } from '../recorder-bridge/src/bundle/manifest';
 import type { Bundle } from '../recorder-bridge/src/bundle/reader';
@@ -119,6 +119,19 @@ describe('Linux recording defaults', () => {
     assert.equal(r.append, 'console=ttyS1,115200 nohz=on panic=-1 nokaslr');
     assert.equal(r.warnings.length, 1);
     assert.match(r.warnings[0]!, /nohz=on; recording needs nohz=off/);
+  });
+
+  it('with --kaslr, leaves nokaslr out; a recording is randomized when its command line has no nokaslr', () => {
+    assert.deepEqual(withLinuxDefaults('quiet', { kaslr: true }).added, ['console=ttyS0', 'nohz=off', 'panic=-1']);
+    assert.equal(kaslrOn({ kernel: { format: 'linux-bzimage' }, append: 'quiet console=ttyS0 nohz=off panic=-1' }), true);
+    assert.equal(kaslrOn({ kernel: { format: 'linux-bzimage' }, append: withLinuxDefaults('quiet').append }), false);
+    assert.equal(kaslrOn({ kernel: { format: 'linux-bzimage' }, append: 'nokaslrx' }), true, 'a word, not a prefix');
+    assert.equal(kaslrOn({ kernel: { format: 'multiboot-elf64' }, append: '' }), undefined, 'not Linux');
+    const opts = { kernel: '/k', linux: true };
+    assert.equal(parseRecordOptions({ ...opts, kaslr: true }, 'launch').kaslr, true);
+    assert.throws(() => parseRecordOptions({ ...opts, kaslr: true, append: 'quiet nokaslr' }, 'cli'), /--kaslr keeps KASLR on, but --append says nokaslr/);
+    assert.throws(() => parseRecordOptions({ kernel: '/k', kaslr: true, linuxDefaults: false }, 'cli'), /--kaslr leaves nokaslr out of the Linux recording defaults, which --no-linux-defaults turns off/);
+    assert.throws(() => parseRecordOptions({ ...opts, kaslr: 'yes' }, 'launch'), /"record.kaslr" must be true or false/);
   });
 
   it('warns when the command line lets a panicking guest spin', () => {

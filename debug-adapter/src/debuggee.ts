@@ -30,6 +30,7 @@ import { AdapterError, ErrorId } from './errors';
 import { parseFrameJson, type FrameInfo } from './frame-info';
 import { GDB_PYTHON_HELPERS } from './gdb-python';
 import { runGdbSetup } from './gdb-setup';
+import { kaslrOffsetAtLaunch, kaslrSymbolCommands } from './kaslr';
 import { Gdb, miQuote } from './mi/gdb';
 import type { MiTuple } from './mi/parser';
 import type { FilteredBreakpoint } from './reverse-stepping';
@@ -47,6 +48,9 @@ export type BridgeTarget =
 
 export class Debuggee {
   private disposed?: Promise<void>;
+
+  /** With KASLR on: the kernel's offset from the vmlinux's link addresses (the symbols are loaded there). */
+  kaslrOffset?: bigint;
 
   private constructor(
     readonly client: BridgeClient,
@@ -102,6 +106,8 @@ export class Debuggee {
         if (local?.guest.kernel.sha256 === opened.kernel.sha256) manifest = local;
       }
       const symbolFile = await chooseSymbols(opts.symbols, manifest, opened, target.kind === 'local' ? target.bundle : opened.path);
+      // KASLR on: where the kernel runs, before gdb reads the symbols (breakpoints resolve with them).
+      const kaslrOffset = await kaslrOffsetAtLaunch(client, opened.sessionId, opened.end, manifest, symbolFile);
 
       const relay = new GdbRelay(new BridgeRelayTarget(client, opened.sessionId), {
         log: opts.log,
@@ -118,6 +124,7 @@ export class Debuggee {
       });
       cleanup.push(() => gdb.dispose());
       await gdb.send(`-file-exec-and-symbols ${miQuote(symbolFile)}`);
+      if (kaslrOffset) for (const command of kaslrSymbolCommands(symbolFile, kaslrOffset)) await gdb.console(command);
       for (const extra of (opts.symbols ?? []).slice(1)) await gdb.console(`add-symbol-file ${extra}`);
       for (const [from, to] of opts.sourceMap) await gdb.console(`set substitute-path ${from} ${to}`);
       // A reverse continue answers after as long as it takes; reads may wait for a replay process to be rebuilt.
@@ -128,7 +135,9 @@ export class Debuggee {
       await gdb.send(`-target-select remote ${relaySocket}`); // a private path without spaces; gdb takes quotes literally here
       await runGdbSetup(gdb, opts, (text) => opts.log(text.trimEnd()));
       const reach: RewindRecordingReach = { bridge: address, ...(token !== undefined ? { token } : {}), recording: opened.path, symbols: [symbolFile, ...(opts.symbols ?? []).slice(1)], sourceMap: opts.sourceMap };
-      return new Debuggee(client, opened.sessionId, opened, gdb, relay, dir, bridge, manifest, symbolFile, reach);
+      const d = new Debuggee(client, opened.sessionId, opened, gdb, relay, dir, bridge, manifest, symbolFile, reach);
+      if (kaslrOffset !== undefined) d.kaslrOffset = kaslrOffset;
+      return d;
     } catch (e) {
       await undo();
       throw e;

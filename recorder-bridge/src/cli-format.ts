@@ -1,6 +1,7 @@
 import type { IndexInfoJson, InfoJson } from '@rewind/protocol';
 import type { Manifest } from './bundle/manifest';
 import { DISK_DEVICES } from './bundle/drive';
+import { kaslrOn } from './record/linux-defaults';
 import type { ReplayEvent } from './replay-log';
 import { formatIcount } from './timepoint';
 
@@ -12,7 +13,7 @@ export function formatBytes(n: number): string {
 }
 
 /** The human-readable summary printed by `rewind info` and at the end of `rewind record` (with the index's state when looked for). */
-export function formatInfo(dir: string, m: Manifest, index?: IndexInfoJson): string {
+export function formatInfo(dir: string, m: Manifest, index?: IndexInfoJson, kaslr?: KaslrInfo): string {
   const r = m.recording;
   const k = m.guest.kernel;
   const ratio = m.stats.logBytesCompressed > 0 ? ` (${Math.round(m.stats.logBytesRaw / m.stats.logBytesCompressed)}x)` : '';
@@ -31,6 +32,8 @@ export function formatInfo(dir: string, m: Manifest, index?: IndexInfoJson): str
   }
   if (m.guest.append) rows.push(['command line', m.guest.append]);
   if (m.guest.appendDefaults.length) rows.push(['linux defaults', `${m.guest.appendDefaults.join(' ')} (added by Rewind: docs/recording.md)`]);
+  const randomized = kaslr ?? kaslrInfo(m);
+  if (randomized) rows.push(['kaslr', kaslrText(randomized)]);
   rows.push(
     ['memory', `${m.guest.memoryMiB} MiB`],
     ['qemu', `${m.qemu.binary} ${m.qemu.version}${qemuBuildOf(m.qemu.banner)}`],
@@ -47,6 +50,28 @@ export function formatInfo(dir: string, m: Manifest, index?: IndexInfoJson): str
   for (const w of r.warnings) rows.push(['warning', w]);
   const width = Math.max(...rows.map(([key]) => key.length));
   return rows.map(([key, v]) => `${key.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** Whether a Linux recording's kernel ran with KASLR, and its offset when known. */
+export interface KaslrInfo {
+  on: boolean;
+  offset?: bigint;
+}
+
+/** On or off from the recorded command line (the offset needs the vmlinux); undefined: not Linux. */
+function kaslrInfo(m: Manifest): KaslrInfo | undefined {
+  const on = kaslrOn(m.guest);
+  return on === undefined ? undefined : { on };
+}
+
+function kaslrJson(k: KaslrInfo | undefined): Pick<InfoJson, 'kaslr'> {
+  return k ? { kaslr: { on: k.on, ...(k.offset !== undefined ? { offset: `0x${k.offset.toString(16)}` } : {}) } } : {};
+}
+
+function kaslrText(k: KaslrInfo): string {
+  if (!k.on) return 'off (nokaslr): the kernel runs at its link addresses';
+  if (k.offset === undefined) return 'on: the debugger finds the kernel\'s offset when it opens the recording with its vmlinux (here: rewind info --vmlinux FILE)';
+  return `on, offset 0x${k.offset.toString(16)}: the kernel runs that far above the vmlinux's link addresses`;
 }
 
 /** What `rewind info` says of the snapshots' verification (bundle-format.md, "Snapshot verification"). */
@@ -95,7 +120,7 @@ export function formatEvent(e: ReplayEvent): string {
 }
 
 /** `rewind info --json` (and `record`/`salvage --json`): the manifest as docs/json-output.md shows it. */
-export function infoJson(bundleDir: string, m: Manifest, index?: IndexInfoJson): InfoJson {
+export function infoJson(bundleDir: string, m: Manifest, index?: IndexInfoJson, kaslr?: KaslrInfo): InfoJson {
   return {
     schema: 'rewind.info/1',
     bundle: bundleDir,
@@ -110,6 +135,7 @@ export function infoJson(bundleDir: string, m: Manifest, index?: IndexInfoJson):
     ...(m.guest.initrd ? { initrd: { originalPath: m.guest.initrd.originalPath, sha256: m.guest.initrd.sha256 } } : {}),
     ...(m.guest.disk ? { disk: { originalPath: m.guest.disk.originalPath, format: m.guest.disk.format, sha256: m.guest.disk.sha256, virtualSize: m.guest.disk.virtualSize, device: m.guest.disk.device } } : {}),
     append: m.guest.append,
+    ...kaslrJson(kaslr ?? kaslrInfo(m)),
     memoryMiB: m.guest.memoryMiB,
     qemu: { binary: m.qemu.binary, version: m.qemu.version },
     recordedAt: m.recording.startedAt,

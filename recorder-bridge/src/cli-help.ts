@@ -62,6 +62,8 @@ Options:
   --initrd FILE          initial ramdisk
   --append TEXT          kernel command line (Linux gets the defaults below added)
   --no-linux-defaults    do not add those
+  --kaslr                keep the kernel's address randomization (KASLR): the defaults leave
+                         nokaslr out; the debugger finds the offset and loads the symbols there
   --disk FILE            a raw or qcow2 disk image, recorded through QEMU's blkreplay so that disk
                          I/O replays; the guest sees it as virtio-blk (Linux: /dev/vda, needs the
                          virtio_pci and virtio_blk drivers). The file is only read: it is copied
@@ -94,7 +96,9 @@ On a recording that is not finished (OUT.partial) it says so, and what to do, wi
 
 Options:
   --json                 print it as JSON (docs/json-output.md)
-  --verify               also check the sha256 of every file (the log is always checked)`,
+  --verify               also check the sha256 of every file (the log is always checked)
+  --vmlinux FILE         a Linux recording made with --kaslr: find the kernel's KASLR offset (replays
+                         to the end; FILE is the recorded kernel's vmlinux)`,
 
   events: () => `Usage: rewind events BUNDLE [--json] [--kind K[,K...]] [--from N] [--to N] [--limit N]
 

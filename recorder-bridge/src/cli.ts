@@ -13,6 +13,8 @@ import { replayCheck } from './replay/check';
 import { verifyBundleSnapshots } from './replay/snapshot-verify';
 import { closeOnSignals, startBridge } from './bridge';
 import { ReplayEngine, replayEnd } from './replay/engine';
+import { kaslrOffsetOfBundle } from './replay/kaslr-offset';
+import { kaslrOn } from './record/linux-defaults';
 import { EngineRelayTarget, GdbRelay } from './gdb/relay';
 import { isLoopback } from './util/loopback';
 import { COMMAND_NAMES, commandHelp, overview, wantsHelp } from './cli-help';
@@ -119,6 +121,7 @@ async function cmdRecord(args: string[]): Promise<number> {
       initrd: { type: 'string' },
       append: { type: 'string' },
       'no-linux-defaults': { type: 'boolean' },
+      kaslr: { type: 'boolean' },
       disk: { type: 'string' },
       'max-log': { type: 'string' },
       memory: { type: 'string' },
@@ -151,6 +154,7 @@ async function cmdRecord(args: string[]): Promise<number> {
       ...(values.linux ? { linux: true } : {}),
       // --no-linux-defaults: given, the defaults are off.
       ...(values['no-linux-defaults'] ? { linuxDefaults: false } : {}),
+      ...(values.kaslr ? { kaslr: true } : {}),
       disk: values.disk,
       maxLog: values['max-log'],
       expectTimeout: values['expect-timeout'],
@@ -229,15 +233,18 @@ async function cmdRecord(args: string[]): Promise<number> {
 }
 
 async function cmdInfo(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: 'boolean' }, verify: { type: 'boolean' } }, true);
-  if (positionals.length !== 1) throw new UserError('info needs one bundle: rewind info BUNDLE [--json] [--verify]', 'bad-option');
+  const { values, positionals } = parse(args, { json: { type: 'boolean' }, verify: { type: 'boolean' }, vmlinux: { type: 'string' } }, true);
+  if (positionals.length !== 1) throw new UserError('info needs one bundle: rewind info BUNDLE [--json] [--verify] [--vmlinux FILE]', 'bad-option');
   const bundle = await Bundle.open(positionals[0]!);
   await bundle.verify(values.verify === true);
   // The log is small and the most important file: always check it fully.
   await bundle.readReplayLog();
   const index = await indexStatus(bundle);
-  if (values.json) process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest, index), null, 2) + '\n');
-  else process.stdout.write(formatInfo(bundle.dir, bundle.manifest, index) + '\n');
+  const on = kaslrOn(bundle.manifest.guest);
+  if (values.vmlinux !== undefined && on === undefined) throw new UserError('--vmlinux finds the KASLR offset of a Linux recording; this one is not of a bzImage', 'bad-option');
+  const kaslr = on === undefined ? undefined : { on, ...(on && values.vmlinux !== undefined ? { offset: await kaslrOffsetOfBundle(bundle.dir, bundle.manifest.guest.kernel.linuxVersion, values.vmlinux) } : {}) };
+  if (values.json) process.stdout.write(JSON.stringify(infoJson(bundle.dir, bundle.manifest, index, kaslr), null, 2) + '\n');
+  else process.stdout.write(formatInfo(bundle.dir, bundle.manifest, index, kaslr) + '\n');
   return 0;
 }
 

@@ -18,4 +18,6 @@ export { defaultBundleName } from './record/bundle-name';
 export { elfBuildId } from './qemu/kernel-probe';
 export { findOnPath } from './qemu/tools';
 export { chooseQemu, type QemuChoice } from './qemu/qemu-binary';
-export { vmlinuxMismatch } from './qemu/linux-banner';
+export { vmlinuxMismatch, readLinuxBannerSymbol } from './qemu/linux-banner';
+export { findKaslrOffset, kaslrProbePoints } from './replay/kaslr-offset';
+export { kaslrOn } from './record/linux-defaults';

@@ -58,6 +58,7 @@ export class LinuxSupport {
       log: hooks.log,
     });
     hooks.log(`Rewind: a Linux kernel: the current task shows in thread names and the Linux scope; rewind/dmesg (or "dmesg" in the Debug Console) reads the kernel log`);
+    if (d.kaslrOffset !== undefined) hooks.log(`Rewind: KASLR is on in this recording: the kernel runs 0x${d.kaslrOffset.toString(16)} above the vmlinux's link addresses, and its symbols are loaded there`);
     return new LinuxSupport(d, kernel, scanner, hooks);
   }
 

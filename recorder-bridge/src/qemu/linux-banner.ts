@@ -12,6 +12,11 @@ const SHT_SYMTAB = 2;
 
 /** The text of `linux_banner` in a vmlinux ELF, or undefined when it has none (not Linux, stripped). */
 export async function readLinuxBanner(path: string): Promise<string | undefined> {
+  return (await readLinuxBannerSymbol(path))?.text;
+}
+
+/** `linux_banner` in a vmlinux ELF: its link address and its text; undefined when it has none. */
+export async function readLinuxBannerSymbol(path: string): Promise<{ address: bigint; text: string } | undefined> {
   const fh = await fs.open(path, 'r');
   try {
     const read = async (pos: number, len: number): Promise<Buffer> => {
@@ -53,7 +58,7 @@ export async function readLinuxBanner(path: string): Promise<string | undefined>
         const home = section(shndx);
         const text = await read(home.offset + Number(value - home.addr), 512);
         const end = text.indexOf(0);
-        return text.toString('latin1', 0, end < 0 ? text.length : end);
+        return { address: value, text: text.toString('latin1', 0, end < 0 ? text.length : end) };
       }
     }
     return undefined;

@@ -33,7 +33,7 @@ export async function prepareGuest(opts: Omit<RecordOptions, 'out'> & { out?: st
   let appendDefaults: string[] = [];
   const warnings: string[] = [];
   if (kernelInfo.format === 'linux-bzimage' && opts.linuxDefaults !== false) {
-    const d = withLinuxDefaults(append);
+    const d = withLinuxDefaults(append, { kaslr: opts.kaslr === true });
     append = d.append;
     appendDefaults = d.added;
     warnings.push(...d.warnings);

@@ -15,14 +15,15 @@ export const LINUX_RECORDING_DEFAULTS: ReadonlyArray<{ param: string; why: strin
 /** The text Linux prints when it panics (before the reason). */
 export const LINUX_PANIC_TEXT = 'Kernel panic - not syncing';
 
-/** Returns the full command line and the defaults that were added. */
-export function withLinuxDefaults(append: string): { append: string; added: string[]; warnings: string[] } {
+/** Returns the full command line and the defaults that were added (`kaslr`: all but nokaslr). */
+export function withLinuxDefaults(append: string, opts: { kaslr?: boolean } = {}): { append: string; added: string[]; warnings: string[] } {
   const words = append.split(/\s+/).filter(Boolean);
   const has = (name: string) => words.find((w) => w === name || w.startsWith(name + '='));
   const added: string[] = [];
   const warnings: string[] = [];
   for (const { param } of LINUX_RECORDING_DEFAULTS) {
     const name = param.split('=')[0]!;
+    if (name === 'nokaslr' && opts.kaslr) continue;
     const present = has(name);
     if (!present) added.push(param);
     else if (name === 'nohz' && present !== 'nohz=off') {
@@ -34,4 +35,13 @@ export function withLinuxDefaults(append: string): { append: string; added: stri
     }
   }
   return { append: [...words, ...added].join(' '), added, warnings };
+}
+
+/**
+ * Whether a recording's kernel ran with KASLR: a Linux bzImage whose command line does not say
+ * nokaslr (the defaults add it unless recorded with --kaslr); undefined for other kernels.
+ */
+export function kaslrOn(guest: { kernel: { format: string }; append: string }): boolean | undefined {
+  if (guest.kernel.format !== 'linux-bzimage') return undefined;
+  return !/(^|\s)nokaslr(\s|$)/.test(guest.append);
 }

@@ -29,6 +29,8 @@ export interface RawRecordOptions {
   out?: unknown;
   linux?: unknown;
   linuxDefaults?: unknown;
+  /** Keep the kernel's address randomization (a bzImage's defaults then leave out nokaslr). */
+  kaslr?: unknown;
   disk?: unknown;
   /** Bytes ("512M"); 0: no limit. */
   maxLog?: unknown;
@@ -43,21 +45,21 @@ export const MEMORY_MIB = { min: 8, max: 65536 } as const;
 const NAMES: Record<RecordOptionsOrigin, Record<keyof RawRecordOptions, string>> = {
   cli: {
     kernel: '--kernel', initrd: '--initrd', append: '--append', input: '--input', stopOn: '--stop-on', timeout: '--timeout', memory: '--memory',
-    snapshotEvery: '--snapshot-every', out: '--out', linux: '--linux', linuxDefaults: '--no-linux-defaults', disk: '--disk', maxLog: '--max-log', expectTimeout: '--expect-timeout',
+    snapshotEvery: '--snapshot-every', out: '--out', linux: '--linux', linuxDefaults: '--no-linux-defaults', kaslr: '--kaslr', disk: '--disk', maxLog: '--max-log', expectTimeout: '--expect-timeout',
   },
   launch: {
     kernel: '"record.kernel"', initrd: '"record.initrd"', append: '"record.append"', input: '"record.input"', stopOn: '"record.stopOn"', timeout: '"record.timeout"',
-    memory: '"record.memory"', snapshotEvery: '"record.snapshotEvery"', out: '"record.out"', linux: '"record.linux"', linuxDefaults: '"record.linuxDefaults"', disk: '"record.disk"',
+    memory: '"record.memory"', snapshotEvery: '"record.snapshotEvery"', out: '"record.out"', linux: '"record.linux"', linuxDefaults: '"record.linuxDefaults"', kaslr: '"record.kaslr"', disk: '"record.disk"',
     maxLog: '"record.maxLog"', expectTimeout: '"record.expectTimeout"',
   },
   extension: {
     kernel: 'the kernel', initrd: 'the initrd', append: 'the kernel command line', input: 'the input script', stopOn: 'the stop text',
     timeout: 'the setting rewind.record.timeoutSeconds', memory: 'the guest memory', snapshotEvery: 'the setting rewind.record.snapshotEvery', out: 'the output folder',
-    linux: 'linux', linuxDefaults: 'linuxDefaults', disk: 'the disk image', maxLog: 'the log limit', expectTimeout: 'the expect timeout',
+    linux: 'linux', linuxDefaults: 'linuxDefaults', kaslr: 'kaslr', disk: 'the disk image', maxLog: 'the log limit', expectTimeout: 'the expect timeout',
   },
   api: {
     kernel: 'kernel', initrd: 'initrd', append: 'append', input: 'input', stopOn: 'stopOn', timeout: 'timeoutSeconds', memory: 'memoryMiB', snapshotEvery: 'snapshotEvery',
-    out: 'out', linux: 'linux', linuxDefaults: 'linuxDefaults', disk: 'disk', maxLog: 'maxLogBytes', expectTimeout: 'expectTimeoutSeconds',
+    out: 'out', linux: 'linux', linuxDefaults: 'linuxDefaults', kaslr: 'kaslr', disk: 'disk', maxLog: 'maxLogBytes', expectTimeout: 'expectTimeoutSeconds',
   },
 };
 
@@ -104,6 +106,13 @@ export function parseRecordOptions(raw: RawRecordOptions, origin: RecordOptionsO
   if (linux && linuxDefaults === false) {
     throw bad(`the Linux preset (${name.linux}) always adds the Linux recording defaults; drop ${name.linuxDefaults}, or drop ${name.linux} and set the command line yourself`);
   }
+  const kaslr = flag('kaslr');
+  if (kaslr && linuxDefaults === false) {
+    throw bad(`${name.kaslr} leaves nokaslr out of the Linux recording defaults, which ${name.linuxDefaults} turns off: without the defaults, KASLR is on unless your command line says nokaslr; drop ${name.kaslr}`);
+  }
+  if (kaslr && append !== undefined && /(^|\s)nokaslr(\s|$)/.test(append)) {
+    throw bad(`${name.kaslr} keeps KASLR on, but ${name.append} says nokaslr; drop one of them`);
+  }
   const timeoutSeconds = count('timeout', 'a number of seconds (0: no limit)', seconds, (n) => n >= 0);
   const memoryMiB = count('memory', `a whole number of MiB from ${MEMORY_MIB.min} to ${MEMORY_MIB.max}`, wholeNumber, (n) => Number.isInteger(n) && n >= MEMORY_MIB.min && n <= MEMORY_MIB.max);
   const snapshotEvery = count('snapshotEvery', 'an instruction count such as 200M (0: only the initial snapshot)', parseIcount, (n) => Number.isSafeInteger(n) && n >= 0);
@@ -120,6 +129,7 @@ export function parseRecordOptions(raw: RawRecordOptions, origin: RecordOptionsO
     ...(append !== undefined ? { append } : {}),
     ...(linux !== undefined ? { linux } : {}),
     ...(linuxDefaults !== undefined ? { linuxDefaults } : {}),
+    ...(kaslr !== undefined ? { kaslr } : {}),
     ...(disk !== undefined ? { disk } : {}),
     ...(maxLogBytes !== undefined ? { maxLogBytes } : {}),
     ...(memoryMiB !== undefined ? { memoryMiB } : {}),
@@ -147,6 +157,7 @@ export function checkRecordOptions(opts: Omit<RecordOptions, 'out'> & { out?: st
       out: opts.out,
       linux: opts.linux,
       linuxDefaults: opts.linuxDefaults,
+      kaslr: opts.kaslr,
       disk: opts.disk,
       maxLog: opts.maxLogBytes,
       expectTimeout: opts.expectTimeoutSeconds,

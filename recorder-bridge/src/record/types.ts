@@ -12,6 +12,11 @@ export interface RecordOptions {
   append?: string;
   /** Add the Linux recording defaults (console=ttyS0 nohz=off nokaslr panic=-1) to a bzImage's command line. Default true. */
   linuxDefaults?: boolean;
+  /**
+   * Keep the kernel's address randomization: the Linux defaults leave `nokaslr` out. The debugger
+   * finds the offset and loads the vmlinux's symbols there (docs/recording.md, "KASLR").
+   */
+  kaslr?: boolean;
   /** The Linux preset: the kernel must be a bzImage, and the Linux defaults apply (they cannot be turned off). */
   linux?: boolean;
   /** A raw or qcow2 disk image, recorded through blkreplay (only read: it is copied into the recording). */

@@ -23,7 +23,7 @@ import type { Breakpoint, LadderPoint, ReplayWorker, RunOptions, StopCause, Watc
 import { WorkerPool } from './worker-pool';
 import { ReplayWorkspace } from './workspace';
 
-export { replayEnd };
+export { replayEnd, type IndexStatus };
 export { ReplayWorkerLost } from './worker-pool';
 export type { Hit, ScanOptions, ScanRange } from './search';
 export type { EngineEvent, EngineObserver, EngineOperation, Span } from './observer';
@@ -32,7 +32,6 @@ export interface EngineOptions extends EngineSettings {
   /** Called with the engine as soon as it exists, before its first replay: e.g. to observe() it. */
   onOpen?: (engine: ReplayEngine) => void;
 }
-export type { IndexStatus };
 
 /**
  * The replay engine: time travel over one recording. There is always a current time point, held
