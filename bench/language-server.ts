@@ -113,6 +113,8 @@ interface PointRow {
 }
 
 async function main(): Promise<void> {
+  // The code as built for this run: the working tree may change while it runs.
+  const sourceAtStart = sourceState();
   const cfg = settings();
   const rand = prng(cfg.seed);
   const loadBefore = loadavg();
@@ -264,7 +266,7 @@ async function main(): Promise<void> {
     const rewindCountS = median(firstRows.map((r) => r.seconds));
     const lines = [
       await benchHeader('language-server', `${cfg.points} random time points (seed ${cfg.seed}); at each, the DAP session seeks there, then a random file's codeLens + inlayHint (whole file) and a random function's previous and next lens; QEMU + gdb counts the same functions with a breakpoint per address over one whole replay`),
-      `- recording: ${about}; ${fmtN(end)} instructions; ${sourceState()}`,
+      `- recording: ${about}; ${fmtN(end)} instructions; ${sourceAtStart}${sourceState() !== sourceAtStart ? ` at the start of the run (at its end: ${sourceState()})` : ''}`,
       `- load average: ${loadBefore[0]!.toFixed(2)} at the start, ${loadAfter[0]!.toFixed(2)} at the end`,
       '',
       '| what | n | p50 | p95 | max | target |',
