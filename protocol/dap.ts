@@ -272,6 +272,32 @@ export interface RewindDmesgResponse {
   records: number;
 }
 
+/** One task of a Linux guest at a time point (rewind/tasks). */
+export interface RewindLinuxTask {
+  /** The task_struct's address (hex). */
+  task: string;
+  pid: number;
+  tgid: number;
+  /** The parent process's tgid (absent when its parent is not in the list). */
+  ppid?: number;
+  comm: string;
+  /** As ps shows it: "R (running)", "S (sleeping)", "I (idle)", ... */
+  state: string;
+  /** The CPU it last ran on (or runs on). */
+  cpu: number;
+  /** A CPU runs it now (the kernel's on_cpu). */
+  running: boolean;
+  kthread: boolean;
+}
+
+/** rewind/tasks: every task (processes and their threads) of a Linux guest at the current time point, as the kernel's task list holds them. */
+export interface RewindTasksResponse {
+  icount: TimePoint;
+  tasks: RewindLinuxTask[];
+  /** More than 10,000 tasks: the list stops there. */
+  truncated: boolean;
+}
+
 /** A kernel problem found over the whole recording (rewind/kernelEvents). */
 export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning';
 export interface RewindKernelEvent {
@@ -395,6 +421,7 @@ export interface RewindDapRequests {
   'rewind/reverseStepIn': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/dmesg': { args: RewindDmesgArguments; body: RewindDmesgResponse };
+  'rewind/tasks': { args: Record<string, never>; body: RewindTasksResponse };
   'rewind/kernelEvents': { args: Record<string, never>; body: RewindKernelEventsResponse };
   'rewind/dmesgTime': { args: RewindDmesgTimeArguments; body: RewindDmesgTimeResponse };
   'rewind/console': { args: RewindConsoleArguments; body: RewindConsoleResponse };

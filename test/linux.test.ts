@@ -163,6 +163,32 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     await c.run(() => c.dc.send('rewind/seek', { icount: writes[0]!.icount }));
   });
 
+  it('lists every task at the current time point: dd running on CPU 0, init, the idle task, kernel threads (rewind/tasks)', async (t) => {
+    if (session.skip()) return t.skip(session.skip());
+    // At the first write, in dd's ksys_write (where the test before left the session).
+    const pid = Number(/^CPU 0 · dd \[(\d+)\]/.exec(await threadName())?.[1]);
+    const r = await c.custom('rewind/tasks', {});
+    assert.equal(r.icount, writes[0]!.icount);
+    assert.equal(r.truncated, false);
+    const shown = r.tasks.map((x) => `${x.comm}[${x.pid}]${x.running ? '*' : ''}`).join(' ');
+    t.diagnostic(`${r.tasks.length} tasks: ${shown}`);
+    assert.equal(new Set(r.tasks.map((x) => x.pid)).size, r.tasks.length, `each pid once: ${shown}`);
+    const dd = r.tasks.find((x) => x.pid === pid);
+    assert.ok(dd, `dd [${pid}] is listed: ${shown}`);
+    assert.deepEqual({ comm: dd.comm, tgid: dd.tgid, state: dd.state, cpu: dd.cpu, running: dd.running, kthread: dd.kthread }, { comm: 'dd', tgid: pid, state: 'R (running)', cpu: 0, running: true, kthread: false });
+    assert.deepEqual(r.tasks.filter((x) => x.running).map((x) => x.pid), [pid], 'one vCPU: only dd runs');
+    // The idle task first (the list starts at init_task), then init, then kthreadd and its kernel threads.
+    assert.deepEqual({ pid: r.tasks[0]!.pid, comm: r.tasks[0]!.comm }, { pid: 0, comm: 'swapper/0' });
+    const init = r.tasks.find((x) => x.pid === 1);
+    assert.ok(init && !init.kthread, `init: ${JSON.stringify(init)}`);
+    const kthreadd = r.tasks.find((x) => x.pid === 2);
+    assert.ok(kthreadd?.kthread && kthreadd.comm === 'kthreadd', `kthreadd: ${JSON.stringify(kthreadd)}`);
+    assert.ok(r.tasks.filter((x) => x.ppid === 2).every((x) => x.kthread), 'kthreadd\'s children are kernel threads');
+    assert.ok(dd.ppid !== undefined && r.tasks.some((x) => x.pid === dd.ppid && !x.kthread), `dd's parent is a listed process: ${dd.ppid}`);
+    // The task that runs is the one the thread name and the Linux scope show.
+    assert.equal((await linux()).get('pid'), String(pid));
+  });
+
   /** Forward `next`s through ksys_write from the first write: where each one stops. */
   async function forwardSteps(n: number): Promise<Array<{ icount: number; frame: string }>> {
     await c.run(() => c.dc.send('rewind/seek', { icount: writes[0]!.icount }));

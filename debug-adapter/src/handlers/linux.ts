@@ -1,5 +1,5 @@
 /**
- * Linux guests (kernel awareness in ../linux/): rewind/dmesg and rewind/kernelEvents, and the
+ * Linux guests (kernel awareness in ../linux/): rewind/dmesg, rewind/tasks and rewind/kernelEvents, and the
  * hooks through which LinuxSupport runs its reads and shows its scans.
  */
 import { AdapterError } from '../errors';
@@ -19,6 +19,11 @@ export function linuxHandlers(c: HandlerContext) {
     'rewind/dmesg': async (args, ctx) => {
       const linux = requireLinux('rewind/dmesg');
       return c.inspect(ctx, (signal) => linux.dmesg(args.limit, signal));
+    },
+
+    'rewind/tasks': async (_args, ctx) => {
+      const linux = requireLinux('rewind/tasks');
+      return c.inspect(ctx, (signal) => linux.tasks(signal));
     },
 
     /**

@@ -3,7 +3,7 @@
  * `init_task`), read through the gdb-side helpers of linux-gdb-python.ts at the current time point.
  * Nothing here changes anything for a guest that is not Linux: detect() answers undefined.
  */
-import type { BridgeTaskProbe, RewindDmesgResponse } from '@rewind/protocol';
+import type { BridgeTaskProbe, RewindDmesgResponse, RewindTasksResponse } from '@rewind/protocol';
 import { AdapterError } from '../errors';
 import type { Gdb } from '../mi/gdb';
 
@@ -71,6 +71,13 @@ export class LinuxKernel {
     // Without a signal: the answer is kept for the session, so no one request's cancellation may cut it short.
     this.probe ??= runJson<{ probe?: BridgeTaskProbe; error?: string }>(this.gdb, 'rewind-linux-task-probe').catch((e: Error) => ({ error: e.message }));
     return this.probe;
+  }
+
+  /** Every task in the kernel's task list at the current time point. */
+  async taskList(signal?: AbortSignal): Promise<Omit<RewindTasksResponse, 'icount'>> {
+    const r = await runJson<Omit<RewindTasksResponse, 'icount'> & { error?: string }>(this.gdb, 'rewind-linux-task-list', signal);
+    if (r.error) throw new AdapterError(`no task list here: ${r.error}`);
+    return { tasks: r.tasks, truncated: r.truncated };
   }
 
   /** The kernel log as it is at the current time point (`limit`: only the last records). */

@@ -5,7 +5,7 @@
  * attach() answers undefined when the symbols are not Linux's, and the session then behaves as
  * it does for any other guest.
  */
-import type { EventsResult, RewindDmesgResponse, RewindEventsChangedEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventsResponse } from '@rewind/protocol';
+import type { EventsResult, RewindDmesgResponse, RewindTasksResponse, RewindEventsChangedEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventsResponse } from '@rewind/protocol';
 import type { TimePoint } from '@rewind/core';
 import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
@@ -68,6 +68,13 @@ export class LinuxSupport {
     const log = await this.kernel.dmesg(limit, signal);
     const { icount } = await this.d.position();
     return { icount, ...log };
+  }
+
+  /** rewind/tasks: every task at the current time point. */
+  async tasks(signal: AbortSignal): Promise<RewindTasksResponse> {
+    const list = await this.kernel.taskList(signal);
+    const { icount } = await this.d.position();
+    return { icount, ...list };
   }
 
   /** `dmesg` in the Debug Console: the log as text. */
