@@ -16,6 +16,7 @@ import { EventsView } from './events-view';
 import { RewindLanguageClient } from './language-client';
 import { SessionTracker } from './sessions';
 import { SnapshotsView } from './snapshots-view';
+import { TasksView } from './tasks-view';
 import { PositionStatusBar } from './status-bar';
 import { TimelineViewProvider } from './timeline-view';
 import { ValueHistoryPanel } from './value-history-view';
@@ -38,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
     new SnapshotsView(sessions),
     new RewindLanguageClient(context.extensionUri, sessions),
     new BookmarksView(sessions),
+    new TasksView(sessions),
     ...registerBookmarkCommands(sessions),
     ...registerTimeTravelCommands(sessions),
     valueHistory,
