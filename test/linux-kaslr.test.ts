@@ -7,49 +7,24 @@
  * Linux scope's, a reverse watchpoint lands in the code that writes it.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { InfoJson } from '@rewind/protocol';
-import { record } from '../recorder-bridge/src/record/recorder';
 import { KASLR_ALIGN, KASLR_RANGE } from '../recorder-bridge/src/replay/kaslr-offset';
 import { runRewind } from './helpers';
 import { symbolTable } from './support/elf';
-import { RewindDapClient } from './support/dap-client';
-import { assertNoLeftovers } from './support/procs';
-import { linuxFixtureOrSkip, WRITE_BYTES, type LinuxFixture } from './linux-fixture';
+import { useLinuxVariant } from './linux-session';
+import { WRITE_BYTES } from './linux-fixture';
 
 describe('a Linux recording with KASLR on', { timeout: 1_200_000 }, () => {
-  let fixture: LinuxFixture | undefined;
-  let skip: string | undefined;
-  let bundle: string;
-  let dir: string;
-  let c: RewindDapClient;
-
-  before(async () => {
-    ({ fixture, skip } = await linuxFixtureOrSkip());
-    if (!fixture) return;
-    dir = mkdtempSync(join(tmpdir(), 'rewind-linux-kaslr-'));
-    bundle = join(dir, 'kaslr.rewind');
-    const r = await record({ kernel: fixture.bzImage, initrd: fixture.initrd, input: join(dirname(fixture.bundle), 'workload-input.txt'), out: bundle, timeoutSeconds: 300, kaslr: true });
-    assert.equal(r.stopReason, 'guest-poweroff', r.stopDetail);
-    c = new RewindDapClient();
-    c.dc.defaultTimeout = 300_000;
-    await c.start();
-  });
-
-  after(async () => {
-    if (!fixture) return;
-    await c.stop().catch(() => undefined);
-    await assertNoLeftovers(dir, 20_000);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const variant = useLinuxVariant('kaslr', { kaslr: true });
+  const c = variant.c;
 
   let offset: bigint;
 
   it('rewind info says KASLR is on, and with the vmlinux finds the offset', async (t) => {
-    if (!fixture) return t.skip(skip);
+    if (variant.skip()) return t.skip(variant.skip());
+    const fixture = variant.fixture();
+    const bundle = variant.bundle();
     const plain = await runRewind(['info', bundle, '--json']);
     assert.equal(plain.code, 0, plain.stderr);
     const info = JSON.parse(plain.stdout) as InfoJson;
@@ -68,7 +43,9 @@ describe('a Linux recording with KASLR on', { timeout: 1_200_000 }, () => {
   });
 
   it('the debugger loads the symbols at the offset: breakpoints, stack, arguments, the current task, globals', async (t) => {
-    if (!fixture) return t.skip(skip);
+    if (variant.skip()) return t.skip(variant.skip());
+    const fixture = variant.fixture();
+    const bundle = variant.bundle();
     const first = await c.launch({ recording: bundle, symbols: [fixture.vmlinux] }, async () => {
       const bps = (await c.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'ksys_write', condition: `count == ${WRITE_BYTES}` }] })).body.breakpoints;
       assert.equal(bps[0]!.verified, true, bps[0]!.message);

@@ -9,19 +9,14 @@
  * KPTI forced on: in user mode the task is unknown, and the adapter says so.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { classifyKernelHits, mergeKernelEvents } from '../debug-adapter/src/linux/kernel-events';
 import { columns, valueHistoryTable } from '../extension/novsc/value-history';
 import type { RewindDmesgResponse, RewindEventsResponse } from '@rewind/protocol';
-import { record } from '../recorder-bridge/src/record/recorder';
-import { RewindDapClient, type Stop } from './support/dap-client';
-import { assertNoLeftovers } from './support/procs';
-import { useLinuxSession } from './linux-session';
-import { linuxFixtureOrSkip, KMSG_MARKER, WRITE_BYTES, WRITE_COUNT, type LinuxFixture } from './linux-fixture';
+import type { Stop } from './support/dap-client';
+import { useLinuxSession, useLinuxVariant } from './linux-session';
+import { KMSG_MARKER, WRITE_BYTES, WRITE_COUNT } from './linux-fixture';
 
 describe('kernel events: classification of the reporting functions\' hits', () => {
   it('tells panics, oopses, BUG()s and warnings apart', () => {
@@ -497,33 +492,14 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
 });
 
 describe('Linux kernel awareness under kernel page-table isolation (pti=on)', { timeout: 900_000 }, () => {
-  let fixture: LinuxFixture | undefined;
-  let bundle: string;
-  let c: RewindDapClient;
-  let dir: string;
-
-  before(async () => {
-    ({ fixture } = await linuxFixtureOrSkip());
-    if (!fixture) return;
-    // The same kernel and workload, with KPTI forced on (QEMU's default CPU is AMD's, which Linux does not isolate).
-    dir = mkdtempSync(join(tmpdir(), 'rewind-linux-kpti-'));
-    bundle = join(dir, 'kpti.rewind');
-    const r = await record({ kernel: fixture.bzImage, initrd: fixture.initrd, input: join(dirname(fixture.bundle), 'workload-input.txt'), out: bundle, timeoutSeconds: 300, append: 'panic=-1 pti=on' });
-    assert.equal(r.stopReason, 'guest-poweroff', r.stopDetail);
-    c = new RewindDapClient();
-    c.dc.defaultTimeout = 300_000;
-    await c.start();
-  });
-
-  after(async () => {
-    if (!fixture) return;
-    await c.stop().catch(() => undefined);
-    await assertNoLeftovers(dir, 20_000);
-    rmSync(dir, { recursive: true, force: true });
-  });
+  // The same kernel and workload, with KPTI forced on (QEMU's default CPU is AMD's, which Linux does not isolate).
+  const variant = useLinuxVariant('kpti', { append: 'panic=-1 pti=on' });
+  const c = variant.c;
 
   it('says the task is unknown on the user page tables, rather than reading anything wrong', async (t) => {
-    if (!fixture) return t.skip('the Linux fixture cannot be built as a non-root user');
+    if (variant.skip()) return t.skip(variant.skip());
+    const fixture = variant.fixture();
+    const bundle = variant.bundle();
     const threadName = async () => (await c.dc.threadsRequest()).body.threads[0]!.name;
     const first = await c.launch({ recording: bundle, symbols: [fixture.vmlinux] }, async () => {
       await c.dc.setFunctionBreakpointsRequest({ breakpoints: [{ name: 'ksys_write', condition: `count == ${WRITE_BYTES}` }] });

@@ -6,6 +6,7 @@ import type { CancellationToken } from 'vscode-jsonrpc/node';
 import { UserError } from '../../errors';
 import type { BridgeHit } from '@rewind/protocol';
 import type { Hit, ReplayEngine, ScanOptions } from '../../replay/engine';
+import type { Breakpoint } from '../../replay/worker';
 import { progressTo, sessionOf, withCancellation, type Connection, type MethodTable } from '../connection';
 import type { BridgeSession } from '../session';
 import { breakpointList, hitJson, optionalIcount, parseHex, taskProbe, watchSize } from '../wire';
@@ -45,28 +46,26 @@ export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | '
     return { hit: hit ?? null };
   },
   'rewind/lastHit': async (conn, p, token) => {
-    const s = sessionOf(conn, p);
-    const breakpoints = breakpointList(p.addresses, 'addresses');
-    if (breakpoints.length === 0) throw new UserError('"addresses" is empty', 'bad-params');
     const before = optionalIcount(p.before, 'before');
-    const [hit] = await scan(conn, s, token, 'last hit', async (e, opts) => {
-      const h = await e.lastHit(breakpoints, before, opts);
-      return h ? [h] : [];
-    });
-    return { hit: hit ?? null };
+    return oneHit(conn, p, token, 'last hit', (e, breakpoints, opts) => e.lastHit(breakpoints, before, opts));
   },
   'rewind/firstHit': async (conn, p, token) => {
-    const s = sessionOf(conn, p);
-    const breakpoints = breakpointList(p.addresses, 'addresses');
-    if (breakpoints.length === 0) throw new UserError('"addresses" is empty', 'bad-params');
     const from = optionalIcount(p.from, 'from');
-    const [hit] = await scan(conn, s, token, 'first hit', async (e, opts) => {
-      const h = await e.firstHit(breakpoints, from, opts);
-      return h ? [h] : [];
-    });
-    return { hit: hit ?? null };
+    return oneHit(conn, p, token, 'first hit', (e, breakpoints, opts) => e.firstHit(breakpoints, from, opts));
   },
 };
+
+/** rewind/lastHit, rewind/firstHit: one hit of any of `p.addresses`, as `find` finds it, or null. */
+async function oneHit(conn: Connection, p: { addresses?: unknown }, token: CancellationToken, what: string, find: (e: ReplayEngine, breakpoints: Breakpoint[], opts: ScanOptions) => Promise<Hit | undefined>): Promise<{ hit: BridgeHit | null }> {
+  const s = sessionOf(conn, p);
+  const breakpoints = breakpointList(p.addresses, 'addresses');
+  if (breakpoints.length === 0) throw new UserError('"addresses" is empty', 'bad-params');
+  const [hit] = await scan(conn, s, token, what, async (e, opts) => {
+    const h = await find(e, breakpoints, opts);
+    return h ? [h] : [];
+  });
+  return { hit: hit ?? null };
+}
 
 /** A query in the session's queue, with the request's cancellation and progress. */
 async function scan(conn: Connection, s: BridgeSession, token: CancellationToken, what: string, run: (e: ReplayEngine, opts: ScanOptions) => Promise<Hit[]>): Promise<BridgeHit[]> {
