@@ -50,6 +50,7 @@ describe('the KASLR offset (kaslr-offset.ts)', () => {
   });
 
   it('loads the symbols at the offset, all but the per-CPU section', () => {
-    assert.deepEqual(kaslrSymbolCommands('/v/vmlinux', 0x1e000000n), ['symbol-file', 'add-symbol-file /v/vmlinux -o 0x1e000000 -s .data..percpu 0']);
+    assert.deepEqual(kaslrSymbolCommands('/v/vmlinux', 0x1e000000n), ['symbol-file', 'add-symbol-file "/v/vmlinux" -o 0x1e000000 -s .data..percpu 0']);
+    assert.equal(kaslrSymbolCommands('/my builds/a"b\\vmlinux', 0x200000n)[1], 'add-symbol-file "/my builds/a\\"b\\\\vmlinux" -o 0x200000 -s .data..percpu 0');
   });
 });

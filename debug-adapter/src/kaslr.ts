@@ -39,5 +39,7 @@ export async function kaslrOffsetAtLaunch(client: BridgeClient, sessionId: strin
  * (arch/x86/tools/relocs.c keeps .data..percpu out of the relocations it applies).
  */
 export function kaslrSymbolCommands(vmlinux: string, offset: bigint): string[] {
-  return ['symbol-file', `add-symbol-file ${vmlinux} -o 0x${offset.toString(16)} -s .data..percpu 0`];
+  // gdb splits the arguments as a shell would (gdb_buildargv): a path with spaces goes in quotes.
+  const path = `"${vmlinux.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+  return ['symbol-file', `add-symbol-file ${path} -o 0x${offset.toString(16)} -s .data..percpu 0`];
 }
