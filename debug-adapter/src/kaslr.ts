@@ -4,7 +4,7 @@
  * vmlinux's linux_banner read at each offset KASLR can pick, at a time point where the kernel
  * runs: recorder-bridge/src/replay/kaslr-offset.ts) and gdb loads the symbols there.
  */
-import { findKaslrOffset, kaslrOn, kaslrProbePoints, readLinuxBannerSymbol, type BridgeClient, type Manifest, type TimePoint } from '@rewind/core';
+import { findKaslrOffsetOverTime, kaslrOn, kaslrProbePoints, readLinuxBannerSymbol, type BridgeClient, type Manifest, type TimePoint } from '@rewind/core';
 import { AdapterError, ErrorId } from './errors';
 
 /**
@@ -17,11 +17,8 @@ export async function kaslrOffsetAtLaunch(client: BridgeClient, sessionId: strin
   if (!banner) throw new AdapterError(`${vmlinux} has no linux_banner symbol, so the kernel's KASLR offset cannot be found: use the vmlinux of the recorded kernel`, ErrorId.badConfig, true);
   const back = (await client.position(sessionId)).icount;
   try {
-    for (const at of kaslrProbePoints(end)) {
-      await client.seek(sessionId, at);
-      const offset = await findKaslrOffset((address, length) => client.readMemory(sessionId, address, length).catch(() => undefined), banner);
-      if (offset !== undefined) return offset;
-    }
+    const offset = await findKaslrOffsetOverTime(end, (at) => client.seek(sessionId, at), (address, length) => client.readMemory(sessionId, address, length).catch(() => undefined), banner);
+    if (offset !== undefined) return offset;
   } finally {
     await client.seek(sessionId, back);
   }

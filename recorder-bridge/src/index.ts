@@ -19,5 +19,5 @@ export { elfBuildId } from './qemu/kernel-probe';
 export { findOnPath } from './qemu/tools';
 export { chooseQemu, type QemuChoice } from './qemu/qemu-binary';
 export { vmlinuxMismatch, readLinuxBannerSymbol } from './qemu/linux-banner';
-export { findKaslrOffset, kaslrProbePoints } from './replay/kaslr-offset';
+export { findKaslrOffsetOverTime, kaslrProbePoints } from './replay/kaslr-offset';
 export { kaslrOn } from './record/linux-defaults';

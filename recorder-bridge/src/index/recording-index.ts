@@ -88,13 +88,7 @@ export class RecordingIndex {
 
   /** Executions of `address` in each bucket overlapping [from, to) where it ran: for counting without replaying. */
   countsOf(address: bigint, from: TimePoint = this.start, to: TimePoint = this.end): Array<IndexSpan & { count: number }> {
-    const out: Array<IndexSpan & { count: number }> = [];
-    const key = split(address);
-    for (const b of this.overlapping(from, to)) {
-      const c = countAt(b, key);
-      if (c > 0) out.push({ from: b.from, to: b.to, count: c });
-    }
-    return out;
+    return this.countsOfMany([address], from, to).get(address)!;
   }
 
   /**

@@ -21,11 +21,10 @@ export const KASLR_RANGE = 0x40000000n;
 export type GuestRead = (address: bigint, length: number) => Promise<Buffer | undefined>;
 
 /** The offset at which `banner` (the vmlinux's linux_banner) is in memory, or undefined when it is at none. */
-export async function findKaslrOffset(read: GuestRead, banner: { address: bigint; text: string }, signal?: AbortSignal): Promise<bigint | undefined> {
+export async function findKaslrOffset(read: GuestRead, banner: { address: bigint; text: string }): Promise<bigint | undefined> {
   // The whole banner with its newline: its first line in the kernel's log has the same text, without it.
   const want = Buffer.from(banner.text, 'latin1');
   for (let offset = 0n; offset < KASLR_RANGE; offset += KASLR_ALIGN) {
-    if (signal?.aborted) return undefined;
     const got = await read(banner.address + offset, want.length);
     if (got?.equals(want)) return offset;
   }
@@ -42,6 +41,19 @@ export function kaslrProbePoints(end: TimePoint): TimePoint[] {
 }
 
 /**
+ * The offset, looked for at each probe point in turn (`seek` goes there, `read` reads there):
+ * what the debugger's launch and `rewind info --vmlinux` share.
+ */
+export async function findKaslrOffsetOverTime(end: TimePoint, seek: (at: TimePoint) => Promise<unknown>, read: GuestRead, banner: { address: bigint; text: string }): Promise<bigint | undefined> {
+  for (const at of kaslrProbePoints(end)) {
+    await seek(at);
+    const offset = await findKaslrOffset(read, banner);
+    if (offset !== undefined) return offset;
+  }
+  return undefined;
+}
+
+/**
  * `rewind info --vmlinux`: the offset of a recording's kernel, found by replaying to the probe
  * points (the end first) with an engine of its own. The vmlinux must be the recorded kernel's.
  */
@@ -52,11 +64,8 @@ export async function kaslrOffsetOfBundle(bundleDir: string, linuxVersion: strin
   if (!banner) throw new UserError(`${vmlinux} has no linux_banner symbol: give the vmlinux of the recorded kernel`, 'bad-option');
   const engine = await ReplayEngine.open(bundleDir, { index: 'off' });
   try {
-    for (const at of kaslrProbePoints(engine.end)) {
-      await engine.seek(at);
-      const offset = await findKaslrOffset((address, length) => engine.readMemory(address, length).catch(() => undefined), banner);
-      if (offset !== undefined) return offset;
-    }
+    const offset = await findKaslrOffsetOverTime(engine.end, (at) => engine.seek(at), (address, length) => engine.readMemory(address, length).catch(() => undefined), banner);
+    if (offset !== undefined) return offset;
   } finally {
     await engine.close();
   }
