@@ -131,6 +131,33 @@ describe('extra snapshots of the index', { timeout: 900_000 }, () => {
     }
   });
 
+  it('keeps a blank process ready on the extra snapshots\' image, and a start from one of them takes it', async () => {
+    const x = (await indexFile()).slices.flatMap((s) => s.extra?.snapshots ?? [])[0]!;
+    const e2 = await ReplayEngine.open(path, { index: 'use', maxLadderSnapshots: 0, spares: 0, blanks: 1, hangTimeoutMs: HANG_MS });
+    try {
+      await e2.seek(1000);
+      // One on the bundle's store, one on the index's image.
+      for (let i = 0; i < 600 && e2.blankPids().length < 2; i++) await new Promise((r) => setTimeout(r, 100));
+      const blanks = e2.blankPids();
+      assert.equal(blanks.length, 2, 'a blank process on the store and one on the extra snapshots\' image');
+      const started: Array<{ pid: number | undefined; snapshot: string }> = [];
+      const stop = e2.observe((ev) => {
+        if (ev.type === 'worker-started') started.push({ pid: ev.pid, snapshot: ev.snapshot });
+      });
+      const target = x.icount + 5000;
+      await e2.seek(target);
+      stop();
+      assert.equal(started.length, 1, JSON.stringify(started));
+      assert.equal(started[0]!.snapshot, x.name, 'the seek started from the extra snapshot');
+      assert.ok(blanks.includes(started[0]!.pid!), `the seek placed a blank process (${blanks.join(', ')}), it launched ${started[0]!.pid}`);
+      await plain!.seek(target);
+      assert.equal(await e2.gdbPacket('g'), await plain!.gdbPacket('g'), 'the same registers as a process started without the index');
+    } finally {
+      await e2.close();
+    }
+    assert.deepEqual(await qemuProcessesMentioning(e2.workspaceDir), [], 'no blank process outlives the engine');
+  });
+
   it('an extra snapshot image changed on disk is refused, and `rewind index` rebuilds its slice', async () => {
     const file = await indexFile();
     const victim = file.slices.find((s) => s.extra)!;

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { coverage, hitCounts } from '../recorder-bridge/src/replay/counts';
 import { ReplayEngine, type Hit } from '../recorder-bridge/src/replay/engine';
+import { DIRECT_LANDING_MAX_HITS } from '../recorder-bridge/src/replay/search';
 import { copyBundle, DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { symbolTable } from './support/elf';
 import { prng } from './support/prng';
@@ -118,27 +119,39 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
     const code = sampleCode();
     const vars = variables();
     let farLandings = 0;
+    let byCounts = 0;
     for (let i = 0; i < 10; i++) {
       const at = Math.floor(fast!.end * (0.2 + 0.8 * random()));
       const address = pick(code);
       await plain!.seek(at);
       await fast!.seek(at);
       const want = await plain!.reverseContinue({ breakpoints: [{ address }] });
-      const runs: Array<{ from: number; to: number }> = [];
+      const runs: Array<{ from: number; to: number; traps: boolean }> = [];
+      let scans = 0;
       const stop = fast!.observe((ev) => {
-        if (ev.type === 'run' && !ev.traps) runs.push(ev);
+        if (ev.type === 'run') runs.push(ev);
+        if (ev.type === 'slice-scanned') scans++;
       });
       const got = await fast!.reverseContinue({ breakpoints: [{ address }] }).finally(stop);
       assert.deepEqual(got, want, `reverse continue to 0x${address.toString(16)} from ${at}`);
-      // A hit in the newest candidate bucket (the search's first window): the landing starts where a
-      // process was parked during the scan, at that bucket, not at the snapshot before it (search.ts,
-      // park()). A hit further back (the newest bucket ran the code only after `at`) has no lander.
+      // A hit in the newest candidate bucket (the search's first window): the landing starts at that
+      // bucket, not at the snapshot before it. Either the process that counted its way to the hit by
+      // the index's counts is already there (one run with the breakpoint from the bucket's start, no
+      // scan: search.ts, landByCounts), or a process was parked at the bucket during the scan and
+      // lands from there (park()). A hit further back (the newest bucket ran the code only after
+      // `at`) has no lander.
       const newest = fast!.indexing.index!.executing([address], 0, at).pop();
       if (got.kind !== 'start' && newest && got.icount >= newest.from) {
-        const landingRun = runs.filter((r) => r.to === got.icount).pop();
+        const landingRun = runs.filter((r) => r.to === got.icount && r.from < r.to).pop();
         assert.ok(landingRun, `a run ended at the landing ${got.icount}`);
         assert.ok(got.icount - landingRun.from <= BUCKET, `the landing at ${got.icount} replayed from ${landingRun.from}, more than a bucket`);
         if (got.icount - fast!.snapshotAtOrBefore(got.icount) > BUCKET) farLandings++;
+        const inBucket = fast!.indexing.index!.countsOf(address, newest.from, newest.to).reduce((n, c) => n + c.count, 0);
+        if (newest.to <= at && inBucket <= DIRECT_LANDING_MAX_HITS) {
+          assert.equal(scans, 0, `a hit in a bucket wholly before ${at} is found by the index's counts, without a scan`);
+          assert.ok(landingRun.traps, 'the counted landing runs with the breakpoint');
+          byCounts++;
+        }
       }
       const v = pick(vars);
       await plain!.seek(at);
@@ -148,6 +161,7 @@ describe('index-backed queries', { timeout: 1_200_000 }, () => {
       assert.deepEqual(w2 && key(w2), w1 && key(w1), `last write of ${v.name} before ${at}`);
     }
     assert.ok(farLandings > 0, 'some hits lay more than a bucket after the snapshot before them (else the landing check above proves nothing)');
+    assert.ok(byCounts > 0, 'some reverse continues landed by the index\'s counts (else that check proves nothing)');
   });
 
   it('forward continue from random time points stops where it does without the index, replaying only candidate buckets under traps', async () => {

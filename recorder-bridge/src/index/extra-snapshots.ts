@@ -37,6 +37,11 @@ export const EXTRA_EVERY_MS = 8_000;
  * first rule (any slow bucket) saved one 1M instructions after a recorded snapshot.
  */
 export const MIN_EXTRA_GAP = 10_000_000;
+/**
+ * The even rule never plans extra snapshots closer together than this: a start from a Linux
+ * snapshot costs about what replaying this far does with Rewind's QEMU (about 0.35 s).
+ */
+export const MIN_EVEN_GAP = 50_000_000;
 /** At most this many extra snapshots in a recording's index. */
 export const MAX_EXTRA_SNAPSHOTS = 64;
 /**
@@ -57,26 +62,62 @@ export function extraSnapshotBudget(recorded: ReadonlyArray<{ vmStateBytes: numb
  * counted at the size of the largest recorded one (a snapshot after boot holds more than `init`:
  * 0.76 MB against 0.46 MB on the demo guest, which the floor of the budget covers).
  */
-export function extraSnapshotOptions(bundle: Bundle, quiet: QuietPoints, kept: readonly IndexFileSlice[]): PassSnapshotOptions {
+export function extraSnapshotOptions(bundle: Bundle, quiet: QuietPoints, kept: readonly IndexFileSlice[], todo: ReadonlyArray<{ from: TimePoint; to: TimePoint }>): PassSnapshotOptions {
   const recorded = bundle.manifest.snapshots.list;
   const held = kept.flatMap((s) => s.extra?.snapshots ?? []);
   const each = Math.max(1, ...recorded.map((s) => s.vmStateBytes), ...held.map((x) => x.vmStateBytes));
   let bytes = extraSnapshotBudget(recorded) - held.reduce((n, x) => n + x.vmStateBytes, 0);
   let count = MAX_EXTRA_SNAPSHOTS - held.length;
   let seq = Math.max(0, ...held.map((x) => (/^x(\d+)$/.exec(x.name) ? Number(x.name.slice(1)) : 0)));
+  // Half the snapshots the budget affords (rounded down) are set aside for the even rule; the idle
+  // and time rules share the rest, first come first served. The time rule finds the stretches that
+  // replay slowly (the Linux boot's timer calibration: 10M instructions in 2.4 s at 390M, where
+  // busy code replays 10M in 30-60 ms), which instructions alone do not show.
+  const affordable = Math.max(0, Math.min(count, Math.floor(bytes / each)));
+  const gaps = evenGaps(todo, Math.floor(affordable / 2));
+  let evenLeft = [...gaps.values()].reduce((n, g) => n + g.count, 0);
+  bytes -= evenLeft * each;
+  count -= evenLeft;
+  const take = (even: boolean): string | undefined => {
+    if (even && evenLeft > 0) evenLeft--;
+    else if (bytes >= each && count > 0) {
+      bytes -= each;
+      count--;
+    } else return undefined;
+    return `x${++seq}`;
+  };
   return {
     everyMs: EXTRA_EVERY_MS,
     idleMs: EXTRA_IDLE_MS,
     slowBucketMs: SLOW_BUCKET_MS,
     minGap: MIN_EXTRA_GAP,
+    evenPlan: (from) => gaps.get(from),
     quiet,
-    reserve: () => {
-      if (bytes < each || count <= 0) return undefined;
-      bytes -= each;
-      count--;
-      return `x${++seq}`;
-    },
+    reserve: take,
   };
+}
+
+/**
+ * The even rule's plan (issue 12: no two snapshots more than a set distance apart, within the
+ * budget): `count` snapshots go one by one to the slice whose parts are longest (a slice with k of
+ * them is cut in k + 1 equal parts), so that the longest stretch without a snapshot is as short as
+ * the budget allows, never parts shorter than MIN_EVEN_GAP. Per slice start: how many, and the
+ * distance between them (from the slice's start, or the last snapshot any rule saved).
+ */
+export function evenGaps(slices: ReadonlyArray<{ from: TimePoint; to: TimePoint }>, count: number): Map<TimePoint, { count: number; gap: number }> {
+  const shares = slices.map(() => 0);
+  const part = (i: number, k: number) => (slices[i]!.to - slices[i]!.from) / (k + 1);
+  for (let n = 0; n < count; n++) {
+    let best = -1;
+    for (let i = 0; i < slices.length; i++) if (best < 0 || part(i, shares[i]!) > part(best, shares[best]!)) best = i;
+    if (best < 0 || part(best, shares[best]! + 1) < MIN_EVEN_GAP) break;
+    shares[best]!++;
+  }
+  const out = new Map<TimePoint, { count: number; gap: number }>();
+  slices.forEach((s, i) => {
+    if (shares[i]! > 0) out.set(s.from, { count: shares[i]!, gap: Math.ceil(part(i, shares[i]!)) });
+  });
+  return out;
 }
 
 /**

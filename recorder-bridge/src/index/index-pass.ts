@@ -70,8 +70,8 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
   const start = opts.force ? { dir: indexFolders(bundle, manifestSha256)[0], kept: [], stale: true } : await resume(bundle, manifestSha256, bucket, slices);
   const writer = new IndexWriter(bundle, { manifestSha256, pluginSha256, bucket }, start);
   const keptFrom = new Set(start.kept.map((s) => s.from));
-  const extras = opts.extraSnapshots === false ? undefined : extraSnapshotOptions(bundle, new QuietPoints(log.events.map((e) => e.icount)), start.kept);
   const todo = slices.filter((s) => !keptFrom.has(s.from));
+  const extras = opts.extraSnapshots === false ? undefined : extraSnapshotOptions(bundle, new QuietPoints(log.events.map((e) => e.icount)), start.kept, todo);
 
   const total = todo.reduce((n, s) => n + (s.to - s.from), 0);
   const progress = new Array<number>(todo.length).fill(0);

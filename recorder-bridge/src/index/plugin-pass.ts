@@ -73,11 +73,16 @@ export interface PassSnapshotOptions {
   idleMs: number;
   /** A bucket is idle when it took this long or more, mostly asleep (idleBucket). */
   slowBucketMs: number;
-  /** Instructions from the slice's start or its last saved snapshot before the next may be saved. */
+  /** Instructions from the slice's start or its last saved snapshot before the next may be saved, and before the slice's end after it. */
   minGap: number;
+  /**
+   * The even rule's plan for the slice starting at `from`: up to `count` snapshots, each saved once
+   * `gap` instructions passed since its start or its last saved snapshot, idle or not.
+   */
+  evenPlan(from: TimePoint): { count: number; gap: number } | undefined;
   quiet: QuietPoints;
-  /** Takes one snapshot from the budget the lanes share: its name, or undefined once it is spent. */
-  reserve(): string | undefined;
+  /** Takes one snapshot from the budget the lanes share (`even`: from the even rule's share): its name, or undefined once it is spent. */
+  reserve(even: boolean): string | undefined;
 }
 
 /**
@@ -159,6 +164,7 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
     const saved: SavedSnapshot[] = [];
     let sinceSaved = 0;
     let idleSinceSaved = 0;
+    let evenSaved = 0;
     let written = 8;
     let at = from;
     for (let k = 0; k < bounds.length; k++) {
@@ -182,10 +188,14 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       // Clock ticks are 10 ms.
       if (idleBucket(t1 - t0, (worker.cpuTicks() - cpu0) * 10, sx.slowBucketMs)) idleSinceSaved += t1 - t0;
       const next = bounds[k + 1];
-      const far = at - (saved.length ? saved[saved.length - 1]!.icount : from) >= sx.minGap;
-      if (far && next !== undefined && (idleSinceSaved >= sx.idleMs || sinceSaved >= sx.everyMs)) {
-        const s = await saveAtQuietPoint(worker, sx, at, next);
+      const since = at - (saved.length ? saved[saved.length - 1]!.icount : from);
+      const plan = sx.evenPlan(from);
+      const even = plan !== undefined && evenSaved < plan.count && since >= plan.gap;
+      // Not near the slice's end either: the next slice's snapshot, or the recording's end, is there.
+      if (since >= sx.minGap && to - at >= sx.minGap && next !== undefined && (even || idleSinceSaved >= sx.idleMs || sinceSaved >= sx.everyMs)) {
+        const s = await saveAtQuietPoint(worker, sx, at, next, even);
         if (s) {
+          if (even) evenSaved++;
           saved.push(s);
           sinceSaved = 0;
           idleSinceSaved = 0;
@@ -218,10 +228,10 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
  * point leaves that event to the stopped main loop: replay/quiet-points.ts), if that lies before the
  * next boundary and the budget allows; undefined otherwise (the next boundary tries again).
  */
-async function saveAtQuietPoint(worker: ReplayWorker, o: PassSnapshotOptions, at: TimePoint, next: TimePoint): Promise<SavedSnapshot | undefined> {
+async function saveAtQuietPoint(worker: ReplayWorker, o: PassSnapshotOptions, at: TimePoint, next: TimePoint, even: boolean): Promise<SavedSnapshot | undefined> {
   const q = o.quiet.isQuiet(at) ? at : o.quiet.after(at);
   if (q >= next) return undefined;
-  const name = o.reserve();
+  const name = o.reserve(even);
   if (name === undefined) return undefined;
   if (q > at) await worker.runTo(q);
   const registers = await worker.gdbPacket('g');

@@ -1,17 +1,19 @@
 /**
- * Replay processes launched ahead of need: paused at `init` on a private copy of the bundle's
- * snapshot store, not yet placed at any snapshot (replay-process.ts, launchBlank). A start from a
- * recorded snapshot then costs only the snapshot's load and the replay to its first quiet point:
- * on the Linux fixture about 0.2 s instead of 0.7 s (the image copy, QEMU's start-up and its load
- * of `init` are the rest). Only the bundle's own store is kept warm: the engine's added snapshots
- * each live in an image of their own.
+ * Replay processes launched ahead of need: paused at `init` on a private copy of a snapshot store,
+ * not yet placed at any snapshot (replay-process.ts, launchBlank). A start from a snapshot of that
+ * store then costs only the snapshot's load and the replay to its first quiet point: on the Linux
+ * fixture about 0.1-0.2 s instead of 0.6-1 s (the image copy, QEMU's start-up and its load of `init`
+ * are the rest, and copies of one image are made one at a time). `count` are kept for the bundle's
+ * own store, and one for each image of the index's extra snapshots (`warmImages`), which a search
+ * far back starts from; the engine's added snapshots each live in an image of their own, and go cold.
  */
 import type { Bundle } from '../bundle/reader';
 import { blankUsable, discardBlank, launchBlank, type BlankProcess } from './replay-process';
 import type { ReplayWorkspace } from './workspace';
 
 export class BlankProcesses {
-  private readonly ready: BlankProcess[] = [];
+  /** Ready blank processes by the image they copied. */
+  private readonly ready = new Map<string, BlankProcess[]>();
   private filling?: Promise<void>;
   private shut = false;
   /** Discards under way (close() waits for them). */
@@ -20,15 +22,17 @@ export class BlankProcesses {
   constructor(
     private readonly bundle: Bundle,
     private readonly ws: ReplayWorkspace,
-    /** How many to keep ready. */
+    /** How many to keep ready on the bundle's store (0: none at all). */
     readonly count: number,
+    /** Other images to keep one ready on (the index's extra snapshots'). */
+    private readonly warmImages: () => readonly string[] = () => [],
   ) {}
 
   /** A ready blank process on a copy of `source`, if there is one (the caller owns it from now on). */
   take(source: string): BlankProcess | undefined {
-    if (source !== this.ws.snapshots) return undefined;
-    while (this.ready.length > 0) {
-      const b = this.ready.shift()!;
+    const list = this.ready.get(source) ?? [];
+    while (list.length > 0) {
+      const b = list.shift()!;
       if (blankUsable(b)) return b;
       this.discard(b);
     }
@@ -37,14 +41,16 @@ export class BlankProcesses {
 
   /** Kills the ready ones that can no longer be placed (exited, stopped by a signal): the next fill replaces them. */
   prune(): void {
-    for (const b of [...this.ready]) {
-      if (blankUsable(b)) continue;
-      this.ready.splice(this.ready.indexOf(b), 1);
-      this.discard(b);
+    for (const list of this.ready.values()) {
+      for (const b of [...list]) {
+        if (blankUsable(b)) continue;
+        list.splice(list.indexOf(b), 1);
+        this.discard(b);
+      }
     }
   }
 
-  /** Launches blank processes, one at a time, until `count` are ready (a failed launch ends the fill). */
+  /** Launches blank processes, one at a time, until each image has its number ready (a failed launch ends the fill). */
   fill(): Promise<void> {
     this.filling ??= this.fillOnce().finally(() => (this.filling = undefined));
     return this.filling;
@@ -52,28 +58,36 @@ export class BlankProcesses {
 
   /** Process groups of the ready ones (tests and diagnostics). */
   pids(): number[] {
-    return this.ready.map((b) => b.child.pid).filter((p): p is number => p !== undefined);
+    return [...this.ready.values()].flat().map((b) => b.child.pid).filter((p): p is number => p !== undefined);
   }
 
   /** Kills every ready one, and any launched meanwhile. */
   async close(): Promise<void> {
     this.shut = true;
     await this.filling?.catch(() => undefined);
-    for (const b of this.ready.splice(0)) this.discard(b);
+    for (const list of this.ready.values()) for (const b of list.splice(0)) this.discard(b);
     await Promise.all([...this.dying]);
   }
 
   private async fillOnce(): Promise<void> {
-    while (!this.shut && this.ready.length < this.count) {
+    for (let source = this.lacking(); !this.shut && source !== undefined; source = this.lacking()) {
       let b: BlankProcess;
       try {
-        b = await launchBlank(this.bundle, this.ws, this.ws.snapshots);
+        b = await launchBlank(this.bundle, this.ws, source);
       } catch {
         return; // a start that fails here fails in the foreground too, with its error
       }
       if (this.shut) this.discard(b);
-      else this.ready.push(b);
+      else this.ready.set(source, [...(this.ready.get(source) ?? []), b]);
     }
+  }
+
+  /** The next image short of ready blank processes: the store first. */
+  private lacking(): string | undefined {
+    if (this.count === 0) return undefined;
+    const have = (image: string) => this.ready.get(image)?.length ?? 0;
+    if (have(this.ws.snapshots) < this.count) return this.ws.snapshots;
+    return [...new Set(this.warmImages())].find((image) => image !== this.ws.snapshots && have(image) < 1);
   }
 
   private discard(b: BlankProcess): void {

@@ -16,6 +16,11 @@ import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 /** Whole-recording queries cut slices no shorter than this. */
 const MIN_SLICE = 20_000_000;
+/**
+ * A landing by the index's counts stops at every hit in its bucket on the way to the last: up to
+ * this many (each stop a gdbstub round trip); more, and the scan with a lander beside it is cheaper.
+ */
+export const DIRECT_LANDING_MAX_HITS = 64;
 
 /** What every query and search over the recording takes. */
 export interface ScanOptions {
@@ -193,11 +198,50 @@ export class SliceSearch {
    */
   async landingBefore(before: TimePoint, what: Traps, opts: ScanOptions, label: string, land = true): Promise<{ hit?: Hit; lander?: ReplayWorker }> {
     const candidates = this.candidates(what, 0, before);
-    const windows = candidates ? this.indexedWindows(candidates) : this.reverseWindows((what.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
     opts.onProgress?.(0, before);
+    const direct = land && candidates ? await this.landByCounts(before, what, candidates, opts.signal) : undefined;
+    if (direct) {
+      opts.onProgress?.(before, before);
+      return direct;
+    }
+    if (opts.signal?.aborted) throw new CancelledError(label);
+    const windows = candidates ? this.indexedWindows(candidates) : this.reverseWindows((what.watchpoints?.length ?? 0) > 0 ? before + 1 : before);
     const found = await this.searchBack(windows, what, (hits) => hits.filter((h) => landing(h) < before), label, opts.signal, (done) => opts.onProgress?.(Math.min(done, before), before), land && candidates !== undefined);
     const hit = found?.hits.reduce((a, b) => (landing(b) >= landing(a) ? b : a));
     return { ...(hit ? { hit } : {}), ...(found?.lander ? { lander: found.lander } : {}) };
+  }
+
+  /**
+   * A backward search for breakpoints whose newest candidate bucket lies wholly before `before`:
+   * the index counts their hits in it (exactly, as the gdbstub triggers: docs/index-design.md), so
+   * ONE process replays to the bucket and stops at its n-th hit, the answer, and stands there for
+   * the landing. The scan and the lander of searchBack replay the same stretch twice at once.
+   * Undefined (the caller searches as without it) when it does not apply: watchpoints, stack
+   * filters, a bucket that `before` cuts, too many hits to stop at one by one, or a count the replay
+   * did not confirm.
+   */
+  private async landByCounts(before: TimePoint, what: Traps, candidates: IndexSpan[], signal?: AbortSignal): Promise<{ hit: Hit; lander: ReplayWorker } | undefined> {
+    const bps = what.breakpoints ?? [];
+    const bucket = candidates[candidates.length - 1];
+    if (!this.index || !bucket || bucket.to > before || bps.length === 0 || bps.some((b) => b.stack) || (what.watchpoints?.length ?? 0) > 0) return undefined;
+    let n = 0;
+    for (const spans of this.index.countsOfMany([...new Set(bps.map((b) => b.address))], bucket.from, bucket.to).values()) for (const c of spans) n += c.count;
+    if (n === 0 || n > DIRECT_LANDING_MAX_HITS) return undefined;
+    let w: ReplayWorker | undefined;
+    try {
+      w = await this.pool.claimAtOrBefore(bucket.from);
+      if (w.icount < bucket.from) await w.runTo(bucket.from);
+      const { hits } = await w.collect({ breakpoints: bps, until: bucket.to, ...(signal ? { signal } : {}) }, n);
+      const last = hits[hits.length - 1];
+      if (!signal?.aborted && hits.length === n && last && last.icount < bucket.to && w.icount === last.icount) {
+        return { hit: { icount: last.icount, address: last.address }, lander: w };
+      }
+    } catch (e) {
+      if (signal?.aborted || this.pool.closed) throw e;
+      // Best effort: the search below finds the answer without it.
+    }
+    if (w) this.pool.discard(w, w.alive ? 'used' : 'lost');
+    return undefined;
   }
 
   /**

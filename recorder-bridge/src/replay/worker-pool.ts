@@ -63,7 +63,9 @@ export class WorkerPool {
     // Idle processes are watched too: one stopped or deadlocked while parked is replaced before it is needed.
     this.health = setInterval(() => this.checkIdle(), HEALTH_MS);
     this.health.unref();
-    this.blanks = new BlankProcesses(bundle, ws, opts.blanks);
+    // The index's extra snapshots are where searches far back start (its images' blanks once attached).
+    const indexImages = () => ladder.all().flatMap((p) => (p.source === 'index' ? [p.image] : []));
+    this.blanks = new BlankProcesses(bundle, ws, opts.blanks, indexImages);
   }
 
   get closed(): boolean {

@@ -137,14 +137,12 @@ export class ReplayWorker {
    * Runs to `until` (or the end, or the `signal`) and collects every trigger on the way, as `run`
    * would report them one by one; but the breakpoints and the replay-break are set once for the
    * whole run, not once per hit: a scan over a loop hits its breakpoints hundreds of times, and
-   * each of those round trips costs about as much as the replay between two hits.
+   * each of those round trips costs about as much as the replay between two hits. With `limit`,
+   * it stops at that many triggers, standing at the last.
    */
-  async collect(opts: RunOptions): Promise<{ hits: Trigger[]; stop: StopCause }> {
+  async collect(opts: RunOptions, limit = Infinity): Promise<{ hits: Trigger[]; stop: StopCause }> {
     const hits: Trigger[] = [];
-    const r = await this.runWith(opts, true, (hit) => {
-      hits.push(hit);
-      return true;
-    });
+    const r = await this.runWith(opts, true, (hit) => hits.push(hit) < limit);
     return { hits, stop: r.stop };
   }
 
