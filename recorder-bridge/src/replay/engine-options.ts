@@ -2,12 +2,13 @@
 import type { TimePoint } from '../timepoint';
 
 export interface EngineSettings {
-  /** Replay processes kept alive at once (the current one included). Default 6. */
+  /** Replay processes kept alive at once (the current one included). Default 8: the current one, the spares near and far, and a scan and its landing. */
   maxWorkers?: number;
   /**
    * Idle replay processes kept parked just behind the current time, so that going back starts
    * without waiting for a process (about 0.5 s for a 256 MiB Linux guest). Default 3: a step back
-   * over a line uses up to three (a scan, a landing, and one to spare). 0 turns them off.
+   * over a line uses up to three (a scan, a landing, and one to spare). Besides them, one each at
+   * 4M and 32M instructions back (spare-parking.ts). 0 turns them all off.
    */
   spares?: number;
   /**

@@ -21,6 +21,7 @@ import { verifyBundleSnapshots } from './snapshot-verify';
 import { readVerdicts, writeVerdicts } from './verdict-file';
 import type { Breakpoint, LadderPoint, ReplayWorker, RunOptions, StopCause, Watchpoint } from './worker';
 import { WorkerPool } from './worker-pool';
+import { parkSpares } from './spare-parking';
 import { ReplayWorkspace } from './workspace';
 
 export { replayEnd, type IndexStatus };
@@ -72,7 +73,7 @@ export class ReplayEngine {
     readonly end: TimePoint,
     opts: EngineOptions,
   ) {
-    const maxWorkers = Math.max(2, opts.maxWorkers ?? 6);
+    const maxWorkers = Math.max(2, opts.maxWorkers ?? 8);
     this.spareCount = Math.max(0, Math.min(opts.spares ?? 3, maxWorkers - 2));
     this.parallelism = Math.max(1, opts.queryParallelism ?? 2);
     this.hangMs = opts.hangTimeoutMs;
@@ -460,8 +461,9 @@ export class ReplayEngine {
    * behind is far (an idle stretch replays at the wall clock's pace, compute at about 5e8
    * instructions a second), replay the way once more and leave an anchor snapshot just behind the
    * current time; then park `spares` idle replay processes at the nearest snapshot behind, so a
-   * step back, a scan or a landing starts without waiting for a process; then launch blank
-   * processes, so that one from any other recorded snapshot starts quickly too.
+   * step back, a scan or a landing starts without waiting for a process, and one each a few million
+   * instructions further back (spare-parking.ts); then launch blank processes, so that one from any
+   * other recorded snapshot starts quickly too.
    */
   private afterMove(): void {
     if (this.spare || this.pool.closed) return;
@@ -478,19 +480,9 @@ export class ReplayEngine {
   private async keepWarm(t: TimePoint): Promise<void> {
     // An engine that stays at the start (just opened; a one-shot query) launches nothing.
     if (t === 0) return;
-    await this.parkSpares(t);
-    if (!this.pool.closed && this.position === t) await this.pool.fillBlanks();
-  }
-
-  private async parkSpares(t: TimePoint): Promise<void> {
-    let point = this.ladder.nearest(t - 1);
-    const anchorAt = this.ladder.anchorFor(t);
-    if (anchorAt !== undefined) point = (await this.saveAt(anchorAt, false)) ?? point;
-    for (;;) {
-      if (this.pool.closed || this.position !== t) return;
-      if (this.pool.parkedIn(this.ladder.startOf(point), t) >= this.spareCount) return;
-      await this.pool.start(point);
-    }
+    const still = () => !this.pool.closed && this.position === t;
+    await parkSpares({ pool: this.pool, ladder: this.ladder, count: this.spareCount, saveAnchor: (q) => this.saveAt(q, false), still }, t);
+    if (still()) await this.pool.fillBlanks();
   }
 }
 
