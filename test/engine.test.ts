@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
+import { FAR_SPARES } from '../recorder-bridge/src/replay/spare-parking';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { DEMO_KERNEL, recordLongComputation, requireDemoKernel, runRewind, tempDir } from './helpers';
@@ -131,6 +132,35 @@ describe('replay engine', { timeout: 900_000 }, () => {
       await e2.close();
     }
     assert.deepEqual(await qemuProcessesMentioning(e2.workspaceDir), [], 'no blank process outlives the engine');
+  });
+
+  it('parks spares a few million instructions back after a move, and a move there starts from one, not from a snapshot', async () => {
+    const near = FAR_SPARES[0]!;
+    const t0s = engine.snapshots().map((x) => x.icount);
+    // A stretch between two recorded snapshots (20M apart) with room for the spares 4M back.
+    const base = t0s.find((a, i) => i + 1 < t0s.length && t0s[i + 1]! - a > near.distance + 10_000_000)!;
+    assert.ok(base !== undefined, `two snapshots far enough apart: ${t0s.join(' ')}`);
+    const t = base + near.distance + 8_000_000;
+    // No anchors: the near spares wait at the recorded snapshot, and only the far ones stand between.
+    const e3 = await ReplayEngine.open(bundlePath, { maxLadderSnapshots: 0, blanks: 0 });
+    try {
+      await e3.seek(t);
+      const background = e3 as unknown as { spare?: Promise<void> };
+      while (background.spare) await background.spare;
+      const events: string[] = [];
+      const stop = e3.observe((ev) => {
+        if (ev.type === 'worker-started') events.push(`started at ${ev.snapshot}`);
+        if (ev.type === 'run') events.push(`run from ${ev.from} to ${ev.to}`);
+      });
+      const back = t - near.distance + 1_000_000;
+      await e3.seek(back);
+      stop();
+      assert.deepEqual(events, [`run from ${t - near.distance} to ${back}`], 'the seek went from a far spare');
+      await engine.seek(back);
+      assert.deepEqual(await stateOf(e3), await stateOf(engine), 'the same state as a process that came from the snapshot');
+    } finally {
+      await e3.close();
+    }
   });
 
   it('steps back one instruction at slice boundaries', async () => {
