@@ -47,12 +47,15 @@ export interface LinuxFixture {
   totalIcount: number;
 }
 
-const INIT_SCRIPT = `#!/bin/busybox sh
+/** The first lines of a busybox /init: the applets, /proc, /sys and /dev. */
+export const INIT_PRELUDE = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-echo "rewind-workload: ready"
+`;
+
+const INIT_SCRIPT = `${INIT_PRELUDE}echo "rewind-workload: ready"
 read -r line
 echo "rewind-workload: got $line"
 dd if=/dev/zero of=/tmp/writes bs=${WRITE_BYTES} count=${WRITE_COUNT} 2>/dev/null
@@ -78,21 +81,27 @@ export function cacheRoot(): string {
   return join(process.env.REWIND_CACHE_DIR ?? join(ROOT, '.rewind-cache'), 'linux');
 }
 
-/** Returns the cached fixture, building it first when needed. */
 /**
  * The fixture for a test, or why the test must be skipped: only without root can it be impossible
  * to build (apt-get needs root for its package lists).
  */
-export async function linuxFixtureOrSkip(): Promise<{ fixture?: LinuxFixture; skip?: string }> {
+export function linuxFixtureOrSkip(): Promise<{ fixture?: LinuxFixture; skip?: string }> {
+  return fixtureOrSkip('the Linux fixture', 'linux-fixture', ensureLinuxFixture);
+}
+
+/** A fixture built by `build` (its CLI is out/test/CLI.js), or why a test must skip it (see linuxFixtureOrSkip). */
+export async function fixtureOrSkip<F>(what: string, cli: string, build: () => Promise<F>): Promise<{ fixture?: F; skip?: string }> {
   try {
-    return { fixture: await ensureLinuxFixture() };
+    return { fixture: await build() };
   } catch (e) {
     if (process.getuid?.() !== 0) {
-      return { skip: `the Linux fixture cannot be built as a non-root user (${(e as Error).message}); run \`node out/test/linux-fixture.js\` as root once` };
+      return { skip: `${what} cannot be built as a non-root user (${(e as Error).message}); run \`node out/test/${cli}.js\` as root once` };
     }
     throw e;
   }
 }
+
+/** Returns the cached fixture, building it first when needed. */
 
 export async function ensureLinuxFixture(): Promise<LinuxFixture> {
   const { pkg, release, version } = await currentKernel();
@@ -161,7 +170,7 @@ async function currentKernel(): Promise<{ pkg: string; release: string; version:
   return { pkg, release: pkg.replace(/^linux-image-/, ''), version };
 }
 
-async function aptQuery(argv: string[]): Promise<string> {
+export async function aptQuery(argv: string[]): Promise<string> {
   const run = () => execFileAsync(argv[0]!, argv.slice(1), { maxBuffer: 1 << 24 }).then((r) => r.stdout);
   const out = await run().catch(() => '');
   if (out.includes('Depends:') || out.includes('Candidate:')) return out;

@@ -88,6 +88,8 @@ export interface InitramfsOptions {
   init: string;
   /** Kernel modules to include under /lib/modules/NAME.ko (see insmodLines). */
   modules?: string[];
+  /** More regular files (e.g. a module of our own), by their path in the image. */
+  files?: Array<{ name: string; data: Buffer<ArrayBuffer> }>;
 }
 
 /** A gzip-compressed newc initramfs with busybox, /init and the modules, for the fixture's kernel. */
@@ -107,6 +109,7 @@ export async function buildInitramfs(f: LinuxFixture, opts: InitramfsOptions): P
     { name: 'init', mode: 0o100755, data: Buffer.from(opts.init) },
   ];
   for (const [m, p] of mods) entries.push({ name: `lib/modules/${m}.ko`, mode: 0o100644, data: await fs.readFile(p) });
+  for (const f of opts.files ?? []) entries.push({ name: f.name, mode: 0o100644, data: f.data });
   return gzipSync(newcArchive(entries));
 }
 
