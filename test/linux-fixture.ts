@@ -102,7 +102,6 @@ export async function fixtureOrSkip<F>(what: string, cli: string, build: () => P
 }
 
 /** Returns the cached fixture, building it first when needed. */
-
 export async function ensureLinuxFixture(): Promise<LinuxFixture> {
   const { pkg, release, version } = await currentKernel();
   const dir = join(cacheRoot(), `${release}_${version}`);
