@@ -228,19 +228,21 @@ export class SliceSearch {
     for (const spans of this.index.countsOfMany([...new Set(bps.map((b) => b.address))], bucket.from, bucket.to).values()) for (const c of spans) n += c.count;
     if (n === 0 || n > DIRECT_LANDING_MAX_HITS) return undefined;
     let w: ReplayWorker | undefined;
+    let landed = false;
     try {
       w = await this.pool.claimAtOrBefore(bucket.from);
       if (w.icount < bucket.from) await w.runTo(bucket.from);
       const { hits } = await w.collect({ breakpoints: bps, until: bucket.to, ...(signal ? { signal } : {}) }, n);
       const last = hits[hits.length - 1];
-      if (!signal?.aborted && hits.length === n && last && last.icount < bucket.to && w.icount === last.icount) {
-        return { hit: { icount: last.icount, address: last.address }, lander: w };
-      }
+      landed = !signal?.aborted && hits.length === n && last !== undefined && last.icount < bucket.to && w.icount === last.icount;
+      if (landed && last) return { hit: { icount: last.icount, address: last.address }, lander: w };
     } catch (e) {
       if (signal?.aborted || this.pool.closed) throw e;
       // Best effort: the search below finds the answer without it.
+    } finally {
+      // A process that did not land goes, also when the search is cancelled (it was claimed).
+      if (w && !landed) this.pool.discard(w, w.alive ? 'used' : 'lost');
     }
-    if (w) this.pool.discard(w, w.alive ? 'used' : 'lost');
     return undefined;
   }
 
