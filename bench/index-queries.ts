@@ -26,7 +26,7 @@
  *     kernel's image) drawn uniformly among those whose entry address ran in a bucket that ended
  *     before S (the index's counts), alternately rare (1 to 3 runs before S) and common (more);
  *   - N (S, kernel global): a D/d/B/b symbol of 1 to 8 bytes (not code, a name of its own) whose
- *     64-byte line was written in a bucket that ended before S (index.writing), alternately near
+ *     bytes were written in a bucket that ended before S (index.writing: 8-byte grains), alternately near
  *     (the newest such bucket less than 10% of the recording before S) and far (written long before).
  *   A target that gdb cannot break on or watch by name is drawn again.
  *
@@ -75,7 +75,7 @@ const DEMO_SNAPSHOT_EVERY = 50_000_000;
 const KERNEL_TEXT = 0xffffffff80000000n;
 /** Rare: a function that ran at most this often before S. */
 const RARE_RUNS = 3;
-/** Far: a global whose line was last written more than this fraction of the recording before S. */
+/** Far: a global whose bytes were last written more than this fraction of the recording before S. */
 const FAR_FRACTION = 0.1;
 /** Draws of a target before its class is given up for the other one. */
 const MAX_DRAWS = 20_000;
@@ -134,9 +134,9 @@ interface GlobalPair {
   name: string;
   address: bigint;
   size: number;
-  /** The end of the newest bucket before S in which the variable's 64-byte line was written. */
-  lastLineWrite: number;
-  /** Buckets with a write to its line before S, and in the whole recording. */
+  /** The end of the newest bucket before S in which the variable's bytes were written (its grains). */
+  lastWrite: number;
+  /** Buckets with a write to its grains before S, and in the whole recording. */
   bucketsBefore: number;
   bucketsTotal: number;
   class: 'near' | 'far';
@@ -457,13 +457,13 @@ async function main(): Promise<void> {
           if (badGlobal.has(g.name)) continue;
           const spans = ix.writing(g.address, g.size, 0, start).filter((b) => b.to <= start);
           if (spans.length === 0) continue;
-          const lastLineWrite = spans[spans.length - 1]!.to;
-          if ((cls === 'far') !== start - lastLineWrite >= FAR_FRACTION * end) continue;
+          const lastWrite = spans[spans.length - 1]!.to;
+          if ((cls === 'far') !== start - lastWrite >= FAR_FRACTION * end) continue;
           if (!(await checkGlobal(g))) {
             badGlobal.add(g.name);
             continue;
           }
-          got = { i, start, name: g.name, address: g.address, size: g.size, lastLineWrite, bucketsBefore: spans.length, bucketsTotal: ix.writing(g.address, g.size, 0, end).length, class: cls };
+          got = { i, start, name: g.name, address: g.address, size: g.size, lastWrite, bucketsBefore: spans.length, bucketsTotal: ix.writing(g.address, g.size, 0, end).length, class: cls };
         }
         if (got) break;
       }
@@ -555,7 +555,7 @@ async function main(): Promise<void> {
         );
       }
       const r = globalResults[k]!;
-      progress(`global ${k + 1}/${globalPairs.length}: ${p.name} (${p.class}, line last written ${fmtN(p.start - p.lastLineWrite)} instructions before S) from S=${p.start}: with index ${describe(r.use)}; without ${describe(r.off)}`);
+      progress(`global ${k + 1}/${globalPairs.length}: ${p.name} (${p.class}, last written ${fmtN(p.start - p.lastWrite)} instructions before S) from S=${p.start}: with index ${describe(r.use)}; without ${describe(r.off)}`);
     }
     for (const s of sessions) {
       await s.dap?.stop();
@@ -699,11 +699,11 @@ async function main(): Promise<void> {
       }),
     ].join('\n');
     const globalTable = [
-      '| # | S | global | bytes | class | line last written before S (instructions back) | buckets written before S (whole recording) | with index | without | same icount | QEMU + gdb |',
+      '| # | S | global | bytes | class | last written before S (instructions back) | buckets written before S (whole recording) | with index | without | same icount | QEMU + gdb |',
       '|---|---|---|---|---|---|---|---|---|---|---|',
       ...globalPairs.map((p, k) => {
         const r = globalResults[k]!;
-        return `| ${k + 1} | ${fmtN(p.start)} | \`${p.name}\`${p.byAddress ? ' (by address)' : ''} | ${p.size} | ${p.class} | ${fmtN(p.start - p.lastLineWrite)} | ${p.bucketsBefore} (${p.bucketsTotal}) | ${describe(r.use)} | ${describe(r.off)} | ${landedCheck(r)} | ${baselineText(r, 1)} |`;
+        return `| ${k + 1} | ${fmtN(p.start)} | \`${p.name}\`${p.byAddress ? ' (by address)' : ''} | ${p.size} | ${p.class} | ${fmtN(p.start - p.lastWrite)} | ${p.bucketsBefore} (${p.bucketsTotal}) | ${describe(r.use)} | ${describe(r.off)} | ${landedCheck(r)} | ${baselineText(r, 1)} |`;
       }),
     ].join('\n');
     function baselineText(r: PairResult, offset: number): string {
@@ -769,7 +769,7 @@ async function main(): Promise<void> {
       header,
       `- source: ${sourceAtStart}`,
       `- recording: ${about}; ${fmtN(end)} instructions (DAP's end ${fmtN(dapEnd)}), ${bundle.manifest.snapshots.list.length} snapshots; index: ${fmtN(ix.bucketCount)} buckets${indexBuild ? `, built by this run in ${fmtS(indexBuild.seconds)}` : ', stored'}${madeIndex && !cfg.keepIndex ? ' (removed again at the end)' : ''}`,
-      `- seed ${cfg.seed}; ${cfg.pairs} function pairs (alternately rare: ≤ ${RARE_RUNS} runs of the entry before S, and common), ${cfg.pairs} global pairs (alternately near and far: the line last written more than ${FAR_FRACTION * 100}% of the recording before S); S uniform in the second half of the recording; symbols ${symbolFile.replace(ROOT + '/', '')}`,
+      `- seed ${cfg.seed}; ${cfg.pairs} function pairs (alternately rare: ≤ ${RARE_RUNS} runs of the entry before S, and common), ${cfg.pairs} global pairs (alternately near and far: last written more than ${FAR_FRACTION * 100}% of the recording before S); S uniform in the second half of the recording; symbols ${symbolFile.replace(ROOT + '/', '')}`,
       `- a Rewind request's time limit: ${cfg.limit} s; QEMU + gdb: ${cfg.baselineSample} pairs of each kind, ${cfg.baselineTimeout} s limit on the timed command, up to ${cfg.baselineAttempts} attempts after a QEMU deadlock`,
       `- load average (1, 5, 15 min) at the start ${loadBefore.map((x) => x.toFixed(2)).join(', ')}, at the end ${loadAfter.map((x) => x.toFixed(2)).join(', ')}; 1-minute load sampled every 30 s: min ${Math.min(...loadSamples).toFixed(1)}, median ${median(loadSamples).toFixed(1)}, max ${loadMax.toFixed(1)}. ${loadMax > 2 ? '**The machine (2 cores) was loaded by other work during the run: the numbers are noisy.**' : 'The machine was mostly idle.'}`,
       `- DAP sessions restarted after a request over the time limit or an error: ${restarts.use} with the index, ${restarts.off} without`,

@@ -84,6 +84,11 @@ export interface BridgeWatchpoint {
   address: HexAddress;
   size: number;
   access: 'write' | 'read' | 'readWrite';
+  /**
+   * Write watchpoints only: stop only where a write changes the watched bytes, as gdb's `watch`
+   * (a write of the value already there goes unreported). Default false: every write stops.
+   */
+  changes?: boolean;
 }
 
 /** Inclusive bounds on the stack pointer (rsp; esp on i386 guests); either may be left open. */

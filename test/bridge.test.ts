@@ -137,6 +137,8 @@ describe('bridge', { timeout: 900_000 }, () => {
     // Bad parameters get a clear error, not an internal one.
     await rejects(c.readMemory(s.sessionId, '100a9a', 4), 'bad-params', /hex address/);
     await rejects(c.seek(s.sessionId, -1), 'bad-params');
+    await rejects(c.request('rewind/reverseContinue', { sessionId: s.sessionId, watchpoints: [{ address: '0x1000', size: 4, access: 'read', changes: true }] }), 'bad-params', /write watchpoints only/);
+    await rejects(c.request('rewind/reverseContinue', { sessionId: s.sessionId, watchpoints: [{ address: '0x1000', size: 4, access: 'write', changes: 'yes' as unknown as boolean }] }), 'bad-params', /true or false/);
     await c.close(s.sessionId);
     await rejects(c.position(s.sessionId), 'no-session');
     assert.ok(logLines.some((l) => /conn \d+ rewind\/seek s\d+ \d+ms ok$/.test(l)), logLines.join('\n'));

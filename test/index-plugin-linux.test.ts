@@ -2,7 +2,7 @@
  * The index plugin on the Linux fixture (test/linux-fixture.ts: Debian's cloud kernel, about 1.5e9
  * instructions), against one straight gdbstub replay: per-bucket counts of kernel functions equal
  * the breakpoint hits (among them the page-fault entry, whose callers' faulting instructions are
- * attempted twice), the line of jiffies_64 is marked exactly where a line watchpoint triggers, and a
+ * attempted twice), the grain of jiffies_64 is marked exactly where a grain watchpoint triggers, and a
  * memory diff of the start of the kernel's .data (init_task's stack and page tables included) at
  * every boundary finds no unmarked change but those no instruction made at that address: interrupt
  * frames, accessed/dirty bits set by the page walker, and stores through another mapping of the same
@@ -16,7 +16,7 @@ import type { IndexBucket } from '../recorder-bridge/src/index/plugin-pass';
 import { ReplayWorker, type LadderPoint } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { symbolAddress } from './support/elf';
-import { bucketOf, excessAttempts, hitsPerBucket, indexBySlices, LINE, lineWritten, watchBuckets, writtenBuckets } from './support/index-slices';
+import { bucketOf, changedChunks, excessAttempts, hitsPerBucket, indexBySlices, GRAIN, grainWritten, watchBuckets, writtenBuckets } from './support/index-slices';
 import { qemuProcessesMentioning } from './support/procs';
 import { linuxFixtureOrSkip, type LinuxFixture } from './linux-fixture';
 
@@ -29,7 +29,7 @@ const KERNEL_TEXT = 0xffffffff80000000n;
 /** Page-table entry bits the CPU's page walker sets itself (not a store of any instruction). */
 const ACCESSED_DIRTY = 0x60n;
 
-/** Whether two copies of a line differ only in the accessed and dirty bits of its 64-bit entries. */
+/** Whether two copies of a grain differ only in the accessed and dirty bits of its 64-bit entries. */
 function onlyAccessedDirty(was: Buffer, is: Buffer): boolean {
   for (let i = 0; i < was.length; i += 8) if ((was.readBigUInt64LE(i) ^ is.readBigUInt64LE(i)) & ~ACCESSED_DIRTY) return false;
   return true;
@@ -88,15 +88,15 @@ describe('index plugin on Linux', { timeout: 3_600_000 }, () => {
     }
   });
 
-  it('marks the buckets in which the line of jiffies_64 was written, as a line watchpoint sees them', async (t) => {
+  it('marks the buckets in which the grain of jiffies_64 was written, as a grain watchpoint sees them', async (t) => {
     if (!fixture) return t.skip(skip);
-    const line = symbolAddress(fixture.vmlinux, 'jiffies_64') / LINE;
-    const { hits } = await straight((w) => w.collect({ watchpoints: [{ address: line * LINE, size: Number(LINE), access: 'write' }] }));
+    const grain = symbolAddress(fixture.vmlinux, 'jiffies_64') / GRAIN;
+    const { hits } = await straight((w) => w.collect({ watchpoints: [{ address: grain * GRAIN, size: Number(GRAIN), access: 'write' }] }));
     assert.ok(hits.length > 0);
-    assert.deepEqual(writtenBuckets(buckets, line), watchBuckets(buckets, hits), 'buckets marked by the plugin (first), where the watchpoint triggered (second)');
+    assert.deepEqual(writtenBuckets(buckets, grain), watchBuckets(buckets, hits), 'buckets marked by the plugin (first), where the watchpoint triggered (second)');
   });
 
-  it("marks every line of the start of the kernel's .data whose bytes changed within a bucket, but for what no instruction stored there", async (t) => {
+  it("marks every grain of the start of the kernel's .data whose bytes changed within a bucket, but for what no instruction stored there", async (t) => {
     if (!fixture) return t.skip(skip);
     const sym = (name: string) => symbolAddress(fixture!.vmlinux, name);
     const base = sym('_sdata');
@@ -117,22 +117,21 @@ describe('index plugin on Linux', { timeout: 3_600_000 }, () => {
         // The same memory through the direct map and the physical address (as early boot code writes it).
         const physOf = (v: bigint) => v - KERNEL_TEXT + (now.readBigUInt64LE(Number(sym('phys_base') - base)));
         const directMap = (await w.readMemory(sym('page_offset_base'), 8)).readBigUInt64LE();
-        for (let off = 0; off < DATA_SAMPLE; off += Number(LINE)) {
-          const [was, is] = [before.subarray(off, off + Number(LINE)), now.subarray(off, off + Number(LINE))];
-          if (is.equals(was)) continue;
+        for (const off of changedChunks(before, now, Number(GRAIN))) {
+          const [was, is] = [before.subarray(off, off + Number(GRAIN)), now.subarray(off, off + Number(GRAIN))];
           changed++;
           const at = base + BigInt(off);
-          if (lineWritten(b, at / LINE)) continue;
+          if (grainWritten(b, at / GRAIN)) continue;
           if (at >= stack[0]! && at < stack[1]! && delivered.has(k)) why.frame++;
           else if (onlyAccessedDirty(was, is)) why.accessedDirty++;
-          else if (lineWritten(b, physOf(at) / LINE) || lineWritten(b, (directMap + physOf(at)) / LINE)) why.alias++;
+          else if (grainWritten(b, physOf(at) / GRAIN) || grainWritten(b, (directMap + physOf(at)) / GRAIN)) why.alias++;
           else missed.push(`0x${at.toString(16)} in [${b.from}, ${b.to})`);
         }
         before = now;
       }
     });
-    console.log(`memory check: ${changed} line changes not marked at their address: ${why.frame} on init_task's stack by interrupt or exception frames, ${why.accessedDirty} page-table lines whose accessed/dirty bits the CPU set, ${why.alias} stored through another mapping`);
+    console.log(`memory check: ${changed} grain changes not marked at their address: ${why.frame} on init_task's stack by interrupt or exception frames, ${why.accessedDirty} page-table grains whose accessed/dirty bits the CPU set, ${why.alias} stored through another mapping`);
     assert.ok(changed > 0);
-    assert.deepEqual(missed, [], `lines that changed but were not marked (of ${changed} changes)`);
+    assert.deepEqual(missed, [], `grains that changed but were not marked (of ${changed} changes)`);
   });
 });

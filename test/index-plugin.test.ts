@@ -3,10 +3,10 @@
  * recording with several snapshots: one plugin pass per slice (1M-instruction buckets), checked
  * bucket by bucket against what the gdbstub finds in one straight replay (the engine's way):
  *  - executions of code addresses equal the breakpoint hits, exactly;
- *  - the 64-byte lines the plugin says were written are exactly the buckets where a write
- *    watchpoint on the line triggers (and cover those of the variable in it);
- *  - every line of the kernel's memory whose bytes changed within a bucket is among its written
- *    lines (memory read through the gdbstub at every boundary);
+ *  - the 8-byte grains the plugin says were written are exactly the buckets where a write
+ *    watchpoint on the grain triggers (and cover those of the variable in it);
+ *  - every grain of the kernel's memory whose bytes changed within a bucket is among its written
+ *    grains (memory read through the gdbstub at every boundary);
  *  - the counts of a bucket add up to its length in instructions.
  * And: a cancelled pass leaves no process behind; a cut output file is refused.
  */
@@ -16,13 +16,13 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { CancelledError, UserError } from '../recorder-bridge/src/errors';
-import { parsePluginOutput } from '../recorder-bridge/src/index/plugin-output';
+import { parsePluginOutput, PLUGIN_OUTPUT_MAGIC } from '../recorder-bridge/src/index/plugin-output';
 import { runPluginPass, type IndexBucket } from '../recorder-bridge/src/index/plugin-pass';
 import { ReplayWorker, type LadderPoint } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { DEMO_KERNEL, requireDemoKernel, runRewind, tempDir } from './helpers';
 import { disassemble, symbolAddress } from './support/elf';
-import { bucketOf as bucketIn, excessAttempts, hitsPerBucket, indexBySlices, LINE, lineWritten as written, watchBuckets, writtenBuckets } from './support/index-slices';
+import { bucketOf as bucketIn, excessAttempts, hitsPerBucket, indexBySlices, GRAIN, grainWritten as written, watchBuckets, writtenBuckets } from './support/index-slices';
 import { qemuProcessesMentioning } from './support/procs';
 
 const BUCKET = 1_000_000;
@@ -113,15 +113,15 @@ describe('index plugin', { timeout: 900_000 }, () => {
   });
 
   for (const variable of ['ticks', 'work_hash']) {
-    it(`marks the buckets in which ${variable} and its line were written, as gdbstub watchpoints see them`, async () => {
+    it(`marks the buckets in which ${variable} and its grain were written, as gdbstub watchpoints see them`, async () => {
       const address = symbolAddress(kernel, variable);
-      const line = address / LINE;
+      const grain = address / GRAIN;
       const watched = (size: number, at: bigint) => straight((w) => w.collect({ watchpoints: [{ address: at, size, access: 'write' }] }));
       const ofVariable = watchBuckets(buckets, (await watched(8, address)).hits);
-      const ofLine = watchBuckets(buckets, (await watched(Number(LINE), line * LINE)).hits);
-      const marked = writtenBuckets(buckets, line);
+      const ofGrain = watchBuckets(buckets, (await watched(Number(GRAIN), grain * GRAIN)).hits);
+      const marked = writtenBuckets(buckets, grain);
       assert.ok(ofVariable.length > 0, `${variable} was written`);
-      assert.deepEqual(marked, ofLine, 'buckets marked by the plugin (first), where a watchpoint on the line triggered (second)');
+      assert.deepEqual(marked, ofGrain, 'buckets marked by the plugin (first), where a watchpoint on the grain triggered (second)');
       assert.ok(ofVariable.every((k) => marked.includes(k)), 'every bucket that wrote the variable is marked');
     });
   }
@@ -145,7 +145,7 @@ describe('index plugin', { timeout: 900_000 }, () => {
     assert.ok(same > 0, `${same} of ${writes} writes of pending_ticks kept its value`);
   });
 
-  it('marks every line of the kernel\'s memory whose bytes changed within a bucket, but for interrupt frames', async () => {
+  it('marks every grain of the kernel\'s memory whose bytes changed within a bucket, but for interrupt frames', async () => {
     const base = symbolAddress(kernel, '_load_start');
     const length = Number(symbolAddress(kernel, '_bss_end') - base);
     const stack = [symbolAddress(kernel, 'boot_stack'), symbolAddress(kernel, 'boot_stack_top')];
@@ -163,22 +163,22 @@ describe('index plugin', { timeout: 900_000 }, () => {
         if (k < first) continue;
         await w.runTo(b.to);
         const now = await w.readMemory(base, length);
-        for (let off = 0; off < length; off += Number(LINE)) {
-          const line = (base + BigInt(off)) / LINE;
-          const differs = !now.subarray(off, off + Number(LINE)).equals(before.subarray(off, off + Number(LINE)));
+        for (let off = 0; off < length; off += Number(GRAIN)) {
+          const grain = (base + BigInt(off)) / GRAIN;
+          const differs = !now.subarray(off, off + Number(GRAIN)).equals(before.subarray(off, off + Number(GRAIN)));
           if (differs) changed++;
-          if (!differs && written(b, line)) extra++;
-          if (!differs || written(b, line)) continue;
+          if (!differs && written(b, grain)) extra++;
+          if (!differs || written(b, grain)) continue;
           // The CPU's pushes of an interrupt frame reach a plugin only sometimes (docs/index-design.md).
-          const onStack = line * LINE >= stack[0]! && line * LINE < stack[1]!;
-          (onStack && interrupts.has(k) ? frames : missed).push(`0x${(line * LINE).toString(16)} in [${b.from}, ${b.to})`);
+          const onStack = grain * GRAIN >= stack[0]! && grain * GRAIN < stack[1]!;
+          (onStack && interrupts.has(k) ? frames : missed).push(`0x${(grain * GRAIN).toString(16)} in [${b.from}, ${b.to})`);
         }
         before = now;
       }
     });
     assert.ok(changed > 0);
-    assert.deepEqual(missed, [], `lines that changed but were not marked (of ${changed} changes; ${extra} marked lines kept their bytes; ${frames.length} stack lines in buckets with interrupts)`);
-    console.log(`memory check: ${changed} line changes, ${extra} marked lines kept their bytes, ${frames.length} stack lines changed by interrupt frames only: ${frames.join(', ')}`);
+    assert.deepEqual(missed, [], `grains that changed but were not marked (of ${changed} changes; ${extra} marked grains kept their bytes; ${frames.length} stack grains in buckets with interrupts)`);
+    console.log(`memory check: ${changed} grain changes, ${extra} marked grains kept their bytes, ${frames.length} stack grains changed by interrupt frames only: ${frames.join(', ')}`);
   });
 
   it('a cancelled pass stops and leaves no process behind', async () => {
@@ -201,13 +201,13 @@ describe('index plugin', { timeout: 900_000 }, () => {
   });
 
   it('parses the output format, and refuses a file that is cut or damaged', () => {
-    // seq 0; one address, 128 (varint 80 01), run twice; one run of 3 lines from line 5.
+    // seq 0; one address, 128 (varint 80 01), run twice; one run of 3 grains from grain 5.
     const body = [0x00, 0x01, 0x80, 0x01, 0x02, 0x01, 0x05, 0x03];
-    const file = (b: number[]) => Buffer.concat([Buffer.from('RWNDIX01', 'latin1'), Buffer.from([b.length, ...b])]);
+    const file = (b: number[]) => Buffer.concat([Buffer.from(PLUGIN_OUTPUT_MAGIC, 'latin1'), Buffer.from([b.length, ...b])]);
     const [r] = parsePluginOutput(file(body), 'good.bin');
     assert.deepEqual(r, { seq: 0, counts: new Map([[128n, 2]]), writes: [[5n, 3]] });
     assert.throws(() => parsePluginOutput(file(body).subarray(0, -1), 'cut.bin'), UserError);
     assert.throws(() => parsePluginOutput(file([0x01, ...body.slice(1)]), 'misnumbered.bin'), UserError);
-    assert.throws(() => parsePluginOutput(Buffer.from('RWNDIX02'), 'wrong.bin'), UserError);
+    assert.throws(() => parsePluginOutput(Buffer.from('RWNDIX01'), 'older.bin'), UserError);
   });
 });

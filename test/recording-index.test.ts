@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { PLUGIN_OUTPUT_MAGIC } from '../recorder-bridge/src/index/plugin-output';
+import { GRAIN_SHIFT, PLUGIN_OUTPUT_MAGIC } from '../recorder-bridge/src/index/plugin-output';
 import { RecordingIndex } from '../recorder-bridge/src/index/recording-index';
 
 function varint(v: bigint): number[] {
@@ -19,8 +19,8 @@ function varint(v: bigint): number[] {
   return out;
 }
 
-/** The plugin's output for buckets of (address -> count) and written line runs. */
-function pluginOutput(buckets: Array<{ counts: Array<[bigint, number]>; lines?: Array<[bigint, number]> }>): Buffer {
+/** The plugin's output for buckets of (address -> count) and written grain runs. */
+function pluginOutput(buckets: Array<{ counts: Array<[bigint, number]>; grains?: Array<[bigint, number]> }>): Buffer {
   const bytes: number[] = [...Buffer.from(PLUGIN_OUTPUT_MAGIC, 'latin1')];
   buckets.forEach((b, seq) => {
     const r: number[] = [...varint(BigInt(seq)), ...varint(BigInt(b.counts.length))];
@@ -29,10 +29,10 @@ function pluginOutput(buckets: Array<{ counts: Array<[bigint, number]>; lines?: 
       r.push(...varint(a - prev), ...varint(BigInt(c)));
       prev = a;
     }
-    const lines = b.lines ?? [];
-    r.push(...varint(BigInt(lines.length)));
+    const grains = b.grains ?? [];
+    r.push(...varint(BigInt(grains.length)));
     let end = 0n;
-    for (const [first, n] of lines) {
+    for (const [first, n] of grains) {
       r.push(...varint(first - end), ...varint(BigInt(n)));
       end = first + BigInt(n);
     }
@@ -50,7 +50,7 @@ const ix = RecordingIndex.fromSlices(
         [0, 100],
         [100, 200],
       ],
-      output: pluginOutput([{ counts: [[K, 3], [K + 0x10n, 1], [U, 7]] }, { counts: [[K + 0x10n, 2], [0xffffffffffffff00n, 5]], lines: [[(K + 0x2000n) >> 6n, 2]] }]),
+      output: pluginOutput([{ counts: [[K, 3], [K + 0x10n, 1], [U, 7]] }, { counts: [[K + 0x10n, 2], [0xffffffffffffff00n, 5]], grains: [[(K + 0x2000n) >> GRAIN_SHIFT, 2]] }]),
     },
     { spans: [[200, 300]], output: pluginOutput([{ counts: [[K, 4], [U + 4n, 1]] }]) },
   ],
@@ -72,7 +72,7 @@ describe('the recording index in memory (recording-index.ts)', () => {
     assert.deepEqual(ix.countsOfMany([K], 150, 300).get(K), [{ from: 200, to: 300, count: 4 }]);
   });
 
-  it('finds the buckets where code ran or a line was written', () => {
+  it('finds the buckets where code ran or a grain was written', () => {
     assert.deepEqual(ix.executing([K + 0x10n], 0, 300), [
       { from: 0, to: 100 },
       { from: 100, to: 200 },
@@ -81,8 +81,12 @@ describe('the recording index in memory (recording-index.ts)', () => {
       { from: 100, to: 200 },
       { from: 200, to: 300 },
     ]);
-    assert.deepEqual(ix.writing(K + 0x2070n, 8, 0, 300), [{ from: 100, to: 200 }]);
-    assert.deepEqual(ix.writing(K + 0x2080n, 8, 0, 300), []);
+    // Grains [K + 0x2000, K + 0x2010) were written.
+    assert.deepEqual(ix.writing(K + 0x2008n, 8, 0, 300), [{ from: 100, to: 200 }]);
+    assert.deepEqual(ix.writing(K + 0x200fn, 1, 0, 300), [{ from: 100, to: 200 }]);
+    assert.deepEqual(ix.writing(K + 0x1ff8n, 9, 0, 300), [{ from: 100, to: 200 }], 'a range reaching into a written grain');
+    assert.deepEqual(ix.writing(K + 0x1ff8n, 8, 0, 300), [], 'the grain before');
+    assert.deepEqual(ix.writing(K + 0x2010n, 8, 0, 300), [], 'the grain after (in the same 64-byte line)');
   });
 
   it('sums a range of addresses, and the totals of the whole index', () => {

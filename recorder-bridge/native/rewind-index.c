@@ -1,6 +1,6 @@
 /*
  * rewind-index: a QEMU TCG plugin that records, per time bucket of a replay, how often each guest
- * instruction address ran and which 64-byte lines of guest memory were written.
+ * instruction address ran and which 8-byte grains of guest memory were written.
  *
  * QEMU API: plugin API version 1, as in QEMU 7.2 (include/qemu/qemu-plugin.h of qemu-7.2.0).
  * Debian ships no qemu-plugin.h, so the few types and functions used here are declared below,
@@ -18,7 +18,7 @@
  *   "drop\n" -> the bucket that just ended is discarded (what ran before the first boundary);
  *               answer "ok 0\n".
  *   anything else -> "err MESSAGE\n".
- * A command is only valid while the vCPU is paused: the counters and the written-line set are the
+ * A command is only valid while the vCPU is paused: the counters and the written-grain set are the
  * vCPU thread's, and are read and reset without locks (the pause orders the accesses).
  *
  * Counts: at translation every instruction gets an inline +1 on a u64 slot of its own (one slot per
@@ -26,23 +26,26 @@
  * an instruction re-executed by icount's I/O recompile runs in a CF_MEMI_ONLY block, where QEMU
  * drops instruction callbacks, so it is not counted twice.
  *
- * Writes: a callback on every store (not loads) puts the 64-byte lines it touched (two when it
- * straddles a line) into the bucket's set. A store's callback runs after the access: one that
+ * Writes: a callback on every store (not loads) puts the 8-byte grains it touched (grain =
+ * vaddr >> 3; a store touches up to three: 16 bytes that straddle) into the bucket's set. Grains,
+ * not cache lines: a variable that shares its 64-byte line with hot neighbours (timekeeping,
+ * locks) would otherwise look written in almost every bucket, and every such bucket is replayed
+ * by a watchpoint query (docs/index-design.md, "Write granularity"). A store's callback runs after the access: one that
  * faults is not recorded. QEMU 7.2 calls a callback registered for stores on loads too (its
  * accel/tcg/plugin-gen.c op_rw() reads the access's rw, 1 or 2, as if it were a 0/1 write flag),
  * with the load's meminfo: the callback keeps only what qemu_plugin_mem_is_store() says is a store.
  *
  * OUTFILE format (all integers unsigned LEB128 varints unless said otherwise):
  *   file   := magic record*
- *   magic  := the 8 bytes "RWNDIX01"
+ *   magic  := the 8 bytes "RWNDIX02" (01: the same with 64-byte lines)
  *   record := length body          (length: the body's size in bytes)
  *   body   := seq nAddrs addr* nRuns run*
  *     seq    : 0, 1, 2... one per mark (drops do not count)
  *     addr   := vaddrDelta count  ascending guest virtual addresses; vaddrDelta is the distance from
  *                                 the previous address of the record (the first: from 0); count > 0
  *                                 is how often it ran in the bucket
- *     run    := gap nLines        written lines (line = vaddr >> 6), ascending, maximal runs of
- *                                 adjacent lines; gap is the first line minus the end (first + n)
+ *     run    := gap nGrains       written grains (grain = vaddr >> 3), ascending, maximal runs of
+ *                                 adjacent grains; gap is the first grain minus the end (first + n)
  *                                 of the previous run (the first: from 0)
  */
 #include <errno.h>
@@ -209,19 +212,20 @@ static uint64_t *slot_counter(uint64_t vaddr)
 }
 
 /*
- * ---- written lines of the current bucket ----
- * A hash set of line numbers (stored +1; 0 is empty) with the inserted lines also kept in a list
- * (for sorting and clearing). In front of it a small direct-mapped cache of recently seen lines:
- * most stores hit a line written a moment ago (the stack, the same variable).
+ * ---- written grains of the current bucket ----
+ * A hash set of grain numbers (stored +1; 0 is empty) with the inserted grains also kept in a list
+ * (for sorting and clearing). In front of it a small direct-mapped cache of recently seen grains:
+ * most stores hit a grain written a moment ago (the stack, the same variable).
  */
+#define GRAIN_SHIFT 3
 #define RECENT 256u
 static uint64_t recent[RECENT];
-static uint64_t *line_set;
-static size_t line_cap;
-static uint64_t *line_list;
-static size_t n_lines, line_list_cap;
+static uint64_t *grain_set;
+static size_t grain_cap;
+static uint64_t *grain_list;
+static size_t n_grains, grain_list_cap;
 
-static void line_set_put(uint64_t *t, size_t cap, uint64_t key)
+static void grain_set_put(uint64_t *t, size_t cap, uint64_t key)
 {
     for (size_t i = mix64(key) & (cap - 1);; i = (i + 1) & (cap - 1)) {
         if (t[i] == 0) {
@@ -233,62 +237,62 @@ static void line_set_put(uint64_t *t, size_t cap, uint64_t key)
     }
 }
 
-static void note_line(uint64_t line)
+static void note_grain(uint64_t grain)
 {
-    uint64_t key = line + 1;
-    uint64_t *r = &recent[(line ^ (line >> 8)) & (RECENT - 1)];
+    uint64_t key = grain + 1;
+    uint64_t *r = &recent[(grain ^ (grain >> 8)) & (RECENT - 1)];
     if (*r == key)
         return;
     *r = key;
-    size_t i = mix64(key) & (line_cap - 1);
-    for (;; i = (i + 1) & (line_cap - 1)) {
-        if (line_set[i] == key)
+    size_t i = mix64(key) & (grain_cap - 1);
+    for (;; i = (i + 1) & (grain_cap - 1)) {
+        if (grain_set[i] == key)
             return;
-        if (line_set[i] == 0)
+        if (grain_set[i] == 0)
             break;
     }
-    line_set[i] = key;
-    if (n_lines == line_list_cap) {
-        line_list_cap *= 2;
-        line_list = realloc(line_list, line_list_cap * sizeof *line_list);
-        if (!line_list)
+    grain_set[i] = key;
+    if (n_grains == grain_list_cap) {
+        grain_list_cap *= 2;
+        grain_list = realloc(grain_list, grain_list_cap * sizeof *grain_list);
+        if (!grain_list)
             abort();
     }
-    line_list[n_lines++] = line;
-    if (n_lines * 2 > line_cap) {
-        size_t cap = line_cap * 2;
+    grain_list[n_grains++] = grain;
+    if (n_grains * 2 > grain_cap) {
+        size_t cap = grain_cap * 2;
         uint64_t *t = xcalloc(cap, sizeof *t);
-        for (size_t k = 0; k < n_lines; k++)
-            line_set_put(t, cap, line_list[k] + 1);
-        free(line_set);
-        line_set = t;
-        line_cap = cap;
+        for (size_t k = 0; k < n_grains; k++)
+            grain_set_put(t, cap, grain_list[k] + 1);
+        free(grain_set);
+        grain_set = t;
+        grain_cap = cap;
     }
 }
 
-static void clear_lines(void)
+static void clear_grains(void)
 {
-    if (n_lines * 8 < line_cap) {
-        /* Few lines: clear them where they are (a probe sequence stays intact until all are gone). */
-        for (size_t k = 0; k < n_lines; k++) {
-            uint64_t key = line_list[k] + 1;
-            for (size_t i = mix64(key) & (line_cap - 1);; i = (i + 1) & (line_cap - 1)) {
-                if (line_set[i] == key) {
-                    line_set[i] = UINT64_MAX; /* a tombstone while others are still looked up */
+    if (n_grains * 8 < grain_cap) {
+        /* Few grains: clear them where they are (a probe sequence stays intact until all are gone). */
+        for (size_t k = 0; k < n_grains; k++) {
+            uint64_t key = grain_list[k] + 1;
+            for (size_t i = mix64(key) & (grain_cap - 1);; i = (i + 1) & (grain_cap - 1)) {
+                if (grain_set[i] == key) {
+                    grain_set[i] = UINT64_MAX; /* a tombstone while others are still looked up */
                     break;
                 }
             }
         }
-        for (size_t k = 0; k < n_lines; k++) {
-            uint64_t key = line_list[k] + 1;
-            for (size_t i = mix64(key) & (line_cap - 1); line_set[i] != 0; i = (i + 1) & (line_cap - 1))
-                if (line_set[i] == UINT64_MAX)
-                    line_set[i] = 0;
+        for (size_t k = 0; k < n_grains; k++) {
+            uint64_t key = grain_list[k] + 1;
+            for (size_t i = mix64(key) & (grain_cap - 1); grain_set[i] != 0; i = (i + 1) & (grain_cap - 1))
+                if (grain_set[i] == UINT64_MAX)
+                    grain_set[i] = 0;
         }
     } else {
-        memset(line_set, 0, line_cap * sizeof *line_set);
+        memset(grain_set, 0, grain_cap * sizeof *grain_set);
     }
-    n_lines = 0;
+    n_grains = 0;
     memset(recent, 0, sizeof recent);
 }
 
@@ -298,11 +302,11 @@ static void on_store(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vad
     (void)udata;
     if (!qemu_plugin_mem_is_store(info))
         return;
-    uint64_t first = vaddr >> 6;
-    uint64_t last = (vaddr + (1u << qemu_plugin_mem_size_shift(info)) - 1) >> 6;
-    note_line(first);
-    if (last != first)
-        note_line(last);
+    /* Counted, not compared with a last grain: a store at the top of the address space wraps. */
+    uint64_t size = 1u << qemu_plugin_mem_size_shift(info);
+    uint64_t n = ((vaddr & ((1u << GRAIN_SHIFT) - 1)) + size + (1u << GRAIN_SHIFT) - 1) >> GRAIN_SHIFT;
+    for (uint64_t k = 0; k < n; k++)
+        note_grain((vaddr >> GRAIN_SHIFT) + k);
 }
 
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
@@ -374,24 +378,24 @@ static void end_bucket(bool keep)
             put_varint(&body, changed[i].count);
             prev = changed[i].vaddr;
         }
-        qsort(line_list, n_lines, sizeof *line_list, by_value);
+        qsort(grain_list, n_grains, sizeof *grain_list, by_value);
         size_t runs = 0;
-        for (size_t i = 0; i < n_lines; i++)
-            if (i == 0 || line_list[i] != line_list[i - 1] + 1)
+        for (size_t i = 0; i < n_grains; i++)
+            if (i == 0 || grain_list[i] != grain_list[i - 1] + 1)
                 runs++;
         put_varint(&body, runs);
         uint64_t end = 0;
-        for (size_t i = 0; i < n_lines;) {
+        for (size_t i = 0; i < n_grains;) {
             size_t j = i + 1;
-            while (j < n_lines && line_list[j] == line_list[j - 1] + 1)
+            while (j < n_grains && grain_list[j] == grain_list[j - 1] + 1)
                 j++;
-            put_varint(&body, line_list[i] - end);
+            put_varint(&body, grain_list[i] - end);
             put_varint(&body, j - i);
-            end = line_list[i] + (j - i);
+            end = grain_list[i] + (j - i);
             i = j;
         }
     }
-    clear_lines();
+    clear_grains();
 }
 
 static bool write_all(int fd, const uint8_t *p, size_t n)
@@ -513,17 +517,17 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         fprintf(stderr, "rewind-index: cannot create %s: %s\n", out, strerror(errno));
         return -1;
     }
-    if (!write_all(out_fd, (const uint8_t *)"RWNDIX01", 8)) {
+    if (!write_all(out_fd, (const uint8_t *)"RWNDIX02", 8)) {
         fprintf(stderr, "rewind-index: cannot write %s: %s\n", out, strerror(errno));
         return -1;
     }
 
     slot_cap = 1u << 16;
     slot_table = xcalloc(slot_cap, sizeof *slot_table);
-    line_cap = 1u << 14;
-    line_set = xcalloc(line_cap, sizeof *line_set);
-    line_list_cap = 1u << 12;
-    line_list = xcalloc(line_list_cap, sizeof *line_list);
+    grain_cap = 1u << 14;
+    grain_set = xcalloc(grain_cap, sizeof *grain_set);
+    grain_list_cap = 1u << 12;
+    grain_list = xcalloc(grain_list_cap, sizeof *grain_list);
 
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     strcpy(addr.sun_path, ctl);

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { Bundle } from '../../recorder-bridge/src/bundle/reader';
+import { GRAIN_SHIFT } from '../../recorder-bridge/src/index/plugin-output';
 import { runPluginPass, type IndexBucket } from '../../recorder-bridge/src/index/plugin-pass';
 import { QuietPoints } from '../../recorder-bridge/src/replay/quiet-points';
 import { replayEnd } from '../../recorder-bridge/src/replay/replay-end';
@@ -12,7 +13,8 @@ import { probeOf } from '../../recorder-bridge/src/replay/snapshot-verify';
 import type { LadderPoint, Trigger } from '../../recorder-bridge/src/replay/worker';
 import type { ReplayWorkspace } from '../../recorder-bridge/src/replay/workspace';
 
-export const LINE = 64n;
+/** The plugin's write granularity in bytes (GRAIN_SHIFT). */
+export const GRAIN = 1n << GRAIN_SHIFT;
 
 export interface IndexedRecording {
   end: number;
@@ -46,9 +48,19 @@ export function bucketOf(buckets: IndexBucket[], t: number): number {
   return k;
 }
 
-/** Whether the plugin says 64-byte line `line` was written in bucket `b`. */
-export function lineWritten(b: IndexBucket, line: bigint): boolean {
-  return b.writes.some(([first, n]) => line >= first && line < first + BigInt(n));
+/** Whether the plugin says grain `grain` (GRAIN bytes) was written in bucket `b`. */
+export function grainWritten(b: IndexBucket, grain: bigint): boolean {
+  return b.writes.some(([first, n]) => grain >= first && grain < first + BigInt(n));
+}
+
+/** The offsets of the `step`-byte chunks in which two equal-length copies of memory differ (equal 4 KiB blocks skipped whole: a bucket changes few). */
+export function* changedChunks(was: Buffer, is: Buffer, step: number): Generator<number> {
+  const block = 4096;
+  for (let at = 0; at < was.length; at += block) {
+    const end = Math.min(at + block, was.length);
+    if (is.subarray(at, end).equals(was.subarray(at, end))) continue;
+    for (let off = at; off < end; off += step) if (!is.subarray(off, off + step).equals(was.subarray(off, off + step))) yield off;
+  }
 }
 
 /** Breakpoint hits of `address` per bucket. */
@@ -63,9 +75,9 @@ export function watchBuckets(buckets: IndexBucket[], hits: Trigger[]): number[] 
   return [...new Set(hits.map((h) => bucketOf(buckets, h.icount - 1)))].sort((a, b) => a - b);
 }
 
-/** The buckets in which the plugin says `line` was written, ascending. */
-export function writtenBuckets(buckets: IndexBucket[], line: bigint): number[] {
-  return buckets.flatMap((b, k) => (lineWritten(b, line) ? [k] : []));
+/** The buckets in which the plugin says `grain` was written, ascending. */
+export function writtenBuckets(buckets: IndexBucket[], grain: bigint): number[] {
+  return buckets.flatMap((b, k) => (grainWritten(b, grain) ? [k] : []));
 }
 
 /** Per bucket, the sum of its counts minus its length in instructions (0 when nothing was attempted twice). */

@@ -66,7 +66,7 @@ function wireBreakpoint(b: BreakpointSpec): HexAddress | BridgeBreakpoint {
 function wirePoints(o: { breakpoints?: BreakpointSpec[]; watchpoints?: WatchSpec[] }): { breakpoints?: Array<HexAddress | BridgeBreakpoint>; watchpoints?: BridgeWatchpoint[] } {
   return {
     ...(o.breakpoints ? { breakpoints: o.breakpoints.map(wireBreakpoint) } : {}),
-    ...(o.watchpoints ? { watchpoints: o.watchpoints.map((w) => ({ size: w.size, access: w.access, address: hexOf(w.address) })) } : {}),
+    ...(o.watchpoints ? { watchpoints: o.watchpoints.map((w) => ({ size: w.size, access: w.access, address: hexOf(w.address), ...(w.changes ? { changes: true } : {}) })) } : {}),
   };
 }
 

@@ -63,7 +63,9 @@ export function watchList(v: unknown): Watchpoint[] {
   return v.map((w: Partial<BridgeWatchpoint>) => {
     const access = w?.access ?? 'write';
     if (access !== 'write' && access !== 'read' && access !== 'readWrite') throw new UserError(`watchpoint access must be "write", "read" or "readWrite", got ${JSON.stringify(access)}`, 'bad-params');
-    return { address: parseHex(w?.address, 'watchpoints[].address'), size: watchSize(w?.size), access };
+    if (w?.changes !== undefined && typeof w.changes !== 'boolean') throw new UserError(`watchpoint "changes" must be true or false, got ${JSON.stringify(w.changes)}`, 'bad-params');
+    if (w?.changes && access !== 'write') throw new UserError(`watchpoint "changes" applies to write watchpoints only, not "${access}"`, 'bad-params');
+    return { address: parseHex(w?.address, 'watchpoints[].address'), size: watchSize(w?.size), access, ...(w?.changes ? { changes: true } : {}) };
   });
 }
 

@@ -9,7 +9,7 @@
  */
 import { BridgeRequestError, type BridgeClient } from '../bridge/client';
 import { CancelledError } from '../errors';
-import type { BridgeBreakpoint, BridgeStop, HexAddress } from '@rewind/protocol';
+import type { BridgeBreakpoint, BridgeStop, BridgeWatchpoint, HexAddress } from '@rewind/protocol';
 import type { TimePoint } from '../timepoint';
 import type { RelayPoints, RelaySnapshot, RelayStop, RelayTarget } from './relay-target';
 
@@ -79,13 +79,13 @@ function hexOf(v: bigint): HexAddress {
   return '0x' + v.toString(16);
 }
 
-function wirePoints(p: RelayPoints): { breakpoints: BridgeBreakpoint[]; watchpoints: Array<{ address: HexAddress; size: number; access: 'write' | 'read' | 'readWrite' }> } {
+function wirePoints(p: RelayPoints): { breakpoints: BridgeBreakpoint[]; watchpoints: BridgeWatchpoint[] } {
   return {
     breakpoints: p.breakpoints.map((b) => ({
       address: hexOf(b.address),
       ...(b.stack ? { stack: { ...(b.stack.min !== undefined ? { min: hexOf(b.stack.min) } : {}), ...(b.stack.max !== undefined ? { max: hexOf(b.stack.max) } : {}) } } : {}),
     })),
-    watchpoints: p.watchpoints.map((w) => ({ address: hexOf(w.address), size: w.size, access: w.access })),
+    watchpoints: p.watchpoints.map((w) => ({ address: hexOf(w.address), size: w.size, access: w.access, ...(w.changes ? { changes: true } : {}) })),
   };
 }
 

@@ -316,7 +316,8 @@ export class GdbRelay {
       else this.breakpoints.delete(key);
     } else {
       const access = type === 2 ? 'write' : type === 3 ? 'read' : 'readWrite';
-      if (insert) this.watchpoints.set(key, { address, size, access });
+      // gdb's `watch` (Z2) reports a write only where the value changed: the engine skips the others (watch-changes.ts).
+      if (insert) this.watchpoints.set(key, { address, size, access, ...(type === 2 ? { changes: true } : {}) });
       else this.watchpoints.delete(key);
     }
     return 'OK';

@@ -19,7 +19,9 @@ import type { TimePoint } from '../timepoint';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
 import { PLUGIN_OUTPUT_MAGIC } from './plugin-output';
 
-export const INDEX_SCHEMA = 'rewind.index/1';
+export const INDEX_SCHEMA = 'rewind.index/2';
+/** Indexes this Rewind no longer reads (1: writes in 64-byte lines), named in the message that has them rebuilt. */
+const OLDER_SCHEMAS = ['rewind.index/1'];
 export const INDEX_JSON = 'index.json';
 
 /** One slice as index.json lists it: the replay from `snapshot` over [from, to), and its file. */
@@ -149,6 +151,7 @@ export async function readIndexFile(dir: string, manifestSha256: string): Promis
     return { kind: 'damaged', why: `${INDEX_JSON} is not valid JSON (${(e as Error).message})` };
   }
   const o = json as Partial<IndexFile> | null;
+  if (typeof o === 'object' && o !== null && OLDER_SCHEMAS.includes(String(o.schema))) return { kind: 'damaged', why: `${INDEX_JSON} is of an older format (${String(o.schema)}) than this Rewind reads (${INDEX_SCHEMA})` };
   if (typeof o !== 'object' || o === null || o.schema !== INDEX_SCHEMA) return { kind: 'damaged', why: `${INDEX_JSON} is not a ${INDEX_SCHEMA} file` };
   if (o.manifestSha256 !== manifestSha256) return typeof o.manifestSha256 === 'string' ? { kind: 'other' } : { kind: 'damaged', why: `${INDEX_JSON} names no manifest` };
   const why = shapeError(o);

@@ -1,20 +1,21 @@
 /**
  * The file the index plugin (recorder-bridge/native/rewind-index.c) writes: a magic, then one
- * record per "mark", each the executions per instruction address and the 64-byte lines written
+ * record per "mark", each the executions per instruction address and the 8-byte grains written
  * during one bucket. The format is described in the plugin's header and docs/index-design.md.
  */
 import { UserError } from '../errors';
 
-export const PLUGIN_OUTPUT_MAGIC = 'RWNDIX01';
-/** Written memory is recorded in lines of 2^6 = 64 bytes: line n covers [n << 6, (n + 1) << 6). */
-export const LINE_SHIFT = 6n;
+/** RWNDIX01 was the same format with 64-byte lines: an index of it is rebuilt (index-store.ts). */
+export const PLUGIN_OUTPUT_MAGIC = 'RWNDIX02';
+/** Written memory is recorded in grains of 2^3 = 8 bytes: grain n covers [n << 3, (n + 1) << 3). */
+export const GRAIN_SHIFT = 3n;
 
 /** One bucket as the plugin wrote it, without its time points (the engine knows where it marked). */
 export interface PluginRecord {
   seq: number;
   /** Executions (attempts) per guest virtual address of an instruction. */
   counts: Map<bigint, number>;
-  /** Written lines as runs: [first line, number of lines], ascending, disjoint. */
+  /** Written grains as runs: [first grain, number of grains], ascending, disjoint. */
   writes: Array<[bigint, number]>;
 }
 
@@ -103,9 +104,9 @@ function parseRecord(r: VarintReader, index: number, what: string): PluginRecord
   let end = 0n;
   for (let n = r.small(), i = 0; i < n; i++) {
     const first = end + r.big();
-    const lines = r.small();
-    writes.push([first, lines]);
-    end = first + BigInt(lines);
+    const grains = r.small();
+    writes.push([first, grains]);
+    end = first + BigInt(grains);
   }
   return { seq, counts, writes };
 }

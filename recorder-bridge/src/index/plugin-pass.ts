@@ -33,7 +33,7 @@ export interface IndexBucket {
   to: TimePoint;
   /** Executions (attempts) per guest virtual address of an instruction. */
   counts: Map<bigint, number>;
-  /** Written 64-byte lines as runs [first line, number of lines] (line n covers [n << 6, (n + 1) << 6)). */
+  /** Written 8-byte grains as runs [first grain, number of grains] (grain n covers [n << 3, (n + 1) << 3)). */
   writes: Array<[bigint, number]>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * A recording's index in memory, for queries: per bucket (a stretch of time points the engine
- * marked exactly), the executions of every instruction address and the 64-byte lines written. It
+ * marked exactly), the executions of every instruction address and the 8-byte grains written. It
  * says which buckets CAN hold a breakpoint hit or a write; the engine replays only those, with the
  * gdbstub, to land exactly (docs/index-design.md). Built from the plugin's output as stored
  * (index-store.ts), parsed straight into typed arrays: the Linux fixture's index has a few million
@@ -8,7 +8,7 @@
  */
 import { UserError } from '../errors';
 import type { TimePoint } from '../timepoint';
-import { LINE_SHIFT, PLUGIN_OUTPUT_MAGIC, VarintReader } from './plugin-output';
+import { GRAIN_SHIFT, PLUGIN_OUTPUT_MAGIC, VarintReader } from './plugin-output';
 
 /** A stretch [from, to) of time points. */
 export interface IndexSpan {
@@ -31,9 +31,9 @@ interface Bucket extends IndexSpan {
   hi: Uint32Array;
   lo: Uint32Array;
   counts: Uint32Array;
-  /** Written lines as runs, ascending and disjoint: first line, number of lines. */
-  lineStarts: BigUint64Array;
-  lineCounts: Uint32Array;
+  /** Written grains as runs, ascending and disjoint: first grain, number of grains. */
+  grainStarts: BigUint64Array;
+  grainCounts: Uint32Array;
 }
 
 export class RecordingIndex {
@@ -79,11 +79,11 @@ export class RecordingIndex {
     return this.spansWhere(from, to, (b) => keys.some((k) => countAt(b, k) > 0));
   }
 
-  /** The buckets overlapping [from, to) with a store to a line that [address, address + size) touches, ascending. */
+  /** The buckets overlapping [from, to) with a store to a grain that [address, address + size) touches, ascending. */
   writing(address: bigint, size: number, from: TimePoint, to: TimePoint): IndexSpan[] {
-    const first = address >> LINE_SHIFT;
-    const last = (address + BigInt(Math.max(1, size)) - 1n) >> LINE_SHIFT;
-    return this.spansWhere(from, to, (b) => linesOverlap(b, first, last));
+    const first = address >> GRAIN_SHIFT;
+    const last = (address + BigInt(Math.max(1, size)) - 1n) >> GRAIN_SHIFT;
+    return this.spansWhere(from, to, (b) => grainsOverlap(b, first, last));
   }
 
   /** Executions of `address` in each bucket overlapping [from, to) where it ran: for counting without replaying. */
@@ -215,10 +215,10 @@ function lowerBound(b: Bucket, h: number, l: number, start = 0): number {
   return lo;
 }
 
-function linesOverlap(b: Bucket, first: bigint, last: bigint): boolean {
+function grainsOverlap(b: Bucket, first: bigint, last: bigint): boolean {
   // The last run starting at or before `last` is the only one that can reach into [first, last].
-  const i = lowerBoundBig(b.lineStarts, last + 1n) - 1;
-  return i >= 0 && b.lineStarts[i]! + BigInt(b.lineCounts[i]!) > first;
+  const i = lowerBoundBig(b.grainStarts, last + 1n) - 1;
+  return i >= 0 && b.grainStarts[i]! + BigInt(b.grainCounts[i]!) > first;
 }
 
 /** The first index whose value is >= v in an ascending array. */
@@ -262,18 +262,18 @@ function parseBuckets(buf: Buffer, what: string): Array<Omit<Bucket, 'from' | 't
       counts[i] = r.small();
     }
     const m = r.small();
-    const lineStarts = new BigUint64Array(m);
-    const lineCounts = new Uint32Array(m);
-    let lineEnd = 0n;
+    const grainStarts = new BigUint64Array(m);
+    const grainCounts = new Uint32Array(m);
+    let grainEnd = 0n;
     for (let i = 0; i < m; i++) {
-      const first = lineEnd + r.big();
-      const lines = r.small();
-      lineStarts[i] = first;
-      lineCounts[i] = lines;
-      lineEnd = first + BigInt(lines);
+      const first = grainEnd + r.big();
+      const grains = r.small();
+      grainStarts[i] = first;
+      grainCounts[i] = grains;
+      grainEnd = first + BigInt(grains);
     }
     if (r.pos !== end) throw damaged(what, `record ${out.length} has ${end - r.pos} bytes left over`);
-    out.push({ hi, lo, counts, lineStarts, lineCounts });
+    out.push({ hi, lo, counts, grainStarts, grainCounts });
     outer.pos = end;
   }
   return out;

@@ -50,6 +50,8 @@ export interface Watchpoint {
   address: bigint;
   size: number;
   access: 'write' | 'read' | 'readWrite';
+  /** A write watchpoint that triggers only where a write changes the bytes, as gdb's `watch` (watch-changes.ts). */
+  changes?: boolean;
 }
 
 /** A snapshot a worker can start from, and the qcow2 image that holds it. */

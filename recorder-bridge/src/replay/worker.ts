@@ -10,7 +10,8 @@ import type { TimePoint } from '../timepoint';
 import { groupPids, groupStat, killGroup, processCpuTicks, waitForExit } from '../util/processes';
 import { watchForHang } from './hang-watch';
 import { launchReplay, SNAPSHOT_IO_MS, type BlankProcess, type ReplayProcess } from './replay-process';
-import { sampleTask, type SampledTask } from './task-sample';
+import { sampleAtTrigger } from './task-sample';
+import { ChangeFilter } from './watch-changes';
 import type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 import type { ReplayWorkspace } from './workspace';
 
@@ -175,6 +176,7 @@ export class ReplayWorker {
       for (const b of uniqueAddresses(bps)) await this.expectOk(`Z0,${b.toString(16)},1`);
       for (const w of wps) await this.expectOk(`Z${WATCH_TYPE[w.access]},${w.address.toString(16)},${w.size.toString(16)}`);
       await this.control('replay-break', { icount: until });
+      const changes = await ChangeFilter.start(wps, (a, n) => this.readMemory(a, n));
       try {
         for (;;) {
           if (opts.signal?.aborted) return { stop: { kind: 'time', icount: this.icountCache } };
@@ -182,8 +184,11 @@ export class ReplayWorker {
           this.icountCache = await this.currentIcount();
           const watch = watchOf(reply);
           if (watch !== undefined) {
-            const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: watch, ...(await this.sampled(opts)) };
-            if (!onHit(hit) || this.icountCache >= until) return { stop: hit };
+            // A write of the value already there, to a watch for changes, is no trigger.
+            const trigger = !changes || (await changes.triggers(watch));
+            const hit = trigger && { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: watch, ...(await sampleAtTrigger(this, opts.sample)) };
+            if (hit && !onHit(hit)) return { stop: hit };
+            if (this.icountCache >= until) return hit ? { stop: hit } : timeStop();
             continue;
           }
           const regs = await this.registers();
@@ -197,8 +202,8 @@ export class ReplayWorker {
             }
             // Rejected by its stack filter, or collected: step over it (single-stepping ignores breakpoints) and go on.
             const stepped = await this.step();
-            if (stepped !== undefined) {
-              const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: stepped, ...(await this.sampled(opts)) };
+            if (stepped !== undefined && (!changes || (await changes.triggers(stepped)))) {
+              const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: stepped, ...(await sampleAtTrigger(this, opts.sample)) };
               if (!onHit(hit)) return { stop: hit };
             }
             if (this.icountCache >= until) return timeStop();
@@ -222,14 +227,6 @@ export class ReplayWorker {
       const traps = bps.length + wps.length > 0;
       this.onRun?.({ pid: this.child.pid, from, to: this.icountCache, traps, scan, startedNs, endedNs: process.hrtime.bigint() });
     }
-  }
-
-  /** The run's `sample` read now, for a trigger (nothing when unreadable: the hit still counts). */
-  private async sampled(opts: RunOptions): Promise<{ value?: Buffer; task?: SampledTask }> {
-    if (!opts.sample) return {};
-    const value = await this.readMemory(opts.sample.address, opts.sample.length).catch(() => undefined);
-    const task = opts.sample.task ? await sampleTask(this, opts.sample.task) : undefined;
-    return { ...(value ? { value } : {}), ...(task ? { task } : {}) };
   }
 
   /** Continues the paused process until it stops (breakpoint, watchpoint, replay-break, ^C, end); returns the stop reply. */
