@@ -62,6 +62,8 @@ export interface RewindCommonArguments {
   gdbInit?: string;
   /** gdb commands run after gdbInit, e.g. "source /path/to/vmlinux-gdb.py"; they must not run the target. */
   setupCommands?: string[];
+  /** Folders searched for the .ko files of loaded Linux modules (before /usr/lib/debug/lib/modules/RELEASE and /lib/modules/RELEASE). */
+  moduleFolders?: string[];
 }
 
 export interface RewindLaunchArguments extends RewindCommonArguments {

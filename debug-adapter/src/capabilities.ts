@@ -21,6 +21,7 @@ export const CAPABILITIES: DebugProtocol.Capabilities = {
   supportsGotoTargetsRequest: false,
   supportsSteppingGranularity: true,
   supportsLoadedSourcesRequest: true,
+  supportsModulesRequest: true,
   supportsEvaluateForHovers: true,
   supportsCancelRequest: true,
   supportsTerminateRequest: true,

@@ -8,6 +8,7 @@
  * (linux/linux-gdb-python.ts) are appended to it.
  */
 import { LINUX_GDB_PYTHON } from './linux/linux-gdb-python';
+import { LINUX_MODULES_PYTHON } from './linux/linux-modules-python';
 import { LINUX_TASKS_PYTHON } from './linux/linux-tasks-python';
 import { SOURCE_FACTS_PYTHON } from './source-facts';
 
@@ -260,4 +261,4 @@ RewindFrameJson()
 RewindInlineEntry()
 RewindLineAddresses()
 RewindGlobals()
-` + SOURCE_FACTS_PYTHON + LINUX_GDB_PYTHON + LINUX_TASKS_PYTHON;
+` + SOURCE_FACTS_PYTHON + LINUX_GDB_PYTHON + LINUX_TASKS_PYTHON + LINUX_MODULES_PYTHON;

@@ -18,6 +18,8 @@ export interface CommonConfig {
   trace: boolean;
   gdbInit?: string;
   setupCommands: string[];
+  /** Folders searched for Linux modules' .ko files (linux/module-symbols.ts). */
+  moduleFolders: string[];
 }
 
 export type SessionConfig =
@@ -89,6 +91,10 @@ function common(o: Record<string, unknown>, cwd: string): CommonConfig {
   if (!Array.isArray(setupCommands) || setupCommands.some((c) => typeof c !== 'string' || c.trim() === '' || /[\r\n]/.test(c))) {
     throw bad('"setupCommands" must be a list of gdb commands, one line each, e.g. ["source ${workspaceFolder}/vmlinux-gdb.py"]');
   }
+  const moduleFolders = o.moduleFolders ?? [];
+  if (!Array.isArray(moduleFolders) || moduleFolders.some((f) => typeof f !== 'string' || f.trim() === '')) {
+    throw bad('"moduleFolders" must be a list of folders, e.g. ["${workspaceFolder}/build"]');
+  }
   return {
     ...(symbols ? { symbols } : {}),
     sourceMap,
@@ -98,6 +104,7 @@ function common(o: Record<string, unknown>, cwd: string): CommonConfig {
     trace: o.trace === true,
     ...(gdbInit ? { gdbInit } : {}),
     setupCommands: setupCommands as string[],
+    moduleFolders: (moduleFolders as string[]).map((f) => resolve(cwd, f.replace(/^~(?=\/)/, homedir()))),
   };
 }
 

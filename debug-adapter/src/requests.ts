@@ -37,6 +37,7 @@ export interface DapRequests {
   evaluate: Standard<DebugProtocol.EvaluateArguments, DebugProtocol.EvaluateResponse>;
   source: Standard<DebugProtocol.SourceArguments, DebugProtocol.SourceResponse>;
   loadedSources: Standard<DebugProtocol.LoadedSourcesArguments, DebugProtocol.LoadedSourcesResponse>;
+  modules: Standard<DebugProtocol.ModulesArguments, DebugProtocol.ModulesResponse>;
   setBreakpoints: Standard<DebugProtocol.SetBreakpointsArguments, DebugProtocol.SetBreakpointsResponse>;
   setFunctionBreakpoints: Standard<DebugProtocol.SetFunctionBreakpointsArguments, DebugProtocol.SetFunctionBreakpointsResponse>;
   setInstructionBreakpoints: Standard<DebugProtocol.SetInstructionBreakpointsArguments, DebugProtocol.SetInstructionBreakpointsResponse>;

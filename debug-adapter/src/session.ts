@@ -189,7 +189,7 @@ export class RewindDebugSession extends DebugSession {
     const recording = openRecording(debuggee, { log, currentOperation: () => this.c.ops.current, firstThread: () => this.c.firstThread });
     // Usable from here on; a Linux guest's kernel awareness follows once detected.
     this.c.opened(recording);
-    this.c.linux = await LinuxSupport.attach(debuggee, recording.inspector, linuxSessionHooks(this.c, log));
+    this.c.linux = await LinuxSupport.attach(debuggee, recording.inspector, linuxSessionHooks(this.c, log), config.moduleFolders);
     const what = target.kind === 'local' ? target.bundle : target.recording;
     this.c.output(`Rewind: debugging ${what} (${debuggee.end.toLocaleString('en-US')} instructions), symbols from ${debuggee.symbolFile}\n`, 'console');
   }

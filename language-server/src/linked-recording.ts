@@ -76,6 +76,7 @@ export class LinkedRecording {
         trace: false,
         // The session's own gdb set-up is the user's console's; this gdb only reads facts.
         setupCommands: [],
+        moduleFolders: [],
         log: opts.log,
       },
     );

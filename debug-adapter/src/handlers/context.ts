@@ -7,7 +7,7 @@
  * - move: exclusively, answered before the `stopped` event it ends with.
  * Every one of them is a LongOperation (long-operation.ts): cancellable by its request.
  */
-import { ContinuedEvent, OutputEvent, StoppedEvent } from '@vscode/debugadapter';
+import { ContinuedEvent, ModuleEvent, OutputEvent, StoppedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import type { RewindDapEvents, RewindPosition } from '@rewind/protocol';
 import type { Debuggee } from '../debuggee';
@@ -18,6 +18,7 @@ import { LongOperations } from '../long-operation';
 import type { OpenRecording } from '../open-recording';
 import type { RequestContext } from '../requests';
 import type { StopInfo } from '../stops';
+import { dapModule } from '../linux/module-symbols';
 
 /** Requests whose response tells DAP clients that execution continued (DAP: no `continued` event for them). */
 const MOVES_THAT_IMPLY_CONTINUED = new Set(['configurationDone', 'continue', 'next', 'stepIn', 'stepOut', 'stepBack', 'reverseContinue']);
@@ -158,10 +159,21 @@ export class HandlerContext {
     });
   }
 
+  /** A Linux guest's module symbols for the new time point, and `module` events for the loads that came and went. */
+  private async refreshModules(): Promise<void> {
+    const changed = await this.linux?.modules.refresh().catch((e: unknown) => {
+      this.output(`Rewind: the module list could not be read here: ${messageOf(e)}\n`, 'console');
+      return undefined;
+    });
+    for (const m of changed?.removed ?? []) this.sendEvent(new ModuleEvent('removed', dapModule(m)));
+    for (const m of changed?.added ?? []) this.sendEvent(new ModuleEvent('new', dapModule(m)));
+  }
+
   /** After a move: new handles, then the stop, the new position, and a refresh of every view. */
   private async reportStop(stop: StopInfo): Promise<void> {
     const r = this.debuggee ? this.recording : undefined;
     if (!r) return;
+    await this.refreshModules();
     await r.inspector.reset(stop.reason);
     this.lastStopReason = stop.reason;
     const e = new StoppedEvent(stop.reason, stop.threadId ?? this.firstThread) as DebugProtocol.StoppedEvent;

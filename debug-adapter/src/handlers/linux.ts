@@ -5,6 +5,7 @@
 import { AdapterError } from '../errors';
 import { consoleLineOf } from '../linux/dmesg-console';
 import type { LinuxSessionHooks, LinuxSupport } from '../linux/linux-support';
+import { dapModule } from '../linux/module-symbols';
 import type { HandlerTable } from '../requests';
 import type { HandlerContext } from './context';
 
@@ -51,6 +52,18 @@ export function linuxHandlers(c: HandlerContext) {
         );
       }
       return { seq, icount: line.icount, method: 'console' as const, consoleLine: line.line, text: line.text };
+    },
+
+    /**
+     * The loadable modules at the current time point (a Linux guest's; none for other guests), as
+     * the last move left them (linux/module-symbols.ts): the `module` events tell the changes.
+     */
+    modules: async (args) => {
+      c.requireDebuggee();
+      const all = (c.linux?.modules.current ?? []).map(dapModule);
+      const start = args.startModule ?? 0;
+      const modules = args.moduleCount ? all.slice(start, start + args.moduleCount) : all.slice(start);
+      return { modules, totalModules: all.length };
     },
 
     /** Not an inspection: the scan runs in a bridge session of its own, whatever the user does meanwhile. */

@@ -100,7 +100,8 @@ export function linuxThreadName(t: LinuxCpuTask): string | undefined {
   return undefined;
 }
 
-async function runJson<T>(gdb: Gdb, command: string, signal?: AbortSignal): Promise<T> {
+/** Runs a gdb-side helper that prints one line of JSON, and parses it. */
+export async function runJson<T>(gdb: Gdb, command: string, signal?: AbortSignal): Promise<T> {
   const out = await gdb.console(command, signal ? { signal } : {});
   const line = out.split('\n').find((l) => l.startsWith('{'));
   if (!line) throw new AdapterError(`${command} gave no answer${out.trim() ? `: ${out.trim().split('\n').pop()}` : ''}`);

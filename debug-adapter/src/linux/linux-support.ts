@@ -13,6 +13,7 @@ import type { Inspector } from '../inspector';
 import { asksForKernelKinds, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
 import { LinuxKernel, linuxThreadName } from './linux-kernel';
 import { linuxScope } from './linux-scope';
+import { ModuleSymbols } from './module-symbols';
 
 /** rewind/events' default limit (the bridge's, EventsParams.limit). */
 const EVENTS_LIMIT = 10_000;
@@ -33,9 +34,11 @@ export class LinuxSupport {
     readonly kernel: LinuxKernel,
     private readonly scanner: KernelEventScanner,
     private readonly hooks: LinuxSessionHooks,
+    /** Loaded modules and their symbols at the current time point (refreshed after every move). */
+    readonly modules: ModuleSymbols,
   ) {}
 
-  static async attach(d: Debuggee, inspector: Inspector, hooks: LinuxSessionHooks): Promise<LinuxSupport | undefined> {
+  static async attach(d: Debuggee, inspector: Inspector, hooks: LinuxSessionHooks, moduleFolders: readonly string[] = []): Promise<LinuxSupport | undefined> {
     const kernel = await LinuxKernel.detect(d.gdb);
     if (!kernel) return undefined;
     inspector.addScopeProvider(linuxScope(kernel));
@@ -59,7 +62,7 @@ export class LinuxSupport {
     });
     hooks.log(`Rewind: a Linux kernel: the current task shows in thread names and the Linux scope; rewind/dmesg (or "dmesg" in the Debug Console) reads the kernel log`);
     if (d.kaslrOffset !== undefined) hooks.log(`Rewind: KASLR is on in this recording: the kernel runs 0x${d.kaslrOffset.toString(16)} above the vmlinux's link addresses, and its symbols are loaded there`);
-    return new LinuxSupport(d, kernel, scanner, hooks);
+    return new LinuxSupport(d, kernel, scanner, hooks, new ModuleSymbols(d.gdb, moduleFolders, hooks.log));
   }
 
   /** rewind/dmesg: the kernel log at the current time point. */

@@ -124,8 +124,14 @@ function varObjectOf(t: MiTuple): VarObject {
 
 /** A variable object for `expr` in a frame (default: the selected one), named by gdb. Delete it with varDelete(). */
 export async function varCreate(gdb: Gdb, expr: string, frame?: FrameRef, opts?: SendOptions): Promise<VarObject> {
-  const r = await gdb.send(`-var-create${frameOpts(frame)} - * ${miQuote(expr)}`, opts);
-  return { ...varObjectOf(r.results), exp: expr };
+  try {
+    const r = await gdb.send(`-var-create${frameOpts(frame)} - * ${miQuote(expr)}`, opts);
+    return { ...varObjectOf(r.results), exp: expr };
+  } catch (e) {
+    // -var-create says only "unable to create variable object"; evaluating says why (it throws).
+    if (e instanceof GdbCommandError && /unable to create variable object/.test(e.message)) await gdb.send(`-data-evaluate-expression${frameOpts(frame)} ${miQuote(expr)}`, opts);
+    throw e;
+  }
 }
 
 export async function varListChildren(gdb: Gdb, name: string, opts?: SendOptions): Promise<VarObject[]> {
