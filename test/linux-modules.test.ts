@@ -9,37 +9,27 @@
  */
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
-import { RewindDapClient } from './support/dap-client';
-import { assertNoLeftovers } from './support/procs';
-import { linuxModuleFixtureOrSkip, MODULE_MARKER, MODULE_NAME, type LinuxModuleFixture } from './linux-module-fixture';
+import { linuxModuleFixtureOrSkip, MODULE_MARKER, MODULE_NAME } from './linux-module-fixture';
+import { useLinuxSession } from './linux-session';
 
 /** The module's buffer is 20 bytes (rewind_demo.c DEMO_BUF_SIZE): the write of byte 20 is the first out of bounds. */
 const FIRST_OUT_OF_BOUNDS = 20;
 
 describe('Linux module symbols over time', { timeout: 1_200_000 }, () => {
-  let fixture: LinuxModuleFixture | undefined;
-  let skip: string | undefined;
-  const c = new RewindDapClient();
+  const session = useLinuxSession(linuxModuleFixtureOrSkip);
+  const c = session.c;
   /** Time points from the console: the marker lines the workload printed. */
   const at: Record<'go' | 'unloaded', number> = { go: 0, unloaded: 0 };
 
   before(async () => {
-    ({ fixture, skip } = await linuxModuleFixtureOrSkip());
-    if (!fixture) return;
-    for (const line of await (await Bundle.open(fixture.bundle)).consoleLines()) {
+    if (session.skip()) return;
+    for (const line of await (await Bundle.open(session.fixture().bundle)).consoleLines()) {
       if (line.text === `${MODULE_MARKER}: got go`) at.go = line.icount ?? 0;
       if (line.text === `${MODULE_MARKER}: unloaded`) at.unloaded = line.icount ?? 0;
     }
-    c.dc.defaultTimeout = 300_000;
-    await c.start();
-  });
-  after(async () => {
-    if (!fixture) return;
-    await c.stop().catch(() => undefined);
-    await assertNoLeftovers(fixture.bundle, 20_000);
   });
 
   const ours = async (): Promise<DebugProtocol.Module[]> => (await c.dc.send('modules', {})).body.modules.filter((m: DebugProtocol.Module) => m.name === MODULE_NAME);
@@ -62,8 +52,8 @@ describe('Linux module symbols over time', { timeout: 1_200_000 }, () => {
   };
 
   it('shows the module with its symbols while it is loaded, at each load\'s addresses, and not before or between', async (t) => {
-    if (skip) return t.skip(skip);
-    const f = fixture!;
+    if (session.skip()) return t.skip(session.skip());
+    const f = session.fixture();
     const [load1, load2] = f.module.loads;
     assert.ok(load1 && load2 && at.go > 0 && at.unloaded > load1.icount && at.unloaded < load2.icount, JSON.stringify({ at, loads: f.module.loads }));
     await c.launch({ recording: f.bundle, symbols: [f.vmlinux], moduleFolders: [dirname(f.module.ko)], startAt: at.go });

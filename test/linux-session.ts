@@ -14,19 +14,20 @@ import { RewindDapClient } from './support/dap-client';
 import { assertNoLeftovers } from './support/procs';
 import { linuxFixtureOrSkip, type LinuxFixture } from './linux-fixture';
 
-export interface LinuxSession {
+export interface LinuxSession<F extends LinuxFixture = LinuxFixture> {
   readonly c: RewindDapClient;
   /** The fixture; only valid in a test after `skip()` returned undefined. */
-  fixture(): LinuxFixture;
+  fixture(): F;
   skip(): string | undefined;
 }
 
-export function useLinuxSession(): LinuxSession {
-  let fixture: LinuxFixture | undefined;
+/** A session on the Linux fixture, or on another one (the module fixture: linuxModuleFixtureOrSkip). */
+export function useLinuxSession<F extends LinuxFixture = LinuxFixture>(fixtureOrSkip: () => Promise<{ fixture?: F; skip?: string }> = linuxFixtureOrSkip as () => Promise<{ fixture?: F; skip?: string }>): LinuxSession<F> {
+  let fixture: F | undefined;
   let skip: string | undefined;
   const c = new RewindDapClient();
   before(async () => {
-    ({ fixture, skip } = await linuxFixtureOrSkip());
+    ({ fixture, skip } = await fixtureOrSkip());
     if (skip) return;
     c.dc.defaultTimeout = 300_000;
     await c.start();

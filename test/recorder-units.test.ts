@@ -16,7 +16,7 @@ import { storeDriveArgs, qemuOptionValue } from '../recorder-bridge/src/bundle/d
 import { validateManifest, type Manifest } from '../recorder-bridge/src/bundle/manifest';
 import type { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { uniqueSnapshots } from '../recorder-bridge/src/record/snapshot-list';
-import { guestStopFromLog, panicLine } from '../recorder-bridge/src/record/recording-run';
+import { guestStopFromLog, panicLine, rebootAfterPanic } from '../recorder-bridge/src/record/recording-run';
 import { probeDisk } from '../recorder-bridge/src/record/disk';
 import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
@@ -164,6 +164,9 @@ describe('Linux recording defaults', () => {
     });
     assert.deepEqual(guestStopFromLog([ev(0, 'shutdown', 'guest-shutdown')], 'Power off.\n'), { stopReason: 'guest-poweroff', stopDetail: 'guest-shutdown' });
     assert.equal(guestStopFromLog([ev(0, 'shutdown', 'host-signal'), ev(1, 'shutdown', 'host-qmp-quit')], panicked), undefined, 'QEMU stopped by its host is not the guest\'s doing');
+    // A clean exit after a panic, with the QMP event lost: the guest's reboot after it (-no-reboot ends the run).
+    assert.deepEqual(rebootAfterPanic(panicLine(panicked)), { stopReason: 'guest-poweroff', stopDetail: 'guest-reset after a kernel panic (Kernel panic - not syncing: sysrq triggered crash)' });
+    assert.equal(rebootAfterPanic(panicLine('Power off.\n')), undefined, 'no panic: nothing to say');
   });
 });
 

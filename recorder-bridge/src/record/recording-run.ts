@@ -224,8 +224,11 @@ export class RecordingRun {
     const panic = panicLine(session.console.raw);
     if (!this.stopReason) {
       const shutdown = session.events.find((e) => e.event === 'SHUTDOWN');
+      const reboot = code === 0 ? rebootAfterPanic(panic) : undefined;
       if (shutdown && shutdown.data?.guest === true) {
         ({ stopReason: this.stopReason, stopDetail: this.stopDetail } = guestStop(String(shutdown.data.reason ?? 'guest-shutdown'), panic));
+      } else if (reboot) {
+        ({ stopReason: this.stopReason, stopDetail: this.stopDetail } = reboot);
       } else {
         this.stopReason = 'qemu-exited';
         this.stopDetail = `QEMU exited with code ${code}: ${lastLine(session.stderr) || 'no message'}`;
@@ -415,6 +418,17 @@ const GUEST_CAUSES = new Set(['guest-shutdown', 'guest-reset', 'guest-panic']);
 export function guestStopFromLog(events: readonly ReplayEvent[], consoleRaw: string): { stopReason: 'guest-poweroff'; stopDetail: string } | undefined {
   const cause = events.find((e) => e.kind === 'shutdown' && GUEST_CAUSES.has(e.detail ?? ''))?.detail;
   return cause ? guestStop(cause, panicLine(consoleRaw)) : undefined;
+}
+
+/**
+ * A clean exit (code 0) that Rewind did not ask for, after a kernel panic, without QMP's SHUTDOWN
+ * event: the guest's reboot after the panic (`panic=N`; -no-reboot makes it the end). QEMU can
+ * exit before its monitor writes the event out (CI run M: the module fixture's sysrq crash), and
+ * the replay log cannot say it either: QEMU 7.2's qemu_system_reset_request() sets the shutdown
+ * request without replay_shutdown_request(), so the log holds only replay_finish()'s host-signal.
+ */
+export function rebootAfterPanic(panic: string | undefined): { stopReason: 'guest-poweroff'; stopDetail: string } | undefined {
+  return panic ? guestStop('guest-reset', panic) : undefined;
 }
 
 /** A recording the guest ended (QMP SHUTDOWN or the log's shutdown event): its cause, and the panic before it. */
