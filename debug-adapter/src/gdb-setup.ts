@@ -7,6 +7,7 @@
  */
 import { AdapterError, ErrorId } from './errors';
 import { GdbCommandError, type Gdb } from './mi/gdb';
+import { symbolReplacementRefusal } from './symbol-commands';
 
 export interface GdbSetup {
   gdbInit?: string;
@@ -22,6 +23,8 @@ export async function runGdbSetup(gdb: Gdb, setup: GdbSetup, print: (text: strin
     ...setup.setupCommands.map((command, i) => ({ what: `"setupCommands"[${i}]`, command })),
   ];
   for (const s of steps) {
+    const refused = symbolReplacementRefusal(s.command);
+    if (refused) throw new AdapterError(`Rewind launch configuration: ${s.what}: ${refused}. Remove it from the launch configuration.`, ErrorId.badConfig, true);
     let out: string;
     try {
       out = await gdb.console(s.command, { timeoutMs: SETUP_COMMAND_TIMEOUT_MS });

@@ -7,6 +7,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { AdapterError, historyError } from '../errors';
 import type { RequestContext } from '../requests';
 import type { HandlerContext } from './context';
+import { refuseSymbolReplacement } from '../symbol-commands';
 import { stopFromMi } from './gdb-moves';
 
 /** gdb commands that would write guest state or leave the recording. */
@@ -18,6 +19,7 @@ export async function gdbCommand(c: HandlerContext, command: string, ctx: Reques
   const d = c.requireDebuggee();
   if (command === '') throw new AdapterError('usage: -exec GDB-COMMAND (for example: -exec info registers cr0)');
   if (WRITES.test(command)) throw historyError(`The gdb command "${command.split(/\s+/)[0]}"`);
+  refuseSymbolReplacement(command);
   if (MOVES.test(command)) {
     let text = '';
     await c.move(ctx, async (signal) => {
