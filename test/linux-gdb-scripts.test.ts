@@ -8,12 +8,11 @@
  */
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
-import { RewindDapClient } from './support/dap-client';
-import { assertNoLeftovers } from './support/procs';
 import { linuxGdbScriptsOrSkip, type LinuxGdbScripts } from './linux-gdb-scripts';
 import { MODULE_MARKER, MODULE_NAME, type LinuxModuleFixture } from './linux-module-fixture';
+import { useLinuxSession } from './linux-session';
 
 /** One line of lx-lsmod: "ADDRESS NAME SIZE USED-BY [USERS]". */
 interface LsmodLine {
@@ -49,27 +48,25 @@ function taskKey(address: string, pid: number, comm: string): string {
 }
 
 describe('the kernel\'s gdb scripts (lx-ps, lx-lsmod) over DAP', { timeout: 1_200_000 }, () => {
+  // The module fixture, with its kernel's scripts beside it.
+  const session = useLinuxSession(async () => {
+    const r = await linuxGdbScriptsOrSkip();
+    return r.fixture ? { fixture: Object.assign(r.fixture.module, { gdbScripts: r.fixture.scripts }) } : { skip: r.skip ?? 'no fixture' };
+  });
+  const c = session.c;
   let fixture: LinuxModuleFixture | undefined;
   let scripts: LinuxGdbScripts | undefined;
   let skip: string | undefined;
-  const c = new RewindDapClient();
   let go = 0;
 
   before(async () => {
-    let both: { module: LinuxModuleFixture; scripts: LinuxGdbScripts } | undefined;
-    ({ fixture: both, skip } = await linuxGdbScriptsOrSkip());
-    if (!both) return;
-    ({ module: fixture, scripts } = both);
+    skip = session.skip();
+    if (skip) return;
+    fixture = session.fixture();
+    scripts = session.fixture().gdbScripts;
     for (const line of await (await Bundle.open(fixture.bundle)).consoleLines()) {
       if (line.text === `${MODULE_MARKER}: got go`) go = line.icount ?? 0;
     }
-    c.dc.defaultTimeout = 300_000;
-    await c.start();
-  });
-  after(async () => {
-    if (!fixture) return;
-    await c.stop().catch(() => undefined);
-    await assertNoLeftovers(fixture.bundle, 20_000);
   });
 
   /** A gdb command in the Debug Console; its output. */

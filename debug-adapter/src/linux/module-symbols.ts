@@ -85,15 +85,22 @@ export class ModuleSymbols {
     const removed = [...this.modules.values()].filter((m) => !now.has(m.id));
     for (const m of removed) {
       this.modules.delete(m.id);
-      if (m.file) await this.gdb.console(`remove-symbol-file -a ${m.sections['.text']}`);
+      if (m.file) await this.gdb.console(`remove-symbol-file -a ${m.sections['.text']}`).catch((e: Error) => this.log(`Rewind: gdb kept the symbols of ${m.id}: ${e.message}`));
     }
     const added: ModuleState[] = [];
     for (const [id, m] of now) {
       if (this.modules.has(id)) continue;
-      const found = await this.symbolFileOf(m);
+      let found = await this.symbolFileOf(m);
+      // A .ko gdb refuses is told once, as one without symbols (not tried again at every stop).
+      if (found.file) {
+        try {
+          await this.gdb.console(addSymbolFileCommand(found.file, m.sections));
+        } catch (e) {
+          found = { why: `gdb refused ${found.file}: ${(e as Error).message}` };
+        }
+      }
       const state: ModuleState = { ...m, id, ...found };
-      if (found.file) await this.gdb.console(addSymbolFileCommand(found.file, m.sections));
-      else if (!this.toldMissing.has(m.name)) {
+      if (!found.file && !this.toldMissing.has(m.name)) {
         this.toldMissing.add(m.name);
         this.log(`Rewind: no symbols for module ${m.name}: ${found.why}. Its code shows as ?? (add its build folder to "moduleFolders")`);
       }
