@@ -83,9 +83,8 @@ def _lx_field(t, name):
                 pass
     raise gdb.error("no member %s in %s" % (name, t))
 
-def _lx_member(var, path):
-    """(bit position, field) of a member path ("desc_ring.count_bits") in the type of a variable."""
-    t = _lx_type_of(var)
+def _lx_path(t, path):
+    """(bit position, field) of a member path ("desc_ring.count_bits") in a struct type."""
     pos = 0
     f = None
     for part in path.split("."):
@@ -93,6 +92,10 @@ def _lx_member(var, path):
         pos += p
         t = f.type.strip_typedefs()
     return pos, f
+
+def _lx_member(var, path):
+    """(bit position, field) of a member path in the type of a variable."""
+    return _lx_path(_lx_type_of(var), path)
 
 def _lx_offset(var, path):
     return _lx_member(var, path)[0] // 8

@@ -16,12 +16,8 @@ _LX_MODULE_UNFORMED = 3
 
 def _lx_type_offset(t, path):
     """(byte offset, type) of a member path in a struct type."""
-    pos = 0
-    for part in path.split("."):
-        p, f = _lx_field(t, part)
-        pos += p
-        t = f.type.strip_typedefs()
-    return pos // 8, t
+    pos, f = _lx_path(t, path)
+    return pos // 8, f.type.strip_typedefs()
 
 def _lx_module_layout(lx):
     if "module_layout" not in lx:
