@@ -11,7 +11,7 @@ import { BOOKKEEPING_KINDS, describeEvent, describePosition, groupDigits, guestE
 import type { RewindSession, SessionTracker } from './sessions';
 import { command } from './commands/util';
 
-const DEFAULT_KINDS = ['kernel-panic', 'kernel-oops', 'kernel-bug', 'kernel-warning', 'interrupt', 'exception', 'serial-input', 'block', 'network', 'input', 'shutdown'];
+const DEFAULT_KINDS = ['kernel-panic', 'kernel-oops', 'kernel-bug', 'kernel-warning', 'kernel-module-load', 'kernel-module-unload', 'interrupt', 'exception', 'serial-input', 'block', 'network', 'input', 'shutdown'];
 const PAGE = 2000;
 
 const ICONS: Record<string, [string, string]> = {
@@ -28,6 +28,8 @@ const ICONS: Record<string, [string, string]> = {
   'kernel-oops': ['bug', 'charts.red'],
   'kernel-bug': ['bug', 'charts.red'],
   'kernel-warning': ['warning', 'charts.yellow'],
+  'kernel-module-load': ['symbol-module', 'charts.blue'],
+  'kernel-module-unload': ['symbol-module', 'disabledForeground'],
 };
 
 type ConsoleLine = RewindConsoleResponse['lines'][number];

@@ -16,7 +16,8 @@ import { EventsView } from './events-view';
 import { RewindLanguageClient } from './language-client';
 import { SessionTracker } from './sessions';
 import { SnapshotsView } from './snapshots-view';
-import { TasksView } from './tasks-view';
+import { modulesView } from './modules-view';
+import { tasksView } from './tasks-view';
 import { PositionStatusBar } from './status-bar';
 import { TimelineViewProvider } from './timeline-view';
 import { ValueHistoryPanel } from './value-history-view';
@@ -39,7 +40,8 @@ export function activate(context: vscode.ExtensionContext): void {
     new SnapshotsView(sessions),
     new RewindLanguageClient(context.extensionUri, sessions),
     new BookmarksView(sessions),
-    new TasksView(sessions),
+    tasksView(sessions),
+    modulesView(sessions),
     ...registerBookmarkCommands(sessions),
     ...registerTimeTravelCommands(sessions),
     valueHistory,

@@ -6,6 +6,7 @@
  * the tracker sees `stopped` and `rewind/positionChanged` in the order the adapter sent them, so
  * a stop's reason (breakpoint, panic...) is paired with the position that follows it.
  */
+import type { DebugProtocol } from '@vscode/debugprotocol';
 import * as vscode from 'vscode';
 import {
   REWIND_DEBUG_TYPE,
@@ -48,6 +49,12 @@ export class RewindSession {
   get recording(): string | undefined {
     const r = this.session.configuration.recording;
     return typeof r === 'string' && r !== '' ? r : undefined;
+  }
+
+  /** DAP `modules`: the guest's loadable modules at the session's time point. */
+  async modules(): Promise<DebugProtocol.Module[]> {
+    const body = (await this.session.customRequest('modules', {})) as DebugProtocol.ModulesResponse['body'] | undefined;
+    return body?.modules ?? [];
   }
 
   /** A custom request of the adapter, typed by recorder-bridge/src/protocol.ts. */

@@ -300,17 +300,17 @@ export interface RewindTasksResponse {
   truncated: boolean;
 }
 
-/** A kernel problem found over the whole recording (rewind/kernelEvents). */
-export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning';
+/** A kernel problem, or a module load or unload, found over the whole recording (rewind/kernelEvents). */
+export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning' | 'module-load' | 'module-unload';
 export interface RewindKernelEvent {
   /** The time point at the entry of the reporting function: seek there to see the stack that reported it. */
   icount: TimePoint;
   kind: RewindKernelEventKind;
-  /** The reporting function: panic, oops_begin (the x86 die path), report_bug (a BUG()), __warn (WARN()). */
+  /** The reporting function: panic, oops_begin (the x86 die path), report_bug (a BUG()), __warn (WARN()); do_init_module, free_module (a module's load and unload). */
   function: string;
   /** Its address (hex). */
   address: HexAddress;
-  /** What the kernel said, when cheap to know: panic's message, a warning's file:line, a BUG()'s address. */
+  /** What the kernel said, when cheap to know: panic's message, a warning's file:line, a BUG()'s address; the module's name. */
   message?: string;
   /** This event's index in rewind/events (after the event index's own events): rewind/seek {eventIndex} goes there. */
   eventIndex: number;
@@ -331,6 +331,8 @@ export const KERNEL_EVENT_KINDS = {
   'kernel-oops': 'oops_begin(): an oops (the x86 die path: a fault in the kernel)',
   'kernel-bug': 'report_bug() that led to an oops: a BUG()',
   'kernel-warning': '__warn(): a WARN()',
+  'kernel-module-load': 'do_init_module(): a loadable module was loaded (its init runs next)',
+  'kernel-module-unload': 'free_module(): a loadable module goes (its exit ran)',
 } as const;
 export type KernelEventKindName = keyof typeof KERNEL_EVENT_KINDS;
 

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { classifyKernelHits, mergeKernelEvents } from '../debug-adapter/src/linux/kernel-events';
+import type { LinuxReportingFunction } from '../debug-adapter/src/linux/linux-kernel';
 import { columns, valueHistoryTable } from '../extension/novsc/value-history';
 import type { RewindDmesgResponse, RewindEventsResponse } from '@rewind/protocol';
 import type { Stop } from './support/dap-client';
@@ -19,8 +20,8 @@ import { useLinuxSession, useLinuxVariant } from './linux-session';
 import { KMSG_MARKER, WRITE_BYTES, WRITE_COUNT } from './linux-fixture';
 
 describe('kernel events: classification of the reporting functions\' hits', () => {
-  it('tells panics, oopses, BUG()s and warnings apart', () => {
-    const h = (icount: number, fn: 'panic' | 'oops_begin' | '__warn' | 'report_bug') => ({ icount, function: fn, address: 0x1000n + BigInt(icount) });
+  it('tells panics, oopses, BUG()s and warnings apart, and module loads and unloads', () => {
+    const h = (icount: number, fn: LinuxReportingFunction) => ({ icount, function: fn, address: 0x1000n + BigInt(icount) });
     const events = classifyKernelHits([
       h(100, 'report_bug'), h(110, '__warn'), // WARN(): report_bug, then __warn
       h(200, 'report_bug'), h(250, 'oops_begin'), // BUG(): report_bug, then the die path
@@ -28,13 +29,17 @@ describe('kernel events: classification of the reporting functions\' hits', () =
       h(10_000_000, 'report_bug'), // a WARN_ONCE already warned: report_bug only
       h(30_000_000, 'oops_begin'), // far later: an oops, not that report_bug's BUG
       h(30_000_100, 'panic'),
+      h(220, 'do_init_module'), // a module loads (between a BUG's report_bug and its oops: still that BUG)
+      h(5_000_000, 'free_module'),
     ]);
     assert.deepEqual(
       events.map((e) => [e.icount, e.kind, e.function]),
       [
         [110, 'warning', '__warn'],
         [200, 'bug', 'report_bug'],
+        [220, 'module-load', 'do_init_module'],
         [400, 'oops', 'oops_begin'],
+        [5_000_000, 'module-unload', 'free_module'],
         [30_000_000, 'oops', 'oops_begin'],
         [30_000_100, 'panic', 'panic'],
       ],
@@ -429,7 +434,7 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     const scansBefore = scans();
     const r = await c.custom('rewind/kernelEvents', {});
     assert.equal(scans(), scansBefore, 'answered from the cache: no scan started, no progress shown');
-    assert.deepEqual(r.functions.map((x) => x.name).sort(), ['__warn', 'oops_begin', 'panic', 'report_bug']);
+    assert.deepEqual(r.functions.map((x) => x.name).sort(), ['__warn', 'do_init_module', 'free_module', 'oops_begin', 'panic', 'report_bug']);
     const panics = r.events.filter((e) => e.kind === 'panic');
     assert.equal(panics.length, 1, JSON.stringify(r.events));
     const panic = panics[0]!;

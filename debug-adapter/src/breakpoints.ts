@@ -5,9 +5,10 @@
  * whose breakpoints stop, count or log, and resume in the same direction.
  */
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import { AdapterError, ErrorId } from './errors';
-import { breakDelete, breakInsert, breakWatch, evaluate, type WatchAccess } from './mi/commands';
+import { AdapterError, ErrorId, messageOf } from './errors';
+import { breakDelete, breakInsert, breakpointOf, breakWatch, evaluate, type Breakpoint, type WatchAccess } from './mi/commands';
 import type { Gdb } from './mi/gdb';
+import { miTuple } from './mi/parser';
 
 export type BreakpointKind = 'source' | 'function' | 'instruction' | 'data' | 'exception';
 
@@ -23,6 +24,8 @@ interface Managed {
   path?: string;
   /** Data breakpoints: the expression the user chose. */
   label?: string;
+  /** A pending breakpoint: why gdb found no code for it when it was set. */
+  unresolved?: string;
 }
 
 /** What a hit of a breakpoint means. */
@@ -54,10 +57,33 @@ export class BreakpointManager {
   private readonly byNumber = new Map<number, Managed>();
   private nextId = 1;
 
+  /** Set once the guest is known to load code later (Linux modules): a location no symbols have yet then waits, pending. */
+  private pendingAllowed = false;
+
   constructor(
     private readonly gdb: Gdb,
     private readonly log: (line: string) => void = () => undefined,
-  ) {}
+    /** A breakpoint's locations changed (gdb resolved a pending one, or lost its module's code): the DAP `breakpoint` event. */
+    private readonly changed: (bp: DebugProtocol.Breakpoint) => void = () => undefined,
+  ) {
+    gdb.onNotify((rec) => {
+      const b = rec.asyncClass === 'breakpoint-modified' ? miTuple(rec.results, 'bkpt') : undefined;
+      if (b) this.onModified(breakpointOf(b));
+    });
+  }
+
+  /** From now on a source or function breakpoint gdb finds no code for is kept pending (Linux: a module's code, before its load). */
+  allowPending(): void {
+    this.pendingAllowed = true;
+  }
+
+  /**
+   * Whether a source or function breakpoint waits for code (pending) or lies in one of the given
+   * ranges (the loaded modules'): it then has to follow a module to its other loads.
+   */
+  followsModules(ranges: ReadonlyArray<{ start: bigint; end: bigint }>): boolean {
+    return [...this.byNumber.values()].some((m) => (m.kind === 'source' || m.kind === 'function') && (m.addresses.length === 0 || m.addresses.some((a) => ranges.some((r) => a >= r.start && a < r.end))));
+  }
 
   lookup(gdbNumber: number): { kind: BreakpointKind; dapId: number; label?: string } | undefined {
     const m = this.byNumber.get(gdbNumber);
@@ -173,30 +199,44 @@ export class BreakpointManager {
     if (bp.hitCondition && !hit.hitCondition) {
       return { verified: false, message: `hit condition "${bp.hitCondition}" is not understood: use N, = N, > N, >= N, < N, <= N or % N` };
     }
+    const options = bp.condition ? { condition: bp.condition } : {};
+    let b: Breakpoint;
+    let unresolved: string | undefined;
     try {
-      const b = await breakInsert(this.gdb, location, bp.condition ? { condition: bp.condition } : {});
-      const dapId = this.nextId++;
-      const addresses = b.locations.map((l) => l.address).filter((a): a is string => !!a && /^0x/.test(a)).map((a) => BigInt(a));
-      this.byNumber.set(b.number, {
-        gdbNumber: b.number,
-        dapId,
-        kind,
-        addresses,
-        hits: 0,
-        ...hit,
-        ...(bp.logMessage !== undefined ? { logMessage: bp.logMessage } : {}),
-        ...(path ? { path } : {}),
-      });
-      const loc = b.locations[0];
-      const result: DebugProtocol.Breakpoint = { id: dapId, verified: b.locations.length > 0 };
-      if (loc?.line !== undefined) result.line = loc.line;
-      if (loc?.fullname) result.source = { name: loc.file ?? loc.fullname, path: loc.fullname };
-      if (loc?.address) result.instructionReference = loc.address;
-      if (b.locations.length > 1) result.message = `${b.locations.length} locations`;
-      return result;
+      try {
+        b = await breakInsert(this.gdb, location, options);
+      } catch (e) {
+        if (!this.pendingAllowed || (kind !== 'source' && kind !== 'function') || !UNKNOWN_LOCATION.test(messageOf(e))) throw e;
+        b = await breakInsert(this.gdb, location, { ...options, pending: true });
+        unresolved = messageOf(e).replace(/\.$/, '');
+      }
     } catch (e) {
       return { verified: false, message: (e as Error).message };
     }
+    const dapId = this.nextId++;
+    this.byNumber.set(b.number, {
+      gdbNumber: b.number,
+      dapId,
+      kind,
+      addresses: addressesOf(b),
+      hits: 0,
+      ...hit,
+      ...(bp.logMessage !== undefined ? { logMessage: bp.logMessage } : {}),
+      ...(path ? { path } : {}),
+      ...(unresolved !== undefined ? { unresolved } : {}),
+    });
+    return dapBreakpoint(dapId, b, unresolved);
+  }
+
+  /** gdb changed a breakpoint (a module's symbols came or went): a DAP `breakpoint` event when its code addresses changed. */
+  private onModified(b: Breakpoint): void {
+    const m = this.byNumber.get(b.number);
+    if (!m || m.kind === 'data') return;
+    const addresses = addressesOf(b);
+    // A hit changes gdb's hit count too: no event for that.
+    if (addresses.length === m.addresses.length && addresses.every((a, i) => a === m.addresses[i])) return;
+    m.addresses = addresses;
+    this.changed(dapBreakpoint(m.dapId, b, m.unresolved ?? 'no code for it is loaded at this time point'));
   }
 
   private async remove(which: (m: Managed) => boolean): Promise<void> {
@@ -223,6 +263,25 @@ export class BreakpointManager {
     }
     return out.join('');
   }
+}
+
+/** gdb's errors for a location no loaded symbols have (a module's code before its load). */
+const UNKNOWN_LOCATION = /^No source file named |^Function ".*" not defined|^No symbol table is loaded/;
+
+function addressesOf(b: Breakpoint): bigint[] {
+  return b.locations.map((l) => l.address).filter((a): a is string => !!a && /^0x/.test(a)).map((a) => BigInt(a));
+}
+
+/** A gdb breakpoint as DAP shows it; `unresolved`: why a pending one has no code yet. */
+function dapBreakpoint(dapId: number, b: Breakpoint, unresolved?: string): DebugProtocol.Breakpoint {
+  const loc = b.locations[0];
+  const result: DebugProtocol.Breakpoint = { id: dapId, verified: b.locations.length > 0 };
+  if (loc?.line !== undefined) result.line = loc.line;
+  if (loc?.fullname) result.source = { name: loc.file ?? loc.fullname, path: loc.fullname };
+  if (loc?.address) result.instructionReference = loc.address;
+  if (b.locations.length > 1) result.message = `${b.locations.length} locations`;
+  if (b.locations.length === 0 && unresolved !== undefined) result.message = `pending: ${unresolved}. It applies where a loadable module with this code is loaded, in every load of the recording`;
+  return result;
 }
 
 /** DAP hit conditions: "5" or "== 5" (the 5th hit), "> 5", ">= 5", "< 5", "<= 5", "% 5" (every 5th). */

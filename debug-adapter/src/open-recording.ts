@@ -3,6 +3,7 @@
  * inspector's handles, the breakpoints, the reverse stepper, the position reader). Made once the
  * debuggee is open; kept until the session ends.
  */
+import type { DebugProtocol } from '@vscode/debugprotocol';
 import { BreakpointManager } from './breakpoints';
 import type { Debuggee } from './debuggee';
 import { Inspector } from './inspector';
@@ -24,11 +25,13 @@ export interface OpenRecordingHooks {
   currentOperation(): LongOperation | undefined;
   /** The thread shown first (the reverse stepper starts from its top frame). */
   firstThread(): number;
+  /** A breakpoint's locations changed (a module's code came or went): the DAP `breakpoint` event. */
+  breakpointChanged?(bp: DebugProtocol.Breakpoint): void;
 }
 
 export function openRecording(d: Debuggee, hooks: OpenRecordingHooks): OpenRecording {
   const inspector = new Inspector(d.gdb);
-  const breakpoints = new BreakpointManager(d.gdb, hooks.log);
+  const breakpoints = new BreakpointManager(d.gdb, hooks.log, (bp) => hooks.breakpointChanged?.(bp));
   const stepper = new ReverseStepper(
     {
       frame: () => d.frame(0),

@@ -11,7 +11,7 @@
  * are answered before the `stopped` event that follows them; inspection requests still pending
  * when an execution starts are cancelled.
  */
-import { DebugSession, InitializedEvent, Response, TerminatedEvent } from '@vscode/debugadapter';
+import { BreakpointEvent, DebugSession, InitializedEvent, Response, TerminatedEvent } from '@vscode/debugadapter';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { BridgeClient } from '@rewind/core';
 import { UserError, formatAddress } from '@rewind/core';
@@ -186,10 +186,17 @@ export class RewindDebugSession extends DebugSession {
     this.config = config;
     const log = (line: string) => this.c.output(`${line}\n`, 'console');
     const debuggee = await Debuggee.open(target, { ...(config as CommonConfig), log, onRelayExecution: (e) => this.onRelayExecution(e) });
-    const recording = openRecording(debuggee, { log, currentOperation: () => this.c.ops.current, firstThread: () => this.c.firstThread });
+    const recording = openRecording(debuggee, {
+      log,
+      currentOperation: () => this.c.ops.current,
+      firstThread: () => this.c.firstThread,
+      breakpointChanged: (bp) => this.sendEvent(new BreakpointEvent('changed', bp)),
+    });
     // Usable from here on; a Linux guest's kernel awareness follows once detected.
     this.c.opened(recording);
     this.c.linux = await LinuxSupport.attach(debuggee, recording.inspector, linuxSessionHooks(this.c, log), config.moduleFolders);
+    // A module's code is known only while it is loaded: a breakpoint in it waits, pending, until then.
+    if (this.c.linux) recording.breakpoints.allowPending();
     const what = target.kind === 'local' ? target.bundle : target.recording;
     this.c.output(`Rewind: debugging ${what} (${debuggee.end.toLocaleString('en-US')} instructions), symbols from ${debuggee.symbolFile}\n`, 'console');
   }

@@ -70,6 +70,8 @@ export const KIND_LABELS: Record<string, string> = {
   'kernel-oops': 'Kernel oops',
   'kernel-bug': 'Kernel BUG()',
   'kernel-warning': 'Kernel WARN()',
+  'kernel-module-load': 'Module loaded',
+  'kernel-module-unload': 'Module unloaded',
   end: 'End of log',
 };
 

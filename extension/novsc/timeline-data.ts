@@ -32,6 +32,8 @@ export interface LaneSpec {
 export const TIMELINE_LANES: readonly LaneSpec[] = [
   // A Linux guest's panics, oopses, BUG()s and WARN()s (the adapter's kernel-event scan); the webview hides the lane when it is empty.
   { id: 'kernel', label: 'Kernel problems', kinds: ['kernel-panic', 'kernel-oops', 'kernel-bug', 'kernel-warning'] },
+  // A Linux guest's module loads and unloads (the same scan); hidden when empty, as the kernel lane.
+  { id: 'modules', label: 'Modules', kinds: ['kernel-module-load', 'kernel-module-unload'] },
   { id: 'interrupts', label: 'Interrupts', kinds: ['interrupt', 'exception'] },
   { id: 'clock', label: 'Clock', kinds: ['clock'] },
   { id: 'serial', label: 'Serial input', kinds: ['serial-input', 'char-read-all'] },

@@ -97,8 +97,8 @@ function rows(): Row[] {
   // The Value History panel's writes: a lane while it shows some.
   if (markers.some((m) => m.kind === 'write')) r.push({ kind: 'writes', label: 'Writes' });
   r.push({ kind: 'snapshots', label: 'Snapshots' }, { kind: 'bookmarks', label: 'Bookmarks' });
-  // Kernel problems exist only for Linux guests (after the adapter's scan): no empty lane otherwise.
-  for (const l of lanes) if (l.id !== 'kernel' || l.total > 0) r.push({ kind: 'lane', id: l.id, label: l.label });
+  // Kernel problems and modules exist only for Linux guests (after the adapter's scan): no empty lane otherwise.
+  for (const l of lanes) if ((l.id !== 'kernel' && l.id !== 'modules') || l.total > 0) r.push({ kind: 'lane', id: l.id, label: l.label });
   return r;
 }
 function canvasHeight(): number {

@@ -160,7 +160,7 @@ export class HandlerContext {
   }
 
   /** A Linux guest's module symbols for the new time point, and `module` events for the loads that came and went. */
-  private async refreshModules(): Promise<void> {
+  async refreshModules(): Promise<void> {
     const changed = await this.linux?.modules.refresh().catch((e: unknown) => {
       this.output(`Rewind: the module list could not be read here: ${messageOf(e)}\n`, 'console');
       return undefined;

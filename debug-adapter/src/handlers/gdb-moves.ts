@@ -19,12 +19,20 @@ export type Direction = 'forward' | 'reverse';
  */
 export async function gdbContinue(c: HandlerContext, command: string, direction: Direction, ctx: RequestContext, signal: AbortSignal): Promise<StopInfo> {
   const r = c.open();
+  const linux = c.linux;
+  await linux?.moduleStops.prepare(r.breakpoints.followsModules(linux.modules.ranges()));
   let cmd = command;
   for (;;) {
     const st = await r.debuggee.exec(cmd, signal, () => ctx.respond({ allThreadsContinued: true }));
     const reason = miString(st, 'reason') ?? '';
     if (!signal.aborted && (reason === 'breakpoint-hit' || reason.endsWith('watchpoint-trigger'))) {
       const n = Number(miString(st, 'bkptno') ?? miString(watchpointOf(st), 'number'));
+      if (linux?.moduleStops.owns(n)) {
+        // A module loads or unloads here: its symbols (and so the breakpoints in its code) follow, then on.
+        await c.refreshModules();
+        cmd = exec.continue({ reverse: direction === 'reverse' });
+        continue;
+      }
       const decision = await r.breakpoints.onHit(n, { thread: Number(miString(st, 'thread-id') ?? 1), level: 0 });
       if (decision?.log !== undefined) c.output(`${direction === 'reverse' ? '◀ ' : ''}${decision.log}\n`, 'console');
       if (decision && !decision.stop) {
@@ -39,6 +47,7 @@ export async function gdbContinue(c: HandlerContext, command: string, direction:
 /** A step through gdb: breakpoints that only count or log are disabled meanwhile. */
 export async function gdbStep(c: HandlerContext, command: string, direction: Direction, ctx: RequestContext, signal: AbortSignal): Promise<StopInfo> {
   const r = c.open();
+  await c.linux?.moduleStops.prepare(false);
   await r.breakpoints.setCountingEnabled(false);
   try {
     const st = await r.debuggee.exec(command, signal, () => ctx.respond());

@@ -20,13 +20,18 @@ export const KERNEL_KIND_NAME: Record<RewindKernelEventKind, KernelEventKindName
   oops: 'kernel-oops',
   bug: 'kernel-bug',
   warning: 'kernel-warning',
+  'module-load': 'kernel-module-load',
+  'module-unload': 'kernel-module-unload',
 };
 const KIND_OF_NAME = new Map(Object.entries(KERNEL_KIND_NAME).map(([k, v]) => [v as string, k as RewindKernelEventKind]));
 
 /** A report_bug() followed by oops_begin() this close is a BUG() (a WARN() goes to __warn instead). */
 const BUG_TO_OOPS_MAX = 5_000_000;
-/** At most this many events get their message read (each costs a seek of the scan session). */
+/** At most this many problems get their message read (each costs a seek of the scan session). */
 const MAX_MESSAGES = 12;
+/** At most this many module loads and unloads get their module's name read (in time order: forward seeks). */
+const MAX_MODULE_NAMES = 200;
+const MODULE_KINDS: ReadonlySet<RewindKernelEventKind> = new Set(['module-load', 'module-unload']);
 
 export interface KernelHit {
   icount: TimePoint;
@@ -63,6 +68,12 @@ export function classifyKernelHits(hits: KernelHit[]): ClassifiedEvent[] {
       case 'panic':
         out.push(ev(h, 'panic'));
         break;
+      case 'do_init_module':
+        out.push(ev(h, 'module-load'));
+        break;
+      case 'free_module':
+        out.push(ev(h, 'module-unload'));
+        break;
     }
   }
   return out.sort((a, b) => a.icount - b.icount);
@@ -79,6 +90,8 @@ export interface KernelEventScannerDeps {
   indexSize(): Promise<number>;
   /** "panic+0x12" for a code address, when gdb is free to say. */
   symbolize?(address: bigint): Promise<string | undefined>;
+  /** offsetof(struct module, name), from the vmlinux (module events' names). */
+  moduleNameOffset?(): Promise<number | undefined>;
   log?(line: string): void;
 }
 
@@ -248,14 +261,20 @@ export class KernelEventScanner {
     }
   }
 
-  /** What the kernel said at each event (the most severe first, at most MAX_MESSAGES), read in the scan's session. */
+  /**
+   * What the kernel said at each problem (the most severe first, at most MAX_MESSAGES), and the
+   * module of each load and unload, read in the scan's session.
+   */
   private async readMessages(sessionId: string, events: ClassifiedEvent[], signal: AbortSignal): Promise<void> {
-    const rank: Record<RewindKernelEventKind, number> = { panic: 0, bug: 1, oops: 2, warning: 3 };
-    const chosen = [...events].sort((a, b) => rank[a.kind] - rank[b.kind] || a.icount - b.icount).slice(0, MAX_MESSAGES);
+    const rank: Record<RewindKernelEventKind, number> = { panic: 0, bug: 1, oops: 2, warning: 3, 'module-load': 4, 'module-unload': 4 };
+    const problems = events.filter((e) => !MODULE_KINDS.has(e.kind));
+    const modules = events.filter((e) => MODULE_KINDS.has(e.kind));
+    const chosen = [...problems.sort((a, b) => rank[a.kind] - rank[b.kind] || a.icount - b.icount).slice(0, MAX_MESSAGES), ...modules.slice(0, MAX_MODULE_NAMES)];
+    const nameOffset = modules.length > 0 ? await this.deps.moduleNameOffset?.().catch(() => undefined) : undefined;
     for (const e of chosen) {
       if (signal.aborted) return;
       try {
-        e.message = await this.messageAt(sessionId, e, signal);
+        e.message = await this.messageAt(sessionId, e, signal, nameOffset);
       } catch (err) {
         if (signal.aborted) return;
         this.deps.log?.(`Rewind: no message for the kernel ${e.kind} at icount ${e.icount}: ${(err as Error).message}`);
@@ -264,7 +283,7 @@ export class KernelEventScanner {
     }
   }
 
-  private async messageAt(sessionId: string, e: ClassifiedEvent, signal: AbortSignal): Promise<string | undefined> {
+  private async messageAt(sessionId: string, e: ClassifiedEvent, signal: AbortSignal, nameOffset: number | undefined): Promise<string | undefined> {
     const { client } = this.deps;
     await client.seek(sessionId, e.icount);
     if (signal.aborted) return undefined;
@@ -302,6 +321,12 @@ export class KernelEventScanner {
         if (ret === undefined) return undefined;
         const sym = await this.deps.symbolize?.(ret).catch(() => undefined);
         return `oops_begin() called from ${sym ?? `0x${ret.toString(16)}`}`;
+      }
+      case 'module-load':
+      case 'module-unload': {
+        // do_init_module(struct module *mod), free_module(struct module *mod): the module's name.
+        const mod = reg('rdi');
+        return mod && nameOffset !== undefined ? str(mod + BigInt(nameOffset)) : undefined;
       }
     }
   }

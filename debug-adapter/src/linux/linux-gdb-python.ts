@@ -6,7 +6,8 @@
  * Commands (each prints one line of JSON, except `rewind-dmesg` without --json, which prints the
  * log as `dmesg` does):
  *   rewind-linux-probe          is this Linux (linux_banner, init_task)? and the addresses of its
- *                               reporting functions (panic, oops_begin, __warn, report_bug)
+ *                               reporting functions (panic, oops_begin, __warn, report_bug) and
+ *                               where modules load and go (do_init_module, free_module)
  *   rewind-linux-tasks          per vCPU (gdb thread): the current task, its mode, jiffies/uptime
  *   rewind-linux-task-probe     the per-CPU and task_struct offsets the bridge follows to tell
  *                               which task made each write (value history; x86_64)
@@ -108,7 +109,7 @@ def _lx_bitfield(var, path):
     pos, f = _lx_member(var, path)
     return (pos // 8, pos % 8, f.bitsize)
 
-_LX_FUNCTIONS = ("panic", "oops_begin", "__warn", "report_bug")
+_LX_FUNCTIONS = ("panic", "oops_begin", "__warn", "report_bug", "do_init_module", "free_module")
 
 def _lx_probe():
     """

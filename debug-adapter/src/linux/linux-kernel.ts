@@ -37,8 +37,8 @@ export interface LinuxTasks {
   uptimeSeconds?: number;
 }
 
-/** The kernel's reporting functions the kernel-event scan puts breakpoints on. */
-export type LinuxReportingFunction = 'panic' | 'oops_begin' | '__warn' | 'report_bug';
+/** The kernel's functions the kernel-event scan puts breakpoints on: its reporting functions, and where modules load and go. */
+export type LinuxReportingFunction = 'panic' | 'oops_begin' | '__warn' | 'report_bug' | 'do_init_module' | 'free_module';
 
 export class LinuxKernel {
   private probe?: Promise<{ probe?: BridgeTaskProbe; error?: string }>;

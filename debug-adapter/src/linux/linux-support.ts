@@ -9,10 +9,12 @@ import type { EventsResult, RewindDmesgResponse, RewindTasksResponse, RewindEven
 import type { TimePoint } from '@rewind/core';
 import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
+import { evaluate } from '../mi/commands';
 import type { Inspector } from '../inspector';
 import { asksForKernelKinds, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
 import { LinuxKernel, linuxThreadName } from './linux-kernel';
 import { linuxScope } from './linux-scope';
+import { ModuleLoadStops } from './module-load-stops';
 import { ModuleSymbols } from './module-symbols';
 
 /** rewind/events' default limit (the bridge's, EventsParams.limit). */
@@ -36,6 +38,8 @@ export class LinuxSupport {
     private readonly hooks: LinuxSessionHooks,
     /** Loaded modules and their symbols at the current time point (refreshed after every move). */
     readonly modules: ModuleSymbols,
+    /** Stops where modules load and unload, so that breakpoints follow a module's code (armed when needed). */
+    readonly moduleStops: ModuleLoadStops,
   ) {}
 
   static async attach(d: Debuggee, inspector: Inspector, hooks: LinuxSessionHooks, moduleFolders: readonly string[] = []): Promise<LinuxSupport | undefined> {
@@ -58,11 +62,12 @@ export class LinuxSupport {
       functions: kernel.functions,
       indexSize: async () => Object.values((await d.client.events(d.sessionId, { limit: 0 })).counts).reduce((a, b) => a + b, 0),
       symbolize: (address) => hooks.inspect((signal) => d.gdb.console(`info symbol 0x${address.toString(16)}`, { signal })).then(parseInfoSymbol),
+      moduleNameOffset: () => hooks.inspect((signal) => evaluate(d.gdb, '(long) &((struct module *) 0)->name', undefined, { signal })).then((v) => (/^\d+$/.test(v) ? Number(v) : undefined)),
       log: hooks.log,
     });
     hooks.log(`Rewind: a Linux kernel: the current task shows in thread names and the Linux scope; rewind/dmesg (or "dmesg" in the Debug Console) reads the kernel log`);
     if (d.kaslrOffset !== undefined) hooks.log(`Rewind: KASLR is on in this recording: the kernel runs 0x${d.kaslrOffset.toString(16)} above the vmlinux's link addresses, and its symbols are loaded there`);
-    return new LinuxSupport(d, kernel, scanner, hooks, new ModuleSymbols(d.gdb, moduleFolders, hooks.log));
+    return new LinuxSupport(d, kernel, scanner, hooks, new ModuleSymbols(d.gdb, moduleFolders, hooks.log), new ModuleLoadStops(d.gdb, hooks.log));
   }
 
   /** rewind/dmesg: the kernel log at the current time point. */
@@ -87,7 +92,7 @@ export class LinuxSupport {
 
   /** rewind/kernelEvents: waits for the scan (started now if needed), with progress; `signal` stops waiting. */
   async kernelEvents(requestSeq: number, signal: AbortSignal): Promise<RewindKernelEventsResponse> {
-    if (this.kernel.functions.size === 0) throw new AdapterError('this vmlinux has none of the kernel\'s reporting functions (panic, oops_begin, __warn, report_bug)');
+    if (this.kernel.functions.size === 0) throw new AdapterError('this vmlinux has none of the functions the scan watches (panic, oops_begin, __warn, report_bug, do_init_module, free_module)');
     const events = await this.scanner.scan({ signal, onStart: (job) => this.showProgress(job, requestSeq) });
     return { events, functions: this.scanner.functions };
   }

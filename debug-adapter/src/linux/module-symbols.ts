@@ -71,6 +71,11 @@ export class ModuleSymbols {
     return [...this.modules.values()];
   }
 
+  /** Where the loaded modules' code and data lie. */
+  ranges(): Array<{ start: bigint; end: bigint }> {
+    return this.current.map((m) => ({ start: BigInt(m.base), end: BigInt(m.base) + BigInt(m.size) }));
+  }
+
   /**
    * Reads the module list at the current time point and swaps gdb's module symbol files to match;
    * returns the loads that came and went. Where the list cannot be read (early boot, user mode

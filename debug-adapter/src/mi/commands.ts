@@ -198,6 +198,8 @@ export interface BreakInsertOptions {
   condition?: string;
   hardware?: boolean;
   temporary?: boolean;
+  /** A location gdb does not know (yet) makes a pending breakpoint, resolved when symbols that have it are loaded. */
+  pending?: boolean;
 }
 
 /** Inserts a breakpoint at a location (`file:line`, `func`, `*ADDR`); no target needed. Fails when the location is unknown. */
@@ -205,6 +207,7 @@ export async function breakInsert(gdb: Gdb, location: string, o: BreakInsertOpti
   let cmd = '-break-insert';
   if (o.temporary) cmd += ' -t';
   if (o.hardware) cmd += ' -h';
+  if (o.pending) cmd += ' -f';
   if (o.condition !== undefined) cmd += ` -c ${miQuote(o.condition)}`;
   const r = await gdb.send(`${cmd} ${miQuote(location)}`, opts);
   const b = miTuple(r.results, 'bkpt');
