@@ -20,6 +20,8 @@ export interface TimePointViewSpec<R extends TimePointRow> {
   load(s: RewindSession): Promise<{ rows: R[]; message?: string }>;
   children(row: R): R[];
   icon(row: R): vscode.ThemeIcon;
+  /** What a click on a row does, if anything. */
+  command?(row: R): vscode.Command | undefined;
 }
 
 export class TimePointView<R extends TimePointRow> implements vscode.TreeDataProvider<R>, vscode.Disposable {
@@ -78,6 +80,8 @@ export class TimePointView<R extends TimePointRow> implements vscode.TreeDataPro
     item.description = r.description;
     item.tooltip = r.tooltip;
     item.iconPath = this.spec.icon(r);
+    const command = this.spec.command?.(r);
+    if (command) item.command = command;
     item.accessibilityInformation = { label: `${r.label} ${r.description}` };
     return item;
   }

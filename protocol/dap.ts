@@ -300,6 +300,26 @@ export interface RewindTasksResponse {
   truncated: boolean;
 }
 
+/** rewind/taskStack: where a task that is not running sleeps (its saved stack), at the current time point. */
+export interface RewindTaskStackArguments {
+  /** The task's task_struct (hex), as rewind/tasks lists it. */
+  task: HexAddress;
+}
+export interface RewindTaskFrame {
+  address: HexAddress;
+  function?: string;
+  /** The source file as the debug info names it, and where gdb finds it (when it does). */
+  file?: string;
+  fullname?: string;
+  line?: number;
+}
+export interface RewindTaskStackResponse {
+  icount: TimePoint;
+  task: HexAddress;
+  /** Innermost first: __schedule (or ret_from_fork for a task never run), then its callers. */
+  frames: RewindTaskFrame[];
+}
+
 /** A kernel problem, or a module load or unload, found over the whole recording (rewind/kernelEvents). */
 export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning' | 'module-load' | 'module-unload';
 export interface RewindKernelEvent {
@@ -426,6 +446,7 @@ export interface RewindDapRequests {
   'rewind/reverseStepOut': { args: RewindReverseStepArguments; body: Record<string, never> };
   'rewind/dmesg': { args: RewindDmesgArguments; body: RewindDmesgResponse };
   'rewind/tasks': { args: Record<string, never>; body: RewindTasksResponse };
+  'rewind/taskStack': { args: RewindTaskStackArguments; body: RewindTaskStackResponse };
   'rewind/kernelEvents': { args: Record<string, never>; body: RewindKernelEventsResponse };
   'rewind/dmesgTime': { args: RewindDmesgTimeArguments; body: RewindDmesgTimeResponse };
   'rewind/console': { args: RewindConsoleArguments; body: RewindConsoleResponse };

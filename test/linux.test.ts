@@ -189,6 +189,29 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     assert.equal((await linux()).get('pid'), String(pid));
   });
 
+  it('shows where a task that is not running sleeps: its saved stack, with functions and lines (rewind/taskStack)', async (t) => {
+    if (session.skip()) return t.skip(session.skip());
+    const r = await c.custom('rewind/tasks', {});
+    const kthreadd = r.tasks.find((x) => x.pid === 2)!;
+    const s = await c.custom('rewind/taskStack', { task: kthreadd.task });
+    assert.equal(s.icount, r.icount);
+    const names = s.frames.map((f) => f.function);
+    t.diagnostic(`kthreadd sleeps in ${s.frames.map((f) => `${f.function}:${f.line}`).join(' < ')}`);
+    // kthreadd waits for work in its loop: switched out by __schedule, called by schedule from kthreadd, started by ret_from_fork.
+    assert.deepEqual(names.slice(names.indexOf('__schedule')), ['__schedule', 'schedule', 'kthreadd', 'ret_from_fork'], names.join(' < '));
+    assert.ok(s.frames.every((f) => f.file && f.line && f.line > 0), 'every frame has its source line');
+    const kthreaddFrame = s.frames.find((f) => f.function === 'kthreadd')!;
+    assert.equal(kthreaddFrame.file, 'kernel/kthread.c');
+    // A worker thread sleeps in worker_thread, under kthread.
+    const worker = r.tasks.find((x) => x.comm.startsWith('kworker/') && !x.running)!;
+    const w = (await c.custom('rewind/taskStack', { task: worker.task })).frames.map((f) => f.function);
+    assert.ok(w.includes('schedule') && w.includes('worker_thread') && w[w.length - 1] === 'ret_from_fork', w.join(' < '));
+    // The running task has no saved stack: its stack is its vCPU's.
+    const dd = r.tasks.find((x) => x.running)!;
+    await assert.rejects(c.custom('rewind/taskStack', { task: dd.task }), new RegExp(`dd \\[${dd.pid}\\] runs on CPU 0 at this time point: its stack is that vCPU's`));
+    await assert.rejects(c.custom('rewind/taskStack', { task: 'init' }), /"task" must be a task_struct's address in hex/);
+  });
+
   /** Forward `next`s through ksys_write from the first write: where each one stops. */
   async function forwardSteps(n: number): Promise<Array<{ icount: number; frame: string }>> {
     await c.run(() => c.dc.send('rewind/seek', { icount: writes[0]!.icount }));

@@ -9,6 +9,7 @@
  */
 import { LINUX_GDB_PYTHON } from './linux/linux-gdb-python';
 import { LINUX_MODULES_PYTHON } from './linux/linux-modules-python';
+import { LINUX_TASK_STACK_PYTHON } from './linux/linux-task-stack-python';
 import { LINUX_TASKS_PYTHON } from './linux/linux-tasks-python';
 import { SOURCE_FACTS_PYTHON } from './source-facts';
 
@@ -261,4 +262,4 @@ RewindFrameJson()
 RewindInlineEntry()
 RewindLineAddresses()
 RewindGlobals()
-` + SOURCE_FACTS_PYTHON + LINUX_GDB_PYTHON + LINUX_TASKS_PYTHON + LINUX_MODULES_PYTHON;
+` + SOURCE_FACTS_PYTHON + LINUX_GDB_PYTHON + LINUX_TASKS_PYTHON + LINUX_TASK_STACK_PYTHON + LINUX_MODULES_PYTHON;

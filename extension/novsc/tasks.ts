@@ -2,7 +2,7 @@
  * The Tasks view's model (Linux guests): rewind/tasks' answer as rows, processes first with their
  * threads under them, each with what ps would show. Never imports `vscode` (unit tests load it).
  */
-import type { RewindLinuxTask, RewindTasksResponse } from '@rewind/protocol';
+import type { RewindLinuxTask, RewindTaskFrame, RewindTasksResponse } from '@rewind/protocol';
 
 export interface TaskRow {
   id: string;
@@ -10,6 +10,10 @@ export interface TaskRow {
   description: string;
   tooltip: string;
   icon: 'running' | 'kernel-thread' | 'process';
+  /** Its task_struct (hex): what rewind/taskStack asks for. */
+  task: string;
+  /** A CPU runs it at this time point: its stack is that vCPU's, not a saved one. */
+  running: boolean;
   /** A process's other threads. */
   threads: TaskRow[];
 }
@@ -22,6 +26,8 @@ function row(t: RewindLinuxTask): TaskRow {
     description: `${t.pid} · ${t.state.split(' ')[0]}${t.running ? ` · on CPU ${t.cpu}` : ''}`,
     tooltip: `${t.comm} [${t.pid}], ${kind}${t.ppid !== undefined ? `, parent ${t.ppid}` : ''}: ${t.state}, ${t.running ? `running on CPU ${t.cpu}` : `last on CPU ${t.cpu}`} (task_struct ${t.task})`,
     icon: t.running ? 'running' : t.kthread ? 'kernel-thread' : 'process',
+    task: t.task,
+    running: t.running,
     threads: [],
   };
 }
@@ -46,4 +52,13 @@ export function taskRows(r: Pick<RewindTasksResponse, 'tasks'>): TaskRow[] {
 export function tasksSummary(r: RewindTasksResponse): string {
   const running = r.tasks.filter((t) => t.running).map((t) => `${t.comm} on CPU ${t.cpu}`);
   return `${r.tasks.length}${r.truncated ? '+' : ''} tasks at icount ${r.icount}${running.length ? `; running: ${running.join(', ')}` : ''}`;
+}
+
+/** A saved stack's frame as a pick: "schedule" with "kernel/sched/core.c:6660" beside it. */
+export function taskFrameItem(f: RewindTaskFrame, index: number): { label: string; description: string; detail?: string } {
+  return {
+    label: `#${index} ${f.function ?? '??'}`,
+    description: f.file !== undefined ? `${f.file}:${f.line ?? '?'}` : f.address,
+    ...(f.file !== undefined ? { detail: f.address } : {}),
+  };
 }

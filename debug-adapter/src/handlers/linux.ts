@@ -22,6 +22,14 @@ export function linuxHandlers(c: HandlerContext) {
       return c.inspect(ctx, (signal) => linux.dmesg(args.limit, signal));
     },
 
+    /** A sleeping task's saved stack (the Tasks view's click on a task that is not running). */
+    'rewind/taskStack': async (args, ctx) => {
+      const linux = requireLinux('rewind/taskStack');
+      if (typeof args.task !== 'string' || !/^0x[0-9a-f]+$/i.test(args.task)) throw new AdapterError(`"task" must be a task_struct's address in hex, as rewind/tasks lists it; got ${JSON.stringify(args.task)}`);
+      const task = BigInt(args.task);
+      return c.inspect(ctx, (signal) => linux.taskStack(task, signal));
+    },
+
     'rewind/tasks': async (_args, ctx) => {
       const linux = requireLinux('rewind/tasks');
       return c.inspect(ctx, (signal) => linux.tasks(signal));

@@ -3,7 +3,7 @@
  * `init_task`), read through the gdb-side helpers of linux-gdb-python.ts at the current time point.
  * Nothing here changes anything for a guest that is not Linux: detect() answers undefined.
  */
-import type { BridgeTaskProbe, RewindDmesgResponse, RewindTasksResponse } from '@rewind/protocol';
+import type { BridgeTaskProbe, RewindDmesgResponse, RewindTaskFrame, RewindTasksResponse, RewindTaskStackResponse } from '@rewind/protocol';
 import { AdapterError } from '../errors';
 import type { Gdb } from '../mi/gdb';
 
@@ -74,6 +74,13 @@ export class LinuxKernel {
   }
 
   /** Every task in the kernel's task list at the current time point. */
+  /** Where a task that is not running sleeps: its saved stack, unwound by gdb (linux-task-stack-python.ts). */
+  async taskStack(task: bigint, signal?: AbortSignal): Promise<Pick<RewindTaskStackResponse, 'frames'>> {
+    const r = await runJson<{ frames?: RewindTaskFrame[]; error?: string }>(this.gdb, `rewind-linux-task-stack 0x${task.toString(16)}`, signal);
+    if (r.error !== undefined || !r.frames) throw new AdapterError(r.error ?? 'no stack');
+    return { frames: r.frames };
+  }
+
   async taskList(signal?: AbortSignal): Promise<Omit<RewindTasksResponse, 'icount'>> {
     const r = await runJson<Omit<RewindTasksResponse, 'icount'> & { error?: string }>(this.gdb, 'rewind-linux-task-list', signal);
     if (r.error) throw new AdapterError(`no task list here: ${r.error}`);

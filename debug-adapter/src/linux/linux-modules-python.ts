@@ -94,6 +94,10 @@ class RewindLinuxModules(gdb.Command):
         except (gdb.error, TypeError):
             pass
         o = _lx_module_layout(lx)
+        if arg.strip() == "--name-offset":
+            # offsetof(struct module, name): the kernel-event scan reads module names without gdb.
+            _emit({"linux": True, "nameOffset": o["name"]} if o is not None else {"linux": True, "error": "; ".join(lx["problems"])})
+            return
         head = _lx_addr_of("modules")
         if o is None or head is None:
             out["error"] = "; ".join(lx["problems"]) or "no module list in the symbols"

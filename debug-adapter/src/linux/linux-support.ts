@@ -5,14 +5,13 @@
  * attach() answers undefined when the symbols are not Linux's, and the session then behaves as
  * it does for any other guest.
  */
-import type { EventsResult, RewindDmesgResponse, RewindTasksResponse, RewindEventsChangedEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventsResponse } from '@rewind/protocol';
+import type { EventsResult, RewindDmesgResponse, RewindTasksResponse, RewindTaskStackResponse, RewindEventsChangedEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventsResponse } from '@rewind/protocol';
 import type { TimePoint } from '@rewind/core';
 import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
-import { evaluate } from '../mi/commands';
 import type { Inspector } from '../inspector';
 import { asksForKernelKinds, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
-import { LinuxKernel, linuxThreadName } from './linux-kernel';
+import { LinuxKernel, linuxThreadName, runJson } from './linux-kernel';
 import { linuxScope } from './linux-scope';
 import { ModuleLoadStops } from './module-load-stops';
 import { ModuleSymbols } from './module-symbols';
@@ -62,7 +61,7 @@ export class LinuxSupport {
       functions: kernel.functions,
       indexSize: async () => Object.values((await d.client.events(d.sessionId, { limit: 0 })).counts).reduce((a, b) => a + b, 0),
       symbolize: (address) => hooks.inspect((signal) => d.gdb.console(`info symbol 0x${address.toString(16)}`, { signal })).then(parseInfoSymbol),
-      moduleNameOffset: () => hooks.inspect((signal) => evaluate(d.gdb, '(long) &((struct module *) 0)->name', undefined, { signal })).then((v) => (/^\d+$/.test(v) ? Number(v) : undefined)),
+      moduleNameOffset: () => hooks.inspect((signal) => runJson<{ nameOffset?: number }>(d.gdb, 'rewind-linux-modules --name-offset', signal)).then((r) => r.nameOffset),
       log: hooks.log,
     });
     hooks.log(`Rewind: a Linux kernel: the current task shows in thread names and the Linux scope; rewind/dmesg (or "dmesg" in the Debug Console) reads the kernel log`);
@@ -83,6 +82,13 @@ export class LinuxSupport {
     const list = await this.kernel.taskList(signal);
     const { icount } = await this.d.position();
     return { icount, ...list };
+  }
+
+  /** rewind/taskStack: where a task that is not running sleeps. */
+  async taskStack(task: bigint, signal: AbortSignal): Promise<RewindTaskStackResponse> {
+    const { frames } = await this.kernel.taskStack(task, signal);
+    const { icount } = await this.d.position();
+    return { icount, task: `0x${task.toString(16)}`, frames };
   }
 
   /** `dmesg` in the Debug Console: the log as text. */
