@@ -16,6 +16,7 @@ import type { ReplayWorkspace } from '../replay/workspace';
 import type { QuietPoints } from '../replay/quiet-points';
 import { PluginControl } from './plugin-control';
 import { parsePluginOutput } from './plugin-output';
+import { busiestThreadWaitMs, threadTimes } from '../util/run-queue-wait';
 
 /**
  * The pass is batch work, often beside other replays: a process is taken for hung only after this
@@ -172,6 +173,7 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       // An aborted signal interrupts the run where it is.
       const t0 = performance.now();
       const cpu0 = opts.snapshots ? worker.cpuTicks() : 0;
+      const threads0 = opts.snapshots ? threadTimes(worker.processIds()) : undefined;
       const stop = await worker.run({ until: b, ...(signal ? { signal } : {}) });
       if (signal?.aborted) throw new CancelledError('index pass');
       if (stop.icount === at) break; // the recording ended at the previous boundary
@@ -184,9 +186,11 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       if (stop.kind === 'end' || stop.icount !== b) break;
       const sx = opts.snapshots;
       if (!sx) continue;
-      sinceSaved += t1 - t0;
+      // The bucket's replay time as on an idle machine: its wall time less the replay thread's wait for a CPU.
+      const replayMs = Math.max(0, t1 - t0 - busiestThreadWaitMs(threads0!, threadTimes(worker.processIds())));
+      sinceSaved += replayMs;
       // Clock ticks are 10 ms.
-      if (idleBucket(t1 - t0, (worker.cpuTicks() - cpu0) * 10, sx.slowBucketMs)) idleSinceSaved += t1 - t0;
+      if (idleBucket(replayMs, (worker.cpuTicks() - cpu0) * 10, sx.slowBucketMs)) idleSinceSaved += replayMs;
       const next = bounds[k + 1];
       const since = at - (saved.length ? saved[saved.length - 1]!.icount : from);
       const plan = sx.evenPlan(from);

@@ -103,9 +103,13 @@ export class ReplayWorker {
    * wall time without CPU time was the replay waiting for the wall clock (an idle stretch).
    */
   cpuTicks(): number {
-    if (this.child.pid === undefined) return 0;
-    this.groupPids ??= groupPids(this.child.pid);
-    return this.groupPids.reduce((n, pid) => n + processCpuTicks(pid), 0);
+    return this.processIds().reduce((n, pid) => n + processCpuTicks(pid), 0);
+  }
+
+  /** The PIDs of the replay's processes (QEMU and its watchdog), read once. */
+  processIds(): string[] {
+    if (this.child.pid === undefined) return [];
+    return (this.groupPids ??= groupPids(this.child.pid));
   }
 
   /** False once the process exited or either of its connections closed (QEMU died or was killed). */
