@@ -16,7 +16,7 @@ import type { ReplayWorkspace } from '../replay/workspace';
 import type { QuietPoints } from '../replay/quiet-points';
 import { PluginControl } from './plugin-control';
 import { parsePluginOutput } from './plugin-output';
-import { busiestThreadWaitMs, threadTimes } from '../util/run-queue-wait';
+import { busiestThreadWaitMs, cpuMsBetween, threadTimes } from '../util/run-queue-wait';
 
 /**
  * The pass is batch work, often beside other replays: a process is taken for hung only after this
@@ -186,11 +186,15 @@ export async function runPluginPass(opts: PluginPassOptions): Promise<PluginPass
       if (stop.kind === 'end' || stop.icount !== b) break;
       const sx = opts.snapshots;
       if (!sx) continue;
-      // The bucket's replay time as on an idle machine: its wall time less the replay thread's wait for a CPU.
-      const replayMs = Math.max(0, t1 - t0 - busiestThreadWaitMs(threads0!, threadTimes(worker.processIds())));
-      sinceSaved += replayMs;
-      // Clock ticks are 10 ms.
-      if (idleBucket(replayMs, (worker.cpuTicks() - cpu0) * 10, sx.slowBucketMs)) idleSinceSaved += replayMs;
+      // The bucket's cost as on an idle machine: its wall time less the replay thread's wait for a CPU
+      // when it slept (an idle stretch: the replay waited for the wall clock), else its CPU time.
+      const threads1 = threadTimes(worker.processIds());
+      const replayMs = Math.max(0, t1 - t0 - busiestThreadWaitMs(threads0!, threads1));
+      // Clock ticks are 10 ms (schedstat's nanoseconds where the kernel has them).
+      const cpuMs = threads1.size > 0 ? cpuMsBetween(threads0!, threads1) : (worker.cpuTicks() - cpu0) * 10;
+      const idle = idleBucket(replayMs, cpuMs, sx.slowBucketMs);
+      sinceSaved += idle ? replayMs : Math.min(replayMs, cpuMs);
+      if (idle) idleSinceSaved += replayMs;
       const next = bounds[k + 1];
       const since = at - (saved.length ? saved[saved.length - 1]!.icount : from);
       const plan = sx.evenPlan(from);

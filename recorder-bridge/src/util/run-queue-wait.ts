@@ -46,3 +46,10 @@ export function busiestThreadWaitMs(before: ThreadTimes, after: ThreadTimes): nu
   }
   return best ? Math.max(0, best.wait) / 1e6 : 0;
 }
+
+/** Milliseconds all the threads used on a CPU between two readings. */
+export function cpuMsBetween(before: ThreadTimes, after: ThreadTimes): number {
+  let ns = 0;
+  for (const [tid, a] of after) ns += a.cpuNs - (before.get(tid)?.cpuNs ?? 0);
+  return Math.max(0, ns) / 1e6;
+}
