@@ -30,6 +30,7 @@ const ICONS: Record<string, [string, string]> = {
   'kernel-warning': ['warning', 'charts.yellow'],
   'kernel-module-load': ['symbol-module', 'charts.blue'],
   'kernel-module-unload': ['symbol-module', 'disabledForeground'],
+  'kernel-task-switch': ['arrow-swap', 'charts.foreground'],
 };
 
 type ConsoleLine = RewindConsoleResponse['lines'][number];

@@ -203,7 +203,7 @@ export interface BridgeHit {
   /** rewind/writes with `values`: the watched bytes just before and just after the write, hex. */
   before?: string;
   value?: string;
-  /** rewind/writes with `task`: the Linux task that wrote, and its CPU (absent where unreadable). */
+  /** rewind/writes and rewind/hits with `task`: the Linux task that wrote (or ran the code), and its CPU (absent where unreadable). */
   task?: BridgeHitTask;
 }
 
@@ -245,6 +245,8 @@ export interface HitsParams extends SessionParams {
    * `from`. Searching backward, ask again with `to` = the `from` of the answer.
    */
   snapFrom?: boolean;
+  /** Also which Linux task runs at each hit (x86_64 guests): the hits then carry `task`. */
+  task?: BridgeTaskProbe;
 }
 export interface WritesParams extends SessionParams {
   address: HexAddress;

@@ -320,17 +320,17 @@ export interface RewindTaskStackResponse {
   frames: RewindTaskFrame[];
 }
 
-/** A kernel problem, or a module load or unload, found over the whole recording (rewind/kernelEvents). */
-export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning' | 'module-load' | 'module-unload';
+/** A kernel problem, a module load or unload, or a task switch, found over the whole recording (rewind/kernelEvents). */
+export type RewindKernelEventKind = 'panic' | 'oops' | 'bug' | 'warning' | 'module-load' | 'module-unload' | 'task-switch';
 export interface RewindKernelEvent {
   /** The time point at the entry of the reporting function: seek there to see the stack that reported it. */
   icount: TimePoint;
   kind: RewindKernelEventKind;
-  /** The reporting function: panic, oops_begin (the x86 die path), report_bug (a BUG()), __warn (WARN()); do_init_module, free_module (a module's load and unload). */
+  /** The reporting function: panic, oops_begin (the x86 die path), report_bug (a BUG()), __warn (WARN()); do_init_module, free_module (a module's load and unload); finish_task_switch (a CPU switched to another task). */
   function: string;
   /** Its address (hex). */
   address: HexAddress;
-  /** What the kernel said, when cheap to know: panic's message, a warning's file:line, a BUG()'s address; the module's name. */
+  /** What the kernel said, when cheap to know: panic's message, a warning's file:line, a BUG()'s address; the module's name; the task switched to ("comm [pid]"). */
   message?: string;
   /** This event's index in rewind/events (after the event index's own events): rewind/seek {eventIndex} goes there. */
   eventIndex: number;
@@ -353,6 +353,7 @@ export const KERNEL_EVENT_KINDS = {
   'kernel-warning': '__warn(): a WARN()',
   'kernel-module-load': 'do_init_module(): a loadable module was loaded (its init runs next)',
   'kernel-module-unload': 'free_module(): a loadable module goes (its exit ran)',
+  'kernel-task-switch': 'finish_task_switch(): a CPU switched to the task named (it runs from here to the next switch)',
 } as const;
 export type KernelEventKindName = keyof typeof KERNEL_EVENT_KINDS;
 

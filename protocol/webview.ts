@@ -7,7 +7,7 @@
 import type { TimePoint } from './recording';
 
 /** A lane of the timeline: one group of event kinds of the index. */
-export type TimelineLaneId = 'kernel' | 'modules' | 'interrupts' | 'clock' | 'serial' | 'console' | 'disk' | 'network' | 'other';
+export type TimelineLaneId = 'kernel' | 'modules' | 'tasks' | 'interrupts' | 'clock' | 'serial' | 'console' | 'disk' | 'network' | 'other';
 
 /** One event of the index, as the timeline shows it (hover details). */
 export interface TimelineEvent {

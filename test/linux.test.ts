@@ -20,8 +20,8 @@ import { useLinuxSession, useLinuxVariant } from './linux-session';
 import { KMSG_MARKER, WRITE_BYTES, WRITE_COUNT } from './linux-fixture';
 
 describe('kernel events: classification of the reporting functions\' hits', () => {
-  it('tells panics, oopses, BUG()s and warnings apart, and module loads and unloads', () => {
-    const h = (icount: number, fn: LinuxReportingFunction) => ({ icount, function: fn, address: 0x1000n + BigInt(icount) });
+  it('tells panics, oopses, BUG()s and warnings apart, and module loads and unloads, and task switches (named by the task read there)', () => {
+    const h = (icount: number, fn: LinuxReportingFunction, task?: { pid: number; comm: string }) => ({ icount, function: fn, address: 0x1000n + BigInt(icount), ...(task ? { task } : {}) });
     const events = classifyKernelHits([
       h(100, 'report_bug'), h(110, '__warn'), // WARN(): report_bug, then __warn
       h(200, 'report_bug'), h(250, 'oops_begin'), // BUG(): report_bug, then the die path
@@ -31,6 +31,8 @@ describe('kernel events: classification of the reporting functions\' hits', () =
       h(30_000_100, 'panic'),
       h(220, 'do_init_module'), // a module loads (between a BUG's report_bug and its oops: still that BUG)
       h(5_000_000, 'free_module'),
+      h(6_000_000, 'finish_task_switch', { pid: 1, comm: 'init' }),
+      h(7_000_000, 'finish_task_switch'), // no task read there
     ]);
     assert.deepEqual(
       events.map((e) => [e.icount, e.kind, e.function]),
@@ -40,10 +42,13 @@ describe('kernel events: classification of the reporting functions\' hits', () =
         [220, 'module-load', 'do_init_module'],
         [400, 'oops', 'oops_begin'],
         [5_000_000, 'module-unload', 'free_module'],
+        [6_000_000, 'task-switch', 'finish_task_switch'],
+        [7_000_000, 'task-switch', 'finish_task_switch'],
         [30_000_000, 'oops', 'oops_begin'],
         [30_000_100, 'panic', 'panic'],
       ],
     );
+    assert.deepEqual(events.filter((e) => e.kind === 'task-switch').map((e) => e.message), ['init [1]', undefined]);
   });
 
   it('merges into rewind/events by time, under the same filter and limit', () => {
@@ -457,13 +462,20 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     const scansBefore = scans();
     const r = await c.custom('rewind/kernelEvents', {});
     assert.equal(scans(), scansBefore, 'answered from the cache: no scan started, no progress shown');
-    assert.deepEqual(r.functions.map((x) => x.name).sort(), ['__warn', 'do_init_module', 'free_module', 'oops_begin', 'panic', 'report_bug']);
+    assert.deepEqual(r.functions.map((x) => x.name).sort(), ['__warn', 'do_init_module', 'finish_task_switch', 'free_module', 'oops_begin', 'panic', 'report_bug']);
     const panics = r.events.filter((e) => e.kind === 'panic');
     assert.equal(panics.length, 1, JSON.stringify(r.events));
     const panic = panics[0]!;
     assert.equal(panic.function, 'panic');
     assert.equal(panic.message, 'sysrq triggered crash');
     assert.ok(panic.icount > writes[WRITE_COUNT - 1]!.icount && panic.icount > end * 0.99, `near the end: ${panic.icount} of ${end}`);
+    // Which task ran when: every switch names the task switched to; the last one before the panic is to init, which panics.
+    const switches = r.events.filter((e) => e.kind === 'task-switch');
+    t.diagnostic(`${switches.length} task switches`);
+    assert.ok(switches.length > 100, `${switches.length} task switches`);
+    assert.ok(switches.every((e) => /^\S.* \[\d+\]$/.test(e.message ?? '')), JSON.stringify(switches.filter((e) => !/^\S.* \[\d+\]$/.test(e.message ?? '')).slice(0, 3)));
+    assert.equal(switches.filter((e) => e.icount < panic.icount).pop()?.message, 'init [1]');
+    assert.ok(switches.some((e) => /^dd \[\d+\]$/.test(e.message ?? '')), 'dd ran');
 
     // Merged into rewind/events, where the Events view and the timeline find it.
     const events = (await c.custom('rewind/events', { kinds: ['kernel-panic', 'kernel-oops', 'kernel-bug', 'kernel-warning', 'serial-input'] })) as RewindEventsResponse;

@@ -72,6 +72,7 @@ export const KIND_LABELS: Record<string, string> = {
   'kernel-warning': 'Kernel WARN()',
   'kernel-module-load': 'Module loaded',
   'kernel-module-unload': 'Module unloaded',
+  'kernel-task-switch': 'Task switch',
   end: 'End of log',
 };
 

@@ -34,6 +34,8 @@ export const TIMELINE_LANES: readonly LaneSpec[] = [
   { id: 'kernel', label: 'Kernel problems', kinds: ['kernel-panic', 'kernel-oops', 'kernel-bug', 'kernel-warning'] },
   // A Linux guest's module loads and unloads (the same scan); hidden when empty, as the kernel lane.
   { id: 'modules', label: 'Modules', kinds: ['kernel-module-load', 'kernel-module-unload'] },
+  // Which task a CPU switched to, at each switch (the same scan): what ran when; hidden when empty.
+  { id: 'tasks', label: 'Task switches', kinds: ['kernel-task-switch'] },
   { id: 'interrupts', label: 'Interrupts', kinds: ['interrupt', 'exception'] },
   { id: 'clock', label: 'Clock', kinds: ['clock'] },
   { id: 'serial', label: 'Serial input', kinds: ['serial-input', 'char-read-all'] },

@@ -92,13 +92,16 @@ function cssWidth(): number {
 function plotWidth(): number {
   return Math.max(10, cssWidth() - LABEL_W - PAD_R);
 }
+/** Lanes only a Linux guest's kernel-event scan fills: not shown empty. */
+const LINUX_LANES: ReadonlySet<string> = new Set(['kernel', 'modules', 'tasks']);
+
 function rows(): Row[] {
   const r: Row[] = [{ kind: 'stops', label: 'Stops & hits' }];
   // The Value History panel's writes: a lane while it shows some.
   if (markers.some((m) => m.kind === 'write')) r.push({ kind: 'writes', label: 'Writes' });
   r.push({ kind: 'snapshots', label: 'Snapshots' }, { kind: 'bookmarks', label: 'Bookmarks' });
   // Kernel problems and modules exist only for Linux guests (after the adapter's scan): no empty lane otherwise.
-  for (const l of lanes) if ((l.id !== 'kernel' && l.id !== 'modules') || l.total > 0) r.push({ kind: 'lane', id: l.id, label: l.label });
+  for (const l of lanes) if (!LINUX_LANES.has(l.id) || l.total > 0) r.push({ kind: 'lane', id: l.id, label: l.label });
   return r;
 }
 function canvasHeight(): number {

@@ -11,6 +11,7 @@
  * competes for CPU only). Its result is kept for the debug session.
  */
 import type { BridgeClient, TimePoint } from '@rewind/core';
+import type { BridgeTaskProbe } from '@rewind/protocol';
 import type { EventsResult, KernelEventKindName, RewindEvent, RewindEventsResponse, RewindKernelEvent, RewindKernelEventKind } from '@rewind/protocol';
 import { CancelledRequestError } from '../errors';
 import type { LinuxReportingFunction } from './linux-kernel';
@@ -22,6 +23,7 @@ export const KERNEL_KIND_NAME: Record<RewindKernelEventKind, KernelEventKindName
   warning: 'kernel-warning',
   'module-load': 'kernel-module-load',
   'module-unload': 'kernel-module-unload',
+  'task-switch': 'kernel-task-switch',
 };
 const KIND_OF_NAME = new Map(Object.entries(KERNEL_KIND_NAME).map(([k, v]) => [v as string, k as RewindKernelEventKind]));
 
@@ -37,6 +39,8 @@ export interface KernelHit {
   icount: TimePoint;
   function: LinuxReportingFunction;
   address: bigint;
+  /** The task that runs at the hit (the bridge's task sample), when known. */
+  task?: { pid: number; comm: string };
 }
 
 export type ClassifiedEvent = Omit<RewindKernelEvent, 'eventIndex'>;
@@ -74,6 +78,10 @@ export function classifyKernelHits(hits: KernelHit[]): ClassifiedEvent[] {
       case 'free_module':
         out.push(ev(h, 'module-unload'));
         break;
+      case 'finish_task_switch':
+        // Runs on the task switched to: the task the bridge read there is the one that runs from here.
+        out.push({ ...ev(h, 'task-switch'), ...(h.task ? { message: `${h.task.comm} [${h.task.pid}]` } : {}) });
+        break;
     }
   }
   return out.sort((a, b) => a.icount - b.icount);
@@ -92,6 +100,8 @@ export interface KernelEventScannerDeps {
   symbolize?(address: bigint): Promise<string | undefined>;
   /** offsetof(struct module, name), from the vmlinux (module events' names). */
   moduleNameOffset?(): Promise<number | undefined>;
+  /** What the bridge reads to tell which task runs at a hit (task switches' names). */
+  taskProbe?(): Promise<BridgeTaskProbe | undefined>;
   log?(line: string): void;
 }
 
@@ -245,10 +255,11 @@ export class KernelEventScanner {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       if (signal.aborted) throw new CancelledRequestError();
-      const r = await client.hits(sessionId, [...this.deps.functions.values()], { signal });
+      const task = await this.deps.taskProbe?.().catch(() => undefined);
+      const r = await client.hits(sessionId, [...this.deps.functions.values()], { signal, ...(task ? { task } : {}) });
       const hits: KernelHit[] = r.hits.flatMap((h) => {
         const fn = names.get(BigInt(h.address).toString(16));
-        return fn ? [{ icount: h.icount, function: fn, address: BigInt(h.address) }] : [];
+        return fn ? [{ icount: h.icount, function: fn, address: BigInt(h.address), ...(h.task ? { task: { pid: h.task.pid, comm: h.task.comm } } : {}) }] : [];
       });
       const classified = classifyKernelHits(hits);
       if (own) await this.readMessages(sessionId, classified, signal);
@@ -266,8 +277,9 @@ export class KernelEventScanner {
    * module of each load and unload, read in the scan's session.
    */
   private async readMessages(sessionId: string, events: ClassifiedEvent[], signal: AbortSignal): Promise<void> {
-    const rank: Record<RewindKernelEventKind, number> = { panic: 0, bug: 1, oops: 2, warning: 3, 'module-load': 4, 'module-unload': 4 };
-    const problems = events.filter((e) => !MODULE_KINDS.has(e.kind));
+    const rank: Record<RewindKernelEventKind, number> = { panic: 0, bug: 1, oops: 2, warning: 3, 'module-load': 4, 'module-unload': 4, 'task-switch': 5 };
+    // A task switch's message (the task) came with its hit.
+    const problems = events.filter((e) => !MODULE_KINDS.has(e.kind) && e.kind !== 'task-switch');
     const modules = events.filter((e) => MODULE_KINDS.has(e.kind));
     const chosen = [...problems.sort((a, b) => rank[a.kind] - rank[b.kind] || a.icount - b.icount).slice(0, MAX_MESSAGES), ...modules.slice(0, MAX_MODULE_NAMES)];
     const nameOffset = modules.length > 0 ? await this.deps.moduleNameOffset?.().catch(() => undefined) : undefined;

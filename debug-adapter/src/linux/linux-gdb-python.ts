@@ -7,7 +7,8 @@
  * log as `dmesg` does):
  *   rewind-linux-probe          is this Linux (linux_banner, init_task)? and the addresses of its
  *                               reporting functions (panic, oops_begin, __warn, report_bug) and
- *                               where modules load and go (do_init_module, free_module)
+ *                               where modules load and go (do_init_module, free_module) and
+ *                               where a CPU switches tasks (finish_task_switch)
  *   rewind-linux-tasks          per vCPU (gdb thread): the current task, its mode, jiffies/uptime
  *   rewind-linux-task-probe     the per-CPU and task_struct offsets the bridge follows to tell
  *                               which task made each write (value history; x86_64)
@@ -109,7 +110,7 @@ def _lx_bitfield(var, path):
     pos, f = _lx_member(var, path)
     return (pos // 8, pos % 8, f.bitsize)
 
-_LX_FUNCTIONS = ("panic", "oops_begin", "__warn", "report_bug", "do_init_module", "free_module")
+_LX_FUNCTIONS = ("panic", "oops_begin", "__warn", "report_bug", "do_init_module", "free_module", "finish_task_switch")
 
 def _lx_probe():
     """

@@ -37,8 +37,8 @@ export interface LinuxTasks {
   uptimeSeconds?: number;
 }
 
-/** The kernel's functions the kernel-event scan puts breakpoints on: its reporting functions, and where modules load and go. */
-export type LinuxReportingFunction = 'panic' | 'oops_begin' | '__warn' | 'report_bug' | 'do_init_module' | 'free_module';
+/** The kernel's functions the kernel-event scan puts breakpoints on: its reporting functions, where modules load and go, where a CPU switches tasks. */
+export type LinuxReportingFunction = 'panic' | 'oops_begin' | '__warn' | 'report_bug' | 'do_init_module' | 'free_module' | 'finish_task_switch';
 
 export class LinuxKernel {
   private probe?: Promise<{ probe?: BridgeTaskProbe; error?: string }>;
@@ -73,7 +73,6 @@ export class LinuxKernel {
     return this.probe;
   }
 
-  /** Every task in the kernel's task list at the current time point. */
   /** Where a task that is not running sleeps: its saved stack, unwound by gdb (linux-task-stack-python.ts). */
   async taskStack(task: bigint, signal?: AbortSignal): Promise<Pick<RewindTaskStackResponse, 'frames'>> {
     const r = await runJson<{ frames?: RewindTaskFrame[]; error?: string }>(this.gdb, `rewind-linux-task-stack 0x${task.toString(16)}`, signal);
@@ -81,6 +80,7 @@ export class LinuxKernel {
     return { frames: r.frames };
   }
 
+  /** Every task in the kernel's task list at the current time point. */
   async taskList(signal?: AbortSignal): Promise<Omit<RewindTasksResponse, 'icount'>> {
     const r = await runJson<Omit<RewindTasksResponse, 'icount'> & { error?: string }>(this.gdb, 'rewind-linux-task-list', signal);
     if (r.error) throw new AdapterError(`no task list here: ${r.error}`);

@@ -61,6 +61,7 @@ export class LinuxSupport {
       functions: kernel.functions,
       indexSize: async () => Object.values((await d.client.events(d.sessionId, { limit: 0 })).counts).reduce((a, b) => a + b, 0),
       symbolize: (address) => hooks.inspect((signal) => d.gdb.console(`info symbol 0x${address.toString(16)}`, { signal })).then(parseInfoSymbol),
+      taskProbe: async () => (await kernel.taskProbe()).probe,
       moduleNameOffset: () => hooks.inspect((signal) => runJson<{ nameOffset?: number }>(d.gdb, 'rewind-linux-modules --name-offset', signal)).then((r) => r.nameOffset),
       log: hooks.log,
     });

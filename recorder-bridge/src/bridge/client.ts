@@ -242,9 +242,9 @@ export class BridgeClient {
   }
 
   /** Every execution of an address, or of any of several (a list: e.g. every address of a source line, optionally with stack filters). */
-  hits(sessionId: string, address: Addr | BreakpointSpec[], opts: { from?: TimePoint; to?: TimePoint; snapFrom?: boolean } & RequestOptions = {}) {
+  hits(sessionId: string, address: Addr | BreakpointSpec[], opts: { from?: TimePoint; to?: TimePoint; snapFrom?: boolean; task?: BridgeTaskProbe } & RequestOptions = {}) {
     const where = Array.isArray(address) ? { addresses: address.map(wireBreakpoint) } : { address: hexOf(address) };
-    return this.request('rewind/hits', { sessionId, ...where, ...range(opts), ...(opts.snapFrom ? { snapFrom: true } : {}) }, opts);
+    return this.request('rewind/hits', { sessionId, ...where, ...range(opts), ...(opts.snapFrom ? { snapFrom: true } : {}), ...(opts.task ? { task: opts.task } : {}) }, opts);
   }
 
   /** Every write to the range; with `values`, each with the bytes before and after it (value history). */

@@ -431,7 +431,7 @@ export class SliceSearch {
         // instruction further, since a replay-break at run.to can win over the watchpoint there.
         const until = slice.runs && watching ? run.to + 1 : run.to;
         // Each write's old value is the one before it in the run: no write goes unseen in between.
-        let before = sample ? await w.readMemory(sample.address, sample.length).catch(() => undefined) : undefined;
+        let before = sample && sample.length > 0 ? await w.readMemory(sample.address, sample.length).catch(() => undefined) : undefined;
         const { hits: stops, stop } = await w.collect({ ...what, until, ...(signal ? { signal } : {}), ...(sample ? { sample } : {}) });
         if (signal?.aborted) throw new CancelledError('query');
         for (const h of stops) {

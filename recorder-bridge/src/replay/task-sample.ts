@@ -43,7 +43,7 @@ const MASK64 = (1n << 64n) - 1n;
 /** A run's `sample` (worker-types.ts MemoryRange) read at a trigger: nothing of what is unreadable (the hit still counts). */
 export async function sampleAtTrigger(g: GuestReader, sample: { address: bigint; length: number; task?: TaskProbe } | undefined): Promise<{ value?: Buffer; task?: SampledTask }> {
   if (!sample) return {};
-  const value = await g.readMemory(sample.address, sample.length).catch(() => undefined);
+  const value = sample.length > 0 ? await g.readMemory(sample.address, sample.length).catch(() => undefined) : undefined;
   const task = sample.task ? await sampleTask(g, sample.task) : undefined;
   return { ...(value ? { value } : {}), ...(task ? { task } : {}) };
 }

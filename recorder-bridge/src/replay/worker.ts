@@ -171,7 +171,7 @@ export class ReplayWorker {
         const pc = regs[pcName(this.wide)] ?? 0n;
         const at = bps.filter((b) => b.address === pc);
         if (at.length > 0) {
-          const hit = { kind: 'breakpoint' as const, icount: this.icountCache, address: pc };
+          const hit = { kind: 'breakpoint' as const, icount: this.icountCache, address: pc, ...(await sampleAtTrigger(this, opts.sample)) };
           if ((scan || opts.arrived) && at.some((b) => stackAccepts(b, regs[this.wide ? 'rsp' : 'esp'] ?? 0n)) && !onHit(hit)) return { stop: hit };
           await this.step();
           if (this.icountCache >= until) return { stop: { kind: 'time', icount: this.icountCache } };
@@ -201,7 +201,7 @@ export class ReplayWorker {
           if (at.length > 0 && this.icountCache < until) {
             const sp = regs[this.wide ? 'rsp' : 'esp'] ?? 0n;
             if (at.some((b) => stackAccepts(b, sp))) {
-              const hit = { kind: 'breakpoint' as const, icount: this.icountCache, address: pc };
+              const hit = { kind: 'breakpoint' as const, icount: this.icountCache, address: pc, ...(await sampleAtTrigger(this, opts.sample)) };
               if (!onHit(hit)) return { stop: hit };
             }
             // Rejected by its stack filter, or collected: step over it (single-stepping ignores breakpoints) and go on.

@@ -21,7 +21,10 @@ export const queryMethods: Pick<MethodTable, 'rewind/hits' | 'rewind/writes' | '
     let from = optionalIcount(p.from, 'from') ?? 0;
     const to = optionalIcount(p.to, 'to') ?? Number.MAX_SAFE_INTEGER;
     if (p.snapFrom === true) from = s.engine.snapshotAtOrBefore(from);
-    const hits = await scan(conn, s, token, 'hits', (e, opts) => e.hits(breakpoints, { from, to, ...opts }));
+    const task = taskProbe(p.task);
+    // No bytes to sample, only the task (read at each hit).
+    const sample = task ? { sample: { address: 0n, length: 0, task } } : {};
+    const hits = await scan(conn, s, token, 'hits', (e, opts) => e.hits(breakpoints, { from, to, ...sample, ...opts }));
     return { hits, from, to: Math.min(to, s.engine.end + 1) };
   },
   'rewind/writes': async (conn, p, token) => {
