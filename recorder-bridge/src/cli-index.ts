@@ -24,6 +24,7 @@ export async function runIndexPass(bundle: Bundle, opts: Omit<IndexPassOptions, 
   let replayed = 0;
   try {
     await buildIndex(bundle, {
+      onRetry: (why) => process.stderr.write(`rewind index: ${why}\n`),
       ...opts,
       onProgress: (done, total) => {
         replayed = total;

@@ -18,7 +18,7 @@ import { extraSnapshotOptions, keepVerified } from './extra-snapshots';
 import { planSlices, type PlannedSlice } from './index-plan';
 import { checkExtraFile, indexFolders, loadIndexFrom, manifestSha256Of, readIndexFile, readSliceFile, rememberReplayEnd, type IndexFileSlice, type StoredIndex } from './index-store';
 import { IndexWriter } from './index-writer';
-import { pluginPath, runPluginPass } from './plugin-pass';
+import { pluginPath, runPluginPass, type PassSnapshotOptions } from './plugin-pass';
 
 export const DEFAULT_BUCKET = 1_000_000;
 
@@ -38,6 +38,8 @@ export interface IndexPassOptions {
   log?: ReplayLogIndex;
   /** Save extra snapshots where replay is slow (extra-snapshots.ts; default true). */
   extraSnapshots?: boolean;
+  /** A slice is replayed again (said why, for the log). */
+  onRetry?: (why: string) => void;
 }
 
 /** A cancelled pass: its finished slices are stored; the next run replays the others. */
@@ -96,21 +98,30 @@ export async function buildIndex(bundle: Bundle, opts: IndexPassOptions = {}): P
         const s = todo[k]!;
         ws ??= await ReplayWorkspace.create(bundle);
         if (stop.signal.aborted) break;
-        const r = await runPluginPass({
-          bundle,
-          workspace: ws,
-          snapshot: { ...s.snapshot, image: ws.snapshots, source: 'record' },
-          from: s.from,
-          to: s.to,
-          bucket,
-          plugin,
-          signal: stop.signal,
-          ...(opts.hangMs !== undefined ? { hangMs: opts.hangMs } : {}),
-          ...(extras ? { snapshots: extras } : {}),
-          onProgress: (done) => {
-            progress[k] = done;
-            report();
-          },
+        const pass = (snapshots: PassSnapshotOptions | undefined) =>
+          runPluginPass({
+            bundle,
+            workspace: ws!,
+            snapshot: { ...s.snapshot, image: ws!.snapshots, source: 'record' },
+            from: s.from,
+            to: s.to,
+            bucket,
+            plugin,
+            signal: stop.signal,
+            ...(opts.hangMs !== undefined ? { hangMs: opts.hangMs } : {}),
+            ...(snapshots ? { snapshots } : {}),
+            onProgress: (done) => {
+              progress[k] = done;
+              report();
+            },
+          });
+        // A replay that hung on the way (QEMU's replay livelock: CI run Q, in a pass that saved a
+        // snapshot under load) gets the slice again without extra snapshots: the index needs the
+        // buckets, the snapshots only make it faster.
+        const r = await pass(extras).catch((e: unknown) => {
+          if (!extras || stop.signal.aborted || (e as { code?: string }).code !== 'replay-hung') throw e;
+          opts.onRetry?.(`the index pass of the slice from ${s.snapshot.name} hung (${(e as Error).message}); replaying it again without extra snapshots`);
+          return pass(undefined);
         });
         const spans = r.buckets.map((b): [TimePoint, TimePoint] => [b.from, b.to]);
         const reached = spans.length ? spans[spans.length - 1]![1] : s.from;

@@ -436,7 +436,7 @@ export class SliceSearch {
         if (signal?.aborted) throw new CancelledError('query');
         for (const h of stops) {
           if (h.kind !== 'watchpoint') {
-            if (h.icount >= run.from && h.icount < run.to) hits.push({ icount: h.icount, address: h.address });
+            if (h.icount >= run.from && h.icount < run.to) hits.push({ icount: h.icount, address: h.address, ...(h.task ? { task: h.task } : {}) });
             continue;
           }
           const sampled = sample ? { ...(before ? { before } : {}), ...(h.value ? { value: h.value } : {}) } : {};

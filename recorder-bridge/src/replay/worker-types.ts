@@ -7,7 +7,7 @@ import type { SampledTask, TaskProbe } from './task-sample';
 /** Why a worker stopped after running. */
 export type StopCause =
   | { kind: 'time'; icount: TimePoint } // reached the requested time point
-  | { kind: 'breakpoint'; icount: TimePoint; address: bigint }
+  | { kind: 'breakpoint'; icount: TimePoint; address: bigint; task?: SampledTask } // task: with a sample's task, the one that runs there
   | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint; value?: Buffer; task?: SampledTask }
   | { kind: 'end'; icount: TimePoint }; // the recording ended first
 
