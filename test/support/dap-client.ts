@@ -6,6 +6,7 @@
  * from RewindDapRequests, and makes sure the adapter process is gone when it stops.
  */
 import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
@@ -187,11 +188,20 @@ export class RewindDapClient {
 
   private async disconnect(): Promise<void> {
     const pid = this.pid;
-    try {
-      await this.dc.disconnectRequest({});
-    } catch {
-      // the adapter may be gone already
-    }
+    const proc = (this.dc as unknown as { _adapterProcess?: ChildProcess | null })._adapterProcess;
+    const running = !!proc && proc.exitCode === null && proc.signalCode === null;
+    // An adapter that exits without answering would leave the request pending with nothing to wait
+    // on (DebugClient's requests have no timeout): the test run then ends with "Promise resolution
+    // is still pending" and cancels every later test (CI run R). Say what happened instead.
+    const exited = new Promise<string>((resolve) => {
+      if (running) proc.once('exit', (code, signal) => resolve(`the adapter exited (code ${code}, signal ${signal}) without answering disconnect`));
+    });
+    const answered = this.dc.disconnectRequest({}).then(
+      () => undefined,
+      () => undefined, // the adapter may be gone already
+    );
+    const why = await Promise.race([answered, exited]);
+    if (why !== undefined) throw new Error(why);
     await this.dc.stop();
     if (pid !== undefined) await waitGoneOrKill(pid, 10_000);
   }
