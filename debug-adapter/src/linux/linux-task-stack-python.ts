@@ -69,7 +69,8 @@ class RewindLinuxTaskStack(gdb.Command):
         super().__init__("rewind-linux-task-stack", gdb.COMMAND_DATA)
 
     def invoke(self, arg, from_tty):
-        if _lx_probe() is None:
+        lx = _lx_probe()
+        if lx is None:
             _emit({"linux": False})
             return
         try:
@@ -78,7 +79,7 @@ class RewindLinuxTaskStack(gdb.Command):
             _emit({"linux": True, "error": "give a task_struct's address, not %r" % arg})
             return
         try:
-            o = _lx_task_list_layout(_lx_probe())
+            o = _lx_task_list_layout(lx)
             if o is not None:
                 t = _lx_task_fields(o, task)
                 if t["running"]:
