@@ -51,6 +51,8 @@ export class RewindDapClient {
   /** The messages of the last run(), by name ("response", "continued", "stopped", ...): its request's, and what followed until the stop was described. */
   lastTraffic: string[] = [];
   private stopped?: Promise<void>;
+  /** The end of what the adapter wrote to stderr (a crash's message), for a failure to show. */
+  private stderr = '';
 
   constructor(opts: DapClientOptions = {}) {
     this.dc = new DebugClient('node', DAP_ENTRY, 'rewind', { cwd: ROOT }, false);
@@ -72,6 +74,9 @@ export class RewindDapClient {
   /** Starts the adapter and initializes the session; returns its capabilities. */
   async start(init: Partial<DebugProtocol.InitializeRequestArguments> = {}): Promise<DebugProtocol.Capabilities> {
     await this.dc.start();
+    (this.dc as unknown as { _adapterProcess?: ChildProcess | null })._adapterProcess?.stderr?.on('data', (d: Buffer) => {
+      this.stderr = (this.stderr + d.toString()).slice(-4000);
+    });
     this.dc.on('output', (e: DebugProtocol.OutputEvent) => this.output.push(e.body.output));
     for (const name of ['stopped', 'continued', 'invalidated', 'rewind/positionChanged', 'progressStart', 'progressUpdate', 'progressEnd']) {
       this.dc.on(name, (e: DebugProtocol.Event) => this.events.push(e));
@@ -191,8 +196,8 @@ export class RewindDapClient {
     const proc = (this.dc as unknown as { _adapterProcess?: ChildProcess | null })._adapterProcess;
     const running = !!proc && proc.exitCode === null && proc.signalCode === null;
     // An adapter that exits without answering would leave the request pending with nothing to wait
-    // on (DebugClient's requests have no timeout): the test run then ends with "Promise resolution
-    // is still pending" and cancels every later test (CI run R). Say what happened instead.
+    // on (DebugClient's requests have no timeout): the test run would end with "Promise resolution
+    // is still pending" and cancel every later test. Say what happened instead.
     const exited = new Promise<string>((resolve) => {
       if (running) proc.once('exit', (code, signal) => resolve(`the adapter exited (code ${code}, signal ${signal}) without answering disconnect`));
     });
@@ -201,9 +206,16 @@ export class RewindDapClient {
       () => undefined, // the adapter may be gone already
     );
     const why = await Promise.race([answered, exited]);
-    if (why !== undefined) throw new Error(why);
-    await this.dc.stop();
+    if (why !== undefined) throw new Error(`${why}${this.stderrTail()}`);
+    // Not DebugClient.stop(): it sends a second disconnect, which the adapter, exiting 100 ms after
+    // it answered the first, may never answer; on a loaded machine that left the test awaiting a
+    // promise with nothing to wait on, and cancelled every later test (CI run R).
     if (pid !== undefined) await waitGoneOrKill(pid, 10_000);
+    (this.dc as unknown as { stopAdapter(): void }).stopAdapter();
+  }
+
+  private stderrTail(): string {
+    return this.stderr ? `; its stderr ends with:\n${this.stderr}` : '';
   }
 }
 
