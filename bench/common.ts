@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { killAllChildren } from '../recorder-bridge/src/util/processes';
@@ -22,6 +23,38 @@ export function median(xs: number[]): number {
   if (s.length === 0) return NaN;
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/**
+ * A benchmark's command line: parseArgs, plus `--help`, which prints the usage (the header comment of
+ * bench/NAME.ts) and exits, and an unknown or malformed option told in one line with a pointer to
+ * --help instead of a stack trace (exit code 2).
+ */
+export function benchArgs<T extends ParseArgsConfig>(bench: string, config: T): ReturnType<typeof parseArgs<T>> {
+  const withHelp = { ...config, options: { ...config.options, help: { type: 'boolean' as const } } };
+  let parsed: ReturnType<typeof parseArgs<T>>;
+  try {
+    parsed = parseArgs(withHelp) as unknown as ReturnType<typeof parseArgs<T>>;
+  } catch (e) {
+    process.stderr.write(`bench/${bench}: ${(e as Error).message}. Run it with --help for its options.\n`);
+    process.exit(2);
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(`${usageOf(bench)}\n`);
+    process.exit(0);
+  }
+  return parsed;
+}
+
+/** The header comment of bench/NAME.ts, without its comment markers. */
+function usageOf(bench: string): string {
+  const source = readFileSync(join(ROOT, 'bench', `${bench}.ts`), 'utf8');
+  const header = /^\/\*\*([\s\S]*?)\*\//.exec(source)?.[1] ?? `bench/${bench}`;
+  return header
+    .split('\n')
+    .map((l) => l.replace(/^ ?\* ?/, ''))
+    .join('\n')
+    .trim();
 }
 
 export function resultsPath(name: string): string {

@@ -62,7 +62,6 @@ import { execFileSync } from 'node:child_process';
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { DebugProtocol } from '@vscode/debugprotocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge/server';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
@@ -75,7 +74,7 @@ import { ensureLinuxFixture, WRITE_BYTES } from '../test/linux-fixture';
 import { RewindDapClient, type Stopped } from '../test/support/dap-client';
 import { descendantsOf } from '../test/support/procs';
 import { Baseline, type BaselineResult } from './baseline';
-import { benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
+import { benchArgs, benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
 import { describeCalls, EngineProbe, noInternals, type EngineCall, type Internals } from './engine-probe';
 
 /** A DAP request that gets no answer (or no stop) in this long fails the benchmark. */
@@ -453,7 +452,7 @@ interface Settings {
 const OP_KEYS = ['stepBack-instruction', 'stepBack-line', 'reverseStepOut', 'reverseContinue', 'watch', 'inspect'];
 
 async function settings(): Promise<Settings & { about: string }> {
-  const { values } = parseArgs({
+  const { values } = benchArgs('dap', {
     options: {
       linux: { type: 'boolean' },
       bundle: { type: 'string' },

@@ -20,7 +20,6 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { deflateSync } from 'node:zlib';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { runPluginPass, type IndexBucket } from '../recorder-bridge/src/index/plugin-pass';
@@ -32,7 +31,7 @@ import { ReplayWorker, type LadderPoint } from '../recorder-bridge/src/replay/wo
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { parseIcount } from '../recorder-bridge/src/timepoint';
 import { killAllChildren } from '../recorder-bridge/src/util/processes';
-import { benchHeader, median, now, resultsPath, ROOT, since } from './common';
+import { benchArgs, benchHeader, median, now, resultsPath, ROOT, since } from './common';
 
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
 const DEMO_SNAPSHOT_EVERY = 50_000_000;
@@ -190,7 +189,7 @@ function report(r: RecordingResult): string {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { demo: { type: 'boolean' }, bundle: { type: 'string', multiple: true }, buckets: { type: 'string', default: '1M,4M' } } });
+  const { values } = benchArgs('index-pass', { options: { demo: { type: 'boolean' }, bundle: { type: 'string', multiple: true }, buckets: { type: 'string', default: '1M,4M' } } });
   const sizes = values.buckets!.split(',').map((x) => parseIcount(x) ?? NaN);
   if (sizes.some((x) => !(x > 0))) throw new Error(`--buckets: ${values.buckets} is not a list of instruction counts`);
   const work = mkdtempSync(join(tmpdir(), 'rewind-bench-index-'));

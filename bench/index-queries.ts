@@ -52,7 +52,6 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { BridgeClient, startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { buildIndex } from '../recorder-bridge/src/index/index-pass';
@@ -66,7 +65,7 @@ import { ensureSecondWorkload } from '../test/linux-workloads';
 import { RewindDapClient } from '../test/support/dap-client';
 import { prng } from '../test/support/prng';
 import { Baseline, type BaselineResult } from './baseline';
-import { benchHeader, killLeftovers, deadline, fmtN, fmtS, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
+import { benchArgs, benchHeader, deadline, fmtN, fmtS, killLeftovers, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
 import { describeCalls, EngineProbe, type EngineCall, type Internals } from './engine-probe';
 
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
@@ -203,7 +202,7 @@ interface Settings {
 }
 
 function settings(): Settings {
-  const { values } = parseArgs({
+  const { values } = benchArgs('index-queries', {
     options: {
       linux: { type: 'boolean' },
       'second-workload': { type: 'boolean' },

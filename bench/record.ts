@@ -10,10 +10,9 @@
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { record, runWithoutRecording } from '../recorder-bridge/src/record/recorder';
-import { benchHeader, median, resultsPath, ROOT } from './common';
+import { benchArgs, benchHeader, median, resultsPath, ROOT } from './common';
 
 interface Sample {
   workload: string;
@@ -29,7 +28,7 @@ interface Sample {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, kernel: { type: 'string' }, input: { type: 'string' } } });
+  const { values } = benchArgs('record', { options: { runs: { type: 'string' }, kernel: { type: 'string' }, input: { type: 'string' } } });
   const runs = Number(values.runs ?? 3);
   const kernel = values.kernel ?? join(ROOT, 'guests/demo/build/kernel.elf');
   const workloads: Array<{ name: string; input?: string; timeoutSeconds?: number }> = values.input

@@ -10,15 +10,14 @@
  */
 import { promises as fs } from 'node:fs';
 import { basename } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
 import { seededPoints, straightReplay, type StraightStop } from '../test/support/straight-replay';
-import { benchHeader, now, resultsPath, since } from './common';
+import { benchArgs, benchHeader, now, resultsPath, since } from './common';
 
 async function main(): Promise<void> {
-  const { values, positionals } = parseArgs({ allowPositionals: true, options: { points: { type: 'string', default: '100' }, seed: { type: 'string', default: '20261205' }, qemu: { type: 'string', multiple: true } } });
+  const { values, positionals } = benchArgs('straight-replay', { allowPositionals: true, options: { points: { type: 'string', default: '100' }, seed: { type: 'string', default: '20261205' }, qemu: { type: 'string', multiple: true } } });
   const bundlePath = positionals[0];
   const qemus = values.qemu ?? [];
   if (!bundlePath || qemus.length === 0) throw new Error('usage: node out/bench/straight-replay.js BUNDLE [--points N] [--seed S] --qemu system --qemu /path/to/out/native/qemu ...');

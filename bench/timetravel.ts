@@ -12,14 +12,13 @@
 import { promises as fs, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { record } from '../recorder-bridge/src/record/recorder';
 import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { symbolAddress } from '../test/support/elf';
 import { Baseline } from './baseline';
-import { benchHeader, median, resultsPath, ROOT } from './common';
+import { benchArgs, benchHeader, median, resultsPath, ROOT } from './common';
 
 /** A baseline operation still running after this long is reported as not finished (QEMU deadlocks). */
 const BASELINE_TIMEOUT_S = 60;
@@ -31,7 +30,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { bundle: { type: 'string' }, runs: { type: 'string' }, spin: { type: 'string' } } });
+  const { values } = benchArgs('timetravel', { options: { bundle: { type: 'string' }, runs: { type: 'string' }, spin: { type: 'string' } } });
   const runs = Number(values.runs ?? 3);
   const work = mkdtempSync(join(tmpdir(), 'rewind-bench-tt-'));
   try {
