@@ -351,6 +351,10 @@ async function main(): Promise<void> {
     }
     const ix = RecordingIndex.fromSlices(stored.slices, stored.where);
     const end = ix.end;
+    // Where a replay can start: the recorded snapshots the engine uses and the index's extra ones.
+    const startPoints = [...bundle.manifest.snapshots.list.filter((x) => x.verified !== false).map((x) => x.icount), ...stored.slices.flatMap((x) => x.extra?.snapshots.map((e) => e.icount) ?? [])].sort((a, b) => a - b);
+    /** Instructions from the nearest snapshot at or before `t` to `t`: what a landing there replays at least. */
+    const fromSnapshot = (t: number) => t - (startPoints.filter((x) => x <= t).pop() ?? 0);
     progress(`index: ${fmtN(ix.bucketCount)} buckets over ${fmtN(end)} instructions`);
 
     // ---- candidates ----
@@ -689,22 +693,36 @@ async function main(): Promise<void> {
     for (const rows of [hitRows, historyRows]) for (const r of rows) if (r.off?.same === false) mismatches.push(`- ${rows === hitRows ? 'all hits of' : 'value history of'} \`${r.name}\`: ${r.use?.count} with the index, ${r.off.count} without, and the lists differ`);
     for (const r of hitRows) if (r.items !== undefined && r.expected !== undefined && r.items !== r.expected) mismatches.push(`- all hits of \`${r.name}\`: ${r.items} hits, the index counts ${r.expected} runs of its entry`);
 
+    const snapshotText = (r: PairResult) => (r.use?.landed !== undefined ? fmtN(fromSnapshot(r.use.landed)) : 'n/a');
     const fnTable = [
-      '| # | S | function | class | runs before S (whole recording) | breakpoint | with index | without | same icount | QEMU + gdb |',
-      '|---|---|---|---|---|---|---|---|---|---|',
+      '| # | S | function | class | runs before S (whole recording) | breakpoint | with index | landing: instructions from the snapshot before it | without | same icount | QEMU + gdb |',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...fnPairs.map((p, k) => {
         const r = fnResults[k]!;
-        return `| ${k + 1} | ${fmtN(p.start)} | \`${p.name}\` | ${p.class} | ${p.runsBefore} (${fmtN(p.runsTotal)}) | ${p.breakAt ?? '?'}${(p.locations ?? 1) > 1 ? ` (${p.locations} locations)` : ''} | ${describe(r.use)} | ${describe(r.off)} | ${landedCheck(r)} | ${baselineText(r, 0)} |`;
+        return `| ${k + 1} | ${fmtN(p.start)} | \`${p.name}\` | ${p.class} | ${p.runsBefore} (${fmtN(p.runsTotal)}) | ${p.breakAt ?? '?'}${(p.locations ?? 1) > 1 ? ` (${p.locations} locations)` : ''} | ${describe(r.use)} | ${snapshotText(r)} | ${describe(r.off)} | ${landedCheck(r)} | ${baselineText(r, 0)} |`;
       }),
     ].join('\n');
     const globalTable = [
-      '| # | S | global | bytes | class | last written before S (instructions back) | buckets written before S (whole recording) | with index | without | same icount | QEMU + gdb |',
-      '|---|---|---|---|---|---|---|---|---|---|---|',
+      '| # | S | global | bytes | class | last written before S (instructions back) | buckets written before S (whole recording) | with index | landing: instructions from the snapshot before it | without | same icount | QEMU + gdb |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
       ...globalPairs.map((p, k) => {
         const r = globalResults[k]!;
-        return `| ${k + 1} | ${fmtN(p.start)} | \`${p.name}\`${p.byAddress ? ' (by address)' : ''} | ${p.size} | ${p.class} | ${fmtN(p.start - p.lastWrite)} | ${p.bucketsBefore} (${p.bucketsTotal}) | ${describe(r.use)} | ${describe(r.off)} | ${landedCheck(r)} | ${baselineText(r, 1)} |`;
+        return `| ${k + 1} | ${fmtN(p.start)} | \`${p.name}\`${p.byAddress ? ' (by address)' : ''} | ${p.size} | ${p.class} | ${fmtN(p.start - p.lastWrite)} | ${p.bucketsBefore} (${p.bucketsTotal}) | ${describe(r.use)} | ${snapshotText(r)} | ${describe(r.off)} | ${landedCheck(r)} | ${baselineText(r, 1)} |`;
       }),
     ].join('\n');
+    // What the slow requests have in common: how far their answer lies from a snapshot, and (a
+    // watch) how many buckets the index says may hold a write, each replayed under the watchpoint.
+    const boundsRows = ops.map((o) => {
+      const target = o.key === 'watch' ? TARGETS.watchP95 : TARGETS.reverseContinueP95;
+      const rows = o.results.map((r, k) => ({ r, k })).filter(({ r }) => r.use?.outcome === 'stopped' && r.use.landed !== undefined);
+      const part = (slow: boolean) => {
+        const xs = rows.filter(({ r }) => r.use!.seconds > target === slow);
+        const dist = quantile(xs.map(({ r }) => fromSnapshot(r.use!.landed!)), 0.5);
+        const buckets = o.key === 'watch' ? quantile(xs.map(({ k }) => globalPairs[k]!.bucketsBefore), 0.5) : NaN;
+        return `${xs.length} | ${Number.isNaN(dist) ? 'n/a' : fmtN(Math.round(dist))}${o.key === 'watch' ? ` | ${Number.isNaN(buckets) ? 'n/a' : fmtN(Math.round(buckets))}` : ' | '}`;
+      };
+      return `| ${o.op} | ${target} s | ${part(true)} | ${part(false)} |`;
+    });
     function baselineText(r: PairResult, offset: number): string {
       const b = r.baseline;
       if (!b) return '';
@@ -786,6 +804,14 @@ async function main(): Promise<void> {
       ...byClass(ops[0]!, ['rare', 'common'], fnPairs),
       ...byClass(ops[1]!, ['near', 'far'], globalPairs),
       '',
+      '## What bounds the slow ones',
+      '',
+      'Requests with the index over their target against those within it: the median distance from the snapshot before the answer to the answer (a landing replays at least that), and for watches the median number of buckets before S where the index saw a write to the global\'s grains (candidates: each may be replayed under the watchpoint).',
+      '',
+      '| operation | target | over it: requests | median instructions from a snapshot | median candidate buckets | within it: requests | median instructions from a snapshot | median candidate buckets |',
+      '|---|---|---|---|---|---|---|---|',
+      ...boundsRows,
+      '',
       '## Targets (issue 12, with the index)',
       '',
       '| query | target | measured | |',
@@ -836,8 +862,9 @@ async function main(): Promise<void> {
           targets: TARGETS,
           summary: summary.map((s) => ({ key: s.key, pairs: s.results.length, use: s.use, off: s.off, errors: { use: s.errors[0], off: s.errors[1] }, targetP95: s.target, met: s.met })),
           mismatches,
-          functionPairs: fnPairs.map((p, k) => ({ ...p, ...fnResults[k] })),
-          globalPairs: globalPairs.map((p, k) => ({ ...p, ...globalResults[k] })),
+          snapshots: startPoints,
+          functionPairs: fnPairs.map((p, k) => ({ ...p, ...fnResults[k], landingFromSnapshot: fnResults[k]?.use?.landed !== undefined ? fromSnapshot(fnResults[k]!.use!.landed!) : null })),
+          globalPairs: globalPairs.map((p, k) => ({ ...p, ...globalResults[k], landingFromSnapshot: globalResults[k]?.use?.landed !== undefined ? fromSnapshot(globalResults[k]!.use!.landed!) : null })),
           allHits: hitRows,
           valueHistory: historyRows,
         },
