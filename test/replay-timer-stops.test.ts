@@ -18,6 +18,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
+import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
 import { ReplayWorker } from '../recorder-bridge/src/replay/worker';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { linuxFixtureOrSkip } from './linux-fixture';
@@ -26,17 +27,11 @@ import { qemuProcessesMentioning } from './support/procs';
 /** A busy replay frozen this long is hung (the loaded CI machine stalls live replays for under 2 s). */
 const HANG_MS = 15_000;
 
-/** One before each QEMU_CLOCK_VIRTUAL checkpoint of the log whose previous event lies earlier than that. */
+/** One before each QEMU_CLOCK_VIRTUAL checkpoint of the log, where that is a quiet point (no event there). */
 function stopsBeforeTimerCheckpoints(events: ReadonlyArray<{ icount: number; kind: string; detail?: string }>): number[] {
-  const stops: number[] = [];
-  // The icount of the last event before the current one's icount (events come in icount order).
-  let previous = -1;
-  let current = -1;
-  for (const e of events) {
-    if (e.icount !== current) [previous, current] = [current, e.icount];
-    if (e.kind === 'checkpoint' && e.detail === 'clock-virtual' && e.icount - 1 > previous && stops[stops.length - 1] !== e.icount - 1) stops.push(e.icount - 1);
-  }
-  return stops;
+  const quiet = new QuietPoints(events.map((e) => e.icount));
+  const checkpoints = new Set(events.filter((e) => e.kind === 'checkpoint' && e.detail === 'clock-virtual').map((e) => e.icount));
+  return [...checkpoints].filter((c) => c > 0 && quiet.isQuiet(c - 1)).map((c) => c - 1);
 }
 
 describe('a replay stopped where a timer is due resumes', { timeout: 1_800_000 }, () => {
