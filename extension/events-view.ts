@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import type { RewindConsoleResponse, TimelineEvent } from '@rewind/protocol';
 import { consoleLineLabel, lastAtOrBefore } from './novsc/bookmarks';
+import { kernelScanNote, type KernelScanNote } from './novsc/events';
 import { BOOKKEEPING_KINDS, describeEvent, describePosition, groupDigits, guestEventCount, kindLabel, printableBytes } from './novsc/format';
 import type { RewindSession, SessionTracker } from './sessions';
 import { command } from './commands/util';
@@ -34,7 +35,7 @@ const ICONS: Record<string, [string, string]> = {
 };
 
 type ConsoleLine = RewindConsoleResponse['lines'][number];
-type Node = { event: TimelineEvent } | { more: true } | { console: true } | { line: ConsoleLine };
+type Node = { event: TimelineEvent } | { more: true } | { console: true } | { line: ConsoleLine } | { scan: KernelScanNote };
 /** The one "Console output" group (its identity is what the tree knows it by). */
 const CONSOLE_GROUP: Node = { console: true };
 const CONSOLE_LIMIT = 100_000;
@@ -46,6 +47,8 @@ interface LoadedEvents {
   events: TimelineEvent[];
   truncated: boolean;
   counts: Record<string, number>;
+  /** What to say about a Linux recording's kernel-event scan (scanning, failed). */
+  scan?: KernelScanNote;
 }
 
 export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposable {
@@ -70,6 +73,7 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
       vscode.commands.registerCommand('rewind.filterEvents', command(() => this.pickKinds())),
       vscode.commands.registerCommand('rewind.refreshEvents', () => this.reload()),
       vscode.commands.registerCommand('rewind.loadMoreEvents', command(() => this.loadMore())),
+      vscode.commands.registerCommand('rewind.scanKernelEvents', command(() => this.scanAgain())),
     );
   }
 
@@ -88,7 +92,8 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
     const key = this.kinds.join(',');
     if (this.loaded && this.loaded.session === s && this.loaded.kinds === key) return this.loaded;
     const r = await s.request('rewind/events', { kinds: this.kinds, limit: PAGE });
-    this.loaded = { session: s, kinds: key, events: r.events, truncated: r.truncated, counts: r.counts };
+    const scan = kernelScanNote(this.kinds, r.kernelScan, r.kernelScanError);
+    this.loaded = { session: s, kinds: key, events: r.events, truncated: r.truncated, counts: r.counts, ...(scan ? { scan } : {}) };
     this.describe();
     return this.loaded;
   }
@@ -103,6 +108,17 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
     l.truncated = r.truncated || fresh.length > PAGE;
     this.describe();
     this.changed.fire(undefined);
+  }
+
+  /** Scans the recording for kernel events again (rewind/kernelEvents, with the adapter's progress), then lists them. */
+  private async scanAgain(): Promise<void> {
+    const s = this.sessions.active;
+    if (!s) return;
+    try {
+      await s.request('rewind/kernelEvents', {});
+    } finally {
+      this.reload();
+    }
   }
 
   private describe(): void {
@@ -152,7 +168,7 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
       return [];
     }
     const l = await this.load(s);
-    const nodes: Node[] = [CONSOLE_GROUP, ...l.events.map((event) => ({ event }))];
+    const nodes: Node[] = [...(l.scan ? [{ scan: l.scan }] : []), CONSOLE_GROUP, ...l.events.map((event) => ({ event }))];
     if (l.truncated) nodes.push({ more: true });
     if (this.current === undefined) queueMicrotask(() => this.positionChanged());
     return nodes;
@@ -164,6 +180,7 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
 
   async getTreeItem(node: Node): Promise<vscode.TreeItem> {
     if ('console' in node) return this.consoleGroupItem();
+    if ('scan' in node) return scanItem(node.scan);
     if ('line' in node) return this.consoleLineItem(node.line);
     if ('more' in node) {
       const item = new vscode.TreeItem(`Load ${groupDigits(PAGE)} more…`);
@@ -236,4 +253,14 @@ export class EventsView implements vscode.TreeDataProvider<Node>, vscode.Disposa
   dispose(): void {
     for (const d of this.subscriptions) d.dispose();
   }
+}
+
+function scanItem(note: KernelScanNote): vscode.TreeItem {
+  const item = new vscode.TreeItem(note.label);
+  item.id = 'kernel-scan';
+  item.description = note.description;
+  item.tooltip = note.tooltip;
+  item.iconPath = note.retry ? new vscode.ThemeIcon('warning', new vscode.ThemeColor('charts.yellow')) : new vscode.ThemeIcon('loading~spin');
+  if (note.retry) item.command = { command: 'rewind.scanKernelEvents', title: 'Scan for kernel events again' };
+  return item;
 }

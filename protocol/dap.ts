@@ -367,6 +367,8 @@ export interface RewindEventsResponse extends Omit<EventsResult, 'events'> {
   events: RewindEvent[];
   /** Linux recordings only: 'scanning' (kernel events follow, announced by rewind/eventsChanged), 'done', 'failed'. */
   kernelScan?: 'scanning' | 'done' | 'failed';
+  /** With kernelScan 'failed': why (rewind/kernelEvents scans again). */
+  kernelScanError?: string;
 }
 
 /** A named time point of a recording (rewind/bookmarks); stored beside the recording, so it comes back in every session. */
@@ -461,6 +463,10 @@ export interface RewindEventsChangedEvent {
   reason: 'kernel-events';
   /** Counts per kind, as rewind/events now answers them. */
   counts: Record<string, number>;
+  /** How the kernel-event scan ended: 'failed' leaves rewind/events without kernel events (rewind/kernelEvents scans again). */
+  kernelScan: 'done' | 'failed';
+  /** With 'failed': why. */
+  error?: string;
 }
 
 /** Custom events of the adapter: event -> body. */

@@ -36,7 +36,7 @@ main_lane=()
 for f in "${files[@]}"; do
   case "$(basename "$f")" in
     hang-watch.test.js | index-plugin-linux.test.js | index-queries-linux.test.js | linux-banner.test.js | linux-gdb-scripts.test.js | linux-modules.test.js | \
-      language-server-linux.test.js | linux-module-fixture.test.js | linux-soak.test.js | linux.test.js | qemu-build.test.js | \
+      language-server-linux.test.js | linux-kernel-scan-failure.test.js | linux-module-fixture.test.js | linux-soak.test.js | linux.test.js | qemu-build.test.js | \
       replay-timer-stops.test.js | snapshot-stress.test.js) linux_lane+=("$f") ;;
     *) main_lane+=("$f") ;;
   esac

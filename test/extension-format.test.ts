@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bookmarkNameProblem, consoleLineLabel, defaultBookmarkName, lastAtOrBefore } from '../extension/novsc/bookmarks';
 import { expressionFromContext, lineFromContext } from '../extension/novsc/context-args';
-import { memoryValue, typedLines } from '../extension/novsc/events';
+import { kernelScanNote, memoryValue, typedLines } from '../extension/novsc/events';
 import { DapMessageReader, encodeDapMessage } from '../extension/novsc/dap-stream';
 import { BOOKKEEPING_KINDS, describeEvent, describePosition, formatPercent, groupDigits, guestEventCount, percentOf, printableBytes, shortIcount } from '../extension/novsc/format';
 import { parseTimeInput } from '../extension/novsc/time-input';
@@ -96,6 +96,28 @@ describe('formatting', () => {
     assert.equal(memoryValue('010203', 3), '01 02 03');
     assert.equal(memoryValue(undefined, 4), undefined);
     assert.equal(memoryValue('zz', 1), undefined);
+  });
+});
+
+describe('the kernel-event scan in the Events view', () => {
+  const kernel = ['kernel-panic', 'serial-input'];
+  it('says nothing once done, for a guest without a scan, or when no kernel kind is shown', () => {
+    assert.equal(kernelScanNote(kernel, 'done'), undefined);
+    assert.equal(kernelScanNote(kernel, undefined), undefined);
+    assert.equal(kernelScanNote(['serial-input', 'interrupt'], 'failed', 'x'), undefined);
+  });
+  it('says a scan is under way, without a click', () => {
+    const n = kernelScanNote(kernel, 'scanning');
+    assert.equal(n?.label, 'Kernel events: scanning the recording…');
+    assert.equal(n?.retry, false);
+  });
+  it('says a scan failed, why, and that a click scans again', () => {
+    const n = kernelScanNote(kernel, 'failed', 'too many open sessions (1); close one first');
+    assert.equal(n?.label, 'Kernel events: the scan failed');
+    assert.equal(n?.description, 'too many open sessions (1); close one first · click to scan again');
+    assert.match(n?.tooltip ?? '', /failed: too many open sessions \(1\); close one first\n\nThe other events are listed as usual\. Click to scan again/);
+    assert.equal(n?.retry, true);
+    assert.equal(kernelScanNote(kernel, 'failed')?.description, 'no reason given · click to scan again');
   });
 });
 

@@ -14,7 +14,7 @@ import type { DebugProtocol } from '@vscode/debugprotocol';
 import { classifyKernelHits, mergeKernelEvents } from '../debug-adapter/src/linux/kernel-events';
 import type { LinuxReportingFunction } from '../debug-adapter/src/linux/linux-kernel';
 import { columns, valueHistoryTable } from '../extension/novsc/value-history';
-import type { RewindDmesgResponse, RewindEventsResponse } from '@rewind/protocol';
+import type { RewindDmesgResponse, RewindEventsChangedEvent, RewindEventsResponse } from '@rewind/protocol';
 import type { Stop } from './support/dap-client';
 import { useLinuxSession, useLinuxVariant } from './linux-session';
 import { KMSG_MARKER, WRITE_BYTES, WRITE_COUNT } from './linux-fixture';
@@ -452,9 +452,10 @@ describe('Linux kernel awareness on a real Linux recording', { timeout: 1_500_00
     const head = (await c.custom('rewind/events', { limit: 0 })) as RewindEventsResponse;
     assert.equal(head.kernelScan, 'scanning');
     assert.equal(head.counts['kernel-panic'], undefined);
-    const news = ((await changed) as DebugProtocol.Event).body as { reason: string; counts: Record<string, number> };
+    const news = ((await changed) as DebugProtocol.Event).body as RewindEventsChangedEvent;
     t.diagnostic(`kernel events: the whole recording scanned in ${Date.now() - t0} ms`);
     assert.equal(news.reason, 'kernel-events');
+    assert.equal(news.kernelScan, 'done');
     assert.equal(news.counts['kernel-panic'], 1);
     assert.equal(news.counts['serial-input'], head.counts['serial-input']);
     // Then rewind/kernelEvents answers from the cache.

@@ -46,3 +46,36 @@ export function memoryValue(hex: string | undefined, size: number): string | und
   }
   return hex.match(/../g)!.join(' ');
 }
+
+/** What the Events view says about a Linux recording's kernel-event scan, when it has something to say. */
+export interface KernelScanNote {
+  label: string;
+  description: string;
+  tooltip: string;
+  /** A click scans again (the scan failed). */
+  retry: boolean;
+}
+
+/**
+ * The note for rewind/events' `kernelScan` (and `kernelScanError`): none once the scan is done, or
+ * when the kinds shown have no kernel kind (or no Linux recording: no `kernelScan` at all).
+ */
+export function kernelScanNote(kinds: readonly string[], kernelScan: 'scanning' | 'done' | 'failed' | undefined, error?: string): KernelScanNote | undefined {
+  if (!kinds.some((k) => k.startsWith('kernel-'))) return undefined;
+  if (kernelScan === 'scanning') {
+    return {
+      label: 'Kernel events: scanning the recording…',
+      description: 'panics, oopses, BUGs, warnings, modules, task switches',
+      tooltip: 'The whole recording is being searched for kernel panics, oopses, BUGs, warnings, module loads and task switches; they appear here when the scan ends. The debugger can be used meanwhile.',
+      retry: false,
+    };
+  }
+  if (kernelScan !== 'failed') return undefined;
+  const why = error ?? 'no reason given';
+  return {
+    label: 'Kernel events: the scan failed',
+    description: `${why} · click to scan again`,
+    tooltip: `The search of the recording for kernel panics, oopses, BUGs, warnings, module loads and task switches failed: ${why}\n\nThe other events are listed as usual. Click to scan again (the Debug Console shows what the adapter logged).`,
+    retry: true,
+  };
+}

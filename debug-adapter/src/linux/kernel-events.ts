@@ -142,6 +142,11 @@ export class KernelEventScanner {
     return this.events ? 'done' : this.job ? 'scanning' : this.failed ? 'failed' : 'idle';
   }
 
+  /** Why the last scan failed (state 'failed'). */
+  get failure(): string | undefined {
+    return this.failed?.message;
+  }
+
   /** The events, once a scan finished. */
   get result(): RewindKernelEvent[] | undefined {
     return this.events;

@@ -117,7 +117,9 @@ export class LinuxSupport {
     if (this.kernel.functions.size === 0) return bridge;
     if (this.scanner.state === 'idle' && asksForKernelKinds(args.kinds)) this.startBackgroundScan(requestSeq);
     const merged = mergeKernelEvents(bridge, this.scanner.result, args, EVENTS_LIMIT);
-    return { ...merged, kernelScan: this.scanner.state === 'done' ? 'done' : this.scanner.state === 'failed' ? 'failed' : 'scanning' };
+    const failure = this.scanner.state === 'failed' ? this.scanner.failure : undefined;
+    if (failure !== undefined) return { ...merged, kernelScan: 'failed', kernelScanError: failure };
+    return { ...merged, kernelScan: this.scanner.state === 'done' ? 'done' : 'scanning' };
   }
 
   /** A kernel event by its index in rewind/events (for rewind/seek {eventIndex}). */
@@ -132,12 +134,24 @@ export class LinuxSupport {
   private startBackgroundScan(requestSeq: number): void {
     this.scanner
       .scan({ background: true, onStart: (job) => this.showProgress(job, requestSeq) })
-      .then(async (events) => {
-        const counts = { ...(await this.d.client.events(this.d.sessionId, { limit: 0 })).counts };
-        for (const e of events) counts[`kernel-${e.kind}`] = (counts[`kernel-${e.kind}`] ?? 0) + 1;
-        this.hooks.eventsChanged({ reason: 'kernel-events', counts });
-      })
-      .catch((e: unknown) => this.hooks.log(`Rewind: the scan for kernel panics, oopses and warnings stopped: ${(e as Error).message}`));
+      .then(
+        async (events) => {
+          const counts = await this.bridgeCounts();
+          for (const e of events) counts[`kernel-${e.kind}`] = (counts[`kernel-${e.kind}`] ?? 0) + 1;
+          this.hooks.eventsChanged({ reason: 'kernel-events', counts, kernelScan: 'done' });
+        },
+        async (e: unknown) => {
+          this.hooks.log(`Rewind: the scan for kernel panics, oopses and warnings stopped: ${(e as Error).message}`);
+          // A cancelled scan starts again with the next rewind/events; a failed one is told to whoever shows events.
+          if (this.scanner.state !== 'failed') return;
+          this.hooks.eventsChanged({ reason: 'kernel-events', counts: await this.bridgeCounts(), kernelScan: 'failed', error: this.scanner.failure ?? String(e) });
+        },
+      )
+      .catch((e: unknown) => this.hooks.log(`Rewind: could not tell the client about the kernel-event scan: ${(e as Error).message}`));
+  }
+
+  private async bridgeCounts(): Promise<Record<string, number>> {
+    return { ...(await this.d.client.events(this.d.sessionId, { limit: 0 })).counts };
   }
 
   private showProgress(job: ScanJobHandle, requestSeq: number): void {
