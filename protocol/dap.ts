@@ -365,8 +365,11 @@ export type RewindEvent = Omit<ReplayEvent, 'kind'> & { kind: ReplayEvent['kind'
  */
 export interface RewindEventsResponse extends Omit<EventsResult, 'events'> {
   events: RewindEvent[];
-  /** Linux recordings only: 'scanning' (kernel events follow, announced by rewind/eventsChanged), 'done', 'failed'. */
-  kernelScan?: 'scanning' | 'done' | 'failed';
+  /**
+   * Linux recordings only: 'scanning' (kernel events follow, announced by rewind/eventsChanged),
+   * 'partial' (all but the task switches are in: they follow), 'done', 'failed'.
+   */
+  kernelScan?: 'scanning' | 'partial' | 'done' | 'failed';
   /** With kernelScan 'failed': why (rewind/kernelEvents scans again). */
   kernelScanError?: string;
 }
@@ -463,8 +466,12 @@ export interface RewindEventsChangedEvent {
   reason: 'kernel-events';
   /** Counts per kind, as rewind/events now answers them. */
   counts: Record<string, number>;
-  /** How the kernel-event scan ended: 'failed' leaves rewind/events without kernel events (rewind/kernelEvents scans again). */
-  kernelScan: 'done' | 'failed';
+  /**
+   * Where the kernel-event scan is: 'partial' (a recording with an index: the panics, oopses, BUGs,
+   * warnings and module events are in, the task switches follow with another rewind/eventsChanged),
+   * 'done', or 'failed' (rewind/events has no kernel events; rewind/kernelEvents scans again).
+   */
+  kernelScan: 'partial' | 'done' | 'failed';
   /** With 'failed': why. */
   error?: string;
 }

@@ -111,6 +111,12 @@ describe('the kernel-event scan in the Events view', () => {
     assert.equal(n?.label, 'Kernel events: scanning the recording…');
     assert.equal(n?.retry, false);
   });
+  it('with the first part in, says only that task switches follow, and only when they are shown', () => {
+    assert.equal(kernelScanNote(kernel, 'partial'), undefined);
+    const n = kernelScanNote([...kernel, 'kernel-task-switch'], 'partial');
+    assert.equal(n?.label, 'Kernel events: finding task switches…');
+    assert.equal(n?.retry, false);
+  });
   it('says a scan failed, why, and that a click scans again', () => {
     const n = kernelScanNote(kernel, 'failed', 'too many open sessions (1); close one first');
     assert.equal(n?.label, 'Kernel events: the scan failed');

@@ -17,6 +17,7 @@ import { ReplayEngine, type Hit } from '../recorder-bridge/src/replay/engine';
 import { symbolTable } from './support/elf';
 import { prng } from './support/prng';
 import { qemuProcessesMentioning } from './support/procs';
+import { RewindDapClient } from './support/dap-client';
 import { linuxFixtureOrSkip, type LinuxFixture } from './linux-fixture';
 
 const HANG_MS = 30_000;
@@ -128,6 +129,37 @@ describe('index-backed queries on Linux', { timeout: 3_600_000 }, () => {
       const w2 = await fast!.lastWrite(g.address, g.size);
       if (falseReports.length > 0) t.diagnostic(`QEMU reported ${falseReports.length} write(s) of ${g.name} that did not happen (stores elsewhere on its page): ${falseReports.map(key).join(', ')}`);
       assert.deepEqual(w2 && key(w2), w1 && key(w1), `last write of ${g.name} before ${at}`);
+    }
+  });
+
+  it('the kernel-event scan over DAP tells the problems and module events first, then the task switches', async (t) => {
+    if (!fixture) return t.skip(skip);
+    const c = new RewindDapClient({ timeoutMs: 300_000 });
+    try {
+      await c.start();
+      await c.launch({ recording: fixture.bundle, symbols: [fixture.vmlinux], stopOnEntry: true });
+      const t0 = Date.now();
+      assert.equal((await c.custom('rewind/events', { limit: 0 })).kernelScan, 'scanning');
+      await c.kernelScanReaches('partial', 300_000);
+      const partialMs = Date.now() - t0;
+      const told = await c.kernelScanReaches('done', 300_000);
+      t.diagnostic(`kernel events: the first part after ${partialMs} ms, the task switches after ${Date.now() - t0} ms`);
+      assert.deepEqual(told.map((b) => b.kernelScan), ['partial', 'done']);
+      const [first, last] = [told[0]!, told[1]!];
+      assert.equal(first.counts['kernel-panic'], 1, JSON.stringify(first.counts));
+      assert.equal(first.counts['kernel-task-switch'], undefined, 'the task switches come second');
+      assert.equal(last.counts['kernel-panic'], 1);
+      assert.ok((last.counts['kernel-task-switch'] ?? 0) > 100, JSON.stringify(last.counts));
+      // The first part's events keep their numbers: a client may have shown them already.
+      const all = await c.custom('rewind/kernelEvents', {});
+      const panic = all.events.find((e) => e.kind === 'panic')!;
+      assert.equal(panic.message, 'sysrq triggered crash');
+      const listed = await c.custom('rewind/events', { kinds: ['kernel-panic', 'kernel-task-switch'], limit: 100_000 });
+      assert.equal(listed.kernelScan, 'done');
+      assert.equal(listed.events.find((e) => e.kind === 'kernel-panic')?.index, panic.eventIndex);
+      assert.ok(all.events.filter((e) => e.kind === 'task-switch').every((e) => e.eventIndex > panic.eventIndex), 'task switches numbered after the first part');
+    } finally {
+      await c.stop().catch(() => undefined);
     }
   });
 });

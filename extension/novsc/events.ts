@@ -60,8 +60,18 @@ export interface KernelScanNote {
  * The note for rewind/events' `kernelScan` (and `kernelScanError`): none once the scan is done, or
  * when the kinds shown have no kernel kind (or no Linux recording: no `kernelScan` at all).
  */
-export function kernelScanNote(kinds: readonly string[], kernelScan: 'scanning' | 'done' | 'failed' | undefined, error?: string): KernelScanNote | undefined {
+export function kernelScanNote(kinds: readonly string[], kernelScan: 'scanning' | 'partial' | 'done' | 'failed' | undefined, error?: string): KernelScanNote | undefined {
   if (!kinds.some((k) => k.startsWith('kernel-'))) return undefined;
+  if (kernelScan === 'partial') {
+    // Everything but the task switches is in: a note only when they are shown.
+    if (!kinds.includes('kernel-task-switch')) return undefined;
+    return {
+      label: 'Kernel events: finding task switches…',
+      description: 'panics, oopses, BUGs, warnings and modules are listed',
+      tooltip: 'The panics, oopses, BUGs, warnings and module loads of the whole recording are listed; the task switches are still being found (each is read where it happens), and appear when the scan ends.',
+      retry: false,
+    };
+  }
   if (kernelScan === 'scanning') {
     return {
       label: 'Kernel events: scanning the recording…',

@@ -10,9 +10,9 @@ import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DebugClient } from '@vscode/debugadapter-testsupport';
 import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindDapCommand, RewindDapRequests, RewindPosition } from '@rewind/protocol';
+import type { RewindDapCommand, RewindDapRequests, RewindEventsChangedEvent, RewindPosition } from '@rewind/protocol';
 import { ROOT } from '../helpers';
-import { waitGoneOrKill } from './procs';
+import { waitGoneOrKill, waitUntil } from './procs';
 
 export const DAP_ENTRY = join(ROOT, 'dist', 'dap.js');
 
@@ -78,7 +78,7 @@ export class RewindDapClient {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
     });
     this.dc.on('output', (e: DebugProtocol.OutputEvent) => this.output.push(e.body.output));
-    for (const name of ['stopped', 'continued', 'invalidated', 'rewind/positionChanged', 'progressStart', 'progressUpdate', 'progressEnd']) {
+    for (const name of ['stopped', 'continued', 'invalidated', 'rewind/positionChanged', 'rewind/eventsChanged', 'progressStart', 'progressUpdate', 'progressEnd']) {
       this.dc.on(name, (e: DebugProtocol.Event) => this.events.push(e));
     }
     const r = await this.dc.initializeRequest({
@@ -91,6 +91,17 @@ export class RewindDapClient {
       ...init,
     });
     return r.body ?? {};
+  }
+
+  /**
+   * Waits until a rewind/eventsChanged says the kernel-event scan is `state` (or failed, which ends
+   * the wait too); returns every rewind/eventsChanged body received so far, in order.
+   */
+  async kernelScanReaches(state: 'partial' | 'done' | 'failed', timeoutMs: number): Promise<RewindEventsChangedEvent[]> {
+    const bodies = () => this.events.filter((e) => e.event === 'rewind/eventsChanged').map((e) => e.body as RewindEventsChangedEvent);
+    const ended = await waitUntil(() => bodies().some((b) => b.kernelScan === state || b.kernelScan === 'failed'), timeoutMs, 100);
+    assert.ok(ended, `no rewind/eventsChanged with kernelScan '${state}' within ${timeoutMs / 1000} s (got: ${JSON.stringify(bodies().map((b) => b.kernelScan))})`);
+    return bodies();
   }
 
   /** launch + configurationDone, then the first stop. */

@@ -102,6 +102,8 @@ export interface KernelEventScannerDeps {
   moduleNameOffset?(): Promise<number | undefined>;
   /** What the bridge reads to tell which task runs at a hit (task switches' names). */
   taskProbe?(): Promise<BridgeTaskProbe | undefined>;
+  /** A phased scan has its problems and module events; the task switches follow (`partial`). */
+  onPartial?(): void;
   log?(line: string): void;
 }
 
@@ -133,13 +135,20 @@ interface Job {
 export class KernelEventScanner {
   private job?: Job;
   private events?: RewindKernelEvent[];
+  /** A phased scan's events before its task switches (until the scan ends). */
+  private first?: RewindKernelEvent[];
   private failed?: Error;
   private disposed = false;
 
   constructor(private readonly deps: KernelEventScannerDeps) {}
 
-  get state(): 'idle' | 'scanning' | 'done' | 'failed' {
-    return this.events ? 'done' : this.job ? 'scanning' : this.failed ? 'failed' : 'idle';
+  get state(): 'idle' | 'scanning' | 'partial' | 'done' | 'failed' {
+    return this.events ? 'done' : this.job ? (this.first ? 'partial' : 'scanning') : this.failed ? 'failed' : 'idle';
+  }
+
+  /** What is known so far: the whole result, or a phased scan's first part (state 'partial'). */
+  get known(): RewindKernelEvent[] | undefined {
+    return this.events ?? (this.job ? this.first : undefined);
   }
 
   /** Why the last scan failed (state 'failed'). */
@@ -217,6 +226,7 @@ export class KernelEventScanner {
   private start(background: boolean): Job {
     const job: Job = { promise: Promise.resolve([]), abort: new AbortController(), waiters: 0, background, progress: [] };
     this.failed = undefined;
+    this.first = undefined;
     job.promise = this.work(job).then(
       (events) => {
         if (this.job === job) this.job = undefined;
@@ -251,9 +261,6 @@ export class KernelEventScanner {
       sessionId = this.deps.mainSessionId;
       own = false;
     }
-    const sub = client.onProgress((p) => {
-      if (p.sessionId === sessionId) for (const cb of job.progress) cb(p.done, p.total);
-    });
     const closeOwn = () => (own ? client.close(sessionId).catch(() => undefined) : Promise.resolve());
     // Cancelling closes the scan's session at once: its replay processes go.
     const onAbort = () => void closeOwn();
@@ -261,18 +268,42 @@ export class KernelEventScanner {
     try {
       if (signal.aborted) throw new CancelledRequestError();
       const task = await this.deps.taskProbe?.().catch(() => undefined);
-      const r = await client.hits(sessionId, [...this.deps.functions.values()], { signal, ...(task ? { task } : {}) });
-      const hits: KernelHit[] = r.hits.flatMap((h) => {
-        const fn = names.get(BigInt(h.address).toString(16));
-        return fn ? [{ icount: h.icount, function: fn, address: BigInt(h.address), ...(h.task ? { task: { pid: h.task.pid, comm: h.task.comm } } : {}) }] : [];
-      });
-      const classified = classifyKernelHits(hits);
-      if (own) await this.readMessages(sessionId, classified, signal);
+      const hitsOf = async (functions: bigint[], withTask: boolean, progress: (done: number, total: number) => [number, number]): Promise<KernelHit[]> => {
+        // The session's progress notifications, for this query.
+        const sub = client.onProgress((p) => {
+          if (p.sessionId === sessionId) for (const cb of job.progress) cb(...progress(p.done, p.total));
+        });
+        const r = await client.hits(sessionId, functions, { signal, ...(withTask && task ? { task } : {}) }).finally(() => sub.dispose());
+        return r.hits.flatMap((h) => {
+          const fn = names.get(BigInt(h.address).toString(16));
+          return fn ? [{ icount: h.icount, function: fn, address: BigInt(h.address), ...(h.task ? { task: { pid: h.task.pid, comm: h.task.comm } } : {}) }] : [];
+        });
+      };
       const base = await this.deps.indexSize();
-      return classified.map((e, i) => ({ ...e, eventIndex: base + i }));
+      const switches = this.deps.functions.get('finish_task_switch');
+      const others = [...this.deps.functions].filter(([name]) => name !== 'finish_task_switch').map(([, a]) => a);
+      // With the recording's index the rare functions' hits come from a few buckets in seconds, the
+      // task switches (hundreds, each stopped at to read the task) from most of the recording: the
+      // problems and module events are told first. Without it each query replays the whole
+      // recording, and one query does both.
+      const phased = switches !== undefined && others.length > 0 && (await client.indexStatus(sessionId).catch(() => undefined))?.state === 'ready';
+      if (!phased) {
+        const classified = classifyKernelHits(await hitsOf([...this.deps.functions.values()], true, (d, t) => [d, t]));
+        if (own) await this.readMessages(sessionId, classified, signal);
+        return classified.map((e, i) => ({ ...e, eventIndex: base + i }));
+      }
+      // Progress: the first query is the first tenth.
+      const first = classifyKernelHits(await hitsOf(others, false, (d, t) => [d / 10, t]));
+      if (own) await this.readMessages(sessionId, first, signal);
+      if (signal.aborted) throw new CancelledRequestError();
+      const told = first.map((e, i) => ({ ...e, eventIndex: base + i }));
+      this.first = told;
+      this.deps.onPartial?.();
+      // Numbered after the first part's, which clients may already hold.
+      const more = classifyKernelHits(await hitsOf([switches], true, (d, t) => [t / 10 + (d * 9) / 10, t])).map((e, i) => ({ ...e, eventIndex: base + told.length + i }));
+      return [...told, ...more].sort((a, b) => a.icount - b.icount);
     } finally {
       signal.removeEventListener('abort', onAbort);
-      sub.dispose();
       await closeOwn();
     }
   }

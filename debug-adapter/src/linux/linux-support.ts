@@ -10,7 +10,7 @@ import type { TimePoint } from '@rewind/core';
 import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
 import type { Inspector } from '../inspector';
-import { asksForKernelKinds, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
+import { asksForKernelKinds, KERNEL_KIND_NAME, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
 import { LinuxKernel, linuxThreadName, runJson } from './linux-kernel';
 import { linuxScope } from './linux-scope';
 import { ModuleLoadStops } from './module-load-stops';
@@ -54,6 +54,8 @@ export class LinuxSupport {
       }
       return names;
     });
+    // The scanner tells the session when a phased scan has its first part (the session exists by then).
+    let support: LinuxSupport | undefined;
     const scanner = new KernelEventScanner({
       client: d.client,
       bundle: d.opened.path,
@@ -63,11 +65,13 @@ export class LinuxSupport {
       symbolize: (address) => hooks.inspect((signal) => d.gdb.console(`info symbol 0x${address.toString(16)}`, { signal })).then(parseInfoSymbol),
       taskProbe: async () => (await kernel.taskProbe()).probe,
       moduleNameOffset: () => hooks.inspect((signal) => runJson<{ nameOffset?: number }>(d.gdb, 'rewind-linux-modules --name-offset', signal)).then((r) => r.nameOffset),
+      onPartial: () => support?.announce('partial'),
       log: hooks.log,
     });
     hooks.log(`Rewind: a Linux kernel: the current task shows in thread names and the Linux scope; rewind/dmesg (or "dmesg" in the Debug Console) reads the kernel log`);
     if (d.kaslrOffset !== undefined) hooks.log(`Rewind: KASLR is on in this recording: the kernel runs 0x${d.kaslrOffset.toString(16)} above the vmlinux's link addresses, and its symbols are loaded there`);
-    return new LinuxSupport(d, kernel, scanner, hooks, new ModuleSymbols(d.gdb, moduleFolders, hooks.log), new ModuleLoadStops(d.gdb, hooks.log));
+    support = new LinuxSupport(d, kernel, scanner, hooks, new ModuleSymbols(d.gdb, moduleFolders, hooks.log), new ModuleLoadStops(d.gdb, hooks.log));
+    return support;
   }
 
   /** rewind/dmesg: the kernel log at the current time point. */
@@ -116,15 +120,15 @@ export class LinuxSupport {
     });
     if (this.kernel.functions.size === 0) return bridge;
     if (this.scanner.state === 'idle' && asksForKernelKinds(args.kinds)) this.startBackgroundScan(requestSeq);
-    const merged = mergeKernelEvents(bridge, this.scanner.result, args, EVENTS_LIMIT);
-    const failure = this.scanner.state === 'failed' ? this.scanner.failure : undefined;
-    if (failure !== undefined) return { ...merged, kernelScan: 'failed', kernelScanError: failure };
-    return { ...merged, kernelScan: this.scanner.state === 'done' ? 'done' : 'scanning' };
+    const merged = mergeKernelEvents(bridge, this.scanner.known, args, EVENTS_LIMIT);
+    const state = this.scanner.state;
+    if (state === 'failed') return { ...merged, kernelScan: 'failed', kernelScanError: this.scanner.failure ?? 'no reason given' };
+    return { ...merged, kernelScan: state === 'idle' ? 'scanning' : state };
   }
 
   /** A kernel event by its index in rewind/events (for rewind/seek {eventIndex}). */
   eventByIndex(index: number): RewindKernelEvent | undefined {
-    return this.scanner.result?.find((e) => e.eventIndex === index);
+    return this.scanner.known?.find((e) => e.eventIndex === index);
   }
 
   dispose(): void {
@@ -135,23 +139,22 @@ export class LinuxSupport {
     this.scanner
       .scan({ background: true, onStart: (job) => this.showProgress(job, requestSeq) })
       .then(
-        async (events) => {
-          const counts = await this.bridgeCounts();
-          for (const e of events) counts[`kernel-${e.kind}`] = (counts[`kernel-${e.kind}`] ?? 0) + 1;
-          this.hooks.eventsChanged({ reason: 'kernel-events', counts, kernelScan: 'done' });
-        },
-        async (e: unknown) => {
+        () => this.announce('done'),
+        (e: unknown) => {
           this.hooks.log(`Rewind: the scan for kernel panics, oopses and warnings stopped: ${(e as Error).message}`);
           // A cancelled scan starts again with the next rewind/events; a failed one is told to whoever shows events.
-          if (this.scanner.state !== 'failed') return;
-          this.hooks.eventsChanged({ reason: 'kernel-events', counts: await this.bridgeCounts(), kernelScan: 'failed', error: this.scanner.failure ?? String(e) });
+          if (this.scanner.state === 'failed') return this.announce('failed');
         },
-      )
-      .catch((e: unknown) => this.hooks.log(`Rewind: could not tell the client about the kernel-event scan: ${(e as Error).message}`));
+      );
   }
 
-  private async bridgeCounts(): Promise<Record<string, number>> {
-    return { ...(await this.d.client.events(this.d.sessionId, { limit: 0 })).counts };
+  /** rewind/eventsChanged for where the kernel-event scan is, with the counts rewind/events now answers. */
+  announce(kernelScan: 'partial' | 'done' | 'failed'): void {
+    void (async () => {
+      const counts = { ...(await this.d.client.events(this.d.sessionId, { limit: 0 })).counts };
+      for (const e of this.scanner.known ?? []) counts[KERNEL_KIND_NAME[e.kind]] = (counts[KERNEL_KIND_NAME[e.kind]] ?? 0) + 1;
+      this.hooks.eventsChanged({ reason: 'kernel-events', counts, kernelScan, ...(kernelScan === 'failed' ? { error: this.scanner.failure ?? 'no reason given' } : {}) });
+    })().catch((e: unknown) => this.hooks.log(`Rewind: could not tell the client about the kernel-event scan: ${(e as Error).message}`));
   }
 
   private showProgress(job: ScanJobHandle, requestSeq: number): void {
