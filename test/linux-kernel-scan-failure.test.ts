@@ -11,8 +11,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { DebugProtocol } from '@vscode/debugprotocol';
-import type { RewindEventsChangedEvent } from '@rewind/protocol';
 import { startBridge, type RunningBridge } from '../recorder-bridge/src/bridge';
 import { RewindDapClient } from './support/dap-client';
 import { assertNoLeftovers } from './support/procs';
@@ -39,10 +37,11 @@ describe('a failed kernel-event scan (Linux fixture, a bridge with room for one 
     await c.start();
     await c.launchOrAttach('attach', { bridge: `unix:${join(dir, 'bridge.sock')}`, recording: basename(fixture.bundle), symbols: [fixture.vmlinux], stopOnEntry: true });
 
-    const changed = c.dc.waitForEvent('rewind/eventsChanged', 120_000);
     const head = await c.custom('rewind/events', { limit: 0 });
     assert.equal(head.kernelScan, 'scanning', 'the first rewind/events starts the scan in the background');
-    const news = ((await changed) as DebugProtocol.Event).body as RewindEventsChangedEvent;
+    const failed = await c.kernelScanReaches('failed', 120_000);
+    assert.equal(failed.length, 1, JSON.stringify(failed));
+    const news = failed[0]!;
     assert.equal(news.reason, 'kernel-events');
     assert.equal(news.kernelScan, 'failed');
     assert.equal(news.error, 'too many open sessions (1); close one first');
@@ -61,6 +60,10 @@ describe('a failed kernel-event scan (Linux fixture, a bridge with room for one 
     const again = await c.custom('rewind/kernelEvents', {});
     t.diagnostic(`scanned again in the user's session in ${Date.now() - t0} ms`);
     assert.ok(c.events.filter((e) => e.event === 'progressStart').length > progress, 'with progress');
+    // Told as the background scan's outcome is: whoever shows events reads them again.
+    const told = await c.kernelScanReaches('done', 30_000, 1);
+    assert.equal(told[told.length - 1]!.kernelScan, 'done', JSON.stringify(told.map((b) => b.kernelScan)));
+    assert.equal(told[told.length - 1]!.counts['kernel-panic'], 1);
     assert.equal(again.events.filter((e) => e.kind === 'panic').length, 1, JSON.stringify(again.events.filter((e) => e.kind !== 'task-switch')));
     const done = await c.custom('rewind/events', { kinds: ['kernel-panic'], limit: 10 });
     assert.equal(done.kernelScan, 'done');

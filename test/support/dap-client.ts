@@ -93,12 +93,17 @@ export class RewindDapClient {
     return r.body ?? {};
   }
 
+  /** Every rewind/eventsChanged body received so far, in order. */
+  eventsChanges(): RewindEventsChangedEvent[] {
+    return this.events.filter((e) => e.event === 'rewind/eventsChanged').map((e) => e.body as RewindEventsChangedEvent);
+  }
+
   /**
-   * Waits until a rewind/eventsChanged says the kernel-event scan is `state` (or failed, which ends
-   * the wait too); returns every rewind/eventsChanged body received so far, in order.
+   * Waits until a rewind/eventsChanged after the first `since` says the kernel-event scan is `state`
+   * (a 'failed' one ends the wait too); returns those after the first `since`, in order.
    */
-  async kernelScanReaches(state: 'partial' | 'done' | 'failed', timeoutMs: number): Promise<RewindEventsChangedEvent[]> {
-    const bodies = () => this.events.filter((e) => e.event === 'rewind/eventsChanged').map((e) => e.body as RewindEventsChangedEvent);
+  async kernelScanReaches(state: 'partial' | 'done' | 'failed', timeoutMs: number, since = 0): Promise<RewindEventsChangedEvent[]> {
+    const bodies = () => this.eventsChanges().slice(since);
     const ended = await waitUntil(() => bodies().some((b) => b.kernelScan === state || b.kernelScan === 'failed'), timeoutMs, 100);
     assert.ok(ended, `no rewind/eventsChanged with kernelScan '${state}' within ${timeoutMs / 1000} s (got: ${JSON.stringify(bodies().map((b) => b.kernelScan))})`);
     return bodies();

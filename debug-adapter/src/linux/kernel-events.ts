@@ -102,8 +102,11 @@ export interface KernelEventScannerDeps {
   moduleNameOffset?(): Promise<number | undefined>;
   /** What the bridge reads to tell which task runs at a hit (task switches' names). */
   taskProbe?(): Promise<BridgeTaskProbe | undefined>;
-  /** A phased scan has its problems and module events; the task switches follow (`partial`). */
-  onPartial?(): void;
+  /**
+   * The scan's result changed: 'partial' (a phased scan has its problems and module events, the
+   * task switches follow), 'done', or 'failed' (not when cancelled).
+   */
+  onChange?(state: 'partial' | 'done' | 'failed'): void;
   log?(line: string): void;
 }
 
@@ -231,12 +234,16 @@ export class KernelEventScanner {
       (events) => {
         if (this.job === job) this.job = undefined;
         this.events = events;
+        this.deps.onChange?.('done');
         return events;
       },
       (e: unknown) => {
         if (this.job === job) this.job = undefined;
         // A cancelled scan starts over next time; a failed one is reported (and retried when asked again).
-        if (!job.abort.signal.aborted) this.failed = e instanceof Error ? e : new Error(String(e));
+        if (!job.abort.signal.aborted) {
+          this.failed = e instanceof Error ? e : new Error(String(e));
+          this.deps.onChange?.('failed');
+        }
         throw e;
       },
     );
@@ -298,7 +305,7 @@ export class KernelEventScanner {
       if (signal.aborted) throw new CancelledRequestError();
       const told = first.map((e, i) => ({ ...e, eventIndex: base + i }));
       this.first = told;
-      this.deps.onPartial?.();
+      this.deps.onChange?.('partial');
       // Numbered after the first part's, which clients may already hold.
       const more = classifyKernelHits(await hitsOf([switches], true, (d, t) => [t / 10 + (d * 9) / 10, t])).map((e, i) => ({ ...e, eventIndex: base + told.length + i }));
       return [...told, ...more].sort((a, b) => a.icount - b.icount);

@@ -54,7 +54,7 @@ export class LinuxSupport {
       }
       return names;
     });
-    // The scanner tells the session when a phased scan has its first part (the session exists by then).
+    // Every change of the scan's result is told to the client (the session exists by then).
     let support: LinuxSupport | undefined;
     const scanner = new KernelEventScanner({
       client: d.client,
@@ -65,7 +65,7 @@ export class LinuxSupport {
       symbolize: (address) => hooks.inspect((signal) => d.gdb.console(`info symbol 0x${address.toString(16)}`, { signal })).then(parseInfoSymbol),
       taskProbe: async () => (await kernel.taskProbe()).probe,
       moduleNameOffset: () => hooks.inspect((signal) => runJson<{ nameOffset?: number }>(d.gdb, 'rewind-linux-modules --name-offset', signal)).then((r) => r.nameOffset),
-      onPartial: () => support?.announce('partial'),
+      onChange: (state) => support?.announce(state),
       log: hooks.log,
     });
     hooks.log(`Rewind: a Linux kernel: the current task shows in thread names and the Linux scope; rewind/dmesg (or "dmesg" in the Debug Console) reads the kernel log`);
@@ -138,18 +138,12 @@ export class LinuxSupport {
   private startBackgroundScan(requestSeq: number): void {
     this.scanner
       .scan({ background: true, onStart: (job) => this.showProgress(job, requestSeq) })
-      .then(
-        () => this.announce('done'),
-        (e: unknown) => {
-          this.hooks.log(`Rewind: the scan for kernel panics, oopses and warnings stopped: ${(e as Error).message}`);
-          // A cancelled scan starts again with the next rewind/events; a failed one is told to whoever shows events.
-          if (this.scanner.state === 'failed') return this.announce('failed');
-        },
-      );
+      // Its outcome reaches the client by rewind/eventsChanged (announce); a cancelled scan starts again with the next rewind/events.
+      .catch((e: unknown) => this.hooks.log(`Rewind: the scan for kernel panics, oopses and warnings stopped: ${(e as Error).message}`));
   }
 
   /** rewind/eventsChanged for where the kernel-event scan is, with the counts rewind/events now answers. */
-  announce(kernelScan: 'partial' | 'done' | 'failed'): void {
+  private announce(kernelScan: 'partial' | 'done' | 'failed'): void {
     void (async () => {
       const counts = { ...(await this.d.client.events(this.d.sessionId, { limit: 0 })).counts };
       for (const e of this.scanner.known ?? []) counts[KERNEL_KIND_NAME[e.kind]] = (counts[KERNEL_KIND_NAME[e.kind]] ?? 0) + 1;
