@@ -21,6 +21,7 @@ import { CancelledError, UserError } from '../recorder-bridge/src/errors';
 import { planSlices } from '../recorder-bridge/src/index/index-plan';
 import { buildIndex } from '../recorder-bridge/src/index/index-pass';
 import { indexStatus, loadIndex, type StoredIndex } from '../recorder-bridge/src/index/index-store';
+import { loadParsedIndex } from '../recorder-bridge/src/index/loaded-indexes';
 import { parsePluginOutput } from '../recorder-bridge/src/index/plugin-output';
 import { runPluginPass } from '../recorder-bridge/src/index/plugin-pass';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
@@ -75,6 +76,10 @@ describe('index pass and store', { timeout: 900_000 }, () => {
     assert.equal(built.code, 0, built.stderr);
     const bundle = await Bundle.open(copy);
     const good = (await loadIndex(bundle))!;
+    // A second engine of the recording in this process takes the index parsed by the first...
+    const parsedFirst = await loadParsedIndex(bundle);
+    assert.ok(parsedFirst);
+    assert.equal(await loadParsedIndex(await Bundle.open(copy)), parsedFirst, 'loaded once, parsed once');
     const folder = join(copy, 'index');
     const victim = good.slices[1]!;
     const victimFile = (await fs.readdir(folder)).find((n) => n.startsWith(`slice-${victim.from}-${victim.to}-`))!;
@@ -89,6 +94,8 @@ describe('index pass and store', { timeout: 900_000 }, () => {
       return true;
     });
     assert.equal((await info(copy)).state, 'damaged');
+    // ...but never once a file changed: the damage is found as by a new process.
+    await assert.rejects(loadParsedIndex(bundle), (e: unknown) => e instanceof UserError && e.code === 'index-damaged' && e.message.includes(victimFile));
 
     const others = await sliceFiles(folder);
     const victimStamp = others.get(victimFile);
@@ -102,6 +109,8 @@ describe('index pass and store', { timeout: 900_000 }, () => {
 
     const again = (await loadIndex(await Bundle.open(copy)))!;
     assertCovers(again);
+    const parsedAgain = await loadParsedIndex(await Bundle.open(copy));
+    assert.ok(parsedAgain && parsedAgain !== parsedFirst, 'the rebuilt index is loaded afresh');
     const parsed = (s: StoredIndex) => s.slices.map((x) => parsePluginOutput(x.output, x.snapshot));
     assert.deepEqual(parsed(again), parsed(good), 'the rebuilt slice holds the same buckets');
     assert.deepEqual(

@@ -305,9 +305,10 @@ export class KernelEventScanner {
         if (own) await this.readMessages(sessionId, classified, signal);
         return classified.map((e, i) => ({ ...e, eventIndex: base + i }));
       }
-      // One part after the other: on the Linux fixture (2 cores) the first part came after 10.7 s and
-      // the whole after 35.0 s; the task switches in a second session at the same time made the first
-      // part 15.7 s and the whole no sooner (35.7 s): the task switches' replay keeps both cores busy.
+      // One part after the other: on the Linux fixture (2 cores) the first part came after 9-11 s and
+      // the whole after 34-35 s (one pass: 26 s); the task switches in a second session at the same
+      // time made the first part 15.7 s and the whole no sooner (35.7 s): their replay keeps both
+      // cores busy.
       const first = classifyKernelHits(await hitsOf(others, false, 0.1));
       if (own) await this.readMessages(sessionId, first, signal);
       if (signal.aborted) throw new CancelledRequestError();

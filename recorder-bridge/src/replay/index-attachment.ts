@@ -6,8 +6,9 @@
 import type { Bundle } from '../bundle/reader';
 import { UserError } from '../errors';
 import { buildIndex } from '../index/index-pass';
-import { loadIndex, rememberReplayEnd, type StoredIndex } from '../index/index-store';
-import { RecordingIndex } from '../index/recording-index';
+import { rememberReplayEnd } from '../index/index-store';
+import { loadParsedIndex, parsedIndex, type LoadedIndex } from '../index/loaded-indexes';
+import type { RecordingIndex } from '../index/recording-index';
 import type { ReplayLogIndex } from '../replay-log';
 import type { TimePoint } from '../timepoint';
 import type { LadderPoint } from './worker-types';
@@ -46,8 +47,8 @@ export class IndexAttachment {
       return;
     }
     try {
-      const stored = await loadIndex(this.bundle);
-      if (stored) return this.attach(stored);
+      const loaded = await loadParsedIndex(this.bundle);
+      if (loaded) return this.attach(loaded);
     } catch (e) {
       if (!(e instanceof UserError)) throw e;
       this.status = { state: 'damaged', message: e.message };
@@ -56,7 +57,7 @@ export class IndexAttachment {
     this.status = { state: 'building' };
     this.job = buildIndex(this.bundle, { log: this.log, signal: this.stop.signal, hangMs: Math.max(this.hangMs ?? 0, BUILD_HANG_MS), ...(onProgress ? { onProgress } : {}) })
       .then((stored) => {
-        if (!this.stop.signal.aborted) this.attach(stored);
+        if (!this.stop.signal.aborted) this.attach(parsedIndex(stored));
       })
       // A build that fails (or an index it made that does not parse) leaves the queries without one.
       .catch((e: unknown) => {
@@ -75,8 +76,8 @@ export class IndexAttachment {
     await this.job;
   }
 
-  private attach(stored: StoredIndex): void {
-    this.index = RecordingIndex.fromSlices(stored.slices, stored.where);
+  private attach({ stored, index }: LoadedIndex): void {
+    this.index = index;
     const extras = stored.slices.flatMap((s) =>
       (s.extra?.snapshots ?? []).map((x): LadderPoint => ({ name: x.name, icount: x.icount, vmClockNs: 0, vmStateBytes: x.vmStateBytes, image: s.extra!.image, source: 'index' })),
     );
