@@ -18,7 +18,7 @@
  * VIRTUAL_RT checkpoint of the log) froze too: the stopped replay's main loop ran those timers, whose
  * callbacks do nothing while the VM is stopped (icount_adjust_rt), and left the virtual clock behind
  * the recorded one, so the next QEMU_CLOCK_VIRTUAL checkpoint never came (patches/qemu/0003). Before
- * that patch, the second test below froze within its first 32 stops on both Linux recordings tried.
+ * that patch, the second test below froze within its first 33 stops on both Linux recordings tried.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
