@@ -10,7 +10,7 @@ import type { TimePoint } from '@rewind/core';
 import type { Debuggee } from '../debuggee';
 import { AdapterError } from '../errors';
 import type { Inspector } from '../inspector';
-import { asksForKernelKinds, KERNEL_KIND_NAME, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
+import { asksForKernelKinds, KernelEventScanner, mergeKernelEvents, withoutKernelKinds, type ScanJobHandle } from './kernel-events';
 import { LinuxKernel, linuxThreadName, runJson } from './linux-kernel';
 import { linuxScope } from './linux-scope';
 import { ModuleLoadStops } from './module-load-stops';
@@ -145,8 +145,7 @@ export class LinuxSupport {
   /** rewind/eventsChanged for where the kernel-event scan is, with the counts rewind/events now answers. */
   private announce(kernelScan: 'partial' | 'done' | 'failed'): void {
     void (async () => {
-      const counts = { ...(await this.d.client.events(this.d.sessionId, { limit: 0 })).counts };
-      for (const e of this.scanner.known ?? []) counts[KERNEL_KIND_NAME[e.kind]] = (counts[KERNEL_KIND_NAME[e.kind]] ?? 0) + 1;
+      const { counts } = mergeKernelEvents(await this.d.client.events(this.d.sessionId, { limit: 0 }), this.scanner.known, { limit: 0 }, EVENTS_LIMIT);
       this.hooks.eventsChanged({ reason: 'kernel-events', counts, kernelScan, ...(kernelScan === 'failed' ? { error: this.scanner.failure ?? 'no reason given' } : {}) });
     })().catch((e: unknown) => this.hooks.log(`Rewind: could not tell the client about the kernel-event scan: ${(e as Error).message}`));
   }
