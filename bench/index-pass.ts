@@ -14,7 +14,7 @@
  *    order by whichever of 2 workers is free first), not measured: this benchmark runs one QEMU at
  *    a time so as not to disturb other work on the machine (and a shared machine would distort it);
  *  - sizes: the plugin's output raw and deflated (zlib level 6), distinct instruction addresses,
- *    distinct addresses and written 8-byte grains per bucket (median, max).
+ *    distinct addresses and written grains per bucket (median, max).
  * Results: bench/results/index-pass-DATE.md and .json.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -26,7 +26,7 @@
  *     kernel's image) drawn uniformly among those whose entry address ran in a bucket that ended
  *     before S (the index's counts), alternately rare (1 to 3 runs before S) and common (more);
  *   - N (S, kernel global): a D/d/B/b symbol of 1 to 8 bytes (not code, a name of its own) whose
- *     bytes were written in a bucket that ended before S (index.writing: 8-byte grains), alternately near
+ *     bytes were written in a bucket that ended before S (index.writing: 4-byte grains), alternately near
  *     (the newest such bucket less than 10% of the recording before S) and far (written long before).
  *   A target that gdb cannot break on or watch by name is drawn again.
  *

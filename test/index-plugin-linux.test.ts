@@ -26,12 +26,12 @@ const HANG_MS = 30_000;
 const DATA_SAMPLE = 256 * 1024;
 /** __START_KERNEL_map: the kernel image's mapping (x86_64). */
 const KERNEL_TEXT = 0xffffffff80000000n;
-/** Page-table entry bits the CPU's page walker sets itself (not a store of any instruction). */
-const ACCESSED_DIRTY = 0x60n;
+/** Page-table entry bits the CPU's page walker sets itself (not a store of any instruction), in an entry's lowest byte. */
+const ACCESSED_DIRTY = 0x60;
 
-/** Whether two copies of a grain differ only in the accessed and dirty bits of its 64-bit entries. */
-function onlyAccessedDirty(was: Buffer, is: Buffer): boolean {
-  for (let i = 0; i < was.length; i += 8) if ((was.readBigUInt64LE(i) ^ is.readBigUInt64LE(i)) & ~ACCESSED_DIRTY) return false;
+/** Whether two copies of the grain at `at` differ only in the accessed and dirty bits of the 64-bit entries it overlaps (a grain may be smaller than an entry). */
+function onlyAccessedDirty(at: bigint, was: Buffer, is: Buffer): boolean {
+  for (let j = 0; j < was.length; j++) if ((was[j]! ^ is[j]!) & ~((at + BigInt(j)) % 8n === 0n ? ACCESSED_DIRTY : 0)) return false;
   return true;
 }
 
@@ -123,7 +123,7 @@ describe('index plugin on Linux', { timeout: 3_600_000 }, () => {
           const at = base + BigInt(off);
           if (grainWritten(b, at / GRAIN)) continue;
           if (at >= stack[0]! && at < stack[1]! && delivered.has(k)) why.frame++;
-          else if (onlyAccessedDirty(was, is)) why.accessedDirty++;
+          else if (onlyAccessedDirty(at, was, is)) why.accessedDirty++;
           else if (grainWritten(b, physOf(at) / GRAIN) || grainWritten(b, (directMap + physOf(at)) / GRAIN)) why.alias++;
           else missed.push(`0x${at.toString(16)} in [${b.from}, ${b.to})`);
         }

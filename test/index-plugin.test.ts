@@ -209,5 +209,6 @@ describe('index plugin', { timeout: 900_000 }, () => {
     assert.throws(() => parsePluginOutput(file(body).subarray(0, -1), 'cut.bin'), UserError);
     assert.throws(() => parsePluginOutput(file([0x01, ...body.slice(1)]), 'misnumbered.bin'), UserError);
     assert.throws(() => parsePluginOutput(Buffer.from('RWNDIX01'), 'older.bin'), UserError);
+    assert.throws(() => parsePluginOutput(Buffer.from('RWNDIX02'), 'older-8-byte-grains.bin'), UserError);
   });
 });

@@ -50,9 +50,9 @@ const ix = RecordingIndex.fromSlices(
         [0, 100],
         [100, 200],
       ],
-      output: pluginOutput([{ counts: [[K, 3], [K + 0x10n, 1], [U, 7]] }, { counts: [[K + 0x10n, 2], [0xffffffffffffff00n, 5]], grains: [[(K + 0x2000n) >> GRAIN_SHIFT, 2]] }]),
+      output: pluginOutput([{ counts: [[K, 3], [K + 0x10n, 1], [U, 7]] }, { counts: [[K + 0x10n, 2], [0xffffffffffffff00n, 5]], grains: [[(K + 0x2000n) >> GRAIN_SHIFT, Number(0x10n >> GRAIN_SHIFT)]] }]),
     },
-    { spans: [[200, 300]], output: pluginOutput([{ counts: [[K, 4], [U + 4n, 1]] }]) },
+    { spans: [[200, 300]], output: pluginOutput([{ counts: [[K, 4], [U + 4n, 1]], grains: [[(K + 0x3004n) >> GRAIN_SHIFT, 1]] }]) },
   ],
   'test index',
 );
@@ -87,6 +87,10 @@ describe('the recording index in memory (recording-index.ts)', () => {
     assert.deepEqual(ix.writing(K + 0x1ff8n, 9, 0, 300), [{ from: 100, to: 200 }], 'a range reaching into a written grain');
     assert.deepEqual(ix.writing(K + 0x1ff8n, 8, 0, 300), [], 'the grain before');
     assert.deepEqual(ix.writing(K + 0x2010n, 8, 0, 300), [], 'the grain after (in the same 64-byte line)');
+    // A 4-byte store at K + 0x3004: the 4-byte variable beside it (a spinlock next to an int) was not written.
+    assert.deepEqual(ix.writing(K + 0x3000n, 4, 0, 300), [], 'the 4 bytes before a 4-byte store, in the same 8-byte word');
+    assert.deepEqual(ix.writing(K + 0x3004n, 4, 0, 300), [{ from: 200, to: 300 }]);
+    assert.deepEqual(ix.writing(K + 0x3000n, 8, 0, 300), [{ from: 200, to: 300 }], 'the 8-byte word holding it');
   });
 
   it('sums a range of addresses, and the totals of the whole index', () => {

@@ -1,6 +1,6 @@
 /*
  * rewind-index: a QEMU TCG plugin that records, per time bucket of a replay, how often each guest
- * instruction address ran and which 8-byte grains of guest memory were written.
+ * instruction address ran and which 4-byte grains of guest memory were written.
  *
  * QEMU API: plugin API version 1, as in QEMU 7.2 (include/qemu/qemu-plugin.h of qemu-7.2.0).
  * Debian ships no qemu-plugin.h, so the few types and functions used here are declared below,
@@ -26,25 +26,25 @@
  * an instruction re-executed by icount's I/O recompile runs in a CF_MEMI_ONLY block, where QEMU
  * drops instruction callbacks, so it is not counted twice.
  *
- * Writes: a callback on every store (not loads) puts the 8-byte grains it touched (grain =
- * vaddr >> 3; a store touches up to three: 16 bytes that straddle) into the bucket's set. Grains,
- * not cache lines: a variable that shares its 64-byte line with hot neighbours (timekeeping,
- * locks) would otherwise look written in almost every bucket, and every such bucket is replayed
- * by a watchpoint query (docs/index-design.md, "Write granularity"). A store's callback runs after the access: one that
+ * Writes: a callback on every store (not loads) puts the 4-byte grains it touched (grain =
+ * vaddr >> 2; a store touches up to five: 16 bytes that straddle) into the bucket's set. Grains,
+ * not cache lines or 8-byte words: a variable that shares them with hot neighbours (timekeeping,
+ * a 4-byte spinlock next to an int) would otherwise look written in almost every bucket, and every
+ * such bucket is replayed by a watchpoint query (docs/index-design.md, "Write granularity"). A store's callback runs after the access: one that
  * faults is not recorded. QEMU 7.2 calls a callback registered for stores on loads too (its
  * accel/tcg/plugin-gen.c op_rw() reads the access's rw, 1 or 2, as if it were a 0/1 write flag),
  * with the load's meminfo: the callback keeps only what qemu_plugin_mem_is_store() says is a store.
  *
  * OUTFILE format (all integers unsigned LEB128 varints unless said otherwise):
  *   file   := magic record*
- *   magic  := the 8 bytes "RWNDIX02" (01: the same with 64-byte lines)
+ *   magic  := the 8 bytes "RWNDIX03" (02: the same with 8-byte grains, 01: with 64-byte lines)
  *   record := length body          (length: the body's size in bytes)
  *   body   := seq nAddrs addr* nRuns run*
  *     seq    : 0, 1, 2... one per mark (drops do not count)
  *     addr   := vaddrDelta count  ascending guest virtual addresses; vaddrDelta is the distance from
  *                                 the previous address of the record (the first: from 0); count > 0
  *                                 is how often it ran in the bucket
- *     run    := gap nGrains       written grains (grain = vaddr >> 3), ascending, maximal runs of
+ *     run    := gap nGrains       written grains (grain = vaddr >> 2), ascending, maximal runs of
  *                                 adjacent grains; gap is the first grain minus the end (first + n)
  *                                 of the previous run (the first: from 0)
  */
@@ -217,7 +217,7 @@ static uint64_t *slot_counter(uint64_t vaddr)
  * (for sorting and clearing). In front of it a small direct-mapped cache of recently seen grains:
  * most stores hit a grain written a moment ago (the stack, the same variable).
  */
-#define GRAIN_SHIFT 3
+#define GRAIN_SHIFT 2
 #define RECENT 256u
 static uint64_t recent[RECENT];
 static uint64_t *grain_set;
@@ -517,7 +517,7 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         fprintf(stderr, "rewind-index: cannot create %s: %s\n", out, strerror(errno));
         return -1;
     }
-    if (!write_all(out_fd, (const uint8_t *)"RWNDIX02", 8)) {
+    if (!write_all(out_fd, (const uint8_t *)"RWNDIX03", 8)) {
         fprintf(stderr, "rewind-index: cannot write %s: %s\n", out, strerror(errno));
         return -1;
     }

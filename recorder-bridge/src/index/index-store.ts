@@ -19,9 +19,9 @@ import type { TimePoint } from '../timepoint';
 import { sha256OfBuffer, sha256OfFile } from '../util/hash';
 import { PLUGIN_OUTPUT_MAGIC } from './plugin-output';
 
-export const INDEX_SCHEMA = 'rewind.index/2';
+export const INDEX_SCHEMA = 'rewind.index/3';
 /** Indexes this Rewind no longer reads (1: writes in 64-byte lines), named in the message that has them rebuilt. */
-const OLDER_SCHEMAS = ['rewind.index/1'];
+const OLDER_SCHEMAS = ['rewind.index/1', 'rewind.index/2'];
 export const INDEX_JSON = 'index.json';
 
 /** One slice as index.json lists it: the replay from `snapshot` over [from, to), and its file. */

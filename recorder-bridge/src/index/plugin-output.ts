@@ -1,14 +1,14 @@
 /**
  * The file the index plugin (recorder-bridge/native/rewind-index.c) writes: a magic, then one
- * record per "mark", each the executions per instruction address and the 8-byte grains written
+ * record per "mark", each the executions per instruction address and the 4-byte grains written
  * during one bucket. The format is described in the plugin's header and docs/index-design.md.
  */
 import { UserError } from '../errors';
 
-/** RWNDIX01 was the same format with 64-byte lines: an index of it is rebuilt (index-store.ts). */
-export const PLUGIN_OUTPUT_MAGIC = 'RWNDIX02';
-/** Written memory is recorded in grains of 2^3 = 8 bytes: grain n covers [n << 3, (n + 1) << 3). */
-export const GRAIN_SHIFT = 3n;
+/** RWNDIX02 was the same format with 8-byte grains, RWNDIX01 with 64-byte lines: an index of either is rebuilt (index-store.ts). */
+export const PLUGIN_OUTPUT_MAGIC = 'RWNDIX03';
+/** Written memory is recorded in grains of 2^2 = 4 bytes: grain n covers [n << 2, (n + 1) << 2). */
+export const GRAIN_SHIFT = 2n;
 
 /** One bucket as the plugin wrote it, without its time points (the engine knows where it marked). */
 export interface PluginRecord {

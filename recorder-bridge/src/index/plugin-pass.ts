@@ -34,7 +34,7 @@ export interface IndexBucket {
   to: TimePoint;
   /** Executions (attempts) per guest virtual address of an instruction. */
   counts: Map<bigint, number>;
-  /** Written 8-byte grains as runs [first grain, number of grains] (grain n covers [n << 3, (n + 1) << 3)). */
+  /** Written 4-byte grains as runs [first grain, number of grains] (grain n covers [n << 2, (n + 1) << 2)). */
   writes: Array<[bigint, number]>;
 }
 

@@ -1,6 +1,6 @@
 /**
  * A recording's index in memory, for queries: per bucket (a stretch of time points the engine
- * marked exactly), the executions of every instruction address and the 8-byte grains written. It
+ * marked exactly), the executions of every instruction address and the 4-byte grains written. It
  * says which buckets CAN hold a breakpoint hit or a write; the engine replays only those, with the
  * gdbstub, to land exactly (docs/index-design.md). Built from the plugin's output as stored
  * (index-store.ts), parsed straight into typed arrays: the Linux fixture's index has a few million
