@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { GRAIN_SHIFT, PLUGIN_OUTPUT_MAGIC } from '../recorder-bridge/src/index/plugin-output';
 import { RecordingIndex } from '../recorder-bridge/src/index/recording-index';
+import { clip, mergeAdjacent } from '../recorder-bridge/src/replay/candidate-runs';
 
 function varint(v: bigint): number[] {
   const out: number[] = [];
@@ -106,5 +107,19 @@ describe('the recording index in memory (recording-index.ts)', () => {
     assert.equal(totals.get(0xffffffffffffff00n), 5);
     assert.equal(totals.get(U), 7);
     assert.deepEqual(ix.countsInRange(0n, 0x1000000n), new Map([[U, 7], [U + 4n, 1]]));
+  });
+});
+
+describe('candidate runs (candidate-runs.ts)', () => {
+  it('joins adjacent buckets into runs, and clips runs to a slice', () => {
+    const spans = [
+      { from: 0, to: 10 },
+      { from: 10, to: 20 },
+      { from: 25, to: 30 },
+      { from: 60, to: 70 },
+    ];
+    assert.deepEqual(mergeAdjacent(spans), [{ from: 0, to: 20 }, { from: 25, to: 30 }, { from: 60, to: 70 }]);
+    assert.deepEqual(spans[0], { from: 0, to: 10 }, 'the input is left as it was');
+    assert.deepEqual(clip(mergeAdjacent(spans), 15, 65), [{ from: 15, to: 20 }, { from: 25, to: 30 }, { from: 60, to: 65 }]);
   });
 });
