@@ -20,7 +20,7 @@ import { sha256OfBuffer, sha256OfFile } from '../util/hash';
 import { PLUGIN_OUTPUT_MAGIC } from './plugin-output';
 
 export const INDEX_SCHEMA = 'rewind.index/3';
-/** Indexes this Rewind no longer reads (1: writes in 64-byte lines), named in the message that has them rebuilt. */
+/** Indexes this Rewind no longer reads (1: writes in 64-byte lines, 2: in 8-byte grains), named in the message that has them rebuilt. */
 const OLDER_SCHEMAS = ['rewind.index/1', 'rewind.index/2'];
 export const INDEX_JSON = 'index.json';
 
