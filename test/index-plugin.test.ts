@@ -3,7 +3,7 @@
  * recording with several snapshots: one plugin pass per slice (1M-instruction buckets), checked
  * bucket by bucket against what the gdbstub finds in one straight replay (the engine's way):
  *  - executions of code addresses equal the breakpoint hits, exactly;
- *  - the 8-byte grains the plugin says were written are exactly the buckets where a write
+ *  - the grains the plugin says were written are exactly the buckets where a write
  *    watchpoint on the grain triggers (and cover those of the variable in it);
  *  - every grain of the kernel's memory whose bytes changed within a bucket is among its written
  *    grains (memory read through the gdbstub at every boundary);

@@ -32,7 +32,7 @@ const key = (h: Hit) => `${h.icount}:${h.address.toString(16)}:${h.dataAddress?.
  * reports skipped. QEMU's gdbstub now and then reports a write watchpoint for a store elsewhere on
  * the watched page (docs/replay-research.md, "Write watchpoints that QEMU reports for other
  * addresses"). A report is false when the index, whose plugin saw every store, has none to the
- * watched bytes' 8-byte grains in that bucket; the bytes must then be unchanged across it (else the
+ * watched bytes' grains in that bucket; the bytes must then be unchanged across it (else the
  * index missed a store, and this fails). The search goes on from just before a false report.
  */
 async function plainLastWrite(plain: ReplayEngine, indexed: ReplayEngine, g: { name: string; address: bigint; size: number }, at: number, falseReports: Hit[]): Promise<Hit | undefined> {
