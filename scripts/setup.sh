@@ -2,8 +2,8 @@
 # Installs what Rewind needs and builds it. Safe to run again: it only does what is missing.
 #  - Debian packages: QEMU (the engine), gdb (symbols), gcc/make/binutils (the demo guest kernel).
 #    As root they are installed with apt-get; otherwise the missing ones are named and it stops.
-#  - npm dependencies (npm ci), the TypeScript build, the demo guest kernel, and the index's QEMU
-#    plugin (out/native/rewind-index.so, built with gcc when missing or older than its source).
+#  - npm dependencies (npm ci), the TypeScript build, the demo guest kernel, and the QEMU plugins
+#    (out/native/rewind-index.so and rewind-probe.so, built with gcc when missing or older than their source).
 #  - Rewind's QEMU (scripts/build-qemu.sh, out/native/qemu/), unless REWIND_QEMU=system.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,15 +54,18 @@ say "building"
 node scripts/build.mjs
 make -s -C guests/demo
 
-plugin_src=recorder-bridge/native/rewind-index.c
-plugin_so=out/native/rewind-index.so
-if [ ! -f "$plugin_so" ] || [ "$plugin_src" -nt "$plugin_so" ]; then
-  say "building the index plugin ($plugin_so)"
-  mkdir -p out/native
-  # Built beside and renamed into place: a QEMU that loads the plugin meanwhile never sees half a file.
-  gcc -O2 -shared -fPIC -Wall -Werror -o "$plugin_so.tmp" "$plugin_src" -lpthread
-  mv -f "$plugin_so.tmp" "$plugin_so"
-fi
+# The index plugin and the probe plugin (recorder-bridge/native/), each rebuilt when older than its source.
+for plugin in rewind-index rewind-probe; do
+  plugin_src=recorder-bridge/native/$plugin.c
+  plugin_so=out/native/$plugin.so
+  if [ ! -f "$plugin_so" ] || [ "$plugin_src" -nt "$plugin_so" ]; then
+    say "building the $plugin plugin ($plugin_so)"
+    mkdir -p out/native
+    # Built beside and renamed into place: a QEMU that loads the plugin meanwhile never sees half a file.
+    gcc -O2 -shared -fPIC -Wall -Werror -o "$plugin_so.tmp" "$plugin_src" -lpthread
+    mv -f "$plugin_so.tmp" "$plugin_so"
+  fi
+done
 
 if [ "${REWIND_QEMU:-}" = system ]; then
   say "REWIND_QEMU=system: Rewind uses Debian's qemu-system-x86_64"

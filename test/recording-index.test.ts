@@ -6,41 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GRAIN_SHIFT, PLUGIN_OUTPUT_MAGIC } from '../recorder-bridge/src/index/plugin-output';
+import { GRAIN_SHIFT } from '../recorder-bridge/src/index/plugin-output';
 import { RecordingIndex } from '../recorder-bridge/src/index/recording-index';
 import { clip, mergeAdjacent } from '../recorder-bridge/src/replay/candidate-runs';
-
-function varint(v: bigint): number[] {
-  const out: number[] = [];
-  do {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    out.push(v > 0n ? b | 0x80 : b);
-  } while (v > 0n);
-  return out;
-}
-
-/** The plugin's output for buckets of (address -> count) and written grain runs. */
-function pluginOutput(buckets: Array<{ counts: Array<[bigint, number]>; grains?: Array<[bigint, number]> }>): Buffer {
-  const bytes: number[] = [...Buffer.from(PLUGIN_OUTPUT_MAGIC, 'latin1')];
-  buckets.forEach((b, seq) => {
-    const r: number[] = [...varint(BigInt(seq)), ...varint(BigInt(b.counts.length))];
-    let prev = 0n;
-    for (const [a, c] of [...b.counts].sort((x, y) => (x[0] < y[0] ? -1 : 1))) {
-      r.push(...varint(a - prev), ...varint(BigInt(c)));
-      prev = a;
-    }
-    const grains = b.grains ?? [];
-    r.push(...varint(BigInt(grains.length)));
-    let end = 0n;
-    for (const [first, n] of grains) {
-      r.push(...varint(first - end), ...varint(BigInt(n)));
-      end = first + BigInt(n);
-    }
-    bytes.push(...varint(BigInt(r.length)), ...r);
-  });
-  return Buffer.from(bytes);
-}
+import { pluginOutput } from './support/plugin-output';
 
 const K = 0xffffffff81000000n; // a kernel text address: above 2^63
 const U = 0x401000n; // a user one

@@ -4,9 +4,9 @@
  * "mark" at each stop. The plugin keeps no clock: the buckets' time points are the engine's, and
  * drift in the plugin's own counting cannot move them (docs/index-design.md).
  */
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import type { Bundle } from '../bundle/reader';
 import { CancelledError, UserError } from '../errors';
 import type { TimePoint } from '../timepoint';
@@ -16,6 +16,7 @@ import type { ReplayWorkspace } from '../replay/workspace';
 import type { QuietPoints } from '../replay/quiet-points';
 import { PluginControl } from './plugin-control';
 import { parsePluginOutput } from './plugin-output';
+import { nativeFile } from '../util/native-file';
 import { busiestThreadWaitMs, cpuMsBetween, threadTimes } from '../util/run-queue-wait';
 
 /**
@@ -26,7 +27,7 @@ import { busiestThreadWaitMs, cpuMsBetween, threadTimes } from '../util/run-queu
 const PASS_HANG_MS = 10_000;
 
 /** The plugin's shared object, as scripts/setup.sh builds it. */
-const PLUGIN_FILE = join('out', 'native', 'rewind-index.so');
+const PLUGIN_FILE = 'rewind-index.so';
 
 /** One bucket of the index: [from, to) in instructions. */
 export interface IndexBucket {
@@ -114,18 +115,11 @@ export interface PluginPassResult {
   saved?: { image: string; snapshots: SavedSnapshot[]; endRegisters: string };
 }
 
-/**
- * Where the plugin is: $REWIND_INDEX_PLUGIN, else out/native/rewind-index.so in the checkout this
- * code runs from (out/recorder-bridge/... or dist/ both lie below it).
- */
+/** Where the plugin is: $REWIND_INDEX_PLUGIN, else out/native/rewind-index.so of this checkout. */
 export function pluginPath(): string {
-  const env = process.env['REWIND_INDEX_PLUGIN'];
-  if (env) return env;
-  for (let d = __dirname; d !== dirname(d); d = dirname(d)) {
-    const p = join(d, PLUGIN_FILE);
-    if (existsSync(p)) return p;
-  }
-  throw new UserError(`the index plugin (${PLUGIN_FILE}) is not built: run scripts/setup.sh (it needs gcc)`, 'tool-missing');
+  const p = process.env['REWIND_INDEX_PLUGIN'] || nativeFile(PLUGIN_FILE);
+  if (p) return p;
+  throw new UserError(`the index plugin (out/native/${PLUGIN_FILE}) is not built: run scripts/setup.sh (it needs gcc)`, 'tool-missing');
 }
 
 /** The bucket boundaries after `from` up to `to`: the multiples of `bucket`, then `to`. */

@@ -33,6 +33,12 @@ export interface EngineSettings {
    * without it meanwhile); 'off' never uses it (benchmarks and tests that compare).
    */
   index?: 'use' | 'build' | 'off';
+  /**
+   * Probe replays (probe-scan.ts): 'use' (default) scans with the probe plugin where Rewind's QEMU
+   * can load it, the scan allows, and the hits expected make it worth a process; 'always' wherever
+   * it can (tests); 'off' always stops at each hit under the gdbstub (tests and benchmarks that compare).
+   */
+  probe?: 'use' | 'always' | 'off';
   /** Progress of a background index build. */
   onIndexProgress?: (done: TimePoint, total: TimePoint) => void;
 }

@@ -15,6 +15,7 @@ import type { EngineSettings } from './engine-options';
 import { EngineObservers, nowNs, type EngineObserver, type EngineOperation } from './observer';
 import { QuietPoints } from './quiet-points';
 import { replayEnd } from './replay-end';
+import { probeFor } from './probe-plugin';
 import { landing, SliceSearch, type Hit, type ScanOptions, type ScanRange, type Traps } from './search';
 import { SnapshotRechecks, type RecheckVerdict } from './snapshot-recheck';
 import { verifyBundleSnapshots } from './snapshot-verify';
@@ -82,7 +83,7 @@ export class ReplayEngine {
     this.rechecks = new SnapshotRechecks(bundle, ws, this.ladder, end, this.hangMs);
     this.images = new LadderImages(ws);
     this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, blanks: Math.max(0, opts.blanks ?? 3), recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
-    this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers);
+    this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers, opts.probe === 'off' ? undefined : probeFor(bundle.manifest.qemu.binary, opts.probe === 'always'));
     const useIndex = (ix: RecordingIndex, extras: LadderPoint[]): void => {
       this.search.useIndex(ix);
       this.ladder.addIndexPoints(extras);

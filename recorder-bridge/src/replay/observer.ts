@@ -46,8 +46,8 @@ export type EngineEvent =
   | ({ type: 'run'; pid: number | undefined; from: TimePoint; to: TimePoint; traps: boolean; scan: boolean } & Span)
   /** A snapshot saved into the ladder (savevm in a replay process). */
   | ({ type: 'snapshot-saved'; name: string; icount: TimePoint } & Span)
-  /** One slice of a query or backward search scanned, with the hits it kept. */
-  | ({ type: 'slice-scanned'; from: TimePoint; to: TimePoint; hits: number } & Span);
+  /** One slice of a query or backward search scanned, with the hits it kept; `probe`: by a probe replay (probe-scan.ts), not with the gdbstub. */
+  | ({ type: 'slice-scanned'; from: TimePoint; to: TimePoint; hits: number; probe: boolean } & Span);
 
 export type EngineObserver = (event: EngineEvent) => void;
 

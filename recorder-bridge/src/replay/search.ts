@@ -11,8 +11,12 @@ import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { nowNs, type EngineObservers } from './observer';
 import type { ReplayWorker } from './worker';
-import type { SampledTask } from './task-sample';
-import type { Breakpoint, LadderPoint, MemoryRange, Watchpoint } from './worker-types';
+import type { LadderPoint, MemoryRange } from './worker-types';
+import type { Hit, Slice, Traps } from './scan-types';
+import { probeCanScan, type ProbeChoice } from './probe-plugin';
+import { probeFinds, probeSliceOnce, probeWorthIt } from './probe-scan';
+
+export type { Hit, Traps } from './scan-types';
 import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 /** Whole-recording queries cut slices no shorter than this. */
@@ -39,36 +43,6 @@ export interface ScanRange extends ScanOptions {
   sample?: MemoryRange;
 }
 
-/** What a scan stops for. */
-export interface Traps {
-  breakpoints?: Breakpoint[];
-  watchpoints?: Watchpoint[];
-}
-
-export interface Hit {
-  icount: TimePoint;
-  /** Code address: the breakpoint's, or the pc after a watched access. */
-  address: bigint;
-  dataAddress?: bigint;
-  /** With a `sample`: the sampled memory just before and just after the write. */
-  before?: Buffer;
-  value?: Buffer;
-  /** With a sample's `task`: the Linux task and CPU that wrote. */
-  task?: SampledTask;
-}
-
-/** A stretch of the recording between two snapshots: a replay process can start at `from`. */
-interface Slice {
-  snapshot: LadderPoint;
-  from: TimePoint;
-  to: TimePoint;
-  /**
-   * With an index: the only stretches of [from, to) that can hold a trigger (ascending, disjoint,
-   * not adjacent). The replay runs plainly between them and with traps inside them.
-   */
-  runs?: IndexSpan[];
-}
-
 /**
  * Where going backward lands for a hit: a breakpoint stops where it is hit and a watchpoint just
  * BEFORE the access (the accessing instruction next), as gdb expects of reverse execution: the
@@ -88,7 +62,17 @@ export class SliceSearch {
     private readonly parallelism: number,
     private readonly end: TimePoint,
     private readonly observers: EngineObservers,
+    /** The probe plugin, where the engine's QEMU can load it (probe-plugin.ts probeFor). */
+    private readonly probe?: ProbeChoice,
   ) {}
+
+  /**
+   * Whether a query's scan of this slice runs as a probe replay (probe-scan.ts): when the plugin
+   * can find what the gdbstub would, and the stops it saves are worth a process of its own.
+   */
+  probes(what: Traps, slice: Slice, sample?: MemoryRange): boolean {
+    return this.probe !== undefined && probeCanScan(what, sample) && (this.probe.always ? probeFinds(this.index, what, slice) : probeWorthIt(this.index, what, slice));
+  }
 
   /** Uses the index from now on (undefined: none again). */
   useIndex(index: RecordingIndex | undefined): void {
@@ -123,7 +107,7 @@ export class SliceSearch {
         if (range.signal?.aborted) throw new CancelledError('query');
         const k = next++;
         const slice = slices[k]!;
-        out[k] = await this.scanSlice(slice, what, range.signal, range.sample);
+        out[k] = await this.scanSlice(slice, what, range.signal, range.sample, this.probes(what, slice, range.sample));
         done += slice.to - slice.from;
         range.onProgress?.(done, total);
       }
@@ -432,10 +416,11 @@ export class SliceSearch {
    * Replays one slice in a worker of its own and collects the triggers inside it. A worker that
    * died or hung under the scan is replaced (attempts()).
    */
-  private async scanSlice(slice: Slice, what: Traps, signal?: AbortSignal, sample?: MemoryRange): Promise<Hit[]> {
+  private async scanSlice(slice: Slice, what: Traps, signal?: AbortSignal, sample?: MemoryRange, probing = false): Promise<Hit[]> {
     const startedNs = nowNs();
-    const hits = await this.pool.attempts('scan', () => this.scanSliceOnce(slice, what, signal, sample));
-    this.observers.emit({ type: 'slice-scanned', from: slice.from, to: slice.to, hits: hits.length, startedNs, endedNs: nowNs() });
+    const probe = probing ? this.probe?.plugin : undefined;
+    const hits = await this.pool.attempts('scan', () => (probe ? probeSliceOnce(this.pool, probe, slice, what, signal, sample) : this.scanSliceOnce(slice, what, signal, sample)));
+    this.observers.emit({ type: 'slice-scanned', from: slice.from, to: slice.to, hits: hits.length, probe: probe !== undefined, startedNs, endedNs: nowNs() });
     return hits;
   }
 

@@ -14,6 +14,7 @@ import { nowNs, type EngineObservers, type RetireReason } from './observer';
 import { BlankProcesses } from './blank-processes';
 import { ReplayWorker, type LadderPoint } from './worker';
 import type { ReplayWorkspace } from './workspace';
+import type { PluginSpec } from './worker-types';
 
 /**
  * How often an operation is tried on fresh replay processes before its error reaches the user: a
@@ -125,9 +126,10 @@ export class WorkerPool {
 
   /**
    * A fresh replay process from `snapshot` (or, when it cannot start there, from the nearest usable
-   * snapshot before it: the one it could not start from is suspect until re-verified).
+   * snapshot before it: the one it could not start from is suspect until re-verified). With a
+   * `plugin` (a probe replay's), loaded at QEMU's start: no blank process can be used.
    */
-  async start(snapshot: LadderPoint): Promise<ReplayWorker> {
+  async start(snapshot: LadderPoint, plugin?: PluginSpec): Promise<ReplayWorker> {
     for (let p = snapshot; ; ) {
       if (this.shut) throw closedError();
       await this.evict();
@@ -142,8 +144,9 @@ export class WorkerPool {
             ...(this.opts.hangMs !== undefined ? { hangMs: this.opts.hangMs } : {}),
             startAt: this.ladder.startOf(p),
             onRun: (run) => this.observers.emit({ type: 'run', ...run }),
+            ...(plugin ? { plugin } : {}),
           },
-          this.blanks.take(p.image),
+          plugin ? undefined : this.blanks.take(p.image),
         );
         if (this.shut) {
           await w.kill();

@@ -1,0 +1,126 @@
+/**
+ * A slice's scan as a probe replay: one replay process from the slice's snapshot with the probe
+ * plugin (probe-plugin.ts) runs through the slice's runs without a stop; the plugin records every
+ * hit and every write with its time point, and the pc and value a gdbstub stop would have read.
+ * The answers are the gdbstub scan's (search.ts scanSliceOnce), hit for hit: test/probe-scan.test.ts
+ * and test/probe-scan-linux.test.ts compare them.
+ */
+import { promises as fs } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CancelledError } from '../errors';
+import type { RecordingIndex } from '../index/recording-index';
+import type { TimePoint } from '../timepoint';
+import { parseProbeOutput, probeArgs } from './probe-plugin';
+import type { Hit, Slice, Traps } from './scan-types';
+import type { MemoryRange } from './worker-types';
+import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
+
+/**
+ * A probe replay starts a process of its own (no parked or blank one has the plugin loaded), about
+ * what this many gdbstub stops cost (each about 5-10 ms on a Linux guest: a resume, the stop, the
+ * time point, the pc, and the sample): fewer hits, and the gdbstub scan is as fast.
+ */
+export const PROBE_MIN_STOPS = 32;
+/**
+ * The index holds which buckets write, not how often: a candidate bucket is taken for this many
+ * writes (the Linux fixture's `jiffies_seq`: 1,808 writes in 401 buckets).
+ */
+export const WRITES_PER_BUCKET = 4;
+
+/**
+ * Whether a probe replay of the slice finds what the gdbstub would. Writes: only within the
+ * index's candidate buckets. Neither the plugin nor the index sees the exception and interrupt
+ * frames QEMU pushes between instructions (a gdbstub watchpoint on the stack does): a probe then
+ * never misses more than the index does.
+ */
+export function probeFinds(index: RecordingIndex | undefined, what: Traps, slice: Slice): boolean {
+  return (index !== undefined && slice.runs !== undefined) || (what.watchpoints ?? []).length === 0;
+}
+
+/**
+ * Whether a probe replay of the slice finds what the gdbstub would (probeFinds) and saves more than
+ * its start costs. Without an index the hits are unknown (a whole slice may hold thousands); with
+ * one, a breakpoint's are its counts, and a write watch's are taken as WRITES_PER_BUCKET in each
+ * candidate bucket.
+ */
+export function probeWorthIt(index: RecordingIndex | undefined, what: Traps, slice: Slice): boolean {
+  if (!probeFinds(index, what, slice)) return false;
+  if (!index || !slice.runs) return true;
+  let stops = 0;
+  for (const run of slice.runs) {
+    for (const b of what.breakpoints ?? []) for (const c of index.countsOf(b.address, run.from, run.to)) stops += c.count;
+    for (const w of what.watchpoints ?? []) stops += WRITES_PER_BUCKET * index.writing(w.address, w.size, run.from, run.to).length;
+    if (stops >= PROBE_MIN_STOPS) return true;
+  }
+  return false;
+}
+
+export async function probeSliceOnce(pool: WorkerPool, plugin: string, slice: Slice, what: Traps, signal?: AbortSignal, sample?: MemoryRange): Promise<Hit[]> {
+  const dir = await fs.mkdtemp(join(tmpdir(), 'rewind-probe-'));
+  const out = join(dir, 'events.txt');
+  let w;
+  try {
+    w = await pool.start(slice.snapshot, { path: plugin, args: probeArgs(out, what, sample) });
+  } catch (e) {
+    await fs.rm(dir, { recursive: true, force: true });
+    throw e;
+  }
+  pool.claim(w);
+  const worker = w;
+  const onAbort = () => worker.interrupt();
+  signal?.addEventListener('abort', onAbort);
+  const watching = (what.watchpoints?.length ?? 0) > 0;
+  try {
+    const runs = slice.runs ?? [slice];
+    // Each run's first write's old value is read where the run starts, as the gdbstub scan does.
+    const before = new Map<TimePoint, Buffer | undefined>();
+    let ended = false;
+    for (const run of runs) {
+      if (run.from > worker.icount) await worker.runTo(run.from);
+      if (signal?.aborted) throw new CancelledError('query');
+      if (sample && sample.length > 0) before.set(run.from, await worker.readMemory(sample.address, sample.length).catch(() => undefined));
+      // As the gdbstub scan: an indexed run with watchpoints goes one instruction past its end.
+      const stop = await worker.run({ until: slice.runs && watching ? run.to + 1 : run.to, ...(signal ? { signal } : {}) });
+      if (signal?.aborted) throw new CancelledError('query');
+      if (stop.kind === 'end') {
+        ended = true;
+        break;
+      }
+    }
+    const events = parseProbeOutput(await fs.readFile(out, 'latin1'), out);
+    const hits: Hit[] = [];
+    // Events and runs are both in time order: one walk over the two.
+    let k = -1;
+    let old: Buffer | undefined;
+    for (const e of events) {
+      // A write ending at a run's end belongs to it (`to + 1`); a hit there does not.
+      const end = (i: number) => runs[i]!.to + (e.kind === 'write' ? 1 : 0);
+      let i = Math.max(k, 0);
+      while (i < runs.length && e.icount >= end(i)) i++;
+      if (i === runs.length || e.icount < runs[i]!.from) continue;
+      if (i !== k) old = before.get(runs[i]!.from);
+      k = i;
+      const task = e.task ? { task: e.task } : {};
+      if (e.kind === 'exec') {
+        hits.push({ icount: e.icount, address: e.pc, ...task });
+        continue;
+      }
+      // The write ended its block and nothing ran after it: the replay stands right after it.
+      const address = e.pc ?? (e.icount === worker.icount ? await worker.pc() : undefined);
+      if (address === undefined) throw new Error(`the probe plugin left the pc after the write at ${e.icount} unknown, and the replay is at ${worker.icount}${ended ? ' (the end)' : ''}`);
+      const sampled = sample ? { ...(old ? { before: old } : {}), ...(e.value ? { value: e.value } : {}) } : {};
+      old = e.value;
+      hits.push({ icount: e.icount, address, dataAddress: e.watch, ...sampled, ...task });
+    }
+    return hits;
+  } catch (e) {
+    if (worker.alive || signal?.aborted || pool.closed) throw e;
+    throw new ReplayWorkerLost(e as Error, worker.snapshot);
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    // Its plugin stays loaded as long as it lives: it never serves another operation.
+    pool.discard(worker, worker.alive ? 'used' : 'lost');
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
