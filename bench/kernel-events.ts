@@ -4,7 +4,9 @@
  * and the timeline wait for it: from the first rewind/events (the session at its first stop, its
  * background work settled) to the rewind/eventsChanged that announces the first part (with the
  * recording's index: everything but the task switches) and the one that announces the whole; with
- * the index and without it (REWIND_INDEX=off for the adapter's bridge), `--runs` times each.
+ * the index (by probe replays where they pay: the default), with the index but no probe replays
+ * (REWIND_PROBE=off: a gdbstub stop at each hit) and without the index (REWIND_INDEX=off), `--runs`
+ * times each; every way must find the same events at the same time points.
  * QEMU + gdb learn the same: a breakpoint on each reporting function, each hit's icount read
  * (`monitor info replay`) without stopping, replayed to the end of the recording; its hits of each
  * function must be Rewind's.
@@ -30,8 +32,13 @@ import { benchArgs, benchHeader, fmtN, fmtS, killLeftovers, median, progress, ra
 /** Time for the background work after the first stop (blank processes, spares) before the scan is asked for. */
 const SETTLE_MS = 5_000;
 
+/** 'use': the index and probe replays (the default); 'no-probe': the index, a gdbstub stop at each hit; 'off': no index. */
+type ScanMode = 'use' | 'no-probe' | 'off';
+const MODES: ScanMode[] = ['use', 'no-probe', 'off'];
+const MODE_NAMES: Record<ScanMode, string> = { use: 'with the index, probe replays', 'no-probe': 'with the index, gdbstub stops', off: 'without the index' };
+
 interface ScanRun {
-  index: 'use' | 'off';
+  index: ScanMode;
   /** Seconds from the request to the announcement of the first part ('partial'), when there was one. */
   first?: number;
   /** Seconds to the announcement of the whole ('done'). */
@@ -41,15 +48,22 @@ interface ScanRun {
 }
 
 /** One DAP session: the first rewind/events starts the scan in the background; the announcements are timed. */
-async function scanOnce(bundle: string, symbols: string, index: 'use' | 'off'): Promise<{ run: ScanRun; result: RewindKernelEventsResponse }> {
-  const saved = process.env['REWIND_INDEX'];
-  if (index === 'off') process.env['REWIND_INDEX'] = 'off';
+async function scanOnce(bundle: string, symbols: string, index: ScanMode): Promise<{ run: ScanRun; result: RewindKernelEventsResponse }> {
+  // The adapter's bridge reads them when it starts.
+  const env = { REWIND_INDEX: index === 'off' ? 'off' : undefined, REWIND_PROBE: index === 'no-probe' ? 'off' : undefined };
+  const saved = { REWIND_INDEX: process.env['REWIND_INDEX'], REWIND_PROBE: process.env['REWIND_PROBE'] };
+  const set = (vars: Record<string, string | undefined>) => {
+    for (const [k, v] of Object.entries(vars)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+  set(env);
   const c = new RewindDapClient({ timeoutMs: 900_000 });
   try {
     await c.start();
   } finally {
-    if (saved === undefined) delete process.env['REWIND_INDEX'];
-    else process.env['REWIND_INDEX'] = saved;
+    set(saved);
   }
   try {
     await c.launch({ recording: bundle, symbols: [symbols], stopOnEntry: true });
@@ -119,12 +133,15 @@ async function main(): Promise<void> {
 
   const scans: ScanRun[] = [];
   let result: RewindKernelEventsResponse | undefined;
+  const found = (r: RewindKernelEventsResponse) => JSON.stringify(r.events.map((e) => [e.kind, e.function, e.icount]));
+  const differing = new Set<ScanMode>();
   for (let i = 0; i < runs; i++) {
-    for (const index of ['use', 'off'] as const) {
-      progress(`bench/kernel-events: scan ${i + 1}/${runs}, index ${index}`);
+    for (const index of MODES) {
+      progress(`bench/kernel-events: scan ${i + 1}/${runs}, ${MODE_NAMES[index]}`);
       const r = await scanOnce(bundlePath, symbols, index);
       scans.push(r.run);
       result ??= r.result;
+      if (found(r.result) !== found(result)) differing.add(index);
       progress(`  first part ${fmtS(r.run.first)}, whole ${fmtS(r.run.whole)} (${r.run.announced.join(', ')})`);
     }
   }
@@ -154,9 +171,9 @@ async function main(): Promise<void> {
   }
   const loadAfter = loadavg();
 
-  const of = (index: 'use' | 'off') => scans.filter((s) => s.index === index);
+  const of = (index: ScanMode) => scans.filter((s) => s.index === index);
   const med = (xs: Array<number | undefined>) => median(xs.filter((x): x is number => x !== undefined));
-  const header = await benchHeader('kernel-events', 'the kernel-event scan over DAP (the first rewind/events to the rewind/eventsChanged announcing the first part and the whole), with and without the index; QEMU + gdb: breakpoints on the same functions, each hit\'s icount read without stopping, to the end');
+  const header = await benchHeader('kernel-events', 'the kernel-event scan over DAP (the first rewind/events to the rewind/eventsChanged announcing the first part and the whole): with the index and probe replays, with the index and a gdbstub stop at each hit, without the index; QEMU + gdb: breakpoints on the same functions, each hit\'s icount read without stopping, to the end');
   const lines = [
     header,
     `- source: ${source}`,
@@ -165,18 +182,18 @@ async function main(): Promise<void> {
     '',
     '| | first part (problems, modules), median | whole (with the task switches), median | announced | QEMU + gdb (whole) | QEMU + gdb / Rewind (whole) |',
     '|---|---|---|---|---|---|',
-    ...(['use', 'off'] as const).map((index) => {
+    ...MODES.map((index) => {
       const s = of(index);
       const whole = med(s.map((x) => x.whole));
-      return `| ${index === 'use' ? 'with the index' : 'without'} | ${fmtS(med(s.map((x) => x.first)))} | ${fmtS(whole)} | ${s[0]?.announced.join(', ') ?? ''} | ${baseline ? fmtS(baseline.seconds, baselineTimeout) : 'not run'} | ${baseline ? ratio(baseline.seconds, whole) : ''} |`;
+      return `| ${MODE_NAMES[index]} | ${fmtS(med(s.map((x) => x.first)))} | ${fmtS(whole)} | ${s[0]?.announced.join(', ') ?? ''} | ${baseline ? fmtS(baseline.seconds, baselineTimeout) : 'not run'} | ${baseline ? ratio(baseline.seconds, whole) : ''} |`;
     }),
     '',
-    `Events found: ${Object.entries(of('use')[0]?.counts ?? {}).filter(([k]) => k.startsWith('kernel-')).map(([k, n]) => `${k} ${fmtN(n)}`).join(', ')}. QEMU + gdb found the same: ${agree}.`,
+    `Events found: ${Object.entries(of('use')[0]?.counts ?? {}).filter(([k]) => k.startsWith('kernel-')).map(([k, n]) => `${k} ${fmtN(n)}`).join(', ')}. ${differing.size === 0 ? 'Every way found the same events at the same time points' : `DIFFERENT events ${[...differing].map((m) => MODE_NAMES[m]).join(', ')}`}. QEMU + gdb found the same: ${agree}.`,
     '',
   ];
   const out = resultsPath('kernel-events');
   writeFileSync(`${out}.md`, `${lines.join('\n')}\n`);
-  writeFileSync(`${out}.json`, `${JSON.stringify({ bundle: bundlePath, end, scans, baseline: baseline && { seconds: baseline.seconds, outcome: baseline.outcome }, agree, load: [loadBefore[0], loadAfter[0]] }, null, 2)}\n`);
+  writeFileSync(`${out}.json`, `${JSON.stringify({ bundle: bundlePath, end, scans, differing: [...differing], baseline: baseline && { seconds: baseline.seconds, outcome: baseline.outcome }, agree, load: [loadBefore[0], loadAfter[0]] }, null, 2)}\n`);
   progress(`bench/kernel-events: ${out}.md`);
 }
 

@@ -69,7 +69,8 @@ export async function startBridge(opts: BridgeOptions): Promise<RunningBridge> {
   }
   const log = new RequestLog(opts.log);
   // A bundle opened without an index gets one built in the background (REWIND_INDEX=use|off: not).
-  const bridge = new Bridge(root, token, log, { index: indexMode(process.env['REWIND_INDEX']), ...opts.engine }, opts.maxSessions ?? 16);
+  // REWIND_PROBE=off: scans stop at each hit under the gdbstub, never by probe replays (benchmarks).
+  const bridge = new Bridge(root, token, log, { index: indexMode(process.env['REWIND_INDEX']), probe: probeMode(process.env['REWIND_PROBE']), ...opts.engine }, opts.maxSessions ?? 16);
   try {
     if (token !== undefined && opts.tokenFile !== undefined) await writeSecret(opts.tokenFile, token);
     const address = await bridge.listen(target);
@@ -287,4 +288,11 @@ export function indexMode(v: string | undefined): 'build' | 'use' | 'off' {
   if (v === undefined || v === '' || v === 'build') return 'build';
   if (v === 'use' || v === 'off') return v;
   throw new UserError(`REWIND_INDEX must be build, use or off, not "${v}"`, 'bad-option');
+}
+
+/** The engine's probe mode from $REWIND_PROBE: 'use' (default) or 'off'. */
+export function probeMode(v: string | undefined): 'use' | 'off' {
+  if (v === undefined || v === '' || v === 'use') return 'use';
+  if (v === 'off') return v;
+  throw new UserError(`REWIND_PROBE must be use or off, not "${v}"`, 'bad-option');
 }
