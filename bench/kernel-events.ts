@@ -20,13 +20,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RewindKernelEventsResponse } from '@rewind/protocol';
-import { Bundle } from '../recorder-bridge/src/bundle/reader';
-import { buildIndex } from '../recorder-bridge/src/index/index-pass';
 import { replayEnd } from '../recorder-bridge/src/replay/replay-end';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
-import { ensureLinuxFixture } from '../test/linux-fixture';
 import { RewindDapClient } from '../test/support/dap-client';
 import { Baseline, type BaselineResult } from './baseline';
+import { indexedLinuxRecording } from './linux-recording';
 import { benchArgs, benchHeader, fmtN, fmtS, killLeftovers, median, progress, ratio, resultsPath, sourceState } from './common';
 
 /** Time for the background work after the first stop (blank processes, spares) before the scan is asked for. */
@@ -118,17 +116,7 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const baselineRuns = Number(values['baseline-runs']);
   const baselineTimeout = Number(values['baseline-timeout']);
-  let bundlePath = values.bundle;
-  let symbols = values.symbols;
-  if (!bundlePath) {
-    const f = await ensureLinuxFixture();
-    bundlePath = f.bundle;
-    symbols = f.vmlinux;
-  }
-  if (!symbols) throw new Error('--bundle needs --symbols (the vmlinux)');
-  const bundle = await Bundle.open(bundlePath);
-  progress('bench/kernel-events: the index (built if missing)');
-  await buildIndex(bundle);
+  const { bundlePath, symbols, bundle } = await indexedLinuxRecording('kernel-events', values.bundle, values.symbols);
   const loadBefore = loadavg();
 
   const scans: ScanRun[] = [];

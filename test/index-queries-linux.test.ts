@@ -9,7 +9,6 @@
  * tests (a cancelled scan, the soak) are about the fixture as recorded.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,8 +16,8 @@ import { Bundle } from '../recorder-bridge/src/bundle/reader';
 import { buildIndex } from '../recorder-bridge/src/index/index-pass';
 import { ReplayEngine, type Hit } from '../recorder-bridge/src/replay/engine';
 import { probeFor } from '../recorder-bridge/src/replay/probe-plugin';
-import type { TaskProbe } from '../recorder-bridge/src/replay/task-sample';
 import { symbolTable } from './support/elf';
+import { linuxTaskProbe } from './support/linux-task-probe';
 import { prng } from './support/prng';
 import { qemuProcessesMentioning } from './support/procs';
 import { RewindDapClient } from './support/dap-client';
@@ -28,15 +27,6 @@ const HANG_MS = 30_000;
 const SEED = 1483;
 /** __START_KERNEL_map: the kernel image's mapping (x86_64); what lies below is user space or the direct map. */
 const KERNEL_TEXT = 0xffffffff80000000n;
-
-/** The kernel's task layout, as the adapter passes it (per-CPU symbols; struct offsets from gdb). */
-function taskProbe(vmlinux: string): TaskProbe {
-  const symbols = symbolTable(vmlinux);
-  const r = spawnSync('gdb', ['-batch', '-nx', ...['pid', 'tgid', 'comm'].flatMap((f) => ['-ex', `p/d &((struct task_struct *)0)->${f}`]), vmlinux], { encoding: 'utf8', timeout: 120_000 });
-  const offsets = [...r.stdout.matchAll(/^\$\d+ = (\d+)$/gm)].map((m) => Number(m[1]));
-  assert.equal(offsets.length, 3, `gdb gave the offsets of pid, tgid, comm: ${r.stdout} ${r.stderr}`);
-  return { currentTask: symbols.get('current_task')!.address, cpuNumber: symbols.get('cpu_number')!.address, pid: offsets[0]!, tgid: offsets[1]!, comm: offsets[2]! };
-}
 
 const key = (h: Hit) => `${h.icount}:${h.address.toString(16)}:${h.dataAddress?.toString(16) ?? ''}`;
 
@@ -153,7 +143,8 @@ describe('index-backed queries on Linux', { timeout: 3_600_000 }, () => {
     if (!fixture) return t.skip(skip);
     assert.ok(probeFor('qemu-system-x86_64'), "the probe plugin and Rewind's QEMU are built (npm run setup)");
     probing = await ReplayEngine.open(fixture.bundle, { index: 'use', probe: 'always', hangTimeoutMs: HANG_MS });
-    const task = taskProbe(fixture.vmlinux);
+    const task = linuxTaskProbe(fixture.vmlinux);
+    assert.ok(task, 'the vmlinux gives the task layout');
     const symbols = symbolTable(fixture.vmlinux);
     const show = (h: Hit) => `${key(h)}:${h.before?.toString('hex') ?? ''}:${h.value?.toString('hex') ?? ''}:${h.task ? `${h.task.task.toString(16)},${h.task.pid},${h.task.tgid},${h.task.cpu},${h.task.comm}` : ''}`;
     let probes = 0;

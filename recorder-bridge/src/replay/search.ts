@@ -2,7 +2,8 @@
  * The replay engine's search strategy: queries over a range of the recording replay it in slices
  * cut at snapshots, `parallelism` slices at a time, each in a replay process of its own; searches
  * backward from a time point scan windows newest first, each window as long as all the newer ones
- * together, and stop at the newest window with a hit.
+ * together, and stop at the newest window with a hit. A query's slice with many hits is scanned by a
+ * probe replay (probe-scan.ts) instead of a gdbstub stop at each.
  */
 import { CancelledError } from '../errors';
 import type { IndexSpan, RecordingIndex } from '../index/recording-index';
@@ -15,9 +16,9 @@ import type { LadderPoint, MemoryRange } from './worker-types';
 import type { Hit, Slice, Traps } from './scan-types';
 import { probeCanScan, type ProbeChoice } from './probe-plugin';
 import { probeFinds, probeSliceOnce, probeWorthIt } from './probe-scan';
+import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 export type { Hit, Traps } from './scan-types';
-import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 /** Whole-recording queries cut slices no shorter than this. */
 const MIN_SLICE = 20_000_000;
@@ -70,7 +71,7 @@ export class SliceSearch {
    * Whether a query's scan of this slice runs as a probe replay (probe-scan.ts): when the plugin
    * can find what the gdbstub would, and the stops it saves are worth a process of its own.
    */
-  probes(what: Traps, slice: Slice, sample?: MemoryRange): boolean {
+  private probes(what: Traps, slice: Slice, sample?: MemoryRange): boolean {
     return this.probe !== undefined && probeCanScan(what, sample) && (this.probe.always ? probeFinds(this.index, what, slice) : probeWorthIt(this.index, what, slice));
   }
 
