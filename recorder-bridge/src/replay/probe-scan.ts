@@ -3,14 +3,13 @@
  * plugin (probe-plugin.ts) runs through the slice's runs without a stop; the plugin records every
  * hit and every write with its time point, and the pc and value a gdbstub stop would have read.
  * The answers are the gdbstub scan's (search.ts scanSliceOnce), hit for hit: test/probe-scan.test.ts
- * and test/probe-scan-linux.test.ts compare them.
+ * (demo) and test/index-queries-linux.test.ts (Linux, with tasks) compare them.
  */
 import { promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError } from '../errors';
 import type { RecordingIndex } from '../index/recording-index';
-import type { TimePoint } from '../timepoint';
 import { parseProbeOutput, probeArgs } from './probe-plugin';
 import type { Hit, Slice, Traps } from './scan-types';
 import type { ReplayWorker } from './worker';
@@ -75,44 +74,40 @@ export async function probeSliceOnce(pool: WorkerPool, plugin: string, slice: Sl
   const watching = (what.watchpoints?.length ?? 0) > 0;
   try {
     const runs = slice.runs ?? [slice];
-    // Each run's first write's old value is read where the run starts, as the gdbstub scan does.
-    const before = new Map<TimePoint, Buffer | undefined>();
-    let ended = false;
-    for (const run of runs) {
-      if (run.from > worker.icount) await worker.runTo(run.from);
-      if (signal?.aborted) throw new CancelledError('query');
-      if (sample && sample.length > 0) before.set(run.from, await worker.readMemory(sample.address, sample.length).catch(() => undefined));
-      // As the gdbstub scan: an indexed run with watchpoints goes one instruction past its end.
-      const stop = await worker.run({ until: slice.runs && watching ? run.to + 1 : run.to, ...(signal ? { signal } : {}) });
-      if (signal?.aborted) throw new CancelledError('query');
-      if (stop.kind === 'end') {
-        ended = true;
-        break;
-      }
-    }
+    const first = runs[0]!;
+    const last = runs[runs.length - 1]!;
+    // One run from the first run's start to the last one's end, without a stop between runs: the
+    // plugin records what runs in between too, and only what lies in the runs is kept.
+    if (first.from > worker.icount) await worker.runTo(first.from);
+    if (signal?.aborted) throw new CancelledError('query');
+    // The first write's old value is read where the first run starts; each later one's is the write
+    // before it, which the plugin saw (a gdbstub scan reads it where each run starts: the same bytes,
+    // since the index saw no store to them between runs).
+    let old = sample && sample.length > 0 ? await worker.readMemory(sample.address, sample.length).catch(() => undefined) : undefined;
+    // As the gdbstub scan: an indexed run with watchpoints goes one instruction past its end.
+    const stop = await worker.run({ until: slice.runs && watching ? last.to + 1 : last.to, ...(signal ? { signal } : {}) });
+    if (signal?.aborted) throw new CancelledError('query');
     const events = parseProbeOutput(await fs.readFile(out, 'latin1'), out);
     const hits: Hit[] = [];
     // Events and runs are both in time order: one walk over the two.
-    let k = -1;
-    let old: Buffer | undefined;
+    let i = 0;
     for (const e of events) {
       // A write ending at a run's end belongs to it (`to + 1`); a hit there does not.
-      const end = (i: number) => runs[i]!.to + (e.kind === 'write' ? 1 : 0);
-      let i = Math.max(k, 0);
+      const end = (k: number) => runs[k]!.to + (e.kind === 'write' ? 1 : 0);
       while (i < runs.length && e.icount >= end(i)) i++;
-      if (i === runs.length || e.icount < runs[i]!.from) continue;
-      if (i !== k) old = before.get(runs[i]!.from);
-      k = i;
+      const kept = i < runs.length && e.icount >= runs[i]!.from;
       const task = e.task ? { task: e.task } : {};
       if (e.kind === 'exec') {
-        hits.push({ icount: e.icount, address: e.pc, ...task });
+        if (kept) hits.push({ icount: e.icount, address: e.pc, ...task });
         continue;
       }
+      const before = old;
+      old = e.value;
+      if (!kept) continue;
       // The write ended its block and nothing ran after it: the replay stands right after it.
       const address = e.pc ?? (e.icount === worker.icount ? await worker.pc() : undefined);
-      if (address === undefined) throw new Error(`the probe plugin left the pc after the write at ${e.icount} unknown, and the replay is at ${worker.icount}${ended ? ' (the end)' : ''}`);
-      const sampled = sample ? { ...(old ? { before: old } : {}), ...(e.value ? { value: e.value } : {}) } : {};
-      old = e.value;
+      if (address === undefined) throw new Error(`the probe plugin left the pc after the write at ${e.icount} unknown, and the replay is at ${worker.icount}${stop.kind === 'end' ? ' (the end)' : ''}`);
+      const sampled = sample ? { ...(before ? { before } : {}), ...(e.value ? { value: e.value } : {}) } : {};
       hits.push({ icount: e.icount, address, dataAddress: e.watch, ...sampled, ...task });
     }
     return hits;
