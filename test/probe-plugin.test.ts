@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { GRAIN_SHIFT } from '../recorder-bridge/src/index/plugin-output';
 import { RecordingIndex } from '../recorder-bridge/src/index/recording-index';
 import { parseProbeOutput, probeArgs, probeCanScan } from '../recorder-bridge/src/replay/probe-plugin';
-import { probeFinds, probeWorthIt, PROBE_MIN_STOPS, WRITES_PER_BUCKET } from '../recorder-bridge/src/replay/probe-scan';
+import { hitsInRuns, probeFinds, probeWorthIt, PROBE_MIN_STOPS, WRITES_PER_BUCKET } from '../recorder-bridge/src/replay/probe-scan';
 import type { LadderPoint } from '../recorder-bridge/src/replay/worker-types';
 import { pluginOutput } from './support/plugin-output';
 
@@ -54,6 +54,24 @@ describe('probe plugin vocabulary', () => {
       assert.throws(() => parseProbeOutput(bad, 'events.txt'), (e: Error) => /events\.txt/.test(e.message), JSON.stringify(bad));
     }
     assert.deepEqual(parseProbeOutput('', 'f'), []);
+  });
+
+  it('keeps the hits inside the runs, writes ending at a run\'s end too, with old values chained through every write', () => {
+    const v = (n: number) => Buffer.from([n]);
+    const events = parseProbeOutput(['x 5 10', 'w 9 20 2000 01', 'x 10 10', 'w 11 21 2000 02', 'x 19 10', 'w 20 - 2000 03', 'p 30', 'w 25 22 2000 04', 'w 31 - 2000 05', 'x 40 10', ''].join('\n'), 'f');
+    const runs = [{ from: 10, to: 20 }, { from: 30, to: 40 }];
+    const hits = hitsInRuns(events, runs, true, v(0));
+    assert.deepEqual(hits.map((h) => [h.icount, h.address, h.before?.[0], h.value?.[0]]), [
+      [10, 0x10n, undefined, undefined],
+      // Its old value is the write before it, at 9 (outside the runs, but the plugin saw it).
+      [11, 0x21n, 1, 2],
+      [19, 0x10n, undefined, undefined],
+      // Ending at the run's end (20): kept, with the pc from the next block.
+      [20, 0x30n, 2, 3],
+      // Its pc unknown (the replay stopped right after it): the caller reads it.
+      [31, undefined, 4, 5],
+    ]);
+    assert.deepEqual(hitsInRuns(events, runs, false, undefined)[1], { icount: 11, address: 0x21n, dataAddress: 0x2000n });
   });
 
   it('scans only what it finds as the gdbstub does', () => {

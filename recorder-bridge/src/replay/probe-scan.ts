@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CancelledError } from '../errors';
 import type { RecordingIndex } from '../index/recording-index';
-import { parseProbeOutput, probeArgs } from './probe-plugin';
+import { parseProbeOutput, probeArgs, type ProbeEvent } from './probe-plugin';
+import type { TimePoint } from '../timepoint';
 import type { Hit, Slice, Traps } from './scan-types';
 import type { ReplayWorker } from './worker';
 import type { MemoryRange } from './worker-types';
@@ -83,32 +84,19 @@ export async function probeSliceOnce(pool: WorkerPool, plugin: string, slice: Sl
     // The first write's old value is read where the first run starts; each later one's is the write
     // before it, which the plugin saw (a gdbstub scan reads it where each run starts: the same bytes,
     // since the index saw no store to them between runs).
-    let old = sample && sample.length > 0 ? await worker.readMemory(sample.address, sample.length).catch(() => undefined) : undefined;
+    const old = sample && sample.length > 0 ? await worker.readMemory(sample.address, sample.length).catch(() => undefined) : undefined;
     // As the gdbstub scan: an indexed run with watchpoints goes one instruction past its end.
     const stop = await worker.run({ until: slice.runs && watching ? last.to + 1 : last.to, ...(signal ? { signal } : {}) });
     if (signal?.aborted) throw new CancelledError('query');
-    const events = parseProbeOutput(await fs.readFile(out, 'latin1'), out);
     const hits: Hit[] = [];
-    // Events and runs are both in time order: one walk over the two.
-    let i = 0;
-    for (const e of events) {
-      // A write ending at a run's end belongs to it (`to + 1`); a hit there does not.
-      const end = (k: number) => runs[k]!.to + (e.kind === 'write' ? 1 : 0);
-      while (i < runs.length && e.icount >= end(i)) i++;
-      const kept = i < runs.length && e.icount >= runs[i]!.from;
-      const task = e.task ? { task: e.task } : {};
-      if (e.kind === 'exec') {
-        if (kept) hits.push({ icount: e.icount, address: e.pc, ...task });
-        continue;
+    for (const h of hitsInRuns(parseProbeOutput(await fs.readFile(out, 'latin1'), out), runs, sample !== undefined, old)) {
+      let address = h.address;
+      if (address === undefined) {
+        // The write ended its block and nothing ran after it: the replay stands right after it.
+        if (h.icount !== worker.icount) throw new Error(`the probe plugin left the pc after the write at ${h.icount} unknown, and the replay is at ${worker.icount}${stop.kind === 'end' ? ' (the end)' : ''}`);
+        address = await worker.pc();
       }
-      const before = old;
-      old = e.value;
-      if (!kept) continue;
-      // The write ended its block and nothing ran after it: the replay stands right after it.
-      const address = e.pc ?? (e.icount === worker.icount ? await worker.pc() : undefined);
-      if (address === undefined) throw new Error(`the probe plugin left the pc after the write at ${e.icount} unknown, and the replay is at ${worker.icount}${stop.kind === 'end' ? ' (the end)' : ''}`);
-      const sampled = sample ? { ...(before ? { before } : {}), ...(e.value ? { value: e.value } : {}) } : {};
-      hits.push({ icount: e.icount, address, dataAddress: e.watch, ...sampled, ...task });
+      hits.push({ ...h, address });
     }
     return hits;
   } catch (e) {
@@ -120,4 +108,31 @@ export async function probeSliceOnce(pool: WorkerPool, plugin: string, slice: Sl
     pool.discard(worker, worker.alive ? 'used' : 'lost');
     await fs.rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The probe's events that lie in the runs (ascending, disjoint) as hits, in time order: an
+ * execution in [from, to), a write ending in [from, to + 1) (as the gdbstub scan keeps them). With
+ * `sampled`, each write's old value is the one before it (the first's: `first`, read where the
+ * first run starts), chained through every write the plugin saw, kept or not. A write whose pc the
+ * plugin could not tell has `address` undefined (the caller reads it where the replay stopped).
+ */
+export function hitsInRuns(events: ProbeEvent[], runs: ReadonlyArray<{ from: TimePoint; to: TimePoint }>, sampled: boolean, first: Buffer | undefined): Array<Omit<Hit, 'address'> & { address: bigint | undefined }> {
+  const hits: Array<Omit<Hit, 'address'> & { address: bigint | undefined }> = [];
+  let old = first;
+  let i = 0;
+  for (const e of events) {
+    const end = (k: number) => runs[k]!.to + (e.kind === 'write' ? 1 : 0);
+    while (i < runs.length && e.icount >= end(i)) i++;
+    const kept = i < runs.length && e.icount >= runs[i]!.from;
+    const task = e.task ? { task: e.task } : {};
+    if (e.kind === 'exec') {
+      if (kept) hits.push({ icount: e.icount, address: e.pc, ...task });
+      continue;
+    }
+    const before = old;
+    old = e.value;
+    if (kept) hits.push({ icount: e.icount, address: e.pc, dataAddress: e.watch, ...(sampled ? { ...(before ? { before } : {}), ...(e.value ? { value: e.value } : {}) } : {}), ...task });
+  }
+  return hits;
 }
