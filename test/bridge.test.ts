@@ -459,10 +459,14 @@ describe('bridge', { timeout: 900_000 }, () => {
     const s = await c.open('demo.rewind');
     const loop = crunchLoop(DEMO_KERNEL);
     const progress: number[] = [];
-    c.onProgress((p) => progress.push(p.done));
     const ac = new AbortController();
+    // Cancelled once it runs (its first progress notification): a probe replay answers a loop's
+    // hits in about a second on the demo, so a cancel after a fixed delay could come too late.
+    c.onProgress((p) => {
+      progress.push(p.done);
+      ac.abort();
+    });
     const running = c.hits(s.sessionId, loop, { signal: ac.signal });
-    setTimeout(() => ac.abort(), 1500);
     await rejects(running, 'cancelled', /cancelled/);
     assert.equal(progress[0], 0, 'a progress notification at the start');
     assert.ok(logLines.some((l) => /rewind\/hits s\d+ \d+ms error cancelled/.test(l)));
