@@ -83,7 +83,7 @@ export class ReplayEngine {
     this.rechecks = new SnapshotRechecks(bundle, ws, this.ladder, end, this.hangMs);
     this.images = new LadderImages(ws);
     this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, blanks: Math.max(0, opts.blanks ?? 3), recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
-    this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers, opts.probe === 'off' ? undefined : probeFor(bundle.manifest.qemu.binary, opts.probe === 'always'));
+    this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers, opts.probe === 'off' ? undefined : () => probeFor(bundle.manifest.qemu.binary, opts.probe === 'always'));
     const useIndex = (ix: RecordingIndex, extras: LadderPoint[]): void => {
       this.search.useIndex(ix);
       this.ladder.addIndexPoints(extras);

@@ -63,16 +63,27 @@ export class SliceSearch {
     private readonly parallelism: number,
     private readonly end: TimePoint,
     private readonly observers: EngineObservers,
-    /** The probe plugin, where the engine's QEMU can load it (probe-plugin.ts probeFor). */
-    private readonly probe?: ProbeChoice,
+    /**
+     * The probe plugin, where the engine's QEMU can load it (probe-plugin.ts probeFor): asked at
+     * the first query that could use it, since finding out reads the QEMU binary (about 0.2 s).
+     */
+    private readonly findProbe?: () => ProbeChoice | undefined,
   ) {}
+
+  private probeChoice?: { probe: ProbeChoice | undefined };
+
+  private get probe(): ProbeChoice | undefined {
+    return (this.probeChoice ??= { probe: this.findProbe?.() }).probe;
+  }
 
   /**
    * Whether a query's scan of this slice runs as a probe replay (probe-scan.ts): when the plugin
    * can find what the gdbstub would, and the stops it saves are worth a process of its own.
    */
   private probes(what: Traps, slice: Slice, sample?: MemoryRange): boolean {
-    return this.probe !== undefined && probeCanScan(what, sample) && (this.probe.always ? probeFinds(this.index, what, slice) : probeWorthIt(this.index, what, slice));
+    if (!probeCanScan(what, sample)) return false;
+    const probe = this.probe;
+    return probe !== undefined && (probe.always ? probeFinds(this.index, what, slice) : probeWorthIt(this.index, what, slice));
   }
 
   /** Uses the index from now on (undefined: none again). */
