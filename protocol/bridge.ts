@@ -200,6 +200,8 @@ export interface BridgeHit {
   icount: TimePoint;
   address: HexAddress;
   dataAddress?: HexAddress;
+  /** The write was an interrupt's or exception's frame, pushed by the CPU (no instruction); `address` is the handler's first instruction. */
+  delivery?: true;
   /** rewind/writes with `values`: the watched bytes just before and just after the write, hex. */
   before?: string;
   value?: string;

@@ -149,8 +149,10 @@ export interface RewindLastWriteResponse {
   size: number;
   /** The time point just after the write. */
   icount?: TimePoint;
-  /** The writing instruction (the time point before `icount`). */
+  /** The writing instruction (the time point before `icount`); with `delivery`, the handler's first instruction. */
   writer?: RewindCodeLocation;
+  /** The CPU wrote it while delivering an interrupt or exception (its frame); a seek lands at `icount`, before the write. */
+  delivery?: true;
   /** The bytes before and after the write, hex. */
   before?: string;
   after?: string;
@@ -186,8 +188,13 @@ export interface RewindValueHistoryResponse {
   /** The expression's C type as gdb names it (`uint32_t`, `struct config *`), when asked by expression and gdb says; absent for arrays. */
   type?: string;
   writes: Array<{
-    /** The time point just after the write (a seek to icount - 1 stands before it). */
+    /** The time point just after the write (a seek to icount - 1 stands before it; with `delivery`, a seek to icount). */
     icount: TimePoint;
+    /**
+     * The CPU wrote it while delivering an interrupt or exception (its frame), not an instruction:
+     * `at` is the handler's first instruction, and a seek to `icount` stands before the write.
+     */
+    delivery?: true;
     /** The bytes before and after, hex (absent where unreadable). */
     before?: string;
     after?: string;

@@ -111,7 +111,7 @@ export interface ValueHistoryRow {
   n: number;
   /** The time point just after the write (the adapter's `icount`). */
   icount: TimePoint;
-  /** Where a click goes: just before the write (icount - 1), the writing instruction next, as Find Last Write does. */
+  /** Where a click goes: just before the write (icount - 1; an interrupt's frame: icount), the writing instruction next, as Find Last Write does. */
   seekTo: TimePoint;
   /** The vCPU that wrote, when known. */
   cpu?: string;

@@ -101,6 +101,8 @@ describe('Value History rows', () => {
     assert.deepEqual(rows.map((r) => r.icount), ANSWER.writes.map((w) => w.icount));
     assert.deepEqual(rows.map((r) => r.seekTo), ANSWER.writes.map((w) => w.icount - 1));
     assert.equal(valueHistoryRows({ ...ANSWER, writes: [{ icount: 0, at: { address: '0x0' } }] })[0]!.seekTo, 0);
+    // An interrupt's frame: its time point stands before it.
+    assert.equal(valueHistoryRows({ ...ANSWER, writes: [{ icount: 500, delivery: true, at: { address: '0x1001dc' } }] })[0]!.seekTo, 500);
   });
 
   it('says where: function, file:line, code address of the writing instruction (else of the one after); old -> new as numbers, consecutive rows agreeing', () => {

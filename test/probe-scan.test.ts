@@ -93,8 +93,8 @@ describe('probe replays', { timeout: 900_000 }, () => {
   it('all writes of variables equal the gdbstub\'s, with the pc after each and the values before and after', async () => {
     const t = symbolTable(DEMO_KERNEL);
     // Often written (rx_head, by the serial interrupt; the tick counters), rarely (the shell's line,
-    // work_hash), not at all here (cfg). Not the stack: QEMU's gdbstub watchpoint fails an assertion
-    // where an interrupt frame is pushed onto it (replay_advance_current_icount), so there is no truth.
+    // work_hash), not at all here (cfg). Not the stack: neither plugin sees the frames the CPU
+    // pushes there for interrupts (the next test watches it with the gdbstub).
     const names = ['rx_head', 'isr_ticks', 'pending_ticks', 'ticks', 'work_hash', 'line_len', 'line', 'cfg', 'next_heartbeat'];
     let probeScans = 0;
     let writes = 0;
@@ -119,5 +119,47 @@ describe('probe replays', { timeout: 900_000 }, () => {
     const entry = symbolTable(DEMO_KERNEL).get('config_set_name')!.address;
     const filtered = await probed(probeOnly!, (e) => e.hits({ address: entry, stack: { min: 0n } }));
     assert.ok(filtered.gdbstub > 0 && filtered.probes === 0, 'a stack filter: gdbstub scans');
+  });
+
+  it('a watch on the stack where interrupt frames are pushed reports each frame, and going back lands before it', async () => {
+    // QEMU 7.2 failed its replay at the first such frame ("replay_advance_current_icount: diff >= 0");
+    // patches/qemu/0005 reports the frame at the handler's first instruction, marked as a delivery.
+    const t = symbolTable(DEMO_KERNEL);
+    const stubs = new Set([...t].filter(([name]) => name.startsWith('isr_stub_')).map(([, sym]) => sym.address));
+    const top = t.get('boot_stack_top')!.address;
+    const range = { address: top - 0x100n, length: 0x100 };
+    const writes = await gdbstub!.writes(range.address, range.length, { sample: range });
+    const frames = writes.filter((h) => h.delivery);
+    assert.ok(frames.length > 0 && frames.length < writes.length, `frames among the stack's writes (${frames.length} of ${writes.length})`);
+    for (const h of frames) assert.ok(stubs.has(h.address), `frame at ${h.icount}: the pc after it is an interrupt stub's entry, not 0x${h.address.toString(16)}`);
+    for (const h of writes.filter((x) => !x.delivery)) assert.ok(!stubs.has(h.address), `an instruction's write at ${h.icount} ends at no stub's entry`);
+    // The state a seek gives at a frame's time point is before it; an instruction's is after it.
+    const memoryAt = async (icount: number) => (await gdbstub!.seek(icount), await gdbstub!.readMemory(range.address, range.length));
+    const changed = frames.filter((h) => h.before && h.value && !h.before.equals(h.value));
+    assert.ok(changed.length > 0, 'some frame changes the watched bytes');
+    for (const h of [pick(changed), pick(changed)]) assert.deepEqual(await memoryAt(h.icount), h.before, `a seek to frame ${h.icount} stands before it`);
+    const instr = writes.filter((h) => !h.delivery && h.before && h.value && !h.before.equals(h.value) && h.icount > 0);
+    for (const h of [pick(instr), pick(instr)]) {
+      assert.deepEqual(await memoryAt(h.icount - 1), h.before, `a seek to just before write ${h.icount}`);
+      assert.deepEqual(await memoryAt(h.icount), h.value, `a seek to write ${h.icount}`);
+    }
+    // Reverse continue and last write from after a frame land before it: watched on an 8-byte slot
+    // it changed (the stub's own pushes, one instruction later, go below the frame).
+    const frame = pick(changed);
+    const offset = [...frame.value!].findIndex((b, i) => b !== frame.before![i]) & ~7;
+    const slot = range.address + BigInt(offset);
+    const slotWrites = await gdbstub!.writes(slot, 8);
+    const i = slotWrites.findIndex((h) => h.icount === frame.icount);
+    assert.ok(i >= 0 && slotWrites[i]!.delivery, `the frame at ${frame.icount} writes 0x${slot.toString(16)}`);
+    const next = slotWrites[i + 1];
+    const from = next ? next.icount - 1 : gdbstub!.end;
+    assert.ok(from > frame.icount, 'a time point after the frame, before the next write');
+    await gdbstub!.seek(from);
+    const last = await gdbstub!.lastWrite(slot, 8);
+    assert.equal(last?.icount, frame.icount, 'the last write is the frame');
+    assert.equal(last?.delivery, true, 'marked as a frame');
+    const stop = await gdbstub!.reverseContinue({ watchpoints: [{ address: slot, size: 8, access: 'write' }] });
+    assert.equal(stop.icount, frame.icount, 'reverse continue lands at the frame\'s time point');
+    assert.deepEqual(await gdbstub!.readMemory(slot, 8), frame.before!.subarray(offset, offset + 8), 'where the frame is not written yet');
   });
 });

@@ -20,6 +20,7 @@ import { guestStopFromLog, panicLine, rebootAfterPanic } from '../recorder-bridg
 import { probeDisk } from '../recorder-bridge/src/record/disk';
 import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
+import { watchOf } from '../recorder-bridge/src/replay/stop-reply';
 import { parseSize } from '../recorder-bridge/src/record/size';
 import { parseLaunchArguments } from '../debug-adapter/src/launch-config';
 import { parseRecordOptions, type RawRecordOptions } from '../recorder-bridge/src/record/options';
@@ -421,5 +422,15 @@ describe('quiet time points', () => {
     assert.equal(q.isQuiet(2 * (n - 1) + 1), true);
     assert.equal(q.after(2 * (n - 1)), 2 * (n - 1) + 1);
     assert.equal(q.after(2 * n), 2 * n + 1);
+  });
+});
+
+describe('watchpoint stop replies', () => {
+  it('reads the data address, and whether Rewind\'s QEMU marked an interrupt frame', () => {
+    assert.deepEqual(watchOf('T05thread:01;watch:0000000000109fb8;'), { address: 0x109fb8n, delivery: false });
+    assert.deepEqual(watchOf('T05thread:01;watch:0000000000109fb8;rewind-delivery:1;'), { address: 0x109fb8n, delivery: true });
+    assert.deepEqual(watchOf('T05awatch:10;thread:01;'), { address: 0x10n, delivery: false });
+    assert.equal(watchOf('T05thread:01;'), undefined, 'a breakpoint');
+    assert.equal(watchOf('T05thread:01;xrewind-delivery:1;'), undefined);
   });
 });

@@ -92,7 +92,8 @@ export function valueHistoryRows(r: RewindValueHistoryResponse, o: { cpu?: strin
     return {
       n: i + 1,
       icount: w.icount,
-      seekTo: Math.max(0, w.icount - 1),
+      // An interrupt's frame is written at its time point, before the interrupted instruction runs.
+      seekTo: w.delivery ? w.icount : Math.max(0, w.icount - 1),
       ...(w.cpu !== undefined ? { cpu: String(w.cpu) } : o.cpu !== undefined ? { cpu: o.cpu } : {}),
       ...(w.task ? { task: taskCell(w.task) } : {}),
       atWriter: w.writer !== undefined,

@@ -35,6 +35,7 @@ export function historyHandlers(c: HandlerContext) {
           const writer = writers.get(h.address);
           return {
             icount: h.icount,
+            ...(h.delivery ? { delivery: true as const } : {}),
             ...(h.before ? { before: h.before } : {}),
             ...(h.value ? { after: h.value } : {}),
             at: places.get(h.address) ?? { address: h.address },

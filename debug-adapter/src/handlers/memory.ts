@@ -110,24 +110,30 @@ export function memoryHandlers(c: HandlerContext) {
       const { hit } = await c.query(ctx, `Last write of ${label}`, (signal) => d.client.lastWrite(d.sessionId, address, size, { signal }));
       const base = { address: `0x${address.toString(16)}`, size };
       if (!hit) return { found: false, ...base };
-      if (!args.seek) {
+      const delivery = hit.delivery ? { delivery: true as const } : {};
+      /** The code at `hit.address`: the pc after the write, or, for an interrupt's frame, the handler's entry. */
+      const located = async () => {
         const lines = await symbolInfoLine(d.gdb, `*${hit.address}`).catch(() => []);
-        return { found: true, ...base, icount: hit.icount, writer: { address: hit.address, ...(lines[0] ? { function: lines[0].func, path: lines[0].fullname, line: lines[0].line } : {}) }, ...(after ? { after: after.toString('hex') } : {}) };
-      }
+        return { address: hit.address, ...(lines[0] ? { function: lines[0].func, path: lines[0].fullname, line: lines[0].line } : {}) };
+      };
+      if (!args.seek) return { found: true, ...base, icount: hit.icount, writer: await located(), ...delivery, ...(after ? { after: after.toString('hex') } : {}) };
       // Answered from inside the move, once there: the body tells the bytes before the write.
       await c.move(ctx, async () => {
-        const at = await d.seek(hit.icount - 1);
+        // An interrupt's frame is written at its time point, before the interrupted instruction runs.
+        await d.seek(hit.delivery ? hit.icount : hit.icount - 1);
         const before = await d.client.readMemory(d.sessionId, address, size).catch(() => undefined);
-        const f = await d.frame(0).catch(() => undefined);
+        // There the writing instruction is frame 0's; a frame push has none.
+        const f = hit.delivery ? undefined : await d.frame(0).catch(() => undefined);
         ctx.respond({
           found: true,
           ...base,
           icount: hit.icount,
-          writer: { address: f ? `0x${f.pc.toString(16)}` : hit.address, ...(f?.function ? { function: f.function.name } : {}), ...(f?.line ? { path: f.line.file, line: f.line.line } : {}) },
+          ...delivery,
+          writer: f ? { address: `0x${f.pc.toString(16)}`, ...(f.function ? { function: f.function.name } : {}), ...(f.line ? { path: f.line.file, line: f.line.line } : {}) } : hit.delivery ? await located() : { address: hit.address },
           ...(before ? { before: before.toString('hex') } : {}),
           ...(after ? { after: after.toString('hex') } : {}),
         });
-        return { reason: 'data breakpoint', description: `The last write of ${label} before icount ${(at + 1).toLocaleString('en-US')}${before && after ? `: ${before.toString('hex')} → ${after.toString('hex')}` : ''}`, cause: 'seek' };
+        return { reason: 'data breakpoint', description: `The last write of ${label} before icount ${hit.icount.toLocaleString('en-US')}${before && after ? `: ${before.toString('hex')} → ${after.toString('hex')}` : ''}`, cause: 'seek' };
       }, 'Find last write');
     },
   } satisfies Partial<HandlerTable>;

@@ -83,6 +83,7 @@ export function hitJson(h: Hit): BridgeHit {
     icount: h.icount,
     address: hex(h.address),
     ...(h.dataAddress !== undefined ? { dataAddress: hex(h.dataAddress) } : {}),
+    ...(h.delivery ? { delivery: true as const } : {}),
     ...(h.before ? { before: h.before.toString('hex') } : {}),
     ...(h.value ? { value: h.value.toString('hex') } : {}),
     ...(h.task ? { task: { task: hex(h.task.task), pid: h.task.pid, tgid: h.task.tgid, comm: h.task.comm, ...(h.task.cpu !== undefined ? { cpu: h.task.cpu } : {}) } } : {}),

@@ -15,6 +15,12 @@ export interface Hit {
   /** Code address: the breakpoint's, or the pc after a watched access. */
   address: bigint;
   dataAddress?: bigint;
+  /**
+   * The write was the frame the CPU pushed while delivering an interrupt or exception: no
+   * instruction made it, `icount` is the time point where the delivery happened (seek there: the
+   * frame is not written yet), and `address` is the handler's first instruction.
+   */
+  delivery?: true;
   /** With a `sample`: the sampled memory just before and just after the write. */
   before?: Buffer;
   value?: Buffer;

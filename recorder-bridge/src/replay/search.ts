@@ -47,10 +47,11 @@ export interface ScanRange extends ScanOptions {
 /**
  * Where going backward lands for a hit: a breakpoint stops where it is hit and a watchpoint just
  * BEFORE the access (the accessing instruction next), as gdb expects of reverse execution: the
- * watched value is then still the old one, and the stack shows the writing code.
+ * watched value is then still the old one, and the stack shows the writing code. An interrupt's
+ * frame is written at its time point itself, before the interrupted instruction runs.
  */
 export function landing(h: Hit): TimePoint {
-  return h.dataAddress !== undefined ? h.icount - 1 : h.icount;
+  return h.dataAddress !== undefined && !h.delivery ? h.icount - 1 : h.icount;
 }
 
 export class SliceSearch {
@@ -463,7 +464,7 @@ export class SliceSearch {
           }
           const sampled = sample ? { ...(before ? { before } : {}), ...(h.value ? { value: h.value } : {}) } : {};
           before = h.value;
-          if (h.icount >= run.from && h.icount < run.to + 1) hits.push({ icount: h.icount, address: h.address, dataAddress: h.dataAddress, ...sampled, ...(h.task ? { task: h.task } : {}) });
+          if (h.icount >= run.from && h.icount < run.to + 1) hits.push({ icount: h.icount, address: h.address, dataAddress: h.dataAddress, ...(h.delivery ? { delivery: h.delivery } : {}), ...sampled, ...(h.task ? { task: h.task } : {}) });
         }
         if (stop.kind === 'end') break;
       }

@@ -8,7 +8,7 @@ import type { SampledTask, TaskProbe } from './task-sample';
 export type StopCause =
   | { kind: 'time'; icount: TimePoint } // reached the requested time point
   | { kind: 'breakpoint'; icount: TimePoint; address: bigint; task?: SampledTask } // task: with a sample's task, the one that runs there
-  | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint; value?: Buffer; task?: SampledTask }
+  | { kind: 'watchpoint'; icount: TimePoint; address: bigint; dataAddress: bigint; delivery?: true; value?: Buffer; task?: SampledTask } // delivery: see Hit.delivery
   | { kind: 'end'; icount: TimePoint }; // the recording ended first
 
 /** A stop that a breakpoint or watchpoint caused. */

@@ -14,6 +14,7 @@ import { sampleAtTrigger } from './task-sample';
 import { ChangeFilter } from './watch-changes';
 import type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 import type { ReplayWorkspace } from './workspace';
+import { deliveryOf, watchOf, type WatchAccess } from './stop-reply';
 
 export type { Breakpoint, LadderPoint, RunOptions, StartOptions, StopCause, Trigger, Watchpoint, WorkerRun } from './worker-types';
 
@@ -189,8 +190,8 @@ export class ReplayWorker {
           const watch = watchOf(reply);
           if (watch !== undefined) {
             // A write of the value already there, to a watch for changes, is no trigger.
-            const trigger = !changes || (await changes.triggers(watch));
-            const hit = trigger && { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: watch, ...(await sampleAtTrigger(this, opts.sample)) };
+            const trigger = !changes || (await changes.triggers(watch.address));
+            const hit = trigger && { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: watch.address, ...deliveryOf(watch), ...(await sampleAtTrigger(this, opts.sample)) };
             if (hit && !onHit(hit)) return { stop: hit };
             if (this.icountCache >= until) return hit ? { stop: hit } : timeStop();
             continue;
@@ -206,8 +207,8 @@ export class ReplayWorker {
             }
             // Rejected by its stack filter, or collected: step over it (single-stepping ignores breakpoints) and go on.
             const stepped = await this.step();
-            if (stepped !== undefined && (!changes || (await changes.triggers(stepped)))) {
-              const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: stepped, ...(await sampleAtTrigger(this, opts.sample)) };
+            if (stepped !== undefined && (!changes || (await changes.triggers(stepped.address)))) {
+              const hit = { kind: 'watchpoint' as const, icount: this.icountCache, address: await this.pc(), dataAddress: stepped.address, ...deliveryOf(stepped), ...(await sampleAtTrigger(this, opts.sample)) };
               if (!onHit(hit)) return { stop: hit };
             }
             if (this.icountCache >= until) return timeStop();
@@ -255,8 +256,8 @@ export class ReplayWorker {
     }
   }
 
-  /** One instruction forward (the gdbstub's step ignores breakpoints); returns the data address when a watchpoint triggered. */
-  private async step(): Promise<bigint | undefined> {
+  /** One instruction forward (the gdbstub's step ignores breakpoints); returns the watchpoint's access when one triggered. */
+  private async step(): Promise<WatchAccess | undefined> {
     // Watched like a continue, not timed like a read: the step of a `hlt` ends with the next interrupt.
     const reply = await this.resume(undefined, 's');
     this.icountCache = await this.currentIcount();
@@ -478,12 +479,6 @@ export class ReplayWorker {
 }
 
 const WATCH_TYPE: Record<Watchpoint['access'], number> = { write: 2, read: 3, readWrite: 4 };
-
-/** The data address of a watchpoint stop reply ("T05watch:ADDR;..."), if it is one. */
-function watchOf(reply: string): bigint | undefined {
-  const m = /(?:^|;)(?:watch|rwatch|awatch):([0-9a-fA-F]+);/.exec(reply.slice(3) + ';');
-  return m ? BigInt('0x' + m[1]) : undefined;
-}
 
 function stackAccepts(b: Breakpoint, sp: bigint): boolean {
   if (!b.stack) return true;
