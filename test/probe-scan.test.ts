@@ -121,6 +121,47 @@ describe('probe replays', { timeout: 900_000 }, () => {
     assert.ok(filtered.gdbstub > 0 && filtered.probes === 0, 'a stack filter: gdbstub scans');
   });
 
+  it('after the first probe replay, probe replays start on blank processes launched ahead with the plugin waiting', async () => {
+    const e = await ReplayEngine.open(path, { index: 'use', probe: 'always', hangTimeoutMs: HANG_MS });
+    const background = e as unknown as { spare?: Promise<void> };
+    const settle = async () => {
+      while (background.spare) await background.spare;
+    };
+    try {
+      const totals = [...e.indexing.index!.totals()].filter(([, n]) => n > 100 && n <= 5000);
+      assert.ok(totals.length >= 2, 'code addresses run often enough');
+      // A move first: an engine that stays at the start launches no blank process.
+      await e.seek(Math.floor(e.end / 2));
+      await settle();
+      const normal = e.blankPids();
+      const starts: boolean[] = [];
+      let probes = 0;
+      const stop = e.observe((ev) => {
+        if (ev.type === 'worker-started') starts.push(ev.blank);
+        if (ev.type === 'slice-scanned' && ev.probe) probes++;
+      });
+      try {
+        const [first] = pick(totals);
+        assert.deepEqual((await e.hits(first)).map(show), (await gdbstub!.hits(first)).map(show), 'the first probe query');
+        assert.ok(probes > 0 && starts.length === probes && starts.every((b) => !b), `the first probe replays launch their processes (${starts.join(', ')})`);
+        // The next move keeps probe blanks ready too.
+        await e.seek(Math.floor(e.end / 3));
+        await settle();
+        assert.ok(e.blankPids().length > normal.length, `probe blanks beside the ${normal.length} others`);
+        starts.length = 0;
+        probes = 0;
+        const [second] = pick(totals.filter(([a]) => a !== first));
+        assert.deepEqual((await e.hits(second)).map(show), (await gdbstub!.hits(second)).map(show), 'a probe query on probe blanks');
+        assert.ok(probes > 0 && starts.length === probes && starts.every((b) => b), `each probe replay placed a probe blank (${starts.join(', ')})`);
+      } finally {
+        stop();
+      }
+    } finally {
+      await e.close();
+    }
+    assert.deepEqual(await qemuProcessesMentioning(e.workspaceDir), [], 'no probe blank outlives the engine');
+  });
+
   it('a watch on the stack where interrupt frames are pushed reports each frame, and going back lands before it', async () => {
     // QEMU 7.2 failed its replay at the first such frame ("replay_advance_current_icount: diff >= 0");
     // patches/qemu/0005 reports the frame at the handler's first instruction, marked as a delivery.

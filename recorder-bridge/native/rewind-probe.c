@@ -13,6 +13,11 @@
  *
  * Loading (QEMU 7.2 syntax; pc= and watch= may repeat):
  *   -plugin file=rewind-probe.so,out=OUTFILE,pc=HEX,watch=HEX:LEN,sample=HEX:LEN,task=CUR:CPU:PID:TGID:COMM
+ * or, in a process launched before its query is known (the engine's probe blanks):
+ *   -plugin file=rewind-probe.so,ctl=CTLFILE
+ * where the plugin reads those arguments, one a line, from CTLFILE when QEMU translates its first
+ * block (a process launched with -S translates none before the engine places it at a snapshot, and
+ * the engine writes CTLFILE before that; without it then, QEMU aborts: no answer beats a wrong one).
  * task= (Linux on x86-64, as recorder-bridge/src/replay/task-sample.ts reads it at a gdbstub stop):
  * the per-CPU offsets of current_task and cpu_number (hex; CPU "-": none) and the offsets of pid,
  * tgid and comm in struct task_struct (decimal). Every line then ends with the task that ran:
@@ -239,9 +244,43 @@ static bool wanted_pc(uint64_t vaddr)
     return false;
 }
 
+/* ctl= mode: the file to read the arguments from at the first translation (NULL once read). */
+static const char *ctl_path;
+static bool configure(int argc, char **argv);
+
+/* Reads CTLFILE's lines as the arguments (ctl= mode). A bad file is the engine's bug: no answer beats a wrong one. */
+static void read_ctl(void)
+{
+    const char *path = ctl_path;
+    ctl_path = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "rewind-probe: cannot read %s: %s\n", path, strerror(errno));
+        abort();
+    }
+    static char text[1 << 20];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    bool whole = feof(f) && !ferror(f);
+    fclose(f);
+    text[len] = 0;
+    static char *argv[MAX_PCS + MAX_WATCHES + 8];
+    int argc = 0;
+    for (char *line = strtok(text, "\n"); whole && line; line = strtok(NULL, "\n"))
+        if (argc < (int)(sizeof argv / sizeof *argv))
+            argv[argc++] = line;
+        else
+            whole = false;
+    if (!whole || !configure(argc, argv)) {
+        fprintf(stderr, "rewind-probe: %s does not hold the arguments of a probe\n", path);
+        abort();
+    }
+}
+
 static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 {
     (void)id;
+    if (ctl_path)
+        read_ctl();
     size_t n = qemu_plugin_tb_n_insns(tb);
     /* The task's GS base is a TCG global: R_REGS has TCG write it back before a callback reads it. */
     enum qemu_plugin_cb_flags regs = task.on ? QEMU_PLUGIN_CB_R_REGS : QEMU_PLUGIN_CB_NO_REGS;
@@ -303,13 +342,9 @@ static bool parse_task(const char *s)
     return true;
 }
 
-QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
+/* Takes the arguments (from -plugin or CTLFILE) and opens OUTFILE; false, with a message, when they are bad. */
+static bool configure(int argc, char **argv)
 {
-    (void)info;
-    if (!qemu_plugin_rewind_icount || !qemu_plugin_rewind_read_memory || !qemu_plugin_rewind_kernel_gs_base) {
-        fprintf(stderr, "rewind-probe: this QEMU lacks Rewind's plugin functions (qemu_plugin_rewind_icount): it needs Rewind's QEMU (scripts/build-qemu.sh)\n");
-        return -1;
-    }
     const char *out = NULL;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -332,20 +367,34 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
         else
             ok = false;
         if (!ok) {
-            fprintf(stderr, "rewind-probe: bad argument %s (expected out=FILE, pc=HEX, watch=HEX:LEN, sample=HEX:LEN, task=CUR:CPU:PID:TGID:COMM; at most %d pcs, %d watches, %d sample bytes)\n", a, MAX_PCS, MAX_WATCHES, MAX_SAMPLE);
-            return -1;
+            fprintf(stderr, "rewind-probe: bad argument %s (expected out=FILE, pc=HEX, watch=HEX:LEN, sample=HEX:LEN, task=CUR:CPU:PID:TGID:COMM, or only ctl=FILE; at most %d pcs, %d watches, %d sample bytes)\n", a, MAX_PCS, MAX_WATCHES, MAX_SAMPLE);
+            return false;
         }
     }
     if (!out) {
         fprintf(stderr, "rewind-probe: needs out=FILE\n");
-        return -1;
+        return false;
     }
     qsort(pcs, n_pcs, sizeof *pcs, by_value);
     out_fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out_fd < 0) {
         fprintf(stderr, "rewind-probe: cannot create %s: %s\n", out, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_t *info, int argc, char **argv)
+{
+    (void)info;
+    if (!qemu_plugin_rewind_icount || !qemu_plugin_rewind_read_memory || !qemu_plugin_rewind_kernel_gs_base) {
+        fprintf(stderr, "rewind-probe: this QEMU lacks Rewind's plugin functions (qemu_plugin_rewind_icount): it needs Rewind's QEMU (scripts/build-qemu.sh)\n");
         return -1;
     }
+    if (argc == 1 && strncmp(argv[0], "ctl=", 4) == 0 && argv[0][4] != 0)
+        ctl_path = argv[0] + 4;
+    else if (!configure(argc, argv))
+        return -1;
     qemu_plugin_register_vcpu_tb_trans_cb(id, on_translate);
     qemu_plugin_register_atexit_cb(id, at_exit, NULL);
     return 0;

@@ -6,6 +6,8 @@
  * are the rest, and copies of one image are made one at a time). `count` are kept for the bundle's
  * own store, and one for each image of the index's extra snapshots (`warmImages`), which a search
  * far back starts from; the engine's added snapshots each live in an image of their own, and go cold.
+ * Probe replays have a set of their own (`probe`): QEMU loads a plugin only at its start, so theirs
+ * wait with the probe plugin loaded, for the query's arguments (replay-process.ts, armProbe).
  */
 import type { Bundle } from '../bundle/reader';
 import { blankUsable, discardBlank, launchBlank, type BlankProcess } from './replay-process';
@@ -26,6 +28,8 @@ export class BlankProcesses {
     readonly count: number,
     /** Other images to keep one ready on (the index's extra snapshots'). */
     private readonly warmImages: () => readonly string[] = () => [],
+    /** The probe plugin, for a set of probe blanks. */
+    private readonly probe?: string,
   ) {}
 
   /** A ready blank process on a copy of `source`, if there is one (the caller owns it from now on). */
@@ -73,7 +77,7 @@ export class BlankProcesses {
     for (let source = this.lacking(); !this.shut && source !== undefined; source = this.lacking()) {
       let b: BlankProcess;
       try {
-        b = await launchBlank(this.bundle, this.ws, source);
+        b = await launchBlank(this.bundle, this.ws, source, this.probe !== undefined ? { probe: this.probe } : {});
       } catch {
         return; // a start that fails here fails in the foreground too, with its error
       }

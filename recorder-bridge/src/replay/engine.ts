@@ -82,7 +82,7 @@ export class ReplayEngine {
     this.ladder = new SnapshotLadder(bundle.manifest.snapshots.list, ws.snapshots, end, this.quiet, Math.max(0, opts.maxLadderSnapshots ?? 24));
     this.rechecks = new SnapshotRechecks(bundle, ws, this.ladder, end, this.hangMs);
     this.images = new LadderImages(ws);
-    this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, blanks: Math.max(0, opts.blanks ?? 3), recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
+    this.pool = new WorkerPool(bundle, ws, end, this.ladder, { maxWorkers, hangMs: this.hangMs, blanks: Math.max(0, opts.blanks ?? 3), probeBlanks: this.parallelism, recheck: (p) => this.rechecks.schedule(p), retired: () => void this.releaseImages() }, this.observers);
     this.search = new SliceSearch(this.ladder, this.pool, this.parallelism, end, this.observers, opts.probe === 'off' ? undefined : () => probeFor(bundle.manifest.qemu.binary, opts.probe === 'always'));
     const useIndex = (ix: RecordingIndex, extras: LadderPoint[]): void => {
       this.search.useIndex(ix);

@@ -37,8 +37,8 @@ export type EngineEvent =
   | ({ type: 'operation'; method: EngineOperation; args: unknown[] } & Span)
   /** The current time moved (by any operation): from where, to where it landed. */
   | ({ type: 'seek'; from: TimePoint; to: TimePoint } & Span)
-  /** A replay process started from a snapshot (restored it) and stands at `icount`. */
-  | ({ type: 'worker-started'; pid: number | undefined; snapshot: string; snapshotIcount: TimePoint; icount: TimePoint } & Span)
+  /** A replay process started from a snapshot (restored it) and stands at `icount`; `blank`: one launched ahead (blank-processes.ts) was placed. */
+  | ({ type: 'worker-started'; pid: number | undefined; snapshot: string; snapshotIcount: TimePoint; icount: TimePoint; blank: boolean } & Span)
   /** A replay process could not start from a snapshot. */
   | ({ type: 'worker-start-failed'; snapshot: string; snapshotIcount: TimePoint; why: string } & Span)
   | { type: 'worker-retired'; pid: number | undefined; icount: TimePoint; why: RetireReason }

@@ -18,9 +18,10 @@ import type { MemoryRange } from './worker-types';
 import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 /**
- * A probe replay starts a process of its own (no parked or blank one has the plugin loaded), about
- * what this many gdbstub stops cost (each about 5-10 ms on a Linux guest: a resume, the stop, the
- * time point, the pc, and the sample): fewer hits, and the gdbstub scan is as fast.
+ * A probe replay needs a process with the plugin loaded (a probe blank, or one launched for it; no
+ * parked process has it), about what this many gdbstub stops cost (each about 5-10 ms on a Linux
+ * guest: a resume, the stop, the time point, the pc, and the sample): fewer hits, and the gdbstub
+ * scan is as fast.
  */
 export const PROBE_MIN_STOPS = 32;
 /**

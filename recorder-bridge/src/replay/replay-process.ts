@@ -57,6 +57,8 @@ export interface BlankProcess {
   qmp: QmpClient;
   /** The image file it replays on: a private copy of a snapshot store unless StartOptions.image. */
   image: string;
+  /** Launched with the probe plugin waiting for its arguments: the file it reads them from (armProbe). */
+  probeCtl?: string;
   stderr: { text: string };
   /** Rejects when the process exits (never resolves). */
   exited: Promise<never>;
@@ -64,14 +66,17 @@ export interface BlankProcess {
 
 /**
  * Launches a blank replay process on a private copy of `source` (or on `opts.image` itself):
- * paused at `init`, or at `opts.loadAtStart`'s snapshot when given.
+ * paused at `init`, or at `opts.loadAtStart`'s snapshot when given. `probe`: with that probe plugin
+ * loaded in its ctl= mode (native/rewind-probe.c), to be armed (armProbe) or not before it is placed.
  */
-export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: string, opts: Pick<StartOptions, 'image' | 'plugin'> & { loadAtStart?: string } = {}): Promise<BlankProcess> {
+export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: string, opts: Pick<StartOptions, 'image' | 'plugin'> & { loadAtStart?: string; probe?: string } = {}): Promise<BlankProcess> {
   const qemu = chooseQemu(bundle.manifest.qemu.binary).path;
   const id = nextProcessId++;
   const dir = join(ws.dir, `w${id}-${process.pid}`);
   await fs.mkdir(dir, { recursive: true });
   const image = opts.image ?? (await ws.newImage(source));
+  const probeCtl = opts.probe !== undefined ? join(dir, 'probe.ctl') : undefined;
+  const plugin = opts.plugin ?? (opts.probe !== undefined ? { path: opts.probe, args: [`ctl=${probeCtl}`] } : undefined);
   const argv = [
     ...ws.replayArgs(bundle, opts.loadAtStart ?? INITIAL_SNAPSHOT, image),
     '-chardev', `file,id=con0,path=${join(dir, 'console.out')}`,
@@ -81,7 +86,7 @@ export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: s
     '-monitor', 'none',
     '-no-shutdown',
     '-S',
-    ...(opts.plugin ? ['-plugin', pluginOption(opts.plugin)] : []),
+    ...(plugin ? ['-plugin', pluginOption(plugin)] : []),
   ];
   const child = spawnGuarded(qemu, argv);
   const stderr = { text: '' };
@@ -90,7 +95,7 @@ export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: s
     throw new UserError(`a replay process exited (code ${code}): ${stderr.text.trim().split('\n').pop() ?? ''}`, 'replay-failed');
   });
   exited.catch(() => undefined);
-  const blank = { id, dir, child, image, stderr, exited };
+  const blank = { id, dir, child, image, stderr, exited, ...(probeCtl ? { probeCtl } : {}) };
   const stopGuard = guardStopped(child);
   try {
     const qmp = await Promise.race([QmpClient.connect(join(dir, 'qmp.sock')), exited]);
@@ -101,6 +106,15 @@ export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: s
   } finally {
     stopGuard();
   }
+}
+
+/**
+ * Gives a probe blank's plugin its arguments (one a line), before it is placed: it reads them at
+ * QEMU's first translation, which comes with the placing (rewind-probe.c, ctl= mode).
+ */
+export async function armProbe(b: BlankProcess, plugin: PluginSpec): Promise<void> {
+  if (!b.probeCtl) throw new Error('armProbe: this blank process has no probe plugin');
+  await fs.writeFile(b.probeCtl, plugin.args.map((a) => `${a}\n`).join(''));
 }
 
 /** Kills a blank process (or one that failed to start) and removes its directory and, when `ownImage`, its image. */

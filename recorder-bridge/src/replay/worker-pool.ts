@@ -12,6 +12,7 @@ import type { TimePoint } from '../timepoint';
 import type { SnapshotLadder } from './ladder';
 import { nowNs, type EngineObservers, type RetireReason } from './observer';
 import { BlankProcesses } from './blank-processes';
+import { armProbe, discardBlank, type BlankProcess } from './replay-process';
 import { ReplayWorker, type LadderPoint } from './worker';
 import type { ReplayWorkspace } from './workspace';
 import type { PluginSpec } from './worker-types';
@@ -34,6 +35,8 @@ export interface PoolOptions {
   retired: () => void;
   /** Blank processes kept ready (blank-processes.ts). */
   blanks: number;
+  /** Probe blanks kept ready on the store once probes are used: a query's probe replays (a process each) run this many at a time. */
+  probeBlanks: number;
 }
 
 export class WorkerPool {
@@ -48,6 +51,9 @@ export class WorkerPool {
   private readonly dying = new Set<Promise<unknown>>();
   private readonly health: NodeJS.Timeout;
   private readonly blanks: BlankProcesses;
+  /** Blank processes with the probe plugin loaded, once a probe replay started (start with a plugin). */
+  private probeBlanks?: BlankProcesses;
+  private readonly indexImages: () => string[];
   private checking = false;
   private shut = false;
   /** Processes the watchdog killed: when and why (diagnostics, tests). */
@@ -65,8 +71,8 @@ export class WorkerPool {
     this.health = setInterval(() => this.checkIdle(), HEALTH_MS);
     this.health.unref();
     // The index's extra snapshots are where searches far back start (its images' blanks once attached).
-    const indexImages = () => ladder.all().flatMap((p) => (p.source === 'index' ? [p.image] : []));
-    this.blanks = new BlankProcesses(bundle, ws, opts.blanks, indexImages);
+    this.indexImages = () => ladder.all().flatMap((p) => (p.source === 'index' ? [p.image] : []));
+    this.blanks = new BlankProcesses(bundle, ws, opts.blanks, this.indexImages);
   }
 
   get closed(): boolean {
@@ -127,13 +133,16 @@ export class WorkerPool {
   /**
    * A fresh replay process from `snapshot` (or, when it cannot start there, from the nearest usable
    * snapshot before it: the one it could not start from is suspect until re-verified). With a
-   * `plugin` (a probe replay's), loaded at QEMU's start: no blank process can be used.
+   * `plugin` (a probe replay's): a probe blank armed with its arguments, else a process launched
+   * with it; from then on probe blanks are kept ready too (fillBlanks).
    */
   async start(snapshot: LadderPoint, plugin?: PluginSpec): Promise<ReplayWorker> {
+    if (plugin && !this.probeBlanks && this.opts.blanks > 0) this.probeBlanks = new BlankProcesses(this.bundle, this.ws, this.opts.probeBlanks, this.indexImages, plugin.path);
     for (let p = snapshot; ; ) {
       if (this.shut) throw closedError();
       await this.evict();
       const startedNs = nowNs();
+      const blank = plugin ? await this.armedProbeBlank(p.image, plugin) : this.blanks.take(p.image);
       try {
         const w = await ReplayWorker.start(
           this.bundle,
@@ -146,7 +155,7 @@ export class WorkerPool {
             onRun: (run) => this.observers.emit({ type: 'run', ...run }),
             ...(plugin ? { plugin } : {}),
           },
-          plugin ? undefined : this.blanks.take(p.image),
+          blank,
         );
         if (this.shut) {
           await w.kill();
@@ -154,7 +163,7 @@ export class WorkerPool {
         }
         this.workers.add(w);
         this.touch(w);
-        this.observers.emit({ type: 'worker-started', pid: w.pid, snapshot: p.name, snapshotIcount: p.icount, icount: w.icount, startedNs, endedNs: nowNs() });
+        this.observers.emit({ type: 'worker-started', pid: w.pid, snapshot: p.name, snapshotIcount: p.icount, icount: w.icount, blank: blank !== undefined, startedNs, endedNs: nowNs() });
         return w;
       } catch (e) {
         if (!isReplayFailure(e) || this.shut) throw e;
@@ -165,6 +174,21 @@ export class WorkerPool {
         this.suspect(p);
         p = this.ladder.nearest(this.ladder.startOf(p));
       }
+    }
+  }
+
+  /** A ready probe blank on a copy of `image`, given `plugin`'s arguments; undefined when none is ready. */
+  private async armedProbeBlank(image: string, plugin: PluginSpec): Promise<BlankProcess | undefined> {
+    const b = this.probeBlanks?.take(image);
+    if (!b) return undefined;
+    // Launch the next one now, while this one replays: a query's slices take them one after another.
+    void this.probeBlanks!.fill();
+    try {
+      await armProbe(b, plugin);
+      return b;
+    } catch (e) {
+      await discardBlank(b, true);
+      throw e;
     }
   }
 
@@ -216,24 +240,26 @@ export class WorkerPool {
 
   /** Process groups of the live replay processes, blank ones included: for tests and diagnostics. */
   pids(): number[] {
-    return [...[...this.workers].filter((w) => w.alive).map((w) => w.pid!).filter((p) => p !== undefined), ...this.blanks.pids()];
+    return [...[...this.workers].filter((w) => w.alive).map((w) => w.pid!).filter((p) => p !== undefined), ...this.blankPids()];
   }
 
-  /** Process groups of the blank processes kept ready (tests, diagnostics). */
+  /** Process groups of the blank processes kept ready, probe blanks included (tests, diagnostics). */
   blankPids(): number[] {
-    return this.blanks.pids();
+    return [...this.blanks.pids(), ...(this.probeBlanks?.pids() ?? [])];
   }
 
-  /** Launches blank processes until the set number are ready (background work, after a move). */
-  fillBlanks(): Promise<void> {
-    return this.shut ? Promise.resolve() : this.blanks.fill();
+  /** Launches blank processes until the set number are ready, probe blanks last (background work, after a move). */
+  async fillBlanks(): Promise<void> {
+    if (this.shut) return;
+    await this.blanks.fill();
+    if (!this.shut) await this.probeBlanks?.fill();
   }
 
   /** Stops starting and watching processes and kills every live one. */
   async close(): Promise<void> {
     this.shut = true;
     clearInterval(this.health);
-    await Promise.all([this.killAll(), this.blanks.close()]);
+    await Promise.all([this.killAll(), this.blanks.close(), this.probeBlanks?.close()]);
   }
 
   /** After close(): kills any process started meanwhile and waits for every background kill. */
@@ -281,6 +307,7 @@ export class WorkerPool {
     if (this.checking || this.shut) return;
     this.checking = true;
     this.blanks.prune();
+    this.probeBlanks?.prune();
     const idle = [...this.workers].filter((w) => this.isIdle(w));
     void Promise.all(
       idle.map(async (w) => {
