@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chooseQemu } from '../recorder-bridge/src/qemu/qemu-binary';
+import { ReplayEngine } from '../recorder-bridge/src/replay/engine';
 import { killAllChildren } from '../recorder-bridge/src/util/processes';
 import { REWIND_VERSION } from '../recorder-bridge/src/version';
 import { descendantsOf } from '../test/support/procs';
@@ -17,6 +18,18 @@ export const now = (): bigint => process.hrtime.bigint();
 export const since = (t0: bigint): number => Number(now() - t0) / 1e9;
 /** A sleep that does not keep the process alive (for time limits raced against the real work). */
 export const deadline = (ms: number): Promise<void> => sleep(Math.max(0, ms), undefined, { ref: false });
+
+/**
+ * Lets engines finish their background work after a move (parking spare replay processes behind the
+ * new position, a ladder point near it, blank processes), as they do while a user looks at a stop.
+ */
+export async function settle(engines: ReplayEngine | Iterable<ReplayEngine>, maxMs = 30_000): Promise<void> {
+  const until = Date.now() + maxMs;
+  for (const engine of engines instanceof ReplayEngine ? [engines] : engines) {
+    const e = engine as unknown as { spare?: Promise<void> };
+    while (e.spare && Date.now() < until) await Promise.race([e.spare.catch(() => undefined), deadline(until - Date.now())]);
+  }
+}
 
 export function median(xs: number[]): number {
   const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);

@@ -74,7 +74,7 @@ import { ensureLinuxFixture, WRITE_BYTES } from '../test/linux-fixture';
 import { RewindDapClient, type Stopped } from '../test/support/dap-client';
 import { descendantsOf } from '../test/support/procs';
 import { Baseline, type BaselineResult } from './baseline';
-import { benchArgs, benchHeader, deadline, median, now, resultsPath, ROOT, since } from './common';
+import { benchArgs, benchHeader, median, now, resultsPath, ROOT, settle, since } from './common';
 import { describeCalls, EngineProbe, noInternals, type EngineCall, type Internals } from './engine-probe';
 
 /** A DAP request that gets no answer (or no stop) in this long fails the benchmark. */
@@ -183,16 +183,6 @@ async function buildingBlocks(bundle: Bundle, ws: ReplayWorkspace, end: number, 
     ...(wp ? [`| the same, fresh process, with a write watchpoint on ${wp.name} (${median(m.watchStops!)} stops, each run on) | ${fmtS(med('coldWatch'))} | ${rate(BLOCK_SPAN, 'coldWatch')} |`] : []),
   ];
   return { lines, json: m };
-}
-
-/**
- * Lets an engine finish its background work after a move (parking spare replay processes behind
- * the new position, adding a ladder point near it), as it does while a user looks at a stop.
- */
-async function settle(engine: ReplayEngine, maxMs = 30_000): Promise<void> {
-  const until = Date.now() + maxMs;
-  const e = engine as unknown as { spare?: Promise<void> };
-  while (e.spare && Date.now() < until) await Promise.race([e.spare, deadline(until - Date.now())]);
 }
 
 /** The same calls, in order, on another engine (already at the start point): the engine's own time. */

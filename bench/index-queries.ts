@@ -65,7 +65,7 @@ import { ensureSecondWorkload } from '../test/linux-workloads';
 import { RewindDapClient } from '../test/support/dap-client';
 import { prng } from '../test/support/prng';
 import { Baseline, type BaselineResult } from './baseline';
-import { benchArgs, benchHeader, deadline, fmtN, fmtS, killLeftovers, median, now, progress, quantile, ratio, resultsPath, ROOT, since, sourceState } from './common';
+import { benchArgs, benchHeader, fmtN, fmtS, killLeftovers, median, now, progress, quantile, ratio, resultsPath, ROOT, settle, since, sourceState } from './common';
 import { describeCalls, EngineProbe, type EngineCall, type Internals } from './engine-probe';
 
 const DEMO_INPUT = 'guests/demo/inputs/long.txt';
@@ -248,15 +248,6 @@ function settings(): Settings {
 // ---- helpers ------------------------------------------------------------------------------------
 
 const hex = (a: bigint) => `0x${a.toString(16)}`;
-
-/** Lets the engines finish their background work (spare replay processes, a ladder point near the new position), as bench/dap does. */
-async function settle(engines: Iterable<ReplayEngine>, maxMs = 30_000): Promise<void> {
-  const until = Date.now() + maxMs;
-  for (const engine of engines) {
-    const e = engine as unknown as { spare?: Promise<void> };
-    while (e.spare && Date.now() < until) await Promise.race([e.spare.catch(() => undefined), deadline(until - Date.now())]);
-  }
-}
 
 // ---- main ---------------------------------------------------------------------------------------
 

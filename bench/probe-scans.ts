@@ -8,9 +8,12 @@
  * gdbstub stops either way). Timed at the engine, from the call to its answer; the answers of both
  * ways compared hit for hit. QEMU + gdb on a sample: a breakpoint (or a watchpoint) whose commands
  * record each stop's icount and continue, over one replay to the end.
+ * --session: as in an editor's session, each engine first moves (to a time point drawn with the
+ * seed) and settles its background work (spare processes, blank and probe blanks) before each query;
+ * without it, the engines stay at the start, where they launch nothing ahead.
  *
  *   node out/bench/probe-scans.js [--bundle B --symbols VMLINUX] [--seed S] [--functions N] [--globals N]
- *        [--min-hits N] [--min-buckets N] [--baseline-sample K] [--baseline-timeout S]
+ *        [--min-hits N] [--min-buckets N] [--baseline-sample K] [--baseline-timeout S] [--session]
  *
  * Without --bundle: the Linux fixture (test/linux-fixture.ts), its index built first if missing.
  * Results: bench/results/probe-scans-DATE.md and .json.
@@ -26,7 +29,7 @@ import { linuxTaskProbe } from '../test/support/linux-task-probe';
 import { prng } from '../test/support/prng';
 import { Baseline, type BaselineResult } from './baseline';
 import { indexedLinuxRecording } from './linux-recording';
-import { benchArgs, benchHeader, fmtN, fmtS, killLeftovers, median, progress, quantile, ratio, resultsPath, since, now, sourceState } from './common';
+import { benchArgs, benchHeader, fmtN, fmtS, killLeftovers, median, progress, quantile, ratio, resultsPath, settle, since, now, sourceState } from './common';
 
 const KERNEL_TEXT = 0xffffffff80000000n;
 const HANG_MS = 30_000;
@@ -77,6 +80,7 @@ async function main(): Promise<void> {
       'min-buckets': { type: 'string', default: '20' },
       'baseline-sample': { type: 'string', default: '1' },
       'baseline-timeout': { type: 'string', default: '600' },
+      session: { type: 'boolean', default: false },
     },
   });
   const n = (k: keyof typeof values) => Number(values[k]);
@@ -121,6 +125,12 @@ async function main(): Promise<void> {
         const hits = await (p.kind === 'hits' ? e.hits(p.address, sample ? { sample } : {}) : e.writes(p.address, p.size, { sample: sample! })).finally(stop);
         return { hits, seconds: since(t0), probeSlices, gdbSlices };
       };
+      if (values.session) {
+        // One time point for both engines: the same place, the same slices.
+        const at = Math.floor(random() * probe.end);
+        for (const e of [probe, gdbstub]) await e.seek(at);
+        await settle([probe, gdbstub]);
+      }
       const a = await timed(probe);
       const b = await timed(gdbstub);
       const same = a.hits.length === b.hits.length && a.hits.every((h, i) => show(h) === show(b.hits[i]!));
@@ -167,6 +177,7 @@ async function main(): Promise<void> {
     `- source: ${source}`,
     `- recording: ${bundlePath}; ${fmtN(end)} instructions; symbols ${symbols}; tasks ${task ? 'sampled at each hit' : 'not sampled (no current_task)'}`,
     `- seed ${values.seed}: ${values.functions} functions with ${values['min-hits']} to 20,000 hits, ${values.globals} globals written in ${values['min-buckets']}+ of the index's buckets`,
+    `- ${values.session ? 'session: before each query both engines moved to a drawn time point and settled their background work (spares, blank and probe blanks)' : 'engines at the start: no process launched ahead (no blank or probe blank)'}`,
     `- load average (1 min) ${loadBefore[0]!.toFixed(2)} at the start, ${loadAfter[0]!.toFixed(2)} at the end`,
     '',
     '| query | pairs | probe replays p50 / p95 / max | gdbstub stops p50 / p95 / max | ratio of medians | same answers |',
@@ -183,7 +194,7 @@ async function main(): Promise<void> {
   ];
   const out = resultsPath('probe-scans');
   writeFileSync(`${out}.md`, `${lines.join('\n')}\n`);
-  writeFileSync(`${out}.json`, `${JSON.stringify({ bundle: bundlePath, end, rows: rows.map((r) => ({ ...r, address: `0x${r.address.toString(16)}` })), load: [loadBefore[0], loadAfter[0]] }, null, 2)}\n`);
+  writeFileSync(`${out}.json`, `${JSON.stringify({ bundle: bundlePath, end, session: values.session, rows: rows.map((r) => ({ ...r, address: `0x${r.address.toString(16)}` })), load: [loadBefore[0], loadAfter[0]] }, null, 2)}\n`);
   progress(`bench/probe-scans: ${out}.md`);
 }
 

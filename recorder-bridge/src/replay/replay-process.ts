@@ -67,7 +67,7 @@ export interface BlankProcess {
 /**
  * Launches a blank replay process on a private copy of `source` (or on `opts.image` itself):
  * paused at `init`, or at `opts.loadAtStart`'s snapshot when given. `probe`: with that probe plugin
- * loaded in its ctl= mode (native/rewind-probe.c), to be armed (armProbe) or not before it is placed.
+ * loaded in its ctl= mode (native/rewind-probe.c), to be armed (armProbe) before it is placed.
  */
 export async function launchBlank(bundle: Bundle, ws: ReplayWorkspace, source: string, opts: Pick<StartOptions, 'image' | 'plugin'> & { loadAtStart?: string; probe?: string } = {}): Promise<BlankProcess> {
   const qemu = chooseQemu(bundle.manifest.qemu.binary).path;
