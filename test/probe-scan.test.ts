@@ -4,7 +4,9 @@
  * frequent, function entries) without an index, and all writes of variables with their values
  * before and after with the index, must be equal hit for hit: time point, pc, watched address,
  * bytes. The probe's time points come from the patched QEMU's icount read inside a block
- * (patches/qemu/0004); its pc after a write that ends its block, from the next block.
+ * (patches/qemu/0004); its pc after a write that ends its block, from the next block. Also: probe
+ * blanks (processes launched ahead with the plugin waiting for a query), and a gdbstub watch on the
+ * stack where the CPU pushes interrupt frames (patches/qemu/0005).
  */
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
