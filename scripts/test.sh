@@ -47,10 +47,13 @@ node out/test/linux-fixture.js >/dev/null ||
   echo "rewind: the Linux fixture could not be built here; its suites say why (skipped as a non-root user)" >&2
 
 # Each lane's lines carry its name; each lane is a node PID of ours, stopped if this script is.
+# Each lane's output is also kept in test-artifacts/lanes/ for the failure summary at the end.
+logs=test-artifacts/lanes
+mkdir -p "$logs"
 lane() {
   local name=$1
   shift
-  node --test --test-concurrency=1 "$@" > >(sed -u "s/^/[$name] /") 2>&1 &
+  node --test --test-concurrency=1 "$@" > >(sed -u "s/^/[$name] /" | tee "$logs/$name.tap") 2>&1 &
   pids+=($!)
 }
 pids=()
@@ -60,5 +63,11 @@ lane main "${main_lane[@]}"
 status=0
 for p in "${pids[@]}"; do wait "$p" || status=1; done
 wait # the sed of each lane, so that its last lines are out before the summary
+# A failure is named again last, with its error: a CI log is often read from its tail, and the
+# lanes' lines interleave. Each "not ok" line (a test, its suite, its file) and its YAML block.
+if [ $status -ne 0 ]; then
+  echo "rewind: what failed (whole lanes in $logs/):" >&2
+  awk '/^\[[a-z]+\] *not ok /{n=40} n>0{print; n--; if ($0 ~ /^\[[a-z]+\] *\.\.\.$/) n=0}' "$logs"/*.tap >&2
+fi
 echo "rewind: tests $([ $status -eq 0 ] && echo passed || echo FAILED) (lanes: ${#linux_lane[@]} linux files, ${#main_lane[@]} others)" >&2
 exit $status

@@ -19,6 +19,7 @@ import { uniqueSnapshots } from '../recorder-bridge/src/record/snapshot-list';
 import { guestStopFromLog, panicLine, rebootAfterPanic } from '../recorder-bridge/src/record/recording-run';
 import { probeDisk } from '../recorder-bridge/src/record/disk';
 import { QuietPoints } from '../recorder-bridge/src/replay/quiet-points';
+import { SnapshotLadder } from '../recorder-bridge/src/replay/ladder';
 import { ReplayWorkspace } from '../recorder-bridge/src/replay/workspace';
 import { watchOf } from '../recorder-bridge/src/replay/stop-reply';
 import { parseSize } from '../recorder-bridge/src/record/size';
@@ -432,5 +433,37 @@ describe('watchpoint stop replies', () => {
     assert.deepEqual(watchOf('T05awatch:10;thread:01;'), { address: 0x10n, delivery: false });
     assert.equal(watchOf('T05thread:01;'), undefined, 'a breakpoint');
     assert.equal(watchOf('T05thread:01;xrewind-delivery:1;'), undefined);
+  });
+});
+
+describe("where a scan starts and cuts its slices (replay/ladder.ts)", () => {
+  const M = 1_000_000;
+  // No events: every time point is quiet, so each snapshot's start is its icount.
+  const ladder = new SnapshotLadder(
+    [0, 200, 400].map((m) => ({ name: m === 0 ? 'init' : `s${m}`, icount: m * M, vmClockNs: 0, vmStateBytes: 0 })),
+    'store.qcow2',
+    1000 * M,
+    new QuietPoints([]),
+    8,
+  );
+  const added = (m: number) => ({ name: ladder.nextName(), icount: m * M, vmClockNs: 0, vmStateBytes: 0, image: `rw${m}.qcow2`, source: 'replay' as const });
+  ladder.add(added(230), 0);
+  ladder.add(added(390), 0);
+  ladder.add(added(700), 0);
+
+  it('starts at an added snapshot only where it saves a cold start (50M instructions) over a recorded one', () => {
+    assert.equal(ladder.nearest(235 * M).name, 'rw1');
+    assert.equal(ladder.scanStart(235 * M).name, 's200', '30M past s200: the warm start');
+    assert.equal(ladder.scanStart(395 * M).name, 'rw2', '190M past s200');
+    assert.equal(ladder.scanStart(705 * M).name, 'rw3', '300M past s400');
+    assert.equal(ladder.scanStart(450 * M).name, 's400', 'a recorded one is always taken');
+  });
+
+  it('cuts at recorded snapshots always, and at added ones only inside long stretches', () => {
+    const rec = ladder.all().find((p) => p.name === 's400')!;
+    const add = ladder.all().find((p) => p.name === 'rw3')!;
+    assert.ok(ladder.cutsScan(rec, 1, 1));
+    assert.ok(!ladder.cutsScan(add, 150 * M, 300 * M), 'a 150M part is no cut');
+    assert.ok(ladder.cutsScan(add, 300 * M, 300 * M));
   });
 });

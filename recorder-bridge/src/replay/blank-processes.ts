@@ -17,6 +17,8 @@ export class BlankProcesses {
   /** Ready blank processes by the image they copied. */
   private readonly ready = new Map<string, BlankProcess[]>();
   private filling?: Promise<void>;
+  /** The launch under way: the image it copies, and whether it ended with a ready process. */
+  private launching?: { source: string; done: Promise<boolean> };
   private shut = false;
   /** Discards under way (close() waits for them). */
   private readonly dying = new Set<Promise<void>>();
@@ -41,6 +43,18 @@ export class BlankProcesses {
       this.discard(b);
     }
     return undefined;
+  }
+
+  /**
+   * A ready blank process on a copy of `source`, or else the one being launched on it, once it is
+   * ready: it is further along than a process launched now would be (copies of an image are made
+   * one at a time, so a new launch would also wait behind it). Undefined when there is neither.
+   */
+  async takeOrAwait(source: string): Promise<BlankProcess | undefined> {
+    const ready = this.take(source);
+    if (ready || this.launching?.source !== source) return ready;
+    await this.launching.done;
+    return this.take(source);
   }
 
   /** Kills the ready ones that can no longer be placed (exited, stopped by a signal): the next fill replaces them. */
@@ -75,14 +89,20 @@ export class BlankProcesses {
 
   private async fillOnce(): Promise<void> {
     for (let source = this.lacking(); !this.shut && source !== undefined; source = this.lacking()) {
-      let b: BlankProcess;
-      try {
-        b = await launchBlank(this.bundle, this.ws, source, this.probe !== undefined ? { probe: this.probe } : {});
-      } catch {
-        return; // a start that fails here fails in the foreground too, with its error
-      }
-      if (this.shut) this.discard(b);
-      else this.ready.set(source, [...(this.ready.get(source) ?? []), b]);
+      const done = (async () => {
+        let b: BlankProcess;
+        try {
+          b = await launchBlank(this.bundle, this.ws, source, this.probe !== undefined ? { probe: this.probe } : {});
+        } catch {
+          return false; // a start that fails here fails in the foreground too, with its error
+        }
+        if (this.shut) this.discard(b);
+        else this.ready.set(source, [...(this.ready.get(source) ?? []), b]);
+        return true;
+      })();
+      this.launching = { source, done };
+      const launched = await done.finally(() => (this.launching = undefined));
+      if (!launched) return;
     }
   }
 

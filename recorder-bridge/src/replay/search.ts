@@ -20,7 +20,7 @@ import { ReplayWorkerLost, type WorkerPool } from './worker-pool';
 
 export type { Hit, Traps } from './scan-types';
 
-/** Whole-recording queries cut slices no shorter than this. */
+/** A window of candidate buckets starts a process of its own only where that saves this much replay (cutAtSnapshots). */
 const MIN_SLICE = 20_000_000;
 /**
  * A landing by the index's counts stops at every hit in its bucket on the way to the last: up to
@@ -315,17 +315,17 @@ export class SliceSearch {
   }
 
   /**
-   * The slices covering [from, to), cut at snapshots: the first starts at the snapshot nearest
-   * before `from` (whatever its kind), the others at recorded snapshots and at added ones where they
-   * split a long slice.
+   * The slices covering [from, to), cut at snapshots: the first starts where a scan reaching `from`
+   * does (ladder.scanStart), the others at recorded and index snapshots, and at added ones where they
+   * split a long stretch (ladder.cutsScan).
    */
   private slices(from: TimePoint, to: TimePoint): Slice[] {
     const { ladder } = this;
-    const snaps: LadderPoint[] = [ladder.nearest(from)];
-    for (const p of ladder.all()) {
-      if (ladder.startOf(p) <= ladder.startOf(snaps[0]!) || ladder.startOf(p) >= to || !ladder.usable(p)) continue;
-      const last = snaps[snaps.length - 1]!;
-      if (p.source !== 'replay' || p.icount - last.icount >= MIN_SLICE) snaps.push(p);
+    const snaps: LadderPoint[] = [ladder.scanStart(from)];
+    const points = ladder.all().filter((p) => ladder.startOf(p) > ladder.startOf(snaps[0]!) && ladder.startOf(p) < to && ladder.usable(p));
+    for (const [i, p] of points.entries()) {
+      const nextKept = points.slice(i + 1).find((q) => q.source !== 'replay');
+      if (ladder.cutsScan(p, p.icount - snaps[snaps.length - 1]!.icount, (nextKept?.icount ?? this.end) - p.icount)) snaps.push(p);
     }
     const out: Slice[] = [];
     for (let i = 0; i < snaps.length; i++) {
@@ -389,8 +389,9 @@ export class SliceSearch {
   }
 
   /**
-   * Ascending runs as windows, each walked by one process from the snapshot nearest its first run.
-   * A run starts a window of its own when its nearest snapshot lies at least MIN_SLICE past the end
+   * Ascending runs as windows, each walked by one process from where a scan reaching its first run
+   * starts (ladder.scanStart: the nearest snapshot, unless an added one that saves little).
+   * A run starts a window of its own when its start snapshot lies at least MIN_SLICE past the end
    * of the run before: a process from there replays that much less than one going on (measured on
    * Linux: a watch whose 7 candidate buckets lay across 970M instructions walked them all in one
    * process), and the windows run side by side.
@@ -398,7 +399,7 @@ export class SliceSearch {
   private cutAtSnapshots(runs: IndexSpan[]): Slice[] {
     const out: Slice[] = [];
     for (const run of runs) {
-      const snapshot = this.ladder.nearest(run.from);
+      const snapshot = this.ladder.scanStart(run.from);
       const last = out[out.length - 1];
       if (last && this.ladder.startOf(snapshot) < last.to + MIN_SLICE) {
         last.runs!.push(run);

@@ -177,9 +177,9 @@ export class WorkerPool {
     }
   }
 
-  /** A ready probe blank on a copy of `image`, given `plugin`'s arguments; undefined when none is ready. */
+  /** A ready probe blank on a copy of `image` (or the one being launched on it), given `plugin`'s arguments; undefined when there is none. */
   private async armedProbeBlank(image: string, plugin: PluginSpec): Promise<BlankProcess | undefined> {
-    const b = this.probeBlanks?.take(image);
+    const b = await this.probeBlanks?.takeOrAwait(image);
     if (!b) return undefined;
     // Launch the next one now, while this one replays: a query's slices take them one after another.
     void this.probeBlanks!.fill();
@@ -226,7 +226,10 @@ export class WorkerPool {
     const snap = last!.snapshot;
     throw new UserError(
       `could not ${what}: ${ATTEMPTS} replay processes in a row were lost (the last one started at snapshot ${snap.name}, icount ${snap.icount}: ${last!.cause.message}). ` +
-        `Run \`rewind check ${this.bundle.dir}\` to verify the recording's snapshots`,
+        // Either cause is possible: a snapshot that does not resume, or QEMU failing on the request
+        // itself (as its replay once did on a watchpoint inside an interrupt's delivery).
+        `Run \`rewind check ${this.bundle.dir}\` to verify the recording's snapshots; if it finds them sound, QEMU failed on this request itself: ` +
+        'try it over a shorter range or from another time point',
       'replay-hung',
     );
   }
