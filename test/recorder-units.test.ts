@@ -460,10 +460,11 @@ describe("where a scan starts and cuts its slices (replay/ladder.ts)", () => {
   });
 
   it('cuts at recorded snapshots always, and at added ones only inside long stretches', () => {
-    const rec = ladder.all().find((p) => p.name === 's400')!;
-    const add = ladder.all().find((p) => p.name === 'rw3')!;
-    assert.ok(ladder.cutsScan(rec, 1, 1));
-    assert.ok(!ladder.cutsScan(add, 150 * M, 300 * M), 'a 150M part is no cut');
-    assert.ok(ladder.cutsScan(add, 300 * M, 300 * M));
+    const named = (name: string) => ladder.all().find((p) => p.name === name)!;
+    assert.ok(ladder.cutsScan(named('s400'), named('rw2'), 1000 * M), 'a recorded one, 10M past the last cut');
+    assert.ok(!ladder.cutsScan(named('rw1'), named('s200'), 1000 * M), '30M past the last cut is no cut');
+    assert.ok(!ladder.cutsScan(named('rw2'), named('init'), 1000 * M), '10M before s400 is no cut');
+    assert.ok(ladder.cutsScan(named('rw3'), named('s400'), 1000 * M), '300M on both sides (the end at 1000M)');
+    assert.ok(!ladder.cutsScan(named('rw3'), named('s400'), 850 * M), 'a scan ending at 850M: 150M after it');
   });
 });

@@ -213,87 +213,146 @@ static uint64_t *slot_counter(uint64_t vaddr)
 
 /*
  * ---- written grains of the current bucket ----
- * A hash set of grain numbers (stored +1; 0 is empty) with the inserted grains also kept in a list
- * (for sorting and clearing). In front of it a small direct-mapped cache of recently seen grains:
- * most stores hit a grain written a moment ago (the stack, the same variable).
+ * Per 4 KiB page of guest virtual addresses a bitmap of its 1024 grains, found by a hash table of
+ * page numbers, with a small direct-mapped cache of recent pages in front (most stores go to a
+ * page written a moment ago: the stack, the same structure). Not a hash set of grains: the Linux
+ * boot clears and copies memory, up to 2M grains a bucket, and hashing each of them, then sorting
+ * them at the bucket's end, made the pass's first slice 7.6x slower than its plain replay
+ * (bench/results/index-pass-2026-12-07.md); here a store costs a bit set, and the end sorts pages.
  */
 #define GRAIN_SHIFT 2
-#define RECENT 256u
-static uint64_t recent[RECENT];
-static uint64_t *grain_set;
-static size_t grain_cap;
-static uint64_t *grain_list;
-static size_t n_grains, grain_list_cap;
+#define PAGE_GRAINS 1024u
+#define PAGE_WORDS (PAGE_GRAINS / 64)
+#define RECENT_PAGES 256u
+static struct written_page {
+    uint64_t page; /* grain >> 10 */
+    uint64_t bits[PAGE_WORDS];
+    size_t table_slot; /* where page_table holds it, for clearing */
+} *pages;
+static size_t n_pages, pages_cap;
+/* Open addressing over page numbers: index + 1 into `pages`, 0 empty; rebuilt when half full. */
+static uint32_t *page_table;
+static size_t page_table_cap;
+static struct {
+    uint64_t page_plus_1;
+    uint32_t index;
+} recent_pages[RECENT_PAGES];
 
-static void grain_set_put(uint64_t *t, size_t cap, uint64_t key)
+static size_t page_table_slot(uint32_t *t, size_t cap, uint64_t page)
 {
-    for (size_t i = mix64(key) & (cap - 1);; i = (i + 1) & (cap - 1)) {
-        if (t[i] == 0) {
-            t[i] = key;
-            return;
-        }
-        if (t[i] == key)
-            return;
+    size_t i = mix64(page) & (cap - 1);
+    while (t[i] != 0 && pages[t[i] - 1].page != page)
+        i = (i + 1) & (cap - 1);
+    return i;
+}
+
+/* The index of `page`'s bitmap in `pages`, created empty on first sight. */
+static uint32_t page_index(uint64_t page)
+{
+    size_t i = page_table_slot(page_table, page_table_cap, page);
+    if (page_table[i] != 0)
+        return page_table[i] - 1;
+    if (n_pages == pages_cap) {
+        pages_cap *= 2;
+        pages = realloc(pages, pages_cap * sizeof *pages);
+        if (!pages)
+            abort();
     }
+    struct written_page *w = &pages[n_pages];
+    memset(w, 0, sizeof *w);
+    w->page = page;
+    page_table[i] = (uint32_t)(n_pages + 1);
+    w->table_slot = i;
+    n_pages++;
+    if (n_pages * 2 > page_table_cap) {
+        size_t cap = page_table_cap * 2;
+        uint32_t *t = xcalloc(cap, sizeof *t);
+        for (size_t k = 0; k < n_pages; k++) {
+            size_t j = page_table_slot(t, cap, pages[k].page);
+            t[j] = (uint32_t)(k + 1);
+            pages[k].table_slot = j;
+        }
+        free(page_table);
+        page_table = t;
+        page_table_cap = cap;
+    }
+    return (uint32_t)(n_pages - 1);
 }
 
 static void note_grain(uint64_t grain)
 {
-    uint64_t key = grain + 1;
-    uint64_t *r = &recent[(grain ^ (grain >> 8)) & (RECENT - 1)];
-    if (*r == key)
-        return;
-    *r = key;
-    size_t i = mix64(key) & (grain_cap - 1);
-    for (;; i = (i + 1) & (grain_cap - 1)) {
-        if (grain_set[i] == key)
-            return;
-        if (grain_set[i] == 0)
-            break;
+    uint64_t page = grain / PAGE_GRAINS;
+    unsigned r = (unsigned)(page ^ (page >> 8)) & (RECENT_PAGES - 1);
+    uint32_t k;
+    if (recent_pages[r].page_plus_1 == page + 1) {
+        k = recent_pages[r].index;
+    } else {
+        k = page_index(page);
+        recent_pages[r].page_plus_1 = page + 1;
+        recent_pages[r].index = k;
     }
-    grain_set[i] = key;
-    if (n_grains == grain_list_cap) {
-        grain_list_cap *= 2;
-        grain_list = realloc(grain_list, grain_list_cap * sizeof *grain_list);
-        if (!grain_list)
-            abort();
-    }
-    grain_list[n_grains++] = grain;
-    if (n_grains * 2 > grain_cap) {
-        size_t cap = grain_cap * 2;
-        uint64_t *t = xcalloc(cap, sizeof *t);
-        for (size_t k = 0; k < n_grains; k++)
-            grain_set_put(t, cap, grain_list[k] + 1);
-        free(grain_set);
-        grain_set = t;
-        grain_cap = cap;
-    }
+    unsigned bit = (unsigned)(grain % PAGE_GRAINS);
+    pages[k].bits[bit / 64] |= 1ULL << (bit % 64);
 }
 
 static void clear_grains(void)
 {
-    if (n_grains * 8 < grain_cap) {
-        /* Few grains: clear them where they are (a probe sequence stays intact until all are gone). */
-        for (size_t k = 0; k < n_grains; k++) {
-            uint64_t key = grain_list[k] + 1;
-            for (size_t i = mix64(key) & (grain_cap - 1);; i = (i + 1) & (grain_cap - 1)) {
-                if (grain_set[i] == key) {
-                    grain_set[i] = UINT64_MAX; /* a tombstone while others are still looked up */
-                    break;
+    for (size_t k = 0; k < n_pages; k++)
+        page_table[pages[k].table_slot] = 0;
+    n_pages = 0;
+    memset(recent_pages, 0, sizeof recent_pages);
+}
+
+static int by_page(const void *a, const void *b)
+{
+    uint64_t x = ((const struct written_page *)a)->page, y = ((const struct written_page *)b)->page;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Appends the written grains to `out` as runs (the format's nRuns run*: ascending, maximal, a run
+ * may go on across pages). Sorts `pages`: call only before clear_grains().
+ */
+static void put_grain_runs(buf_t *out)
+{
+    qsort(pages, n_pages, sizeof *pages, by_page);
+    /* Two passes over the bits: the count of runs comes first in the format. */
+    for (int pass = 0; pass < 2; pass++) {
+        size_t runs = 0;
+        uint64_t first = 0, end = 0, prev_end = 0;
+        bool open = false;
+        for (size_t k = 0; k < n_pages; k++) {
+            for (unsigned w = 0; w < PAGE_WORDS; w++) {
+                for (uint64_t bits = pages[k].bits[w]; bits != 0; bits &= bits - 1) {
+                    uint64_t g = pages[k].page * PAGE_GRAINS + w * 64 + (unsigned)__builtin_ctzll(bits);
+                    if (open && g == end) {
+                        end++;
+                        continue;
+                    }
+                    if (open) {
+                        if (pass == 1) {
+                            put_varint(out, first - prev_end);
+                            put_varint(out, end - first);
+                        }
+                        prev_end = end;
+                    }
+                    runs += open;
+                    first = g;
+                    end = g + 1;
+                    open = true;
                 }
             }
         }
-        for (size_t k = 0; k < n_grains; k++) {
-            uint64_t key = grain_list[k] + 1;
-            for (size_t i = mix64(key) & (grain_cap - 1); grain_set[i] != 0; i = (i + 1) & (grain_cap - 1))
-                if (grain_set[i] == UINT64_MAX)
-                    grain_set[i] = 0;
+        if (open) {
+            runs++;
+            if (pass == 1) {
+                put_varint(out, first - prev_end);
+                put_varint(out, end - first);
+            }
         }
-    } else {
-        memset(grain_set, 0, grain_cap * sizeof *grain_set);
+        if (pass == 0)
+            put_varint(out, runs);
     }
-    n_grains = 0;
-    memset(recent, 0, sizeof recent);
 }
 
 static void on_store(unsigned int vcpu, qemu_plugin_meminfo_t info, uint64_t vaddr, void *udata)
@@ -337,12 +396,6 @@ static int by_vaddr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int by_value(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Ends the current bucket: encodes it into `body` (when `keep`) and resets it. */
 static void end_bucket(bool keep)
 {
@@ -378,22 +431,7 @@ static void end_bucket(bool keep)
             put_varint(&body, changed[i].count);
             prev = changed[i].vaddr;
         }
-        qsort(grain_list, n_grains, sizeof *grain_list, by_value);
-        size_t runs = 0;
-        for (size_t i = 0; i < n_grains; i++)
-            if (i == 0 || grain_list[i] != grain_list[i - 1] + 1)
-                runs++;
-        put_varint(&body, runs);
-        uint64_t end = 0;
-        for (size_t i = 0; i < n_grains;) {
-            size_t j = i + 1;
-            while (j < n_grains && grain_list[j] == grain_list[j - 1] + 1)
-                j++;
-            put_varint(&body, grain_list[i] - end);
-            put_varint(&body, j - i);
-            end = grain_list[i] + (j - i);
-            i = j;
-        }
+        put_grain_runs(&body);
     }
     clear_grains();
 }
@@ -524,10 +562,10 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 
     slot_cap = 1u << 16;
     slot_table = xcalloc(slot_cap, sizeof *slot_table);
-    grain_cap = 1u << 14;
-    grain_set = xcalloc(grain_cap, sizeof *grain_set);
-    grain_list_cap = 1u << 12;
-    grain_list = xcalloc(grain_list_cap, sizeof *grain_list);
+    page_table_cap = 1u << 10;
+    page_table = xcalloc(page_table_cap, sizeof *page_table);
+    pages_cap = 1u << 8;
+    pages = xcalloc(pages_cap, sizeof *pages);
 
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     strcpy(addr.sun_path, ctl);

@@ -16,7 +16,7 @@ import type { Bundle } from '../bundle/reader';
 import { UserError } from '../errors';
 import { replayEnd } from '../replay/replay-end';
 import type { TimePoint } from '../timepoint';
-import { sha256OfBuffer, sha256OfFile } from '../util/hash';
+import { sha256OfBuffer, sha256OfFile, sha256OfFileRemembered } from '../util/hash';
 import { PLUGIN_OUTPUT_MAGIC } from './plugin-output';
 
 export const INDEX_SCHEMA = 'rewind.index/3';
@@ -211,7 +211,7 @@ export async function checkExtraFile(dir: string, x: IndexFileExtra): Promise<st
     return `${x.file} is missing (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`;
   }
   if (bytes !== x.bytes) return `${x.file} has ${bytes} bytes, ${INDEX_JSON} says ${x.bytes} (cut or changed)`;
-  if ((await sha256OfFile(p)) !== x.sha256) return `${x.file} does not match its sha256 in ${INDEX_JSON} (changed)`;
+  if ((await sha256OfFileRemembered(p)) !== x.sha256) return `${x.file} does not match its sha256 in ${INDEX_JSON} (changed)`;
   return undefined;
 }
 

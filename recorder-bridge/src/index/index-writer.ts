@@ -10,7 +10,7 @@ import { deflateSync } from 'node:zlib';
 import type { Bundle } from '../bundle/reader';
 import { UserError } from '../errors';
 import type { TimePoint } from '../timepoint';
-import { sha256OfBuffer, sha256OfFile } from '../util/hash';
+import { sha256OfBuffer, sha256OfFileRemembered } from '../util/hash';
 import { REWIND_VERSION } from '../version';
 import { extraFileName, INDEX_JSON, INDEX_SCHEMA, indexFolders, sliceFileName, type IndexFile, type IndexFileExtra, type IndexFileSlice } from './index-store';
 
@@ -64,7 +64,7 @@ export class IndexWriter {
       if (extra) {
         const file = extraFileName(slice.from, slice.to, this.head.bucket);
         const stored = await this.moveIn(extra.image, file);
-        entry.extra = { file, bytes: (await fs.stat(stored)).size, sha256: await sha256OfFile(stored), snapshots: extra.snapshots };
+        entry.extra = { file, bytes: (await fs.stat(stored)).size, sha256: await sha256OfFileRemembered(stored), snapshots: extra.snapshots };
       }
       const at = this.slices.findIndex((s) => s.from >= slice.from);
       // A rebuilt slice replaces the entry of the same range.

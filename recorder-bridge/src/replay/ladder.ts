@@ -27,6 +27,14 @@ const LADDER_NEAR = 100_000;
  */
 const ADDED_POINT_SAVES = 50_000_000;
 
+/**
+ * A recorded or index snapshot, as against one the engine added: blank processes wait on its image,
+ * so a replay from it starts warm.
+ */
+function warm(p: LadderPoint): boolean {
+  return p.source !== 'replay';
+}
+
 /** A ladder point without its image file: what callers outside the engine see. */
 export type LadderPointInfo = Omit<LadderPoint, 'image'>;
 
@@ -87,19 +95,22 @@ export class SnapshotLadder {
    */
   scanStart(t: TimePoint): LadderPoint {
     const near = this.nearest(t);
-    if (near.source !== 'replay') return near;
-    const kept = this.nearest(t, (p) => p.source !== 'replay');
+    if (warm(near)) return near;
+    const kept = this.nearest(t, warm);
     return this.startOf(near) - this.startOf(kept) < ADDED_POINT_SAVES ? kept : near;
   }
 
   /**
-   * Whether a scan's slices are cut at `p`, which lies `sinceCut` instructions past the last cut and
-   * `untilKept` before the next recorded or index snapshot: always at those; at a snapshot the engine
-   * added only where the stretch it splits is long on both sides (see ADDED_POINT_SAVES: each cut is
-   * a cold start, and the recorded snapshots already give a core each several slices).
+   * Whether a scan whose last cut is `lastCut` is cut again at `p`: always at a recorded or index
+   * snapshot; at a snapshot the engine added only where the stretch it splits (from the last cut to
+   * the next usable recorded or index snapshot, or the scan's `end` if sooner) is long on both sides (see
+   * ADDED_POINT_SAVES: each cut is a cold start, and the recorded snapshots already give a core
+   * each several slices).
    */
-  cutsScan(p: LadderPoint, sinceCut: number, untilKept: number): boolean {
-    return p.source !== 'replay' || Math.min(sinceCut, untilKept) >= 4 * ADDED_POINT_SAVES;
+  cutsScan(p: LadderPoint, lastCut: LadderPoint, end: TimePoint): boolean {
+    if (warm(p)) return true;
+    const nextWarm = this.points.find((x) => x.icount > p.icount && warm(x) && this.usable(x));
+    return Math.min(p.icount - lastCut.icount, Math.min(nextWarm?.icount ?? end, end) - p.icount) >= 4 * ADDED_POINT_SAVES;
   }
 
   /** The first usable point after `p`, if any. */

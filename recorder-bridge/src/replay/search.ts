@@ -323,10 +323,7 @@ export class SliceSearch {
     const { ladder } = this;
     const snaps: LadderPoint[] = [ladder.scanStart(from)];
     const points = ladder.all().filter((p) => ladder.startOf(p) > ladder.startOf(snaps[0]!) && ladder.startOf(p) < to && ladder.usable(p));
-    for (const [i, p] of points.entries()) {
-      const nextKept = points.slice(i + 1).find((q) => q.source !== 'replay');
-      if (ladder.cutsScan(p, p.icount - snaps[snaps.length - 1]!.icount, (nextKept?.icount ?? this.end) - p.icount)) snaps.push(p);
-    }
+    for (const p of points) if (ladder.cutsScan(p, snaps[snaps.length - 1]!, to)) snaps.push(p);
     const out: Slice[] = [];
     for (let i = 0; i < snaps.length; i++) {
       const s = snaps[i]!;

@@ -196,10 +196,11 @@ export class ReplayWorker {
             if (this.icountCache >= until) return hit ? { stop: hit } : timeStop();
             continue;
           }
-          const regs = await this.registers();
-          const pc = regs[pcName(this.wide)] ?? 0n;
+          // Without breakpoints no register read: the index pass stops this way at every bucket.
+          const regs = bps.length > 0 ? await this.registers() : undefined;
+          const pc = regs?.[pcName(this.wide)] ?? 0n;
           const at = bps.filter((b) => b.address === pc);
-          if (at.length > 0 && this.icountCache < until) {
+          if (regs && at.length > 0 && this.icountCache < until) {
             const sp = regs[this.wide ? 'rsp' : 'esp'] ?? 0n;
             if (at.some((b) => stackAccepts(b, sp))) {
               const hit = { kind: 'breakpoint' as const, icount: this.icountCache, address: pc, ...(await sampleAtTrigger(this, opts.sample)) };
@@ -214,7 +215,9 @@ export class ReplayWorker {
             if (this.icountCache >= until) return timeStop();
             continue;
           }
-          if (this.icountCache >= this.endIcount || (await this.atEnd())) return { stop: { kind: 'end', icount: this.icountCache } };
+          // A stop at the replay-break short of the recording's end is not its end (no QMP round trip).
+          const atBreak = this.icountCache === until && until < this.endIcount;
+          if (this.icountCache >= this.endIcount || (!atBreak && (await this.atEnd()))) return { stop: { kind: 'end', icount: this.icountCache } };
           // Only a stop at the replay-break itself is one savevm was measured to reload.
           this.atReplayBreak = this.icountCache === until && !opts.signal?.aborted;
           return { stop: { kind: 'time', icount: this.icountCache } };
