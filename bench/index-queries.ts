@@ -738,7 +738,7 @@ async function main(): Promise<void> {
       ? [
           '| operation | pair | QEMU + gdb | Rewind with index | without index | QEMU + gdb / with index |',
           '|---|---|---|---|---|---|',
-          ...baselineRows.map(({ o, k, name, r, bs }) => `| ${o.key === 'watch' ? `watch \`${name}\`` : `break \`${name}\``} + reverse-continue | ${k + 1} | ${baselineText(r, o.key === 'watch' ? 1 : 0)} | ${describe(r.use)} | ${describe(r.off)} | ${ratio(Number.isNaN(bs) ? NaN : bs === Infinity ? Infinity : bs, r.use?.seconds ?? NaN)} |`),
+          ...baselineRows.map(({ o, k, name, r, bs }) => `| ${o.key === 'watch' ? `watch \`${name}\`` : `break \`${name}\``} + reverse-continue | ${k + 1} | ${baselineText(r, o.key === 'watch' ? 1 : 0)} | ${describe(r.use)} | ${describe(r.off)} | ${bs === Infinity ? `> ${ratio(cfg.baselineTimeout, r.use?.seconds ?? NaN)}` : ratio(bs, r.use?.seconds ?? NaN)} |`),
           '',
           ...ops.map((o) => {
             const rows = baselineRows.filter((x) => x.o === o);
