@@ -218,7 +218,8 @@ static uint64_t *slot_counter(uint64_t vaddr)
  * page written a moment ago: the stack, the same structure). Not a hash set of grains: the Linux
  * boot clears and copies memory, up to 2M grains a bucket, and hashing each of them, then sorting
  * them at the bucket's end, made the pass's first slice 7.6x slower than its plain replay
- * (bench/results/index-pass-2026-12-07.md); here a store costs a bit set, and the end sorts pages.
+ * (bench/results/index-pass-2026-12-07-grain-hash-set.md); here a store costs a bit set, and the end
+ * sorts pages.
  */
 #define GRAIN_SHIFT 2
 #define PAGE_GRAINS 1024u
